@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Installs everything moga needs on a fresh Debian machine, idempotently: rerunning it
+# changes nothing that is already in place and says so. Afterwards plain `cargo build`
+# and `cargo test` work in a new shell (see .cargo/config.toml).
+#
+#   scripts/setup.sh           libtorch CPU (torch wheel with --no-deps, 540 MB)
+#   scripts/setup.sh --cuda    the full CUDA build of torch (for a host with an NVIDIA GPU)
+#
+# What goes where (all git-ignored):
+#   .deps/venv                 Python venv: onnxruntime, onnx, torch
+#   .deps/libtorch             -> the venv's site-packages/torch (LIBTORCH for tch 0.26)
+#   .deps/libonnxruntime.so    -> the onnxruntime wheel's library (ORT_DYLIB_PATH for ort)
+set -euo pipefail
+
+ORT_VERSION=1.31.1
+ONNX_VERSION=1.20.1
+TORCH_VERSION=2.13.0
+CUDA_RUNTIME_VERSION=13.0.96
+CUDA_CUPTI_VERSION=13.0.85
+
+cuda=0
+for arg in "$@"; do
+  case "$arg" in
+    --cuda) cuda=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$arg' (known: --cuda)" >&2; exit 2 ;;
+  esac
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps="$root/.deps"
+mkdir -p "$deps"
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- Debian packages: lavapipe (Vulkan on the CPU), the Vulkan loader, the adb server ----
+apt_pkgs=(mesa-vulkan-drivers libvulkan1 adb)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  say "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  say "Debian packages present: ${apt_pkgs[*]}"
+fi
+
+# --- Python venv: ONNX Runtime (its wheel carries libonnxruntime.so), onnx, libtorch ------
+venv="$deps/venv"
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating Python venv in .deps/venv"
+  python3 -m venv "$venv"
+fi
+py="$venv/bin/python"
+pip=("$py" -m pip install -q --disable-pip-version-check)
+have() { "$py" -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+
+if have onnxruntime "$ORT_VERSION" && have onnx "$ONNX_VERSION"; then
+  say "onnxruntime $ORT_VERSION and onnx $ONNX_VERSION present"
+else
+  say "installing onnxruntime==$ORT_VERSION onnx==$ONNX_VERSION"
+  "${pip[@]}" "onnxruntime==$ORT_VERSION" "onnx==$ONNX_VERSION"
+fi
+
+if have torch "$TORCH_VERSION"; then
+  say "torch $TORCH_VERSION present"
+elif [ "$cuda" = 1 ]; then
+  say "installing torch==$TORCH_VERSION with CUDA (full wheel set)"
+  "${pip[@]}" "torch==$TORCH_VERSION"
+else
+  say "installing torch==$TORCH_VERSION (libtorch only, --no-deps)"
+  "${pip[@]}" --no-deps "torch==$TORCH_VERSION" \
+    "nvidia-cuda-runtime==$CUDA_RUNTIME_VERSION" "nvidia-cuda-cupti==$CUDA_CUPTI_VERSION"
+fi
+
+site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+ln -sfn "$site/torch" "$deps/libtorch"
+ort_lib=$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n 1)
+[ -n "$ort_lib" ] || { say "error: no libonnxruntime.so.* in $site/onnxruntime/capi"; exit 1; }
+ln -sfn "$ort_lib" "$deps/libonnxruntime.so"
+say "LIBTORCH=.deps/libtorch -> $site/torch"
+say "ORT_DYLIB_PATH=.deps/libonnxruntime.so -> $ort_lib"
+
+# --- Rust: the Android target, so the device-runner can be checked for phones ------------
+if rustup target list --installed | grep -qx aarch64-linux-android; then
+  say "rust target aarch64-linux-android present"
+else
+  say "adding rust target aarch64-linux-android"
+  rustup target add aarch64-linux-android >/dev/null
+fi
+
+say "done"
