@@ -1,0 +1,85 @@
+//! What the runner reports about the device it runs on: OS, ABI, versions, GPU adapters
+//! and the ONNX Runtime library. The host records this in every LUT it builds.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::gpu::{self, AdapterSummary, BackendChoice};
+use crate::ort_lib::{self, OrtLibrary};
+
+/// The whole report (`device-runner info --json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunnerInfo {
+    /// This runner's version.
+    pub runner_version: String,
+    /// `linux`, `android`, `macos`, ...
+    pub os: String,
+    /// Kernel or OS release where readable.
+    pub os_release: String,
+    /// `x86_64`, `aarch64`, ...
+    pub arch: String,
+    /// Android ABI name for the architecture (`arm64-v8a`, `x86_64`).
+    pub abi: String,
+    /// Backends compiled into this runner.
+    pub backends: Vec<String>,
+    /// wgpu version, when compiled in.
+    pub wgpu_version: Option<String>,
+    /// Adapters found (empty when wgpu is absent or failed).
+    pub adapters: Vec<AdapterSummary>,
+    /// Why adapter enumeration failed, if it did.
+    pub adapters_error: Option<String>,
+    /// The ONNX Runtime library, when found.
+    pub ort: Option<OrtLibrary>,
+    /// Why the ONNX Runtime library is not usable, if it is not.
+    pub ort_error: Option<String>,
+}
+
+/// The Android ABI name of the CPU architecture this binary was built for.
+pub fn abi() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64-v8a",
+        "arm" => "armeabi-v7a",
+        "x86" => "x86",
+        "x86_64" => "x86_64",
+        other => other,
+    }
+}
+
+fn os_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Gathers the report; nothing in it is fatal, failures are reported in place.
+pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
+    let (adapters, adapters_error) = match gpu::adapters(backend) {
+        Ok(a) => (a, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let (ort, ort_error) = match ort_lib::locate(ort_lib) {
+        Ok(l) => (Some(l), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let mut backends = Vec::new();
+    if cfg!(feature = "wgpu") {
+        backends.push("wgpu".to_string());
+    }
+    if cfg!(feature = "ort") {
+        backends.push("ort".to_string());
+    }
+    RunnerInfo {
+        runner_version: crate::RUNNER_VERSION.to_string(),
+        os: std::env::consts::OS.to_string(),
+        os_release: os_release(),
+        arch: std::env::consts::ARCH.to_string(),
+        abi: abi().to_string(),
+        backends,
+        wgpu_version: cfg!(feature = "wgpu").then(|| gpu::WGPU_VERSION.to_string()),
+        adapters,
+        adapters_error,
+        ort,
+        ort_error,
+    }
+}

@@ -1,0 +1,47 @@
+//! The device-runner must build for Android: nothing host-only may reach it through its
+//! dependencies. Read from Cargo.lock, so a new dependency edge that pulls tch, libtorch
+//! or adb in (even transitively) fails here, not on a user's NDK build.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// package name → names of its dependencies, from Cargo.lock.
+fn lock_graph() -> BTreeMap<String, Vec<String>> {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+    let mut graph = BTreeMap::new();
+    for block in lock.split("[[package]]").skip(1) {
+        let name = block
+            .lines()
+            .find_map(|l| l.strip_prefix("name = "))
+            .map(|n| n.trim_matches('"').to_string())
+            .unwrap();
+        let deps = match block.split_once("dependencies = [") {
+            Some((_, rest)) => rest
+                .split(']')
+                .next()
+                .unwrap()
+                .split(',')
+                .filter_map(|d| d.trim().trim_matches('"').split(' ').next().map(str::to_string))
+                .filter(|d| !d.is_empty())
+                .collect(),
+            None => Vec::new(),
+        };
+        graph.entry(name).or_insert_with(Vec::new).extend(deps);
+    }
+    graph
+}
+
+#[test]
+fn device_runner_pulls_in_nothing_host_only() {
+    let graph = lock_graph();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec!["device-runner".to_string()];
+    while let Some(p) = stack.pop() {
+        if seen.insert(p.clone()) {
+            stack.extend(graph.get(&p).cloned().unwrap_or_default());
+        }
+    }
+    assert!(seen.contains("wgpu") && seen.contains("ort"), "the graph was not read: {seen:?}");
+    for host_only in ["tch", "torch-sys", "adb_client", "profiler", "search"] {
+        assert!(!seen.contains(host_only), "device-runner depends on {host_only}");
+    }
+}
