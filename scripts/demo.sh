@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The main job on the embedded default device, this machine: set-up, then every step of
+# the pipeline that exists today, each one real (lavapipe Vulkan, ONNX Runtime, libtorch).
+#
+#   scripts/demo.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "set-up (scripts/setup.sh)"
+scripts/setup.sh
+
+step "build (cargo build --bins)"
+cargo build --bins --quiet
+moga=target/debug/moga
+runner=target/debug/device-runner
+
+step "the stack: moga doctor"
+$moga doctor
+
+step "this machine as a device: device-runner info"
+$runner info
+
+step "search spaces: moga space list / show moga"
+$moga space list
+$moga space show moga
+
+step "the published models: MAdds and parameters (moga arch stats)"
+printf '%-10s %10s %10s\n' model madds_M params_M
+for p in MoGA-A MoGA-B MoGA-C FairNAS-A FairNAS-B FairNAS-C Scarlet-A Scarlet-B Scarlet-C; do
+  $moga arch stats "$p" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%-10s %10.1f %10.3f" % (d["preset"], d["madds"]/1e6, d["params"]/1e6))'
+done
+
+step "five random architectures of the moga space (seed 1)"
+$moga arch sample --space moga -n 5 --seed 1
+
+step "done"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole check, from nothing: set-up, formatting, lints, every test, and the
+# device-runner checked for Android phones. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "set-up (scripts/setup.sh)"
+scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "cargo check --target aarch64-linux-android -p device-runner"
+cargo check --target aarch64-linux-android -p device-runner
+
+step "all checks passed"
