@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// package name → names of its dependencies, from Cargo.lock.
 fn lock_graph() -> BTreeMap<String, Vec<String>> {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+    let lock =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
     let mut graph = BTreeMap::new();
     for block in lock.split("[[package]]").skip(1) {
         let name = block
@@ -20,7 +21,13 @@ fn lock_graph() -> BTreeMap<String, Vec<String>> {
                 .next()
                 .unwrap()
                 .split(',')
-                .filter_map(|d| d.trim().trim_matches('"').split(' ').next().map(str::to_string))
+                .filter_map(|d| {
+                    d.trim()
+                        .trim_matches('"')
+                        .split(' ')
+                        .next()
+                        .map(str::to_string)
+                })
                 .filter(|d| !d.is_empty())
                 .collect(),
             None => Vec::new(),
@@ -40,8 +47,14 @@ fn device_runner_pulls_in_nothing_host_only() {
             stack.extend(graph.get(&p).cloned().unwrap_or_default());
         }
     }
-    assert!(seen.contains("wgpu") && seen.contains("ort"), "the graph was not read: {seen:?}");
+    assert!(
+        seen.contains("wgpu") && seen.contains("ort"),
+        "the graph was not read: {seen:?}"
+    );
     for host_only in ["tch", "torch-sys", "adb_client", "profiler", "search"] {
-        assert!(!seen.contains(host_only), "device-runner depends on {host_only}");
+        assert!(
+            !seen.contains(host_only),
+            "device-runner depends on {host_only}"
+        );
     }
 }
