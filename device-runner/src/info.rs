@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::gpu::{self, AdapterSummary, BackendChoice};
+use crate::backend::{AdapterSummary, BackendChoice};
 use crate::ort_lib::{self, OrtLibrary};
 
 /// The whole report (`device-runner info --json`).
@@ -35,6 +35,10 @@ pub struct RunnerInfo {
     pub ort_error: Option<String>,
 }
 
+/// The wgpu version this runner was built with (the LUT's backend version; a test
+/// holds it to Cargo.lock).
+pub const WGPU_VERSION: &str = "30.0.2";
+
 /// The Android ABI name of the CPU architecture this binary was built for.
 pub fn abi() -> &'static str {
     match std::env::consts::ARCH {
@@ -54,7 +58,14 @@ fn os_release() -> String {
 
 /// Gathers the report; nothing in it is fatal, failures are reported in place.
 pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
-    let (adapters, adapters_error) = match gpu::adapters(backend) {
+    #[cfg(feature = "wgpu")]
+    let listed = crate::gpu::adapters(backend);
+    #[cfg(not(feature = "wgpu"))]
+    let listed: crate::Result<Vec<AdapterSummary>> = {
+        let _ = backend;
+        Err(crate::Error::NotCompiled { backend: "wgpu" })
+    };
+    let (adapters, adapters_error) = match listed {
         Ok(a) => (a, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
@@ -76,10 +87,27 @@ pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
         arch: std::env::consts::ARCH.to_string(),
         abi: abi().to_string(),
         backends,
-        wgpu_version: cfg!(feature = "wgpu").then(|| gpu::WGPU_VERSION.to_string()),
+        wgpu_version: cfg!(feature = "wgpu").then(|| WGPU_VERSION.to_string()),
         adapters,
         adapters_error,
         ort,
         ort_error,
+    }
+}
+
+/// Prepares the environment of a process without a display before any GPU work.
+///
+/// Mesa's Vulkan driver probes for a Wayland compositor, and libwayland prints
+/// "XDG_RUNTIME_DIR is invalid or not set" to stderr on every enumeration when that
+/// variable is missing. With no compositor to find, pointing it at the temporary folder
+/// changes nothing but the noise.
+///
+/// # Safety
+/// Sets an environment variable: call it before the process starts any thread.
+pub unsafe fn prepare_headless_env() {
+    let unset = |v: &str| std::env::var_os(v).is_none_or(|x| x.is_empty());
+    if unset("XDG_RUNTIME_DIR") && unset("WAYLAND_DISPLAY") && unset("WAYLAND_SOCKET") {
+        // SAFETY: the caller guarantees no other thread exists yet.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
 }

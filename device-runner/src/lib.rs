@@ -3,18 +3,28 @@
 //!
 //! - `wgpu`: WGSL compute kernels on the device GPU (Vulkan on Android, Vulkan, GL or
 //!   Metal elsewhere);
-//! - `ort`: ONNX Runtime, loaded from `libonnxruntime.so` at run time.
+//! - `ort`: ONNX Runtime, loaded from `libonnxruntime.so` at run time;
+//!
+//! plus `cpu`, a plain reference interpreter that the GPU kernels are tested against.
 //!
 //! It must build for `aarch64-linux-android`, so it depends on nothing host-only (no
-//! tch, no adb): the host crates drive it over adb or as a local process. A backend
-//! left out at build time reports "not compiled with X" instead of breaking the build.
+//! tch, no adb): the host crates drive it over adb or as a local process, and use its
+//! ONNX builder to make the models it runs. A backend left out at build time reports
+//! "not compiled with X" instead of breaking the build.
 
 #![warn(missing_docs)]
 
+pub mod backend;
+pub mod bench;
+pub mod cpu;
 mod error;
+#[cfg(feature = "wgpu")]
 pub mod gpu;
+pub mod graph;
 pub mod info;
+pub mod onnx;
 pub mod ort_lib;
+pub mod session;
 
 pub use error::{Error, Result};
 

@@ -1,14 +1,12 @@
 //! The real `device-runner` binary on this machine: lavapipe gives a real Vulkan
 //! adapter, the venv's libonnxruntime a real ONNX Runtime.
 
-use std::process::Command;
+mod common;
 
-fn runner(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_device-runner"))
-        .args(args)
-        .output()
-        .expect("device-runner runs")
-}
+use common::{Scratch, runner};
+use device_runner::onnx::builder::{RandomWeights, network_model, unit_model};
+use device_runner::onnx::{self, Tensor};
+use lookup_tables::{Space, SpaceId, SpaceOptions, preset};
 
 #[test]
 fn info_json_lists_adapters_and_the_ort_library() {
@@ -59,10 +57,163 @@ fn the_wgpu_version_constant_matches_the_lock_file() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
     let want = format!(
         "name = \"wgpu\"\nversion = \"{}\"",
-        device_runner::gpu::WGPU_VERSION
+        device_runner::info::WGPU_VERSION
     );
     assert!(
         lock.contains(&want),
-        "update gpu::WGPU_VERSION to the wgpu in Cargo.lock"
+        "update info::WGPU_VERSION to the wgpu in Cargo.lock"
     );
+}
+
+fn small_network(dir: &std::path::Path) -> std::path::PathBuf {
+    let space = Space::with_options(
+        SpaceId::Moga,
+        SpaceOptions {
+            resolution: 64,
+            classes: 10,
+        },
+    )
+    .unwrap();
+    let arch = preset("MoGA-B").unwrap().arch();
+    let p = dir.join("moga-b-64.onnx");
+    onnx::write_model(
+        &p,
+        &network_model(&space, &arch, &mut RandomWeights::new(1)).unwrap(),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn exec_writes_outputs_that_agree_across_backends() {
+    let s = Scratch::new("exec");
+    let model = small_network(&s.0);
+    let x = Tensor::f32(
+        vec![1, 3, 64, 64],
+        (0..3 * 64 * 64)
+            .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
+            .collect(),
+    );
+    onnx::write_tensor(&s.0.join("x.pb"), "input", &x).unwrap();
+    let mut outs = Vec::new();
+    for backend in ["wgpu", "cpu"] {
+        let dir = s.0.join(backend);
+        let r = runner(&[
+            "exec",
+            "--backend",
+            backend,
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            s.0.join("x.pb").to_str().unwrap(),
+            "--output-dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(
+            r.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        outs.push(onnx::read_tensor(&dir.join("output_0.pb")).unwrap());
+    }
+    assert_eq!(outs[0].shape, vec![1, 10]);
+    let (a, b) = (outs[0].as_f32().unwrap(), outs[1].as_f32().unwrap());
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(
+        a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-3 * scale),
+        "{a:?} vs {b:?}"
+    );
+}
+
+#[test]
+fn bench_reports_one_json_line_per_model_and_survives_a_bad_one() {
+    let s = Scratch::new("bench");
+    small_network(&s.0);
+    let key = Space::new(SpaceId::Fairnas).unit_list()[0];
+    onnx::write_model(
+        &s.0.join("stem.onnx"),
+        &unit_model(&key, &mut RandomWeights::new(2)).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(s.0.join("broken.onnx"), b"not a model").unwrap();
+    let r = runner(&[
+        "bench",
+        "--backend",
+        "wgpu",
+        "--model",
+        s.0.to_str().unwrap(),
+        "--warmup",
+        "2",
+        "--runs",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "a failed model makes the exit code non-zero"
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&r.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per model, in name order");
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an ONNX model"),
+        "{}",
+        lines[0]
+    );
+    for ok in &lines[1..] {
+        assert_eq!(ok["runs"], 5);
+        assert_eq!(ok["backend"], "wgpu");
+        let (p10, med, p90) = (
+            ok["wall_p10_ms"].as_f64().unwrap(),
+            ok["wall_median_ms"].as_f64().unwrap(),
+            ok["wall_p90_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p10 && p10 <= med && med <= p90, "{ok}");
+        assert!(
+            ok["gpu_median_ms"].as_f64().is_some_and(|g| g > 0.0),
+            "lavapipe has timestamps: {ok}"
+        );
+    }
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line() {
+    let s = Scratch::new("bad");
+    let model = small_network(&s.0);
+    let wrong = Tensor::f32(vec![1, 3, 32, 32], vec![0.0; 3 * 32 * 32]);
+    onnx::write_tensor(&s.0.join("x.pb"), "input", &wrong).unwrap();
+    let r = runner(&[
+        "exec",
+        "--backend",
+        "wgpu",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        s.0.join("x.pb").to_str().unwrap(),
+        "--output-dir",
+        s.0.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(
+        err.contains("tensor 'input'") && err.contains("[1, 3, 32, 32]"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let r = runner(&[
+        "exec",
+        "--backend",
+        "wgpu",
+        "--model",
+        "/nonexistent.onnx",
+        "--output-dir",
+        s.0.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("/nonexistent.onnx"));
 }

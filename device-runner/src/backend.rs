@@ -1,0 +1,86 @@
+//! Choosing a backend. Kept free of backend types so the command line builds with any
+//! backend compiled out; a backend that is absent reports "not compiled with X".
+
+use serde::Serialize;
+
+/// The backends a model can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// WGSL compute kernels through wgpu.
+    Wgpu,
+    /// ONNX Runtime.
+    Ort,
+    /// The plain CPU reference (slow; for checking).
+    Cpu,
+}
+
+impl BackendKind {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Ort => "ort",
+            BackendKind::Cpu => "cpu",
+        }
+    }
+}
+
+/// Which wgpu backends to look at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Vulkan, Metal and GL, whichever the platform has.
+    #[default]
+    All,
+    /// Vulkan only.
+    Vulkan,
+    /// OpenGL / GLES only.
+    Gl,
+    /// Metal only (Apple).
+    Metal,
+}
+
+/// One adapter and the facts that matter for measuring on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdapterSummary {
+    /// Adapter name, e.g. `Adreno (TM) 630` or `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// `vulkan`, `gl`, `metal`.
+    pub backend: String,
+    /// `integrated_gpu`, `discrete_gpu`, `virtual_gpu`, `cpu`, `other`.
+    pub device_type: String,
+    /// Driver name.
+    pub driver: String,
+    /// Driver version string.
+    pub driver_info: String,
+    /// PCI vendor id.
+    pub vendor: u32,
+    /// PCI device id.
+    pub device: u32,
+    /// Whether GPU timestamps can be taken around compute passes.
+    pub timestamp_query: bool,
+    /// Whether compute shaders run at all (GLES below 3.1 has none).
+    pub compute: bool,
+    /// Selected limits that bound what kernels can do.
+    pub limits: AdapterLimits,
+}
+
+/// The limits that bound compute kernels.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdapterLimits {
+    /// Largest buffer, bytes.
+    pub max_buffer_size: u64,
+    /// Largest storage buffer binding, bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Storage buffers per shader stage.
+    pub max_storage_buffers_per_shader_stage: u32,
+    /// Invocations per workgroup.
+    pub max_compute_invocations_per_workgroup: u32,
+    /// Workgroup size in x.
+    pub max_compute_workgroup_size_x: u32,
+    /// Workgroup shared memory, bytes.
+    pub max_compute_workgroup_storage_size: u32,
+    /// Workgroups per dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+}

@@ -1,0 +1,204 @@
+//! Every convolution kernel against the CPU reference on random shapes: the direct
+//! kernel (strides, padding, dilation, groups), the depthwise one, the tiled 1×1 one
+//! (sizes that do not fill its 32×32 tiles), with bias and fused activations.
+
+use proptest::prelude::*;
+
+use crate::cpu::Act;
+use crate::gpu::kernels::testing::{both, chain, rel_diff, values};
+use crate::graph::shape::Conv2d;
+use crate::graph::{AutoPad, ConvAttrs, Op};
+use crate::onnx::Tensor;
+
+#[derive(Debug, Clone)]
+struct Case {
+    n: usize,
+    c: usize,
+    m: usize,
+    group: usize,
+    hw: (usize, usize),
+    k: (usize, usize),
+    stride: (usize, usize),
+    pads: [usize; 4],
+    dil: (usize, usize),
+    bias: bool,
+    act: usize,
+}
+
+fn run_case(c: &Case, seed: u64) -> f32 {
+    let x_shape = vec![c.n, c.c, c.hw.0, c.hw.1];
+    let w_shape = vec![c.m, c.c / c.group, c.k.0, c.k.1];
+    let w = Tensor::f32(w_shape.clone(), values(w_shape.iter().product(), seed));
+    let b = Tensor::f32(vec![c.m], values(c.m, seed + 1));
+    let attrs = ConvAttrs {
+        kernel_shape: None,
+        strides: [c.stride.0, c.stride.1],
+        pads: c.pads,
+        dilations: [c.dil.0, c.dil.1],
+        group: c.group,
+        auto_pad: AutoPad::NotSet,
+    };
+    let mut ops = vec![(
+        Op::Conv(attrs),
+        if c.bias { vec!["w", "b"] } else { vec!["w"] },
+    )];
+    match c.act {
+        1 => ops.push((Op::Relu, vec![])),
+        2 => ops.push((Op::HardSwish, vec![])),
+        3 => ops.push((
+            Op::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            vec![],
+        )),
+        4 => ops.push((
+            Op::Clip {
+                min: None,
+                max: None,
+            },
+            vec!["lo", "hi"],
+        )),
+        _ => {}
+    }
+    let lo = Tensor::f32(vec![], vec![-0.25]);
+    let hi = Tensor::f32(vec![], vec![0.5]);
+    let g = chain(
+        &[("x", x_shape.clone())],
+        &[("w", w), ("b", b), ("lo", lo), ("hi", hi)],
+        ops,
+    );
+    let x = Tensor::f32(x_shape.clone(), values(x_shape.iter().product(), seed + 2));
+    let (gpu, cpu) = both(&g, &[x]);
+    rel_diff(&gpu[0], &cpu[0])
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        1usize..3,
+        1usize..5,
+        1usize..4,
+        prop::sample::select(vec![1usize, 2, 3]),
+        (1usize..10, 1usize..10),
+        (
+            prop::sample::select(vec![1usize, 3, 5]),
+            prop::sample::select(vec![1usize, 3]),
+        ),
+    )
+        .prop_flat_map(|(n, cpg, mpg, group, hw, k)| {
+            (
+                Just((n, cpg, mpg, group, hw, k)),
+                (1usize..3, 1usize..3),
+                prop::array::uniform4(0usize..3),
+                (1usize..3, 1usize..3),
+                any::<bool>(),
+                0usize..5,
+            )
+        })
+        .prop_filter_map(
+            "kernel must fit the padded input",
+            |((n, cpg, mpg, group, hw, k), stride, pads, dil, bias, act)| {
+                let fits = |i: usize, kk: usize, d: usize, pb: usize, pe: usize| {
+                    i + pb + pe > (kk - 1) * d
+                };
+                (fits(hw.0, k.0, dil.0, pads[0], pads[2])
+                    && fits(hw.1, k.1, dil.1, pads[1], pads[3]))
+                .then_some(Case {
+                    n,
+                    c: cpg * group,
+                    m: mpg * group,
+                    group,
+                    hw,
+                    k,
+                    stride,
+                    pads,
+                    dil,
+                    bias,
+                    act,
+                })
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn direct_matches_the_reference(c in case(), seed in any::<u32>()) {
+        let d = run_case(&c, u64::from(seed));
+        prop_assert!(d < 1e-5, "{c:?}: relative difference {d}");
+    }
+
+    #[test]
+    fn depthwise_matches_the_reference(ch in 1usize..40, hw in 1usize..20, k in prop::sample::select(vec![3usize, 5, 7]), s in 1usize..3, act in 0usize..5, seed in any::<u32>()) {
+        let p = k / 2;
+        let c = Case { n: 1, c: ch, m: ch, group: ch, hw: (hw, hw + 1), k: (k, k), stride: (s, s), pads: [p; 4], dil: (1, 1), bias: true, act };
+        let d = run_case(&c, u64::from(seed));
+        prop_assert!(d < 1e-5, "{c:?}: relative difference {d}");
+    }
+
+    #[test]
+    fn pointwise_matches_the_reference(n in 1usize..3, c in 1usize..70, m in 1usize..70, hw in 1usize..13, bias in any::<bool>(), act in 0usize..5, seed in any::<u32>()) {
+        let case = Case { n, c, m, group: 1, hw: (hw, hw), k: (1, 1), stride: (1, 1), pads: [0; 4], dil: (1, 1), bias, act };
+        let d = run_case(&case, u64::from(seed));
+        prop_assert!(d < 1e-5, "{case:?}: relative difference {d}");
+    }
+}
+
+#[test]
+fn kernel_choice_follows_the_shape() {
+    use super::kernel_for;
+    use crate::gpu::kernels::Kernel;
+    let base = Conv2d {
+        n: 1,
+        c: 8,
+        h: 5,
+        w: 5,
+        m: 8,
+        oh: 5,
+        ow: 5,
+        kh: 1,
+        kw: 1,
+        sh: 1,
+        sw: 1,
+        pt: 0,
+        pl: 0,
+        dh: 1,
+        dw: 1,
+        group: 1,
+    };
+    assert_eq!(kernel_for(&base), Kernel::ConvPointwise);
+    assert_eq!(
+        kernel_for(&Conv2d {
+            kh: 3,
+            kw: 3,
+            pt: 1,
+            pl: 1,
+            group: 8,
+            ..base
+        }),
+        Kernel::ConvDepthwise
+    );
+    assert_eq!(
+        kernel_for(&Conv2d {
+            kh: 3,
+            kw: 3,
+            pt: 1,
+            pl: 1,
+            group: 2,
+            ..base
+        }),
+        Kernel::ConvDirect
+    );
+    assert_eq!(
+        kernel_for(&Conv2d {
+            sh: 2,
+            oh: 3,
+            ow: 3,
+            sw: 2,
+            ..base
+        }),
+        Kernel::ConvDirect
+    );
+    let _ = Act::None;
+}

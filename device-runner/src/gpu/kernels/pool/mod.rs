@@ -1,0 +1,64 @@
+//! Pooling: global average (a reduction per plane) and windowed average.
+
+use super::{Call, Kernel, MAX_GROUPS, Params, grid_1d};
+use crate::error::{Error, Result};
+use crate::graph::shape::Pool2d;
+
+#[cfg(test)]
+mod tests;
+
+/// Largest workgroup the reduction's shared array holds (global_avg.wgsl).
+pub const MAX_REDUCE_WG: u32 = 256;
+
+/// The mean of each of `planes` planes of `size` elements; one workgroup per plane.
+pub fn global_avg(planes: usize, size: usize, [x, y]: [usize; 2], wg: u32) -> Result<Call> {
+    if !wg.is_power_of_two() || wg > MAX_REDUCE_WG {
+        return Err(Error::Gpu {
+            backend: "kernel".into(),
+            message: format!(
+                "the pooling reduction needs a power-of-two workgroup ≤ {MAX_REDUCE_WG}, not {wg}"
+            ),
+        });
+    }
+    let mut params = Params::default();
+    params.set_all(0, &[planes, size])?;
+    let gx = planes.min(MAX_GROUPS as usize);
+    Ok(Call {
+        kernel: Kernel::GlobalAvgPool,
+        params,
+        buffers: vec![x, y],
+        groups: [gx as u32, planes.div_ceil(gx) as u32, 1],
+    })
+}
+
+/// ONNX AveragePool.
+pub fn avg(p: &Pool2d, [x, y]: [usize; 2], wg: u32) -> Result<Call> {
+    let mut params = Params::default();
+    params.set_all(
+        0,
+        &[
+            p.planes,
+            p.h,
+            p.w,
+            p.oh,
+            p.ow,
+            p.kh,
+            p.kw,
+            p.sh,
+            p.sw,
+            p.pt,
+            p.pl,
+            p.pb,
+            p.pr,
+            p.dh,
+            p.dw,
+            usize::from(p.count_include_pad),
+        ],
+    )?;
+    Ok(Call {
+        kernel: Kernel::AvgPool,
+        params,
+        buffers: vec![x, y],
+        groups: grid_1d(p.planes * p.oh * p.ow, wg)?,
+    })
+}

@@ -1,0 +1,233 @@
+//! The wgpu backend: WGSL compute kernels on the device GPU (Vulkan on Android, Vulkan,
+//! GL or Metal elsewhere; lavapipe on a machine without a GPU).
+//!
+//! Getting a device ([`GpuContext::new`]) is split from running on it
+//! ([`GpuModel::compile`] / [`GpuModel::run`]), so tests and the benchmark share one
+//! device across many models. A model compiles once: pipelines (cached per device),
+//! buffers and bind groups are made up front and reused by every run, and a run is one
+//! command submission.
+
+pub mod adapters;
+pub mod kernels;
+mod plan;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use adapters::{AdapterLimits, AdapterSummary, BackendChoice, adapters, block_on};
+pub use plan::{GpuModel, RunTiming};
+
+use crate::error::{Error, Result};
+use kernels::Kernel;
+
+/// How to choose and drive the adapter.
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Which wgpu backends to consider.
+    pub backend: BackendChoice,
+    /// An adapter by index (as `device-runner info` lists them) or by a substring of its
+    /// name; `None` prefers real GPUs over software ones, Vulkan over GL.
+    pub adapter: Option<String>,
+    /// Invocations per workgroup of the 1-D kernels (a power of two, 32–256).
+    pub workgroup_size: u32,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            backend: BackendChoice::All,
+            adapter: None,
+            workgroup_size: 64,
+        }
+    }
+}
+
+/// A device ready to run models: the adapter, its device and queue, and the compiled
+/// pipelines shared by every model on it.
+pub struct GpuContext {
+    /// The logical device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// What the adapter is.
+    pub adapter: AdapterSummary,
+    /// Whether GPU timestamps are taken (TIMESTAMP_QUERY granted).
+    pub timestamps: bool,
+    /// Nanoseconds per timestamp tick.
+    pub timestamp_period_ns: f64,
+    /// Storage buffers one kernel may bind.
+    pub max_storage_buffers: u32,
+    /// Largest storage binding, bytes.
+    pub max_binding_bytes: u64,
+    /// Workgroup size of the 1-D kernels.
+    pub workgroup_size: u32,
+    pipelines: Mutex<HashMap<Kernel, wgpu::ComputePipeline>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+fn gpu_err(adapter: &str, message: impl Into<String>) -> Error {
+    Error::Gpu {
+        backend: adapter.to_string(),
+        message: message.into(),
+    }
+}
+
+impl GpuContext {
+    /// Chooses an adapter and opens a device on it.
+    pub fn new(opts: &GpuOptions) -> Result<GpuContext> {
+        let wg = opts.workgroup_size;
+        if !wg.is_power_of_two() || !(32..=256).contains(&wg) {
+            return Err(gpu_err(
+                "options",
+                format!("workgroup size {wg} must be a power of two from 32 to 256"),
+            ));
+        }
+        let instance = adapters::instance(opts.backend)?;
+        let list = block_on(instance.enumerate_adapters(adapters::backends(opts.backend)));
+        let adapter = choose(list, opts.adapter.as_deref())?;
+        let summary = adapters::summarise(&adapter);
+        let name = summary.name.clone();
+        if !summary.compute {
+            return Err(gpu_err(&name, "the adapter cannot run compute shaders"));
+        }
+        let timestamps = summary.timestamp_query;
+        let limits = adapter.limits();
+        let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("moga device-runner"),
+            required_features: if timestamps {
+                wgpu::Features::TIMESTAMP_QUERY
+            } else {
+                wgpu::Features::empty()
+            },
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| gpu_err(&name, format!("cannot open a device: {e}")))?;
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(GpuContext {
+            timestamp_period_ns: f64::from(queue.get_timestamp_period()),
+            device,
+            queue,
+            adapter: summary,
+            timestamps,
+            max_storage_buffers: limits.max_storage_buffers_per_shader_stage,
+            max_binding_bytes: limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size),
+            workgroup_size: wg,
+            pipelines: Mutex::default(),
+            errors,
+        })
+    }
+
+    /// The pipeline of `kernel`, compiled on first use.
+    pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<wgpu::ComputePipeline> {
+        let mut cache = self
+            .pipelines
+            .lock()
+            .map_err(|_| gpu_err(&self.adapter.name, "pipeline cache poisoned"))?;
+        if let Some(p) = cache.get(&kernel) {
+            return Ok(p.clone());
+        }
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name()),
+                source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+            });
+        let constants = [("WG", f64::from(self.workgroup_size))];
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.name()),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
+                cache: None,
+            });
+        self.check(&format!("compiling kernel {}", kernel.name()))?;
+        cache.insert(kernel, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Turns errors the device reported since the last check into one error.
+    pub(crate) fn check(&self, doing: &str) -> Result<()> {
+        let mut v = self
+            .errors
+            .lock()
+            .map_err(|_| gpu_err(&self.adapter.name, "error sink poisoned"))?;
+        if v.is_empty() {
+            return Ok(());
+        }
+        let all = std::mem::take(&mut *v).join("; ");
+        Err(gpu_err(&self.adapter.name, format!("{doing}: {all}")))
+    }
+
+    /// Waits until the queue is idle.
+    pub(crate) fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| gpu_err(&self.adapter.name, format!("waiting for the GPU: {e}")))
+    }
+}
+
+/// Picks the adapter: by index or name substring when asked, else the best kind.
+fn choose(list: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Adapter> {
+    let names: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            format!(
+                "{i}: {} ({})",
+                a.get_info().name,
+                a.get_info().backend.to_str()
+            )
+        })
+        .collect();
+    if list.is_empty() {
+        return Err(gpu_err(
+            "wgpu",
+            "no GPU adapter found (on Linux without a GPU, install mesa-vulkan-drivers: scripts/setup.sh)",
+        ));
+    }
+    if let Some(w) = wanted {
+        let found = match w.parse::<usize>() {
+            Ok(i) => list.into_iter().nth(i),
+            Err(_) => list
+                .into_iter()
+                .find(|a| a.get_info().name.to_lowercase().contains(&w.to_lowercase())),
+        };
+        return found.ok_or_else(|| {
+            gpu_err(
+                "wgpu",
+                format!("no adapter matches '{w}' (adapters: {})", names.join(", ")),
+            )
+        });
+    }
+    let rank = |a: &wgpu::Adapter| {
+        let i = a.get_info();
+        let kind = match i.device_type {
+            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu => 0,
+            wgpu::DeviceType::VirtualGpu | wgpu::DeviceType::Other => 1,
+            wgpu::DeviceType::Cpu => 2,
+        };
+        (
+            kind,
+            i.backend != wgpu::Backend::Vulkan && i.backend != wgpu::Backend::Metal,
+        )
+    };
+    list.into_iter()
+        .min_by_key(rank)
+        .ok_or_else(|| gpu_err("wgpu", "no adapter"))
+}

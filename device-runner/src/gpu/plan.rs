@@ -1,0 +1,628 @@
+//! Compiling a graph for the GPU and running it.
+//!
+//! Compilation resolves shapes, folds BatchNormalization into the convolution before it
+//! and fuses a following activation into convolutions and Gemms (when the intermediate
+//! tensor has no other reader), gives every tensor a buffer (Flatten and Reshape alias
+//! their input's), uploads constants, and records one dispatch per remaining node with
+//! its bind group. A run writes the inputs, encodes every dispatch into one compute pass
+//! (timestamps at its start and end when the adapter has them), copies the outputs out,
+//! and submits once.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use wgpu::util::DeviceExt;
+
+use super::GpuContext;
+use super::kernels::{Call, conv, elementwise, linear, norm, pool};
+use crate::cpu::{self, Act};
+use crate::error::{Error, Result};
+use crate::graph::shape::{Geometry, Shapes};
+use crate::graph::{Graph, Node, Op};
+use crate::onnx::{ElemType, Tensor};
+
+/// Time of one run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunTiming {
+    /// Submit to completion on the host clock, milliseconds.
+    pub wall_ms: f64,
+    /// Start to end of the compute pass on the GPU clock, milliseconds.
+    pub gpu_ms: Option<f64>,
+}
+
+struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+struct Timestamps {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+/// A graph compiled for one GPU context and one set of input shapes.
+pub struct GpuModel<'c> {
+    ctx: &'c GpuContext,
+    buffers: Vec<wgpu::Buffer>,
+    inputs: Vec<(String, usize, Vec<usize>)>,
+    outputs: Vec<(String, usize, Vec<usize>, wgpu::Buffer)>,
+    dispatches: Vec<Dispatch>,
+    timestamps: Option<Timestamps>,
+    /// Kernel dispatches per run.
+    pub dispatch_count: usize,
+}
+
+/// What one node becomes after fusion.
+struct Step<'g> {
+    node: &'g Node,
+    geo: &'g Geometry,
+    /// The tensor the step writes (a fused successor's output).
+    output: String,
+    /// Fused activation.
+    act: Act,
+    /// Weights and bias replacing the node's, after folding BatchNormalization.
+    folded: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl<'c> GpuModel<'c> {
+    /// Compiles `graph` for inputs shaped like `inputs` (int64 inputs are taken as the
+    /// constants they are, e.g. Reshape's shape).
+    pub fn compile(ctx: &'c GpuContext, graph: &Graph, inputs: &[Tensor]) -> Result<GpuModel<'c>> {
+        let (shapes, values) = cpu::bind(graph, inputs)?;
+        let steps = fuse(graph, &shapes);
+        let mut b = Builder {
+            ctx,
+            graph,
+            shapes: &shapes,
+            buffers: Vec::new(),
+            slots: HashMap::new(),
+            dummy: 0,
+        };
+        b.dummy = b.raw_buffer("dummy", 16, None)?;
+        for v in &graph.inputs {
+            if v.elem == ElemType::F32 {
+                b.tensor_slot(&v.name)?;
+            }
+        }
+        let mut calls = Vec::new();
+        for s in &steps {
+            calls.extend(b.calls(s, &values)?);
+        }
+        let inputs_meta: Vec<(String, usize, Vec<usize>)> = graph
+            .inputs
+            .iter()
+            .filter(|v| v.elem == ElemType::F32)
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    b.slots[&v.name],
+                    shapes.of(&v.name).to_vec(),
+                )
+            })
+            .collect();
+        let mut outputs = Vec::new();
+        for o in &graph.outputs {
+            let slot = b.tensor_slot(&o.name)?;
+            let size = b.buffers[slot].size();
+            let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&o.name),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            outputs.push((o.name.clone(), slot, shapes.of(&o.name).to_vec(), staging));
+        }
+        let mut dispatches = Vec::with_capacity(calls.len());
+        for (call, label) in calls {
+            if call.kernel.storage_buffers() > ctx.max_storage_buffers {
+                return Err(Error::node(
+                    &label,
+                    call.kernel.name(),
+                    format!(
+                        "the kernel binds {} storage buffers; adapter '{}' allows {}",
+                        call.kernel.storage_buffers(),
+                        ctx.adapter.name,
+                        ctx.max_storage_buffers
+                    ),
+                ));
+            }
+            let pipeline = ctx.pipeline(call.kernel)?;
+            let uniform = ctx
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(&label),
+                    contents: &call.params.bytes(),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            }];
+            for (i, &slot) in call.buffers.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: b.buffers[slot].as_entire_binding(),
+                });
+            }
+            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&label),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            dispatches.push(Dispatch {
+                pipeline,
+                bind_group,
+                groups: call.groups,
+            });
+        }
+        let timestamps = ctx.timestamps.then(|| Timestamps {
+            queries: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("pass"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolve: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            readback: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        });
+        ctx.check(&format!("compiling model {}", graph.name))?;
+        Ok(GpuModel {
+            ctx,
+            dispatch_count: dispatches.len(),
+            buffers: b.buffers,
+            inputs: inputs_meta,
+            outputs,
+            dispatches,
+            timestamps,
+        })
+    }
+
+    /// Uploads the float inputs (in the graph's input order; int64 inputs are skipped,
+    /// they were consumed at compile time).
+    pub fn set_inputs(&self, inputs: &[Tensor]) -> Result<()> {
+        let floats: Vec<&Tensor> = inputs
+            .iter()
+            .filter(|t| t.elem_type() == ElemType::F32)
+            .collect();
+        if floats.len() != self.inputs.len() {
+            return Err(Error::tensor(
+                "inputs",
+                format!(
+                    "{} float inputs given, the model takes {}",
+                    floats.len(),
+                    self.inputs.len()
+                ),
+            ));
+        }
+        for ((name, slot, shape), t) in self.inputs.iter().zip(floats) {
+            if &t.shape != shape {
+                return Err(Error::tensor(
+                    name,
+                    format!("shape {:?} differs from the compiled {shape:?}", t.shape),
+                ));
+            }
+            let bytes: Vec<u8> = t
+                .as_f32()
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            if !bytes.is_empty() {
+                self.ctx.queue.write_buffer(&self.buffers[*slot], 0, &bytes);
+            }
+        }
+        Ok(())
+    }
+
+    fn encode(&self, read_outputs: bool) -> wgpu::CommandBuffer {
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
+        {
+            let writes = self
+                .timestamps
+                .as_ref()
+                .map(|t| wgpu::ComputePassTimestampWrites {
+                    query_set: &t.queries,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("model"),
+                timestamp_writes: writes,
+            });
+            for d in &self.dispatches {
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+            }
+        }
+        if let Some(t) = &self.timestamps {
+            enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
+            enc.copy_buffer_to_buffer(&t.resolve, 0, &t.readback, 0, 16);
+        }
+        if read_outputs {
+            for (_, slot, _, staging) in &self.outputs {
+                enc.copy_buffer_to_buffer(&self.buffers[*slot], 0, staging, 0, staging.size());
+            }
+        }
+        enc.finish()
+    }
+
+    fn submit_and_wait(&self, read_outputs: bool) -> Result<RunTiming> {
+        let cmd = self.encode(read_outputs);
+        let start = Instant::now();
+        self.ctx.queue.submit([cmd]);
+        self.ctx.wait()?;
+        let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+        self.ctx.check("running")?;
+        let gpu_ms = match &self.timestamps {
+            Some(t) => {
+                let bytes = read_buffer(self.ctx, &t.readback)?;
+                Some(gpu_span_ms(&bytes, self.ctx.timestamp_period_ns))
+            }
+            None => None,
+        };
+        Ok(RunTiming { wall_ms, gpu_ms })
+    }
+
+    /// Runs once on `inputs` and returns the outputs.
+    pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.set_inputs(inputs)?;
+        self.submit_and_wait(true)?;
+        self.outputs
+            .iter()
+            .map(|(_, _, shape, staging)| {
+                let bytes = read_buffer(self.ctx, staging)?;
+                let n: usize = shape.iter().product();
+                let data = bytes
+                    .chunks_exact(4)
+                    .take(n)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                Ok(Tensor::f32(shape.clone(), data))
+            })
+            .collect()
+    }
+
+    /// Runs once on the inputs last set, without reading outputs back: one measurement.
+    pub fn time(&mut self) -> Result<RunTiming> {
+        self.submit_and_wait(false)
+    }
+}
+
+/// Milliseconds between the two timestamps in `bytes` (two little-endian u64 ticks).
+pub fn gpu_span_ms(bytes: &[u8], period_ns: f64) -> f64 {
+    let tick = |i: usize| {
+        bytes
+            .get(i * 8..i * 8 + 8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    };
+    tick(1).wrapping_sub(tick(0)) as f64 * period_ns / 1e6
+}
+
+fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
+    let slice = buffer.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.wait()?;
+    let mapped = rx.recv().map_err(|e| Error::Gpu {
+        backend: ctx.adapter.name.clone(),
+        message: format!("mapping a buffer: {e}"),
+    })?;
+    mapped.map_err(|e| Error::Gpu {
+        backend: ctx.adapter.name.clone(),
+        message: format!("mapping a buffer: {e}"),
+    })?;
+    let bytes = slice
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu {
+            backend: ctx.adapter.name.clone(),
+            message: format!("reading a buffer: {e}"),
+        })?
+        .to_vec();
+    buffer.unmap();
+    Ok(bytes)
+}
+
+/// The activation of a node that can be fused (Clip only with constant bounds).
+fn fusable_act(node: &Node, graph: &Graph) -> Option<Act> {
+    let constants: HashMap<String, Tensor> = (1..3)
+        .filter_map(|i| node.input(i))
+        .filter_map(|n| {
+            graph
+                .initializers
+                .get(n)
+                .map(|t| (n.to_string(), t.clone()))
+        })
+        .collect();
+    if matches!(node.op, Op::Clip { .. })
+        && (1..3)
+            .filter_map(|i| node.input(i))
+            .any(|n| !constants.contains_key(n))
+    {
+        return None;
+    }
+    cpu::node_act(node, &constants).ok().flatten()
+}
+
+/// Folding and fusion: which nodes run, and what each writes.
+fn fuse<'g>(graph: &'g Graph, shapes: &'g Shapes) -> Vec<Step<'g>> {
+    let sole_reader = |name: &str| -> Option<usize> {
+        let c = graph.consumers(name);
+        (c.len() == 1 && !graph.is_output(name)).then(|| c[0])
+    };
+    let constant = |name: Option<&str>| {
+        name.and_then(|n| graph.initializers.get(n))
+            .and_then(Tensor::as_f32)
+    };
+    let mut absorbed = vec![false; graph.nodes.len()];
+    let mut steps = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if absorbed[i] {
+            continue;
+        }
+        let geo = &shapes.geometry[i];
+        let mut step = Step {
+            node,
+            geo,
+            output: node.outputs[0].clone(),
+            act: Act::None,
+            folded: None,
+        };
+        if let (Op::Conv(_), Geometry::Conv(g)) = (&node.op, geo)
+            && let Some(j) = sole_reader(&step.output)
+        {
+            let bn = &graph.nodes[j];
+            if let (Op::BatchNorm { epsilon }, Some(w)) = (&bn.op, constant(node.input(1))) {
+                let params: Option<Vec<&[f32]>> = (1..5).map(|k| constant(bn.input(k))).collect();
+                let bias_ok = node.input(2).is_none() || constant(node.input(2)).is_some();
+                if let (Some(p), true) = (params, bias_ok) {
+                    step.folded = Some(crate::graph::fold_bn(
+                        w,
+                        constant(node.input(2)),
+                        g.m,
+                        [p[0], p[1], p[2], p[3]],
+                        *epsilon,
+                    ));
+                    step.output = bn.outputs[0].clone();
+                    absorbed[j] = true;
+                }
+            }
+        }
+        if matches!(node.op, Op::Conv(_) | Op::Gemm { .. })
+            && let Some(j) = sole_reader(&step.output)
+            && let Some(act) = fusable_act(&graph.nodes[j], graph)
+        {
+            step.act = act;
+            step.output = graph.nodes[j].outputs[0].clone();
+            absorbed[j] = true;
+        }
+        steps.push(step);
+    }
+    steps
+}
+
+/// Buffers and calls, built node by node.
+struct Builder<'a, 'c> {
+    ctx: &'c GpuContext,
+    graph: &'a Graph,
+    shapes: &'a Shapes,
+    buffers: Vec<wgpu::Buffer>,
+    slots: HashMap<String, usize>,
+    dummy: usize,
+}
+
+impl Builder<'_, '_> {
+    fn raw_buffer(&mut self, label: &str, bytes: u64, init: Option<&[f32]>) -> Result<usize> {
+        let size = bytes.max(4).div_ceil(4) * 4;
+        if size > self.ctx.max_binding_bytes {
+            return Err(Error::tensor(
+                label,
+                format!(
+                    "needs {size} bytes; adapter '{}' binds at most {}",
+                    self.ctx.adapter.name, self.ctx.max_binding_bytes
+                ),
+            ));
+        }
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
+        let buffer = match init {
+            Some(data) if !data.is_empty() => {
+                let contents: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                self.ctx
+                    .device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(label),
+                        contents: &contents,
+                        usage,
+                    })
+            }
+            _ => self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            }),
+        };
+        self.buffers.push(buffer);
+        Ok(self.buffers.len() - 1)
+    }
+
+    /// The buffer of tensor `name`, made on first use (constants uploaded).
+    fn tensor_slot(&mut self, name: &str) -> Result<usize> {
+        if let Some(&s) = self.slots.get(name) {
+            return Ok(s);
+        }
+        let n: usize = self.shapes.of(name).iter().product();
+        let init = self
+            .graph
+            .initializers
+            .get(name)
+            .map(|t| {
+                t.as_f32()
+                    .ok_or_else(|| Error::tensor(name, "an int64 tensor cannot feed a GPU kernel"))
+            })
+            .transpose()?;
+        let slot = self.raw_buffer(name, 4 * n as u64, init)?;
+        self.slots.insert(name.to_string(), slot);
+        Ok(slot)
+    }
+
+    fn input(&mut self, node: &Node, i: usize) -> Result<usize> {
+        let name = node
+            .input(i)
+            .ok_or_else(|| node.error(format!("input {i} is missing")))?;
+        self.tensor_slot(name)
+    }
+
+    fn calls(&mut self, s: &Step, values: &HashMap<String, Tensor>) -> Result<Vec<(Call, String)>> {
+        let node = s.node;
+        let wg = self.ctx.workgroup_size;
+        let label = node.name.clone();
+        let with_node = |e: Error| match e {
+            Error::Gpu { message, .. } | Error::Tensor { message, .. } => node.error(message),
+            other => other,
+        };
+        let x_shape = self.shapes.of(node.input(0).unwrap_or_default()).to_vec();
+        let call = match (&node.op, s.geo) {
+            (Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity, _) => {
+                let src = self.input(node, 0)?;
+                self.slots.insert(s.output.clone(), src);
+                return Ok(Vec::new());
+            }
+            (Op::Conv(_), Geometry::Conv(g)) => {
+                let x = self.input(node, 0)?;
+                let (w, b) = match &s.folded {
+                    Some((w, b)) => (
+                        self.raw_buffer(&format!("{label}.w"), 4 * w.len() as u64, Some(w))?,
+                        Some(self.raw_buffer(
+                            &format!("{label}.b"),
+                            4 * b.len() as u64,
+                            Some(b),
+                        )?),
+                    ),
+                    None => (
+                        self.input(node, 1)?,
+                        node.input(2).map(|_| self.input(node, 2)).transpose()?,
+                    ),
+                };
+                let y = self.tensor_slot(&s.output)?;
+                conv::call(
+                    g,
+                    [x, w, b.unwrap_or(self.dummy), y],
+                    b.is_some(),
+                    s.act,
+                    wg,
+                )
+            }
+            (Op::BatchNorm { epsilon }, _) => {
+                let mut slots = [0usize; 6];
+                for (k, slot) in slots.iter_mut().enumerate().take(5) {
+                    *slot = self.input(node, k)?;
+                }
+                slots[5] = self.tensor_slot(&s.output)?;
+                norm::batch_norm(&x_shape, *epsilon, slots, wg)
+            }
+            (Op::Add | Op::Mul, _) => {
+                let (a, b) = (self.input(node, 0)?, self.input(node, 1)?);
+                let b_shape = self.shapes.of(node.input(1).unwrap_or_default()).to_vec();
+                let y = self.tensor_slot(&s.output)?;
+                elementwise::binary(
+                    &x_shape,
+                    &b_shape,
+                    self.shapes.of(&s.output),
+                    matches!(node.op, Op::Mul),
+                    [a, b, y],
+                    wg,
+                )
+            }
+            (Op::GlobalAveragePool, _) => {
+                let (x, y) = (self.input(node, 0)?, self.tensor_slot(&s.output)?);
+                pool::global_avg(
+                    x_shape[0] * x_shape[1],
+                    x_shape[2..].iter().product(),
+                    [x, y],
+                    wg,
+                )
+            }
+            (Op::AveragePool(_), Geometry::Pool(p)) => {
+                let (x, y) = (self.input(node, 0)?, self.tensor_slot(&s.output)?);
+                pool::avg(p, [x, y], wg)
+            }
+            (
+                Op::Gemm {
+                    alpha,
+                    beta,
+                    trans_a,
+                    trans_b,
+                },
+                Geometry::Gemm { m, n, k },
+            ) => {
+                let (a, b) = (self.input(node, 0)?, self.input(node, 1)?);
+                let c = node.input(2).map(|_| self.input(node, 2)).transpose()?;
+                let c_shape = node.input(2).map(|c| self.shapes.of(c).to_vec());
+                let y = self.tensor_slot(&s.output)?;
+                linear::gemm(
+                    (*m, *n, *k),
+                    (*trans_a, *trans_b),
+                    (*alpha, *beta),
+                    c_shape.as_deref(),
+                    s.act,
+                    [a, b, c.unwrap_or(self.dummy), y],
+                    wg,
+                )
+            }
+            (Op::MatMul, Geometry::MatMul(p)) => {
+                let (a, b) = (self.input(node, 0)?, self.input(node, 1)?);
+                let y = self.tensor_slot(&s.output)?;
+                linear::matmul(p, [a, b, y], wg)
+            }
+            (Op::Clip { .. }, _) if fusable_act(node, self.graph).is_none() => {
+                let n: usize = x_shape.iter().product();
+                let x = self.input(node, 0)?;
+                let lo = match node.input(1) {
+                    Some(_) => self.input(node, 1)?,
+                    None => self.raw_buffer("clip.min", 4, Some(&[f32::MIN]))?,
+                };
+                let hi = match node.input(2) {
+                    Some(_) => self.input(node, 2)?,
+                    None => self.raw_buffer("clip.max", 4, Some(&[f32::MAX]))?,
+                };
+                let y = self.tensor_slot(&s.output)?;
+                elementwise::unary(
+                    n,
+                    Act::Clip(f32::MIN, f32::MAX),
+                    [x, y],
+                    Some((lo, hi)),
+                    self.dummy,
+                    wg,
+                )
+            }
+            _ => {
+                let act = cpu::node_act(node, values)?
+                    .ok_or_else(|| node.error("no GPU kernel for this operator"))?;
+                let n: usize = x_shape.iter().product();
+                let (x, y) = (self.input(node, 0)?, self.tensor_slot(&s.output)?);
+                elementwise::unary(n, act, [x, y], None, self.dummy, wg)
+            }
+        }
+        .map_err(with_node)?;
+        Ok(vec![(call, label)])
+    }
+}

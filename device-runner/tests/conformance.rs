@@ -1,0 +1,202 @@
+//! ONNX's own backend test cases (shipped in the `onnx` wheel) through the real
+//! `device-runner exec`, on the wgpu backend and on the CPU reference.
+//!
+//! A case is claimed when every operator is one the runner supports, every tensor is
+//! float32 (int64 only as Reshape's shape), and convolutions and pools are 2-D (the
+//! runner's scope: NCHW images). Every claimed case must pass within ONNX's own tolerance
+//! (rtol 1e-3, atol 1e-5); the list of claimed cases is printed and its size checked, so
+//! a parser change cannot silently shrink it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use device_runner::graph::Op;
+use device_runner::onnx::{self, proto};
+
+fn claimed(model: &proto::ModelProto) -> bool {
+    let Some(g) = model.graph.as_ref() else {
+        return false;
+    };
+    let elem = |v: &proto::ValueInfoProto| match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(proto::type_proto::Value::TensorType(t)) => t.elem_type,
+        _ => None,
+    };
+    // Float everywhere, except int64 tensors that only give Reshape its shape.
+    let shape_only = |name: &str| {
+        g.node.iter().all(|n| {
+            n.input
+                .iter()
+                .position(|i| i == name)
+                .is_none_or(|pos| n.op_type.as_deref() == Some("Reshape") && pos == 1)
+        })
+    };
+    let types_ok = g.output.iter().all(|v| elem(v) == Some(1))
+        && g.input.iter().all(|v| {
+            elem(v) == Some(1)
+                || (elem(v) == Some(7) && shape_only(v.name.as_deref().unwrap_or_default()))
+        });
+    let rank_of = |name: &str| {
+        g.input
+            .iter()
+            .find(|v| v.name.as_deref() == Some(name))
+            .and_then(|v| match v.r#type.as_ref()?.value.as_ref()? {
+                proto::type_proto::Value::TensorType(t) => t.shape.as_ref().map(|s| s.dim.len()),
+                _ => None,
+            })
+    };
+    let ops_ok = g.node.iter().all(|n| {
+        let op = n.op_type.as_deref().unwrap_or_default();
+        let spatial = matches!(
+            op,
+            "Conv" | "AveragePool" | "GlobalAveragePool" | "BatchNormalization"
+        );
+        let training = n
+            .attribute
+            .iter()
+            .any(|a| a.name.as_deref() == Some("training_mode") && a.i == Some(1));
+        Op::SUPPORTED.contains(&op)
+            && !training
+            && (!spatial
+                || n.input
+                    .first()
+                    .and_then(|i| rank_of(i))
+                    .is_none_or(|r| r == 4))
+    });
+    types_ok && ops_ok
+}
+
+fn cases() -> Vec<PathBuf> {
+    let data = common::onnx_package().join("backend/test/data");
+    let mut out = Vec::new();
+    for suite in ["node", "pytorch-converted", "pytorch-operator", "simple"] {
+        let Ok(dir) = std::fs::read_dir(data.join(suite)) else {
+            continue;
+        };
+        for case in dir.flatten().map(|e| e.path()) {
+            let Ok(model) = onnx::read_model(&case.join("model.onnx")) else {
+                continue;
+            };
+            if claimed(&model) && case.join("test_data_set_0").is_dir() {
+                out.push(case);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn pbs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    v.sort_by_key(|p| {
+        p.file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches(prefix)
+            .parse::<usize>()
+            .unwrap_or(0)
+    });
+    v
+}
+
+fn compare(case: &Path, got: &Path, want: &Path) -> Result<(), String> {
+    let g = onnx::read_tensor(got).map_err(|e| e.to_string())?;
+    let w = onnx::read_tensor(want).map_err(|e| e.to_string())?;
+    if g.shape != w.shape {
+        return Err(format!(
+            "{}: shape {:?}, expected {:?}",
+            case.display(),
+            g.shape,
+            w.shape
+        ));
+    }
+    let (g, w) = (g.as_f32().unwrap(), w.as_f32().unwrap());
+    for (i, (a, b)) in g.iter().zip(w).enumerate() {
+        if (a - b).abs() > 1e-5 + 1e-3 * b.abs() {
+            return Err(format!(
+                "{}: element {i} is {a}, expected {b}",
+                case.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn run_all(backend: &str) -> usize {
+    let cases = cases();
+    let scratch = common::Scratch::new(&format!("conformance-{backend}"));
+    let mut failures = Vec::new();
+    for case in &cases {
+        for set in pbs(case, "test_data_set_") {
+            let out = scratch.0.join(format!(
+                "{}-{}",
+                case.file_name().unwrap().to_string_lossy(),
+                set.file_name().unwrap().to_string_lossy()
+            ));
+            let model = case.join("model.onnx");
+            let mut args = vec![
+                "exec".to_string(),
+                "--backend".into(),
+                backend.into(),
+                "--model".into(),
+                model.display().to_string(),
+                "--output-dir".into(),
+                out.display().to_string(),
+            ];
+            for i in pbs(&set, "input_") {
+                args.extend(["--input".into(), i.display().to_string()]);
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = common::runner(&refs);
+            if !r.status.success() {
+                failures.push(format!(
+                    "{}: {}",
+                    case.display(),
+                    String::from_utf8_lossy(&r.stderr).trim()
+                ));
+                continue;
+            }
+            for (i, want) in pbs(&set, "output_").iter().enumerate() {
+                if let Err(e) = compare(case, &out.join(format!("output_{i}.pb")), want) {
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    let names: Vec<String> = cases
+        .iter()
+        .map(|c| c.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    eprintln!(
+        "{backend}: {} claimed ONNX backend cases: {}",
+        names.len(),
+        names.join(" ")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed on {backend}:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    cases.len()
+}
+
+/// At least this many cases are claimed (onnx 1.20.1 ships them); fewer means the
+/// selection or the parser regressed.
+const MIN_CASES: usize = 108;
+
+#[test]
+fn backend_cases_pass_on_wgpu() {
+    assert!(run_all("wgpu") >= MIN_CASES);
+}
+
+#[test]
+fn backend_cases_pass_on_the_cpu_reference() {
+    assert!(run_all("cpu") >= MIN_CASES);
+}
