@@ -28,6 +28,9 @@ pub enum Command {
     /// Latency lookup tables: check, show, merge, predict.
     #[command(subcommand)]
     Lut(LutCmd),
+    /// Write an architecture as an ONNX model (BatchNorm folded; random weights until
+    /// a supernet checkpoint is given).
+    Export(ExportArgs),
     /// Check the installed stack: GPU adapters, ONNX Runtime, libtorch, adb.
     Doctor(DoctorArgs),
 }
@@ -177,6 +180,23 @@ pub struct DoctorArgs {
     /// The ONNX Runtime library to check (else ORT_DYLIB_PATH, else next to the binary).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Preset name, encoding, JSON, or a file holding one.
+    #[arg(value_name = "ARCH")]
+    pub arch: String,
+    /// The model file to write (atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Seed of the random weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub shape: SpaceShape,
     #[command(flatten)]
     pub out: Output,
 }

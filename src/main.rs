@@ -17,7 +17,7 @@ const DEFAULT_LOG: &str = "warn,wgpu_hal::gles::egl=off";
 
 fn main() -> ExitCode {
     // SAFETY: first thing in main, before any other thread exists.
-    unsafe { device_runner::gpu::prepare_headless_env() };
+    unsafe { device_runner::info::prepare_headless_env() };
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

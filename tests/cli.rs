@@ -158,3 +158,29 @@ fn doctor_reports_the_whole_stack() {
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(r.code(), 0);
 }
+
+#[test]
+fn export_writes_a_model_the_onnx_checker_accepts() {
+    let s = common::Scratch::new("export");
+    let v = s
+        .moga(&["export", "Scarlet-B", "-o", "scarlet-b.onnx", "--json"])
+        .json();
+    assert_eq!(v["params"], 6_531_556);
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/venv/bin/python");
+    let check = std::process::Command::new(python)
+        .args(["-c", "import onnx,sys; m=onnx.load(sys.argv[1]); onnx.checker.check_model(m, full_check=True); print(m.graph.output[0].type.tensor_type.shape.dim[1].dim_value)"])
+        .arg(s.path("scarlet-b.onnx"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "1000");
+    let err = s
+        .moga(&["export", "moga:k3e3", "-o", "x.onnx"])
+        .fails_with_one_line();
+    assert!(err.contains("14 searchable layers"), "{err}");
+    assert!(!s.path("x.onnx").exists());
+}

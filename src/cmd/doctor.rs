@@ -7,7 +7,8 @@ use std::io::Write;
 use std::process::{Command, ExitCode};
 
 use anyhow::Result;
-use device_runner::gpu::{self, AdapterSummary, BackendChoice};
+use device_runner::backend::{AdapterSummary, BackendChoice};
+use device_runner::gpu;
 use device_runner::ort_lib::{self, OrtLibrary};
 use profiler::adb::{self, AdbProbe};
 use profiler::local::{self, LocalHost};

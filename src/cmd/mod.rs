@@ -3,6 +3,7 @@
 
 mod arch;
 mod doctor;
+mod export;
 mod lut;
 mod space;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Space(c) => space::run(c),
         Command::Arch(c) => arch::run(c),
         Command::Lut(c) => lut::run(c),
+        Command::Export(a) => export::run(a),
         Command::Doctor(a) => doctor::run(a),
     }
 }
