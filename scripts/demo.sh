@@ -35,4 +35,16 @@ done
 step "five random architectures of the moga space (seed 1)"
 $moga arch sample --space moga -n 5 --seed 1
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+step "MoGA-A as ONNX (BN folded, random weights): moga export"
+$moga export MoGA-A -o "$work/moga-a.onnx"
+
+step "MoGA-A measured on this machine: ONNX Runtime (1 thread), then wgpu on lavapipe"
+$runner bench --backend ort --model "$work/moga-a.onnx" --warmup 10 --runs 30
+$runner bench --backend wgpu --model "$work/moga-a.onnx" --warmup 1 --runs 3
+
+step "where ONNX Runtime's time goes (bench --per-node, first nodes)"
+$runner bench --backend ort --model "$work/moga-a.onnx" --warmup 5 --runs 20 --per-node | head -n 12
+
 step "done"

@@ -83,6 +83,27 @@ ln -sfn "$ort_lib" "$deps/libonnxruntime.so"
 say "LIBTORCH=.deps/libtorch -> $site/torch"
 say "ORT_DYLIB_PATH=.deps/libonnxruntime.so -> $ort_lib"
 
+# --- An older ONNX Runtime, for the test that a too-old library is refused by name ------
+OLD_ORT_VERSION=1.20.1
+old_ort="$deps/ort-$OLD_ORT_VERSION/libonnxruntime.so.$OLD_ORT_VERSION"
+if [ -f "$old_ort" ]; then
+  say "onnxruntime $OLD_ORT_VERSION library (test fixture) present"
+else
+  say "fetching onnxruntime $OLD_ORT_VERSION's library (test fixture: a too-old version)"
+  tmp=$(mktemp -d)
+  "$py" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d "$tmp" "onnxruntime==$OLD_ORT_VERSION"
+  mkdir -p "$(dirname "$old_ort")"
+  "$py" - "$tmp" "$old_ort" <<'PY'
+import glob, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/onnxruntime-*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if "/capi/libonnxruntime.so." in n)
+    with z.open(name) as src, open(sys.argv[2], "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  rm -rf "$tmp"
+fi
+
 # --- Rust: the Android target, so the device-runner can be checked for phones ------------
 if rustup target list --installed | grep -qx aarch64-linux-android; then
   say "rust target aarch64-linux-android present"

@@ -31,6 +31,9 @@ pub enum Command {
     /// Write an architecture as an ONNX model (BatchNorm folded; random weights until
     /// a supernet checkpoint is given).
     Export(ExportArgs),
+    /// Write one ONNX model per LUT unit of a space (or per single-operator unit with
+    /// --ops), with an index `units.jsonl`.
+    ExportUnits(ExportUnitsArgs),
     /// Check the installed stack: GPU adapters, ONNX Runtime, libtorch, adb.
     Doctor(DoctorArgs),
 }
@@ -180,6 +183,26 @@ pub struct DoctorArgs {
     /// The ONNX Runtime library to check (else ORT_DYLIB_PATH, else next to the binary).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Args)]
+pub struct ExportUnitsArgs {
+    /// moga, fairnas or scarlet.
+    #[arg(long, value_parser = parse_space)]
+    pub space: SpaceId,
+    /// The single-operator units the blocks are made of, instead of the blocks.
+    #[arg(long)]
+    pub ops: bool,
+    /// The folder to write (created if missing).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Seed of the random weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub shape: SpaceShape,
     #[command(flatten)]
     pub out: Output,
 }

@@ -26,6 +26,47 @@ impl BackendKind {
     }
 }
 
+/// ONNX Runtime execution providers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionProvider {
+    /// ONNX Runtime's own CPU kernels.
+    #[default]
+    Cpu,
+    /// XNNPACK (ARM and x86 CPUs), when the library was built with it.
+    Xnnpack,
+    /// Android's Neural Networks API, on Android.
+    Nnapi,
+}
+
+impl ExecutionProvider {
+    /// The name ONNX Runtime lists it under.
+    pub fn ort_name(self) -> &'static str {
+        match self {
+            ExecutionProvider::Cpu => "CPUExecutionProvider",
+            ExecutionProvider::Xnnpack => "XnnpackExecutionProvider",
+            ExecutionProvider::Nnapi => "NnapiExecutionProvider",
+        }
+    }
+}
+
+/// ONNX Runtime graph optimisation levels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptLevel {
+    /// No graph optimisation.
+    Disable,
+    /// Constant folding, redundant node removal.
+    Basic,
+    /// Plus node fusions.
+    Extended,
+    /// Plus layout optimisations (NCHWc on x86).
+    Layout,
+    /// Everything.
+    #[default]
+    All,
+}
+
 /// Which wgpu backends to look at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

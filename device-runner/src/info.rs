@@ -31,6 +31,8 @@ pub struct RunnerInfo {
     pub adapters_error: Option<String>,
     /// The ONNX Runtime library, when found.
     pub ort: Option<OrtLibrary>,
+    /// Execution providers compiled into that library.
+    pub ort_providers: Vec<String>,
     /// Why the ONNX Runtime library is not usable, if it is not.
     pub ort_error: Option<String>,
 }
@@ -73,6 +75,15 @@ pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
         Ok(l) => (Some(l), None),
         Err(e) => (None, Some(e.to_string())),
     };
+    #[cfg(feature = "ort")]
+    let ort_providers = match &ort {
+        Some(l) => crate::ort_backend::OrtRuntime::get(Some(&l.path))
+            .map(|rt| rt.providers.clone())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    #[cfg(not(feature = "ort"))]
+    let ort_providers = Vec::new();
     let mut backends = Vec::new();
     if cfg!(feature = "wgpu") {
         backends.push("wgpu".to_string());
@@ -91,6 +102,7 @@ pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
         adapters,
         adapters_error,
         ort,
+        ort_providers,
         ort_error,
     }
 }

@@ -23,6 +23,8 @@ pub mod gpu;
 pub mod graph;
 pub mod info;
 pub mod onnx;
+#[cfg(feature = "ort")]
+pub mod ort_backend;
 pub mod ort_lib;
 pub mod session;
 

@@ -8,12 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use device_runner::backend::{BackendChoice, BackendKind};
+use device_runner::backend::{BackendChoice, BackendKind, ExecutionProvider, OptLevel};
 use device_runner::bench::{BenchLimits, BenchRecord, measure};
-use device_runner::graph::Graph;
 use device_runner::info;
 use device_runner::onnx::{self, Tensor};
-use device_runner::session::{Devices, Session, random_inputs};
+use device_runner::session::{Devices, Session};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +37,23 @@ struct GpuArgs {
     /// Invocations per workgroup of the element-wise, pooling and naive kernels.
     #[arg(long, default_value_t = 64)]
     workgroup_size: u32,
+}
+
+/// Choosing and driving ONNX Runtime.
+#[derive(Args, Clone)]
+struct OrtArgs {
+    /// The ONNX Runtime library (else ORT_DYLIB_PATH, else libonnxruntime.so next to this binary).
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
+    /// Execution provider.
+    #[arg(long, value_enum, default_value_t = ExecutionProvider::Cpu)]
+    ep: ExecutionProvider,
+    /// Intra-op threads of ONNX Runtime's CPU kernels.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Graph optimisation level.
+    #[arg(long, value_enum, default_value_t = OptLevel::All)]
+    opt_level: OptLevel,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +85,8 @@ enum Command {
         output_dir: PathBuf,
         #[command(flatten)]
         gpu: GpuArgs,
+        #[command(flatten)]
+        ort: OrtArgs,
     },
     /// Measure models: warm-up, then timed runs; one result per model.
     Bench {
@@ -95,45 +113,51 @@ enum Command {
         /// Print one JSON object per model.
         #[arg(long)]
         json: bool,
+        /// Add each node's median kernel time from ONNX Runtime's profiler (ort only).
+        #[arg(long)]
+        per_node: bool,
         #[command(flatten)]
         gpu: GpuArgs,
+        #[command(flatten)]
+        ort: OrtArgs,
     },
 }
 
-fn open_devices(backend: BackendKind, gpu: &GpuArgs) -> Result<Devices> {
-    #[cfg(feature = "wgpu")]
-    {
-        let ctx = if backend == BackendKind::Wgpu {
+fn open_devices(
+    backend: BackendKind,
+    gpu: &GpuArgs,
+    ort: &OrtArgs,
+    profile: Option<PathBuf>,
+) -> Result<Devices> {
+    #[allow(unused_mut)]
+    let mut devices = Devices::default();
+    match backend {
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => {
             let opts = device_runner::gpu::GpuOptions {
                 backend: gpu.wgpu_backend,
                 adapter: gpu.adapter.clone(),
                 workgroup_size: gpu.workgroup_size,
             };
-            Some(device_runner::gpu::GpuContext::new(&opts)?)
-        } else {
-            None
-        };
-        Ok(Devices { gpu: ctx })
+            devices.gpu = Some(device_runner::gpu::GpuContext::new(&opts)?);
+        }
+        #[cfg(feature = "ort")]
+        BackendKind::Ort => {
+            let rt = device_runner::ort_backend::OrtRuntime::get(ort.ort_lib.as_deref())?;
+            let opts = device_runner::ort_backend::OrtOptions {
+                lib: ort.ort_lib.clone(),
+                ep: ort.ep,
+                threads: ort.threads,
+                opt_level: ort.opt_level,
+                profile,
+            };
+            devices.ort = Some((rt, opts));
+        }
+        _ => {
+            let _ = (gpu, ort, profile);
+        }
     }
-    #[cfg(not(feature = "wgpu"))]
-    {
-        let _ = (backend, gpu);
-        Ok(Devices {})
-    }
-}
-
-fn device_name(devices: &Devices, backend: BackendKind) -> String {
-    #[cfg(feature = "wgpu")]
-    if let (BackendKind::Wgpu, Some(g)) = (backend, &devices.gpu) {
-        return format!("{} ({})", g.adapter.name, g.adapter.backend);
-    }
-    let _ = devices;
-    backend.name().to_string()
-}
-
-fn load(path: &Path) -> Result<Graph> {
-    let model = onnx::read_model(path)?;
-    Ok(Graph::from_model(&model, &path.display().to_string())?)
+    Ok(devices)
 }
 
 fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Tensor>> {
@@ -146,18 +170,32 @@ fn exec(
     inputs: &[PathBuf],
     out_dir: &Path,
     gpu: &GpuArgs,
+    ort: &OrtArgs,
 ) -> Result<()> {
-    let graph = load(model)?;
     let inputs = read_inputs(inputs)?;
-    let devices = open_devices(backend, gpu)?;
-    let names: Vec<String> = graph.outputs.iter().map(|o| o.name.clone()).collect();
-    let mut session = Session::new(backend, &devices, graph, &inputs)?;
+    let devices = open_devices(backend, gpu, ort, None)?;
+    let names = output_names(model)?;
+    let (mut session, inputs) = Session::open(backend, &devices, model, &inputs, 0)?;
     let outputs = session.run(&inputs)?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    for (i, (t, name)) in outputs.iter().zip(&names).enumerate() {
+    for (i, t) in outputs.iter().enumerate() {
+        let name = names.get(i).map_or("", String::as_str);
         onnx::write_tensor(&out_dir.join(format!("output_{i}.pb")), name, t)?;
     }
     Ok(())
+}
+
+/// The model's output names, for naming the written tensors.
+fn output_names(model: &Path) -> Result<Vec<String>> {
+    let m = onnx::read_model(model)?;
+    Ok(m.graph
+        .map(|g| {
+            g.output
+                .into_iter()
+                .map(|o| o.name.unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn models_of(path: &Path) -> Result<Vec<PathBuf>> {
@@ -183,71 +221,79 @@ fn bench_one(
     given: &[Tensor],
     seed: u64,
     limits: BenchLimits,
-) -> Result<BenchRecord> {
-    let graph = load(path)?;
-    let inputs = if given.is_empty() {
-        random_inputs(&graph, seed)?
-    } else {
-        given.to_vec()
-    };
-    let mut session = Session::new(backend, devices, graph, &inputs)?;
+    per_node: bool,
+) -> Result<serde_json::Value> {
+    let (mut session, _) = Session::open(backend, devices, path, given, seed)?;
     let m = measure(&limits, || session.time())?;
-    Ok(BenchRecord::new(
+    let record = BenchRecord::new(
         path.display().to_string(),
         backend.name(),
-        device_name(devices, backend),
+        devices.describe(backend),
         &m,
-        Some(session.work_items()),
+        session.work_items(),
         limits,
-    ))
+    );
+    let mut v = serde_json::to_value(&record)?;
+    if per_node {
+        #[cfg(feature = "ort")]
+        if let Session::Ort(model) = &mut session {
+            v["nodes"] = serde_json::to_value(model.node_times(limits.warmup_runs)?)?;
+        }
+    }
+    Ok(v)
 }
 
-fn bench(
+struct BenchArgs {
     backend: BackendKind,
-    model: &Path,
-    inputs: &[PathBuf],
     limits: BenchLimits,
     seed: u64,
     json: bool,
+    per_node: bool,
+}
+
+fn bench(
+    a: &BenchArgs,
+    model: &Path,
+    inputs: &[PathBuf],
     gpu: &GpuArgs,
+    ort: &OrtArgs,
 ) -> Result<bool> {
+    if a.per_node && a.backend != BackendKind::Ort {
+        bail!("--per-node needs --backend ort (it reads ONNX Runtime's profiler)");
+    }
     let models = models_of(model)?;
     let given = read_inputs(inputs)?;
-    let devices = open_devices(backend, gpu)?;
+    let profile_dir = std::env::temp_dir().join(format!("moga-ort-profile-{}", std::process::id()));
+    if a.per_node {
+        std::fs::create_dir_all(&profile_dir)
+            .with_context(|| format!("creating {}", profile_dir.display()))?;
+    }
+    let devices = open_devices(
+        a.backend,
+        gpu,
+        ort,
+        a.per_node.then(|| profile_dir.join("profile")),
+    )?;
     let mut out = std::io::stdout().lock();
     let mut all_ok = true;
     for path in &models {
         // One model failing (or panicking inside a driver) must not end a folder's run.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            bench_one(backend, &devices, path, &given, seed, limits)
+            bench_one(
+                a.backend, &devices, path, &given, a.seed, a.limits, a.per_node,
+            )
         }))
         .unwrap_or_else(|p| Err(anyhow::anyhow!("panicked: {}", panic_message(&p))));
         match result {
-            Ok(r) if json => writeln!(out, "{}", serde_json::to_string(&r)?)?,
-            Ok(r) => {
-                let gpu = r
-                    .gpu_median_ms
-                    .map(|g| format!("  gpu median {g:.4} ms"))
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "{}: wall median {:.4} ms (p10 {:.4}, p90 {:.4}, {} runs){gpu}  [{} on {}]",
-                    r.model,
-                    r.wall_median_ms,
-                    r.wall_p10_ms,
-                    r.wall_p90_ms,
-                    r.runs,
-                    r.backend,
-                    r.device
-                )?;
-            }
+            Ok(r) if a.json => writeln!(out, "{r}")?,
+            Ok(r) => print_record(&mut out, &r)?,
             Err(e) => {
                 all_ok = false;
-                if json {
+                if a.json {
                     writeln!(
                         out,
                         "{}",
-                        serde_json::json!({"model": path.display().to_string(), "backend": backend.name(), "error": format!("{e:#}")})
+                        serde_json::json!({"model": path.display().to_string(), "backend": a.backend.name(), "error": format!("{e:#}")})
                     )?;
                 } else {
                     eprintln!("device-runner: {}: {e:#}", path.display());
@@ -255,7 +301,39 @@ fn bench(
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&profile_dir);
     Ok(all_ok)
+}
+
+fn print_record(out: &mut impl Write, r: &serde_json::Value) -> std::io::Result<()> {
+    let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let gpu = r["gpu_median_ms"]
+        .as_f64()
+        .map(|g| format!("  gpu median {g:.4} ms"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{}: wall median {:.4} ms (p10 {:.4}, p90 {:.4}, {} runs){gpu}  [{} on {}]",
+        r["model"].as_str().unwrap_or("?"),
+        f("wall_median_ms"),
+        f("wall_p10_ms"),
+        f("wall_p90_ms"),
+        r["runs"],
+        r["backend"].as_str().unwrap_or("?"),
+        r["device"].as_str().unwrap_or("?")
+    )?;
+    if let Some(nodes) = r["nodes"].as_array() {
+        for n in nodes {
+            writeln!(
+                out,
+                "  {:>10.4} ms  {:<22} {}",
+                n["median_ms"].as_f64().unwrap_or(f64::NAN),
+                n["op_type"].as_str().unwrap_or("?"),
+                n["node"].as_str().unwrap_or("?")
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -287,7 +365,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             inputs,
             output_dir,
             gpu,
-        } => exec(backend, &model, &inputs, &output_dir, &gpu)?,
+            ort,
+        } => exec(backend, &model, &inputs, &output_dir, &gpu, &ort)?,
         Command::Bench {
             backend,
             model,
@@ -297,14 +376,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_seconds,
             seed,
             json,
+            per_node,
             gpu,
+            ort,
         } => {
-            let limits = BenchLimits {
-                warmup_runs: warmup,
-                runs,
-                max_seconds,
+            let args = BenchArgs {
+                backend,
+                limits: BenchLimits {
+                    warmup_runs: warmup,
+                    runs,
+                    max_seconds,
+                },
+                seed,
+                json,
+                per_node,
             };
-            if !bench(backend, &model, &inputs, limits, seed, json, &gpu)? {
+            if !bench(&args, &model, &inputs, &gpu, &ort)? {
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -350,10 +437,11 @@ fn print_info(out: &mut impl Write, r: &info::RunnerInfo) -> std::io::Result<()>
     match (&r.ort, &r.ort_error) {
         (Some(l), _) => writeln!(
             out,
-            "onnxruntime {} at {} (from {})",
+            "onnxruntime {} at {} (from {}); execution providers: {}",
             l.version,
             l.path.display(),
-            l.source
+            l.source,
+            r.ort_providers.join(", ")
         )?,
         (None, Some(e)) => writeln!(out, "onnxruntime: {e}")?,
         (None, None) => {}

@@ -1,6 +1,7 @@
 //! One model loaded on one backend, behind the small interface `exec` and `bench` use
 //! (enum dispatch rather than a trait object: each backend keeps its own types).
 
+use std::path::Path;
 use std::time::Instant;
 
 use crate::backend::BackendKind;
@@ -8,7 +9,44 @@ use crate::bench::Sample;
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::onnx::{ElemType, Tensor};
+use crate::onnx::{self, Tensor};
+
+/// Devices and runtimes opened once and shared by every model of a run.
+#[derive(Default)]
+pub struct Devices {
+    /// The GPU, when the wgpu backend is used.
+    #[cfg(feature = "wgpu")]
+    pub gpu: Option<crate::gpu::GpuContext>,
+    /// ONNX Runtime and the session options, when the ort backend is used.
+    #[cfg(feature = "ort")]
+    pub ort: Option<(
+        &'static crate::ort_backend::OrtRuntime,
+        crate::ort_backend::OrtOptions,
+    )>,
+}
+
+impl Devices {
+    /// What runs the models: the adapter, the execution provider, or the CPU reference.
+    pub fn describe(&self, backend: BackendKind) -> String {
+        match backend {
+            #[cfg(feature = "wgpu")]
+            BackendKind::Wgpu => self.gpu.as_ref().map_or("wgpu".into(), |g| {
+                format!("{} ({})", g.adapter.name, g.adapter.backend)
+            }),
+            #[cfg(feature = "ort")]
+            BackendKind::Ort => self.ort.as_ref().map_or("ort".into(), |(rt, o)| {
+                format!(
+                    "onnxruntime {} {} ({} thread{})",
+                    rt.library.version,
+                    o.ep.ort_name(),
+                    o.threads,
+                    if o.threads == 1 { "" } else { "s" }
+                )
+            }),
+            other => other.name().to_string(),
+        }
+    }
+}
 
 /// A model ready to run.
 pub enum Session<'c> {
@@ -16,39 +54,51 @@ pub enum Session<'c> {
     Cpu {
         /// The graph.
         graph: Graph,
-        /// The inputs of the next run.
+        /// The inputs of the next timed run.
         inputs: Vec<Tensor>,
     },
     /// The wgpu backend.
     #[cfg(feature = "wgpu")]
     Wgpu(Box<crate::gpu::GpuModel<'c>>),
+    /// ONNX Runtime.
+    #[cfg(feature = "ort")]
+    Ort(Box<crate::ort_backend::OrtModel>),
     /// Keeps the lifetime when no GPU backend is compiled in.
     #[doc(hidden)]
     _Phantom(std::marker::PhantomData<&'c ()>),
 }
 
-/// Backends that need a device opened once and shared by every model.
-pub struct Devices {
-    /// The GPU, when the wgpu backend is used.
-    #[cfg(feature = "wgpu")]
-    pub gpu: Option<crate::gpu::GpuContext>,
+fn load_graph(path: &Path) -> Result<Graph> {
+    Graph::from_model(&onnx::read_model(path)?, &path.display().to_string())
 }
 
 impl<'c> Session<'c> {
-    /// Loads `graph` on `backend`, compiled for `inputs`' shapes.
-    pub fn new(
+    /// Loads the model at `path` on `backend` for `given` inputs, or for seeded random
+    /// inputs of the declared shapes when none are given; returns the session (inputs
+    /// set) and the inputs.
+    pub fn open(
         backend: BackendKind,
         devices: &'c Devices,
-        graph: Graph,
-        inputs: &[Tensor],
-    ) -> Result<Session<'c>> {
+        path: &Path,
+        given: &[Tensor],
+        seed: u64,
+    ) -> Result<(Session<'c>, Vec<Tensor>)> {
         match backend {
             BackendKind::Cpu => {
-                cpu::bind(&graph, inputs)?;
-                Ok(Session::Cpu {
-                    graph,
-                    inputs: inputs.to_vec(),
-                })
+                let graph = load_graph(path)?;
+                let inputs = if given.is_empty() {
+                    random_inputs(&specs_of(&graph), seed)?
+                } else {
+                    given.to_vec()
+                };
+                cpu::bind(&graph, &inputs)?;
+                Ok((
+                    Session::Cpu {
+                        graph,
+                        inputs: inputs.clone(),
+                    },
+                    inputs,
+                ))
             }
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => {
@@ -56,16 +106,37 @@ impl<'c> Session<'c> {
                     backend: "wgpu".into(),
                     message: "no GPU device opened".into(),
                 })?;
-                let model = crate::gpu::GpuModel::compile(ctx, &graph, inputs)?;
-                model.set_inputs(inputs)?;
-                Ok(Session::Wgpu(Box::new(model)))
+                let graph = load_graph(path)?;
+                let inputs = if given.is_empty() {
+                    random_inputs(&specs_of(&graph), seed)?
+                } else {
+                    given.to_vec()
+                };
+                let model = crate::gpu::GpuModel::compile(ctx, &graph, &inputs)?;
+                model.set_inputs(&inputs)?;
+                Ok((Session::Wgpu(Box::new(model)), inputs))
             }
-            #[cfg(not(feature = "wgpu"))]
-            BackendKind::Wgpu => {
-                let _ = devices;
-                Err(Error::NotCompiled { backend: "wgpu" })
+            #[cfg(feature = "ort")]
+            BackendKind::Ort => {
+                let (rt, opts) = devices.ort.as_ref().ok_or_else(|| Error::Ort {
+                    message: "ONNX Runtime was not loaded".into(),
+                })?;
+                let mut model = crate::ort_backend::OrtModel::load(rt, path, opts)?;
+                let inputs = if given.is_empty() {
+                    random_inputs(&model.input_specs(), seed)?
+                } else {
+                    given.to_vec()
+                };
+                model.set_inputs(&inputs)?;
+                Ok((Session::Ort(Box::new(model)), inputs))
             }
-            BackendKind::Ort => Err(Error::NotCompiled { backend: "ort" }),
+            #[allow(unreachable_patterns)]
+            other => {
+                let _ = (devices, path, given, seed);
+                Err(Error::NotCompiled {
+                    backend: other.name(),
+                })
+            }
         }
     }
 
@@ -75,7 +146,9 @@ impl<'c> Session<'c> {
             Session::Cpu { graph, .. } => cpu::run(graph, inputs),
             #[cfg(feature = "wgpu")]
             Session::Wgpu(m) => m.run(inputs),
-            Session::_Phantom(_) => unreachable!(),
+            #[cfg(feature = "ort")]
+            Session::Ort(m) => m.run(inputs),
+            Session::_Phantom(_) => unreachable!("never constructed"),
         }
     }
 
@@ -89,45 +162,69 @@ impl<'c> Session<'c> {
             }
             #[cfg(feature = "wgpu")]
             Session::Wgpu(m) => m.time().map(|t| (t.wall_ms, t.gpu_ms)),
-            Session::_Phantom(_) => unreachable!(),
+            #[cfg(feature = "ort")]
+            Session::Ort(m) => m.time(),
+            Session::_Phantom(_) => unreachable!("never constructed"),
         }
     }
 
-    /// Kernel dispatches (wgpu) or nodes (cpu) per run.
-    pub fn work_items(&self) -> usize {
+    /// Kernel dispatches (wgpu) or graph nodes (cpu) per run; `None` for ONNX Runtime,
+    /// whose optimised graph is its own.
+    pub fn work_items(&self) -> Option<usize> {
         match self {
-            Session::Cpu { graph, .. } => graph.nodes.len(),
+            Session::Cpu { graph, .. } => Some(graph.nodes.len()),
             #[cfg(feature = "wgpu")]
-            Session::Wgpu(m) => m.dispatch_count,
-            Session::_Phantom(_) => 0,
+            Session::Wgpu(m) => Some(m.dispatch_count),
+            #[cfg(feature = "ort")]
+            Session::Ort(_) => None,
+            Session::_Phantom(_) => None,
         }
     }
 }
 
-/// Seeded inputs for every graph input, from their declared shapes (all dimensions
-/// must be fixed). Values are uniform in [-1, 1).
-pub fn random_inputs(graph: &Graph, seed: u64) -> Result<Vec<Tensor>> {
-    let mut rng = lookup_tables::SplitMix64::new(seed);
+/// A graph's inputs as (name, element type code, shape).
+pub fn specs_of(graph: &Graph) -> Vec<(String, i32, Option<Vec<usize>>)> {
     graph
         .inputs
         .iter()
         .map(|v| {
-            let shape: Option<Vec<usize>> =
-                v.shape.as_ref().and_then(|s| s.iter().copied().collect());
-            let shape = shape.ok_or_else(|| {
+            let code = match v.elem {
+                crate::onnx::ElemType::F32 => 1,
+                crate::onnx::ElemType::I64 => 7,
+                crate::onnx::ElemType::Other(c) => c,
+            };
+            (
+                v.name.clone(),
+                code,
+                v.shape.as_ref().and_then(|s| s.iter().copied().collect()),
+            )
+        })
+        .collect()
+}
+
+/// Seeded float inputs uniform in [-1, 1) for inputs with fixed shapes.
+pub fn random_inputs(
+    specs: &[(String, i32, Option<Vec<usize>>)],
+    seed: u64,
+) -> Result<Vec<Tensor>> {
+    let mut rng = lookup_tables::SplitMix64::new(seed);
+    specs
+        .iter()
+        .map(|(name, code, shape)| {
+            let shape = shape.clone().ok_or_else(|| {
                 Error::tensor(
-                    &v.name,
+                    name,
                     "has no fixed shape: pass --input files to run this model",
                 )
             })?;
-            if v.elem != ElemType::F32 {
+            if *code != 1 {
                 return Err(Error::tensor(
-                    &v.name,
-                    "is an int64 input: pass --input files to run this model",
+                    name,
+                    "is not a float input: pass --input files to run this model",
                 ));
             }
             let n = crate::onnx::tensor::checked_numel(&shape)
-                .ok_or_else(|| Error::tensor(&v.name, "is too large"))?;
+                .ok_or_else(|| Error::tensor(name, "is too large"))?;
             Ok(Tensor::f32(
                 shape,
                 (0..n)

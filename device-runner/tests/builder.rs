@@ -12,7 +12,7 @@ use device_runner::gpu::{GpuContext, GpuModel, GpuOptions};
 use device_runner::graph::Graph;
 use device_runner::onnx::builder::{RandomWeights, network_model, unit_model};
 use device_runner::onnx::{self, Tensor, proto::ModelProto};
-use device_runner::session::random_inputs;
+use device_runner::session::{random_inputs, specs_of};
 use lookup_tables::{Activation, Space, SpaceId, UnitKey, UnitKind, preset};
 
 fn op_units() -> Vec<UnitKey> {
@@ -97,7 +97,7 @@ fn gpu() -> GpuContext {
 /// max |gpu − cpu| / max |cpu|.
 fn compare(model: &ModelProto, name: &str, ctx: &GpuContext) -> f32 {
     let graph = Graph::from_model(model, name).unwrap();
-    let inputs: Vec<Tensor> = random_inputs(&graph, 3).unwrap();
+    let inputs: Vec<Tensor> = random_inputs(&specs_of(&graph), 3).unwrap();
     let want = cpu::run(&graph, &inputs).unwrap();
     let got = GpuModel::compile(ctx, &graph, &inputs)
         .unwrap()

@@ -217,3 +217,124 @@ fn bad_inputs_fail_with_one_clear_line() {
     ]);
     assert!(String::from_utf8_lossy(&r.stderr).contains("/nonexistent.onnx"));
 }
+
+#[test]
+fn ort_backend_runs_exec_and_bench_like_wgpu() {
+    let s = Scratch::new("ort");
+    let model = small_network(&s.0);
+    let x = Tensor::f32(
+        vec![1, 3, 64, 64],
+        (0..3 * 64 * 64)
+            .map(|i| ((i % 89) as f32 / 44.0) - 1.0)
+            .collect(),
+    );
+    onnx::write_tensor(&s.0.join("x.pb"), "input", &x).unwrap();
+    let mut outs = Vec::new();
+    for backend in ["ort", "wgpu"] {
+        let dir = s.0.join(backend);
+        let r = runner(&[
+            "exec",
+            "--backend",
+            backend,
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            s.0.join("x.pb").to_str().unwrap(),
+            "--output-dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(
+            r.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        outs.push(onnx::read_tensor(&dir.join("output_0.pb")).unwrap());
+    }
+    let (a, b) = (outs[0].as_f32().unwrap(), outs[1].as_f32().unwrap());
+    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-3 * scale));
+
+    let r = runner(&[
+        "bench",
+        "--backend",
+        "ort",
+        "--model",
+        model.to_str().unwrap(),
+        "--warmup",
+        "3",
+        "--runs",
+        "8",
+        "--threads",
+        "2",
+        "--opt-level",
+        "extended",
+        "--json",
+        "--per-node",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["runs"], 8);
+    assert!(
+        v["device"]
+            .as_str()
+            .unwrap()
+            .contains("CPUExecutionProvider (2 threads)"),
+        "{v}"
+    );
+    assert!(v["gpu_median_ms"].is_null());
+    let nodes = v["nodes"].as_array().unwrap();
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["op_type"] == "Conv" && n["median_ms"].as_f64().unwrap() > 0.0),
+        "{v}"
+    );
+    assert!(
+        nodes.iter().all(|n| n["runs"] == 8),
+        "warm-up runs are left out: {v}"
+    );
+}
+
+#[test]
+fn ort_library_problems_are_one_clear_error() {
+    let s = Scratch::new("ort-errors");
+    let model = small_network(&s.0);
+    let m = model.to_str().unwrap();
+    let old = common::repo().join(".deps/ort-1.20.1/libonnxruntime.so.1.20.1");
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--ort-lib", "/nonexistent/libonnxruntime.so"],
+            "/nonexistent/libonnxruntime.so: no such file".into(),
+        ),
+        (
+            vec!["--ort-lib", old.to_str().unwrap()],
+            "version 1.20.1 is too old".into(),
+        ),
+        (
+            vec!["--ep", "xnnpack"],
+            "execution provider XnnpackExecutionProvider is not in this library".into(),
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["bench", "--backend", "ort", "--model", m, "--runs", "1"];
+        args.extend(extra);
+        let r = runner(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            !r.status.success() && err.contains(&want),
+            "want '{want}': {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let r = runner(&[
+        "bench",
+        "--backend",
+        "wgpu",
+        "--model",
+        m,
+        "--runs",
+        "1",
+        "--per-node",
+    ]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--per-node needs --backend ort"));
+}

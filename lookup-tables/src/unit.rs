@@ -307,6 +307,59 @@ impl fmt::Display for UnitKey {
     }
 }
 
+impl UnitKey {
+    /// The single-operator units this unit is made of, input to output (an op-level
+    /// unit is its own decomposition). SE hidden width follows the spaces' rule
+    /// (expanded / 4).
+    pub fn ops(&self) -> Vec<UnitKey> {
+        let (hw, cin, cout) = (self.input_hw, self.cin, self.cout);
+        let out_hw = self.output_hw();
+        let conv =
+            |hw: u32, cin: u32, cout: u32, kernel: u32, stride: u32, act: Activation| UnitKey {
+                kernel,
+                stride,
+                act,
+                ..UnitKey::new(UnitKind::Conv, hw, cin, cout)
+            };
+        let dw = |hw: u32, c: u32, kernel: u32, stride: u32, act: Activation| UnitKey {
+            kernel,
+            stride,
+            act,
+            ..UnitKey::new(UnitKind::Dwconv, hw, c, c)
+        };
+        match self.kind {
+            UnitKind::Stem => vec![conv(hw, cin, cout, self.kernel, self.stride, self.act)],
+            UnitKind::Separable => vec![
+                dw(hw, cin, self.kernel, self.stride, self.act),
+                conv(hw, cin, cout, 1, 1, Activation::None),
+            ],
+            UnitKind::Mbconv => {
+                let hid = crate::stats::expanded(cin, self.expansion);
+                let mut v = vec![
+                    conv(hw, cin, hid, 1, 1, self.act),
+                    dw(hw, hid, self.kernel, self.stride, self.act),
+                ];
+                if let Some(squeeze) = self.se {
+                    v.push(UnitKey {
+                        se: Some(squeeze),
+                        ..UnitKey::new(UnitKind::Se, out_hw, hid, hid)
+                    });
+                }
+                v.push(conv(out_hw, hid, cout, 1, 1, Activation::None));
+                if self.has_residual() {
+                    v.push(UnitKey::new(UnitKind::Add, out_hw, cout, cout));
+                }
+                v
+            }
+            UnitKind::Head => vec![
+                conv(hw, cin, cout, 1, 1, self.act),
+                UnitKey::new(UnitKind::Pool, hw, cout, cout),
+            ],
+            _ => vec![*self],
+        }
+    }
+}
+
 /// Where a unit sits in an architecture, for breakdowns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PlacedUnit {
@@ -413,6 +466,17 @@ impl Space {
         out
     }
 
+    /// Every distinct single-operator unit of the space's blocks: what an op-level table
+    /// (or a kernel benchmark on the space's real shapes) measures.
+    pub fn op_unit_list(&self) -> Vec<UnitKey> {
+        let mut seen = HashSet::new();
+        self.unit_list()
+            .iter()
+            .flat_map(UnitKey::ops)
+            .filter(|k| seen.insert(*k))
+            .collect()
+    }
+
     /// Every distinct unit any architecture of the space can need: what a complete table
     /// for the space must hold. Ordered input to output; layers with equal shapes share
     /// their units.
@@ -453,6 +517,39 @@ mod tests {
             .map(|&id| Space::new(id).unit_list().len())
             .collect();
         assert_eq!(counts, [125, 70, 136]);
+    }
+
+    #[test]
+    fn blocks_decompose_into_checked_op_units() {
+        for id in SpaceId::ALL {
+            let s = Space::new(id);
+            let ops = s.op_unit_list();
+            assert!(
+                ops.iter().all(|k| k.check().is_ok() && k.ops() == vec![*k]),
+                "{id}"
+            );
+            assert!(ops.len() > s.layers.len(), "{id}: {}", ops.len());
+        }
+        let moga = Space::new(SpaceId::Moga);
+        let arch = crate::presets::preset("MoGA-A").unwrap().arch();
+        let l3 = moga
+            .units_of(&arch)
+            .unwrap()
+            .into_iter()
+            .find(|u| u.part == "layer 3")
+            .unwrap()
+            .key;
+        let kinds: Vec<UnitKind> = l3.ops().iter().map(|k| k.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                UnitKind::Conv,
+                UnitKind::Dwconv,
+                UnitKind::Se,
+                UnitKind::Conv,
+                UnitKind::Add
+            ]
+        );
     }
 
     #[test]

@@ -49,3 +49,34 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `moga export-units`.
+pub fn units(args: crate::cli::ExportUnitsArgs) -> Result<ExitCode> {
+    let space = super::space(args.space, args.shape)?;
+    let keys = if args.ops {
+        space.op_unit_list()
+    } else {
+        space.unit_list()
+    };
+    let index = device_runner::onnx::builder::export_units(
+        &args.output,
+        &keys,
+        &mut RandomWeights::new(args.seed),
+    )?;
+    let mut out = std::io::stdout().lock();
+    if args.out.json {
+        for u in &index {
+            json_line(&mut out, u)?;
+        }
+    } else {
+        writeln!(
+            out,
+            "wrote {} unit models of space {} to {} (index: {})",
+            index.len(),
+            space.id,
+            args.output.display(),
+            device_runner::onnx::builder::UNIT_INDEX
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

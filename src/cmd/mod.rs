@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Arch(c) => arch::run(c),
         Command::Lut(c) => lut::run(c),
         Command::Export(a) => export::run(a),
+        Command::ExportUnits(a) => export::units(a),
         Command::Doctor(a) => doctor::run(a),
     }
 }

@@ -565,3 +565,44 @@ pub fn network_model(space: &Space, arch: &Arch, weights: &mut dyn Weights) -> R
     e.g.meta("moga.space", space.id.name());
     Ok(e.g.finish(&[(&y, vec![1, space.head.classes as usize])]))
 }
+
+/// One exported unit model: a line of `units.jsonl`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ExportedUnit {
+    /// The model's file name inside the folder.
+    pub file: String,
+    /// The unit, displayed.
+    pub unit: String,
+    /// The unit's key.
+    pub key: UnitKey,
+}
+
+/// The index file written beside exported units.
+pub const UNIT_INDEX: &str = "units.jsonl";
+
+/// Writes one model per unit into `dir` (`0000-stem.onnx`, … in the given order, so name
+/// order is list order) and the index `units.jsonl` mapping files to units.
+pub fn export_units(
+    dir: &std::path::Path,
+    keys: &[UnitKey],
+    weights: &mut dyn Weights,
+) -> Result<Vec<ExportedUnit>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut index = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let file = format!("{i:04}-{}.onnx", key.kind);
+        super::write_model(&dir.join(&file), &unit_model(key, weights)?)?;
+        index.push(ExportedUnit {
+            file,
+            unit: key.to_string(),
+            key: *key,
+        });
+    }
+    let lines: String = index
+        .iter()
+        .map(|u| serde_json::to_string(u).expect("units serialise") + "\n")
+        .collect();
+    lookup_tables::write_atomic(&dir.join(UNIT_INDEX), lines.as_bytes())
+        .map_err(|e| Error::io(dir.join(UNIT_INDEX), std::io::Error::other(e.to_string())))?;
+    Ok(index)
+}
