@@ -6,26 +6,50 @@ use serde::Serialize;
 
 use crate::error::Result;
 
-/// How long to measure (tract's `BenchLimits`, moga's protocol).
+/// How long to measure (tract's `BenchLimits`, moga's protocol): warm-up runs are
+/// discarded; then runs are measured until `max_runs`, or `max_seconds`, or, once
+/// `min_runs` are in, until the median is known to `precision`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct BenchLimits {
     /// Runs discarded before measuring.
     pub warmup_runs: usize,
-    /// Measured runs wanted.
+    /// Measured runs at least (unless `max_seconds` runs out first).
+    pub min_runs: usize,
+    /// Measured runs at most.
     pub runs: usize,
     /// Stop measuring after this many seconds even if fewer runs were made (at least
     /// one run is always measured).
     pub max_seconds: f64,
+    /// Stop early when the 95% confidence interval of the median, relative to the
+    /// median, is narrower than ± this (e.g. 0.01 for ±1%); `None` runs to `runs`.
+    pub precision: Option<f64>,
 }
 
 impl Default for BenchLimits {
     fn default() -> Self {
         BenchLimits {
             warmup_runs: 10,
+            min_runs: 10,
             runs: 50,
             max_seconds: 10.0,
+            precision: None,
         }
     }
+}
+
+/// Half-width of the distribution-free 95% confidence interval of the median of sorted
+/// `s` (order statistics at n/2 ± 1.96·√n/2), relative to the median; `None` below 6
+/// samples, where the interval spans the whole sample.
+pub fn median_ci_rel(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    if n < 6 {
+        return None;
+    }
+    let half = 1.96 * (n as f64).sqrt() / 2.0;
+    let lo = ((n as f64 / 2.0 - half).floor().max(0.0)) as usize;
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
+    let median = percentile(sorted, 0.5);
+    (median > 0.0).then(|| (sorted[hi] - sorted[lo]) / 2.0 / median)
 }
 
 /// Order statistics of a sample, milliseconds.
@@ -87,6 +111,9 @@ pub struct Measurement {
     pub wall: Stats,
     /// GPU time per run, when every run had it.
     pub gpu: Option<Stats>,
+    /// Relative half-width of the 95% CI of the median of the primary clock (GPU time
+    /// where there is one, else wall), when enough runs were made.
+    pub median_ci_rel: Option<f64>,
 }
 
 /// Runs `run` per `limits`: warm-up, then measured runs.
@@ -98,9 +125,11 @@ pub fn measure(
         run()?;
     }
     let start = std::time::Instant::now();
-    let mut wall = Vec::with_capacity(limits.runs);
-    let mut gpu = Vec::with_capacity(limits.runs);
-    while wall.len() < limits.runs.max(1) {
+    let max = limits.runs.max(1);
+    let mut wall = Vec::with_capacity(max);
+    let mut gpu = Vec::with_capacity(max);
+    let mut sorted = Vec::with_capacity(max);
+    while wall.len() < max {
         let (w, g) = run()?;
         wall.push(w);
         if let Some(g) = g {
@@ -109,6 +138,15 @@ pub fn measure(
         if start.elapsed().as_secs_f64() >= limits.max_seconds {
             break;
         }
+        if let Some(p) = limits.precision
+            && wall.len() >= limits.min_runs.max(6)
+        {
+            sorted.clone_from(if gpu.len() == wall.len() { &gpu } else { &wall });
+            sorted.sort_by(f64::total_cmp);
+            if median_ci_rel(&sorted).is_some_and(|ci| ci <= p) {
+                break;
+            }
+        }
     }
     let wall_stats = Stats::of(&wall).expect("at least one run");
     let gpu_stats = if gpu.len() == wall.len() {
@@ -116,9 +154,12 @@ pub fn measure(
     } else {
         None
     };
+    let mut primary = if gpu_stats.is_some() { gpu } else { wall };
+    primary.sort_by(f64::total_cmp);
     Ok(Measurement {
         wall: wall_stats,
         gpu: gpu_stats,
+        median_ci_rel: median_ci_rel(&primary),
     })
 }
 
@@ -153,6 +194,9 @@ pub struct BenchRecord {
     pub gpu_mean_ms: Option<f64>,
     /// GPU time standard deviation.
     pub gpu_std_ms: Option<f64>,
+    /// Relative half-width of the 95% confidence interval of the median (GPU time where
+    /// measured, else wall).
+    pub median_ci95_rel: Option<f64>,
     /// Kernel dispatches (wgpu) or graph nodes per run.
     pub dispatches: Option<usize>,
     /// The limits used.
@@ -184,6 +228,7 @@ impl BenchRecord {
             gpu_p90_ms: m.gpu.map(|g| g.p90),
             gpu_mean_ms: m.gpu.map(|g| g.mean),
             gpu_std_ms: m.gpu.map(|g| g.std),
+            median_ci95_rel: m.median_ci_rel,
             dispatches,
             limits,
         }
@@ -208,29 +253,55 @@ mod tests {
     #[test]
     fn measuring_respects_counts_and_budget() {
         let mut calls = 0;
-        let m = measure(
-            &BenchLimits {
-                warmup_runs: 3,
-                runs: 7,
-                max_seconds: 60.0,
-            },
-            || {
-                calls += 1;
-                Ok((1.0, Some(0.5)))
-            },
-        )
+        let limits = BenchLimits {
+            warmup_runs: 3,
+            min_runs: 1,
+            runs: 7,
+            max_seconds: 60.0,
+            precision: None,
+        };
+        let m = measure(&limits, || {
+            calls += 1;
+            Ok((1.0, Some(0.5)))
+        })
         .unwrap();
         assert_eq!((calls, m.wall.count, m.gpu.unwrap().median), (10, 7, 0.5));
-        let m = measure(
-            &BenchLimits {
-                warmup_runs: 0,
-                runs: 1000,
-                max_seconds: 0.0,
-            },
-            || Ok((1.0, None)),
-        )
-        .unwrap();
+        let limits = BenchLimits {
+            warmup_runs: 0,
+            runs: 1000,
+            max_seconds: 0.0,
+            ..BenchLimits::default()
+        };
+        let m = measure(&limits, || Ok((1.0, None))).unwrap();
         assert_eq!(m.wall.count, 1);
         assert!(m.gpu.is_none());
+    }
+
+    #[test]
+    fn adaptive_stopping_ends_when_the_median_is_known() {
+        // A steady clock: the interval closes as soon as min_runs are in.
+        let limits = BenchLimits {
+            warmup_runs: 0,
+            min_runs: 10,
+            runs: 1000,
+            max_seconds: 60.0,
+            precision: Some(0.01),
+        };
+        let m = measure(&limits, || Ok((2.0, None))).unwrap();
+        assert_eq!(m.wall.count, 10);
+        assert_eq!(m.median_ci_rel, Some(0.0));
+        // A noisy one needs more runs, but stops before the maximum.
+        let mut rng = lookup_tables::SplitMix64::new(3);
+        let m = measure(&limits, || Ok((10.0 + rng.next_f64(), None))).unwrap();
+        assert!(m.wall.count > 10 && m.wall.count < 1000, "{}", m.wall.count);
+        assert!(m.median_ci_rel.unwrap() <= 0.01);
+    }
+
+    #[test]
+    fn median_interval_uses_order_statistics() {
+        assert_eq!(median_ci_rel(&[1.0; 5]), None);
+        let s: Vec<f64> = (1..=100).map(f64::from).collect();
+        // n = 100: ranks 40 and 60 (0-based), half-width 10 around the median 50.5.
+        assert!((median_ci_rel(&s).unwrap() - 10.0 / 50.5).abs() < 1e-12);
     }
 }

@@ -92,30 +92,15 @@ enum Command {
     Bench {
         #[arg(long, value_enum)]
         backend: BackendKind,
-        /// An ONNX model, or a folder whose *.onnx files are measured in name order.
-        #[arg(long)]
-        model: PathBuf,
+        /// ONNX models, or folders whose *.onnx files are measured in name order
+        /// (repeatable; measured in the order given).
+        #[arg(long = "model", value_name = "PATH", required = true)]
+        models: Vec<PathBuf>,
         /// Input tensors (else seeded random inputs of the declared shapes).
         #[arg(long = "input", value_name = "PB")]
         inputs: Vec<PathBuf>,
-        /// Runs discarded first.
-        #[arg(long, default_value_t = 10)]
-        warmup: usize,
-        /// Measured runs.
-        #[arg(long, default_value_t = 50)]
-        runs: usize,
-        /// Stop measuring a model after this many seconds.
-        #[arg(long, default_value_t = 10.0)]
-        max_seconds: f64,
-        /// Seed of the random inputs.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Print one JSON object per model.
-        #[arg(long)]
-        json: bool,
-        /// Add each node's median kernel time from ONNX Runtime's profiler (ort only).
-        #[arg(long)]
-        per_node: bool,
+        #[command(flatten)]
+        opts: BenchOpts,
         #[command(flatten)]
         gpu: GpuArgs,
         #[command(flatten)]
@@ -243,25 +228,66 @@ fn bench_one(
     Ok(v)
 }
 
-struct BenchArgs {
-    backend: BackendKind,
-    limits: BenchLimits,
+/// The measurement protocol of `bench`.
+#[derive(Args, Clone)]
+struct BenchOpts {
+    /// Runs discarded first.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Measured runs at least (with --precision).
+    #[arg(long, default_value_t = 10)]
+    min_runs: usize,
+    /// Measured runs at most.
+    #[arg(long, default_value_t = 50)]
+    runs: usize,
+    /// Stop measuring a model after this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    max_seconds: f64,
+    /// Stop once the median's 95% confidence interval is within ± this fraction of it
+    /// (e.g. 0.01), after --min-runs.
+    #[arg(long)]
+    precision: Option<f64>,
+    /// Pause between models, milliseconds (lets a phone cool down).
+    #[arg(long, default_value_t = 0)]
+    cooldown_ms: u64,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Print one JSON object per model.
+    #[arg(long)]
     json: bool,
+    /// Add each node's median kernel time from ONNX Runtime's profiler (ort only).
+    #[arg(long)]
     per_node: bool,
 }
 
+impl BenchOpts {
+    fn limits(&self) -> BenchLimits {
+        BenchLimits {
+            warmup_runs: self.warmup,
+            min_runs: self.min_runs,
+            runs: self.runs,
+            max_seconds: self.max_seconds,
+            precision: self.precision,
+        }
+    }
+}
+
 fn bench(
-    a: &BenchArgs,
-    model: &Path,
+    backend: BackendKind,
+    a: &BenchOpts,
+    paths: &[PathBuf],
     inputs: &[PathBuf],
     gpu: &GpuArgs,
     ort: &OrtArgs,
 ) -> Result<bool> {
-    if a.per_node && a.backend != BackendKind::Ort {
+    if a.per_node && backend != BackendKind::Ort {
         bail!("--per-node needs --backend ort (it reads ONNX Runtime's profiler)");
     }
-    let models = models_of(model)?;
+    let mut models = Vec::new();
+    for p in paths {
+        models.extend(models_of(p)?);
+    }
     let given = read_inputs(inputs)?;
     let profile_dir = std::env::temp_dir().join(format!("moga-ort-profile-{}", std::process::id()));
     if a.per_node {
@@ -269,18 +295,27 @@ fn bench(
             .with_context(|| format!("creating {}", profile_dir.display()))?;
     }
     let devices = open_devices(
-        a.backend,
+        backend,
         gpu,
         ort,
         a.per_node.then(|| profile_dir.join("profile")),
     )?;
     let mut out = std::io::stdout().lock();
     let mut all_ok = true;
-    for path in &models {
+    for (i, path) in models.iter().enumerate() {
+        if i > 0 && a.cooldown_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(a.cooldown_ms));
+        }
         // One model failing (or panicking inside a driver) must not end a folder's run.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             bench_one(
-                a.backend, &devices, path, &given, a.seed, a.limits, a.per_node,
+                backend,
+                &devices,
+                path,
+                &given,
+                a.seed,
+                a.limits(),
+                a.per_node,
             )
         }))
         .unwrap_or_else(|p| Err(anyhow::anyhow!("panicked: {}", panic_message(&p))));
@@ -293,13 +328,15 @@ fn bench(
                     writeln!(
                         out,
                         "{}",
-                        serde_json::json!({"model": path.display().to_string(), "backend": a.backend.name(), "error": format!("{e:#}")})
+                        serde_json::json!({"model": path.display().to_string(), "backend": backend.name(), "error": format!("{e:#}")})
                     )?;
                 } else {
                     eprintln!("device-runner: {}: {e:#}", path.display());
                 }
             }
         }
+        // Results reach the host as they come, not when the batch ends.
+        out.flush()?;
     }
     let _ = std::fs::remove_dir_all(&profile_dir);
     Ok(all_ok)
@@ -369,29 +406,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => exec(backend, &model, &inputs, &output_dir, &gpu, &ort)?,
         Command::Bench {
             backend,
-            model,
+            models,
             inputs,
-            warmup,
-            runs,
-            max_seconds,
-            seed,
-            json,
-            per_node,
+            opts,
             gpu,
             ort,
         } => {
-            let args = BenchArgs {
-                backend,
-                limits: BenchLimits {
-                    warmup_runs: warmup,
-                    runs,
-                    max_seconds,
-                },
-                seed,
-                json,
-                per_node,
-            };
-            if !bench(&args, &model, &inputs, &gpu, &ort)? {
+            if !bench(backend, &opts, &models, &inputs, &gpu, &ort)? {
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -28,7 +28,7 @@ use crate::space::SpaceId;
 use crate::unit::UnitKey;
 
 pub use file::{COLUMNS, FORMAT_VERSION};
-pub use merge::Prefer;
+pub use merge::{MergeReport, Prefer, incompatibility};
 pub use predict::{MissingUnit, PartLatency, Prediction};
 
 /// The device a table was measured on.
@@ -83,6 +83,9 @@ pub struct Protocol {
     pub cooldown_ms: u64,
     /// Which clock the `median_ms` column holds: `wall` or `gpu`.
     pub timer: String,
+    /// Adaptive stopping: measuring a unit ended once the 95% confidence interval of
+    /// its median was within ± this fraction (after `min_runs`); `None`: fixed counts.
+    pub precision: Option<f64>,
 }
 
 impl Default for Protocol {
@@ -95,6 +98,7 @@ impl Default for Protocol {
             max_seconds: 10.0,
             cooldown_ms: 0,
             timer: "wall".into(),
+            precision: None,
         }
     }
 }
