@@ -1,0 +1,78 @@
+//! `moga-adbd-fixture --root DIR [--port N] [--serial S] [--model M] [--disk-full]`:
+//! serves one fake device on 127.0.0.1 and prints `listening 127.0.0.1:PORT` once ready.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use adbd_fixture::server::{Config, serve};
+
+fn main() -> ExitCode {
+    let mut cfg = Config {
+        root: PathBuf::new(),
+        serial: "moga-fixture".into(),
+        model: "Moga Fixture".into(),
+        manufacturer: "moga".into(),
+        soc: "fixture-soc".into(),
+        abi: "x86_64".into(),
+        android: "14".into(),
+        sdk: 34,
+        disk_full: false,
+    };
+    let mut port = 0u16;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        let r: Result<(), String> = match a.as_str() {
+            "--root" => value("--root").map(|v| cfg.root = PathBuf::from(v)),
+            "--port" => value("--port").and_then(|v| {
+                v.parse()
+                    .map(|p| port = p)
+                    .map_err(|e| format!("--port: {e}"))
+            }),
+            "--serial" => value("--serial").map(|v| cfg.serial = v),
+            "--model" => value("--model").map(|v| cfg.model = v),
+            "--soc" => value("--soc").map(|v| cfg.soc = v),
+            "--abi" => value("--abi").map(|v| cfg.abi = v),
+            "--disk-full" => {
+                cfg.disk_full = true;
+                Ok(())
+            }
+            other => Err(format!("unknown argument '{other}'")),
+        };
+        if let Err(e) = r {
+            eprintln!("moga-adbd-fixture: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if cfg.root.as_os_str().is_empty() {
+        eprintln!("moga-adbd-fixture: --root DIR is required");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = cfg.prepare() {
+        eprintln!("moga-adbd-fixture: preparing {}: {e}", cfg.root.display());
+        return ExitCode::FAILURE;
+    }
+    let listener = match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("moga-adbd-fixture: binding 127.0.0.1:{port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    println!("listening {addr}");
+    let _ = std::io::stdout().flush();
+    match serve(listener, Arc::new(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moga-adbd-fixture: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
