@@ -47,4 +47,14 @@ $runner bench --backend wgpu --model "$work/moga-a.onnx" --warmup 1 --runs 3
 step "where ONNX Runtime's time goes (bench --per-node, first nodes)"
 $runner bench --backend ort --model "$work/moga-a.onnx" --warmup 5 --runs 20 --per-node | head -n 12
 
+step "devices: this machine and any phone on adb (moga devices)"
+$moga devices || true
+
+step "a latency table of the moga space on this machine, ONNX Runtime (moga profile --device local)"
+$moga profile --device local --backend ort --space moga -o "$work/lut-ort.csv" --local-root "$work/local"
+$moga lut show "$work/lut-ort.csv" | head -n 14
+
+step "predicted latency of the presets from that table (moga lut predict)"
+$moga lut predict --lut "$work/lut-ort.csv" MoGA-A MoGA-B MoGA-C
+
 step "done"

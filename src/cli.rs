@@ -34,6 +34,10 @@ pub enum Command {
     /// Write one ONNX model per LUT unit of a space (or per single-operator unit with
     /// --ops), with an index `units.jsonl`.
     ExportUnits(ExportUnitsArgs),
+    /// List devices: this machine (`local`) and every device of the adb servers.
+    Devices(DevicesArgs),
+    /// Measure a space's units on devices into latency tables (resumable).
+    Profile(Box<ProfileArgs>),
     /// Check the installed stack: GPU adapters, ONNX Runtime, libtorch, adb.
     Doctor(DoctorArgs),
 }
@@ -218,6 +222,123 @@ pub struct ExportArgs {
     /// Seed of the random weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub shape: SpaceShape,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+/// Where devices are found.
+#[derive(Args, Clone)]
+pub struct Servers {
+    /// An adb server as HOST:PORT (repeatable; else MOGA_ADB_SERVERS, else the local
+    /// server on ANDROID_ADB_SERVER_PORT or 5037, started when needed).
+    #[arg(long = "adb", value_name = "HOST:PORT")]
+    pub adb: Vec<String>,
+    /// Where `local` keeps its files (default ~/.cache/moga/local).
+    #[arg(long, value_name = "DIR")]
+    pub local_root: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct DevicesArgs {
+    #[command(flatten)]
+    pub servers: Servers,
+    /// `adb connect` a device on TCP first (phones over Wi-Fi, device farms; repeatable).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: Vec<String>,
+    /// Remove a device's profiling lock (when the profiler that held it is gone).
+    #[arg(long, value_name = "ID")]
+    pub unlock: Option<String>,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ProfileBackend {
+    Wgpu,
+    Ort,
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    /// Device ids (`local`, an adb serial; repeatable). Devices of the same model share
+    /// the work and one table.
+    #[arg(long = "device", value_name = "ID", required_unless_present = "all")]
+    pub devices: Vec<String>,
+    /// Every usable device of the adb servers.
+    #[arg(long, conflicts_with = "devices")]
+    pub all: bool,
+    #[arg(long, value_enum)]
+    pub backend: ProfileBackend,
+    /// moga, fairnas or scarlet.
+    #[arg(long, value_parser = parse_space)]
+    pub space: SpaceId,
+    /// Measure the single-operator units of the space's blocks instead of the blocks.
+    #[arg(long)]
+    pub ops: bool,
+    /// The table to write; a folder when the devices are of several models (one table
+    /// per model).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// Complete an existing table: measure only what it lacks (and what failed).
+    #[arg(long)]
+    pub resume: bool,
+    /// Runs discarded before measuring each unit.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Runs measured at least.
+    #[arg(long, default_value_t = 30)]
+    pub min_runs: usize,
+    /// Runs measured at most.
+    #[arg(long, default_value_t = 1000)]
+    pub runs: usize,
+    /// Seconds of measuring per unit at most.
+    #[arg(long, default_value_t = 2.0)]
+    pub max_seconds: f64,
+    /// Stop a unit once its median is known to ± this fraction (95% confidence); 0
+    /// measures --runs (or --max-seconds) always.
+    #[arg(long, default_value_t = 0.01)]
+    pub precision: f64,
+    /// Pause between units, milliseconds (phones: lets them cool down).
+    #[arg(long, default_value_t = 0)]
+    pub cooldown_ms: u64,
+    /// Units per runner invocation (and per checkpoint).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Seconds one unit may take before it counts as hung.
+    #[arg(long, default_value_t = 120)]
+    pub unit_timeout: u64,
+    /// Seed of the units' random weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// ONNX Runtime execution provider.
+    #[arg(long, value_enum, default_value_t = device_runner::backend::ExecutionProvider::Cpu)]
+    pub ep: device_runner::backend::ExecutionProvider,
+    /// ONNX Runtime threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// ONNX Runtime graph optimisation level.
+    #[arg(long, value_enum, default_value_t = device_runner::backend::OptLevel::All)]
+    pub opt_level: device_runner::backend::OptLevel,
+    /// wgpu backends to use on the device.
+    #[arg(long, value_enum, default_value_t = device_runner::backend::BackendChoice::All)]
+    pub wgpu_backend: device_runner::backend::BackendChoice,
+    /// wgpu adapter by index or name.
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// The device-runner to use (else the build for the device's ABI).
+    #[arg(long, value_name = "PATH")]
+    pub runner: Option<PathBuf>,
+    /// The ONNX Runtime library for the device (else the one for its ABI).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Do not ask phones for fixed-performance mode while measuring (asked by default
+    /// on Android 12+, where `cmd power set-fixed-performance-mode-enabled` exists).
+    #[arg(long)]
+    pub no_fixed_performance: bool,
+    #[command(flatten)]
+    pub servers: Servers,
     #[command(flatten)]
     pub shape: SpaceShape,
     #[command(flatten)]

@@ -1,5 +1,6 @@
 //! The host side of profiling: which devices there are (this machine as `local`, phones
-//! behind adb servers), how to reach them, and turning their measurements into LUTs.
+//! behind adb servers), how to run commands and move files on them safely, and turning
+//! their measurements into latency tables without losing any.
 //!
 //! Host-only by design: it uses adb_client and spawns processes, so it never ends up in
 //! the device-runner, which must build for Android.
@@ -7,4 +8,13 @@
 #![warn(missing_docs)]
 
 pub mod adb;
+pub mod device;
+mod error;
 pub mod local;
+pub mod lock;
+pub mod profile;
+pub mod props;
+pub mod runner;
+pub mod shell;
+
+pub use error::{Error, Result};

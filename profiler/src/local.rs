@@ -78,6 +78,94 @@ impl LocalHost {
     }
 }
 
+/// This machine as a device: commands run as child processes, files are copied.
+pub struct LocalDevice {
+    /// Where moga keeps the device's files.
+    pub work_root: std::path::PathBuf,
+}
+
+impl LocalDevice {
+    /// Runs `argv` in `dir` (no shell involved), killed after `timeout_s` when given
+    /// (exit status 137, as a shell reports SIGKILL).
+    pub fn run(
+        &self,
+        argv: &[&str],
+        dir: Option<&str>,
+        timeout_s: Option<u64>,
+    ) -> crate::error::Result<crate::adb::ShellOutput> {
+        use std::io::Read;
+        use std::process::{Command, Stdio};
+        let (prog, args) = argv
+            .split_first()
+            .ok_or_else(|| crate::error::Error::device(LOCAL_ID, "empty command"))?;
+        let mut cmd = Command::new(prog);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| crate::error::Error::device(LOCAL_ID, format!("starting {prog}: {e}")))?;
+        let pump = |r: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut v);
+                }
+                String::from_utf8_lossy(&v).into_owned()
+            })
+        };
+        let out = pump(
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn Read + Send>),
+        );
+        let err = pump(
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn Read + Send>),
+        );
+        let deadline =
+            timeout_s.map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t));
+        let status = loop {
+            if let Some(s) = child
+                .try_wait()
+                .map_err(|e| crate::error::Error::device(LOCAL_ID, e.to_string()))?
+            {
+                break Some(s);
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let code = match status {
+            None => 137,
+            Some(s) => s.code().unwrap_or_else(|| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::process::ExitStatusExt;
+                    128 + s.signal().unwrap_or(0)
+                }
+                #[cfg(not(unix))]
+                1
+            }),
+        };
+        Ok(crate::adb::ShellOutput {
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+            code,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,8 +213,17 @@ fn print_meta(out: &mut impl Write, path: &Path, m: &LutMeta, s: &LutSummary) ->
     let p = &m.protocol;
     writeln!(
         out,
-        "protocol: {} warm-up, {}–{} runs, {}–{} s per unit, {} ms cool-down, {} clock",
-        p.warmup_runs, p.min_runs, p.max_runs, p.min_seconds, p.max_seconds, p.cooldown_ms, p.timer
+        "protocol: {} warm-up, {}–{} runs, {}–{} s per unit{}, {} ms cool-down, {} clock",
+        p.warmup_runs,
+        p.min_runs,
+        p.max_runs,
+        p.min_seconds,
+        p.max_seconds,
+        p.precision
+            .map(|x| format!(", until the median is known to ±{}%", x * 100.0))
+            .unwrap_or_default(),
+        p.cooldown_ms,
+        p.timer
     )?;
     writeln!(
         out,

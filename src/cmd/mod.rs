@@ -2,6 +2,7 @@
 //! calls into the crates, then prints (tables by default, JSON lines with `--json`).
 
 mod arch;
+mod devices;
 mod doctor;
 mod export;
 mod lut;
@@ -22,6 +23,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lut(c) => lut::run(c),
         Command::Export(a) => export::run(a),
         Command::ExportUnits(a) => export::units(a),
+        Command::Devices(a) => devices::devices(a),
+        Command::Profile(a) => devices::run_profile(*a),
         Command::Doctor(a) => doctor::run(a),
     }
 }

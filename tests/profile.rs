@@ -1,0 +1,425 @@
+//! Profiling end to end, without a phone: `moga profile` on this machine with both
+//! backends, and through the real adb server to the adbd fixture (a device that runs
+//! commands on this host and reports ABI x86_64), which is killed mid-run, restarted
+//! and resumed; the table ends complete with every unit once.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Scratch;
+use lookup_tables::{Lut, Space, SpaceId, SpaceOptions};
+
+fn bin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_moga")).with_file_name(name)
+}
+
+const QUICK: [&str; 10] = [
+    "--warmup",
+    "1",
+    "--min-runs",
+    "3",
+    "--runs",
+    "5",
+    "--max-seconds",
+    "0.3",
+    "--precision",
+    "0",
+];
+
+fn units(space: SpaceId, resolution: u32) -> usize {
+    Space::with_options(
+        space,
+        SpaceOptions {
+            resolution,
+            classes: 10,
+        },
+    )
+    .unwrap()
+    .unit_list()
+    .len()
+}
+
+#[test]
+fn local_profiles_with_both_backends() {
+    let s = Scratch::new("profile-local");
+    let root = s.path("root");
+    for backend in ["ort", "wgpu"] {
+        let out = format!("{backend}.csv");
+        let mut args = vec![
+            "profile",
+            "--device",
+            "local",
+            "--backend",
+            backend,
+            "--space",
+            "fairnas",
+            "--resolution",
+            "32",
+            "--classes",
+            "10",
+            "-o",
+            &out,
+            "--local-root",
+            root.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend(QUICK);
+        let v = s.moga(&args).json();
+        assert_eq!(v["units"], units(SpaceId::Fairnas, 32), "{v}");
+        assert_eq!(v["missing"], 0, "{v}");
+        let check = s
+            .moga(&[
+                "lut",
+                "check",
+                &out,
+                "--space",
+                "fairnas",
+                "--resolution",
+                "32",
+                "--classes",
+                "10",
+                "--json",
+            ])
+            .json();
+        assert_eq!(check["complete"], true, "{check}");
+        assert_eq!(check["meta"]["backend"]["name"], backend);
+        assert_eq!(
+            check["meta"]["device"]["serials"],
+            serde_json::json!(["local"])
+        );
+    }
+    let lut = Lut::read(&s.path("wgpu.csv")).unwrap();
+    assert!(
+        lut.rows()
+            .iter()
+            .all(|r| r.stats().is_some_and(|st| st.gpu_median_ms.is_some())),
+        "lavapipe gives GPU timestamps"
+    );
+    assert!(!root.join("lock").exists(), "the lock is released");
+
+    // An existing table is not overwritten without --resume, and a resume of a complete
+    // table measures nothing.
+    let mut args = vec![
+        "profile",
+        "--device",
+        "local",
+        "--backend",
+        "ort",
+        "--space",
+        "fairnas",
+        "--resolution",
+        "32",
+        "--classes",
+        "10",
+        "-o",
+        "ort.csv",
+        "--local-root",
+        root.to_str().unwrap(),
+    ];
+    args.extend(QUICK);
+    let err = s.moga(&args).fails_with_one_line();
+    assert!(
+        err.contains("ort.csv: already exists: pass --resume"),
+        "{err}"
+    );
+    args.extend(["--resume", "--json"]);
+    let v = s.moga(&args).json();
+    assert_eq!(
+        (v["measured"].as_u64(), v["already_measured"].as_u64()),
+        (Some(0), v["units"].as_u64())
+    );
+}
+
+#[test]
+fn a_second_profiler_on_a_device_is_refused() {
+    let s = Scratch::new("profile-lock");
+    let root = s.path("root");
+    std::fs::create_dir_all(root.join("lock")).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    std::fs::write(
+        root.join("lock/owner"),
+        format!(
+            "host={} pid={} since=earlier\n",
+            host.trim(),
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let err = s
+        .moga(&[
+            "profile",
+            "--device",
+            "local",
+            "--backend",
+            "ort",
+            "--space",
+            "fairnas",
+            "-o",
+            "x.csv",
+            "--local-root",
+            root.to_str().unwrap(),
+        ])
+        .fails_with_one_line();
+    assert!(
+        err.contains("device local is being profiled by host=")
+            && err.contains(&format!("pid={}", std::process::id())),
+        "{err}"
+    );
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private adb server (its own port and HOME), killed when dropped.
+struct AdbServer {
+    port: u16,
+    home: PathBuf,
+}
+
+impl AdbServer {
+    fn start(home: &Path) -> AdbServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = AdbServer {
+            port,
+            home: home.to_path_buf(),
+        };
+        let out = s.adb(&["start-server"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        s
+    }
+
+    fn adb(&self, args: &[&str]) -> std::process::Output {
+        Command::new("adb")
+            .arg("-P")
+            .arg(self.port.to_string())
+            .args(args)
+            .env("HOME", &self.home)
+            .output()
+            .expect("adb runs (scripts/setup.sh)")
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for AdbServer {
+    fn drop(&mut self) {
+        let _ = self.adb(&["kill-server"]);
+    }
+}
+
+fn start_fixture(root: &Path, port: u16) -> (Killed, String) {
+    let mut child = Command::new(bin("moga-adbd-fixture"))
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+            "--model",
+            "Moga Fixture",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the fixture binary is built with the workspace");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (
+        Killed(child),
+        line.trim()
+            .strip_prefix("listening ")
+            .expect("fixture announces its address")
+            .to_string(),
+    )
+}
+
+fn rows_in(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .count()
+            .saturating_sub(1)
+    })
+}
+
+#[test]
+fn profiling_over_adb_survives_losing_the_device() {
+    let s = Scratch::new("profile-adb");
+    let server = AdbServer::start(&s.dir);
+    let (fixture, device) = start_fixture(&s.path("device"), 0);
+    let port: u16 = device.rsplit(':').next().unwrap().parse().unwrap();
+    let server_addr = server.addr();
+
+    let listed = s
+        .moga(&[
+            "devices",
+            "--adb",
+            &server_addr,
+            "--connect",
+            &device,
+            "--json",
+        ])
+        .json_lines();
+    let fix = listed
+        .iter()
+        .find(|d| d["id"] == device.as_str())
+        .unwrap_or_else(|| panic!("fixture not listed: {listed:?}"));
+    assert_eq!(
+        (
+            fix["state"].as_str(),
+            fix["model"].as_str(),
+            fix["abi"].as_str()
+        ),
+        (Some("device"), Some("Moga Fixture"), Some("x86_64")),
+        "{fix}"
+    );
+    assert_eq!(fix["os"], "Android 14 (API 34)");
+
+    // Profile; kill the device when a few batches are in.
+    let total = units(SpaceId::Fairnas, 32);
+    let mut args: Vec<String> = [
+        "profile",
+        "--device",
+        &device,
+        "--adb",
+        &server_addr,
+        "--backend",
+        "ort",
+        "--space",
+        "fairnas",
+        "--resolution",
+        "32",
+        "--classes",
+        "10",
+        "-o",
+        "lut.csv",
+        "--batch",
+        "4",
+        "--json",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(QUICK.iter().map(|a| a.to_string()));
+    let mut run = Command::new(env!("CARGO_BIN_EXE_moga"))
+        .args(&args)
+        .current_dir(&s.dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lut = s.path("lut.csv");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while rows_in(&lut) < 12 {
+        assert!(Instant::now() < deadline, "profiling made no progress");
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "the run ended before the device was killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(fixture);
+    let out = run.wait_with_output().unwrap();
+    assert!(!out.status.success(), "losing the device must fail the run");
+    let kept = Lut::read(&lut).expect("the checkpoint is a whole table");
+    assert!(
+        kept.rows().len() >= 12 && kept.rows().len() < total,
+        "{} rows kept",
+        kept.rows().len()
+    );
+
+    // Bring the device back on the same address and resume.
+    let (_fixture, again) = start_fixture(&s.path("device"), port);
+    assert_eq!(again, device);
+    server.adb(&["disconnect", &device]);
+    let connected = server.adb(&["connect", &device]);
+    assert!(
+        String::from_utf8_lossy(&connected.stdout).contains("connected"),
+        "{connected:?}"
+    );
+    args.push("--resume".into());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let v = s.moga(&refs).json();
+    assert_eq!(v["missing"], 0, "{v}");
+    assert_eq!(
+        v["already_measured"].as_u64().unwrap()
+            + v["measured"].as_u64().unwrap()
+            + v["failed"].as_u64().unwrap(),
+        total as u64,
+        "{v}"
+    );
+    let done = Lut::read(&lut).expect("strict read: no duplicate rows");
+    assert_eq!(done.rows().len(), total);
+    assert!(
+        done.rows().iter().all(|r| r.stats().is_some()),
+        "every unit measured"
+    );
+    assert_eq!(done.meta.device.model, "Moga Fixture");
+    assert_eq!(done.meta.device.serials, vec![device.clone()]);
+}
+
+#[test]
+fn profiling_directly_over_tcp_needs_no_adb_server() {
+    let s = Scratch::new("profile-direct");
+    let (_fixture, device) = start_fixture(&s.path("device"), 0);
+    let id = format!("tcp:{device}");
+    let mut args = vec![
+        "profile",
+        "--device",
+        &id,
+        "--backend",
+        "ort",
+        "--space",
+        "fairnas",
+        "--resolution",
+        "32",
+        "--classes",
+        "10",
+        "-o",
+        "lut.csv",
+        "--json",
+    ];
+    args.extend(QUICK);
+    // adb_client's direct mode signs with ~/.android/adbkey; HOME is the scratch folder.
+    let out = Command::new(env!("CARGO_BIN_EXE_moga"))
+        .args(&args)
+        .current_dir(&s.dir)
+        .env("HOME", &s.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["missing"].as_u64(), v["failed"].as_u64()),
+        (Some(0), Some(0)),
+        "{v}"
+    );
+    assert_eq!(
+        Lut::read(&s.path("lut.csv")).unwrap().meta.device.serials,
+        vec![id]
+    );
+}
