@@ -57,4 +57,8 @@ $moga lut show "$work/lut-ort.csv" | head -n 14
 step "predicted latency of the presets from that table (moga lut predict)"
 $moga lut predict --lut "$work/lut-ort.csv" MoGA-A MoGA-B MoGA-C
 
+step "search on that table: MoGA's weighted NSGA-II with reinforced mutation (moga search; proxy accuracy)"
+$moga search --space moga --lut "$work/lut-ort.csv" --objectives acc:max,lat:min,params:max --algorithm moga --weights 1,1,0.1 \
+  --rl-mutation --population 64 --generations 40 --seed 1 -o "$work/front.json" --plot "$work/front.svg" | head -n 12
+
 step "done"

@@ -36,6 +36,9 @@ pub enum Command {
     ExportUnits(ExportUnitsArgs),
     /// List devices: this machine (`local`) and every device of the adb servers.
     Devices(DevicesArgs),
+    /// Multi-objective architecture search (NSGA-II, MoGA's weighted variant, random)
+    /// under accuracy, LUT latency, parameters and MAdds.
+    Search(Box<SearchArgs>),
     /// Measure a space's units on devices into latency tables (resumable).
     Profile(Box<ProfileArgs>),
     /// Check the installed stack: GPU adapters, ONNX Runtime, libtorch, adb.
@@ -339,6 +342,72 @@ pub struct ProfileArgs {
     pub no_fixed_performance: bool,
     #[command(flatten)]
     pub servers: Servers,
+    #[command(flatten)]
+    pub shape: SpaceShape,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum AlgorithmArg {
+    /// NSGA-II.
+    Nsga2,
+    /// MoGA's weighted NSGA-II (per-objective weights in the crowding distance).
+    Moga,
+    /// Random search with the same number of evaluations.
+    Random,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// moga, fairnas or scarlet.
+    #[arg(long, value_parser = parse_space)]
+    pub space: SpaceId,
+    /// The device's latency table (needed when latency is an objective or constrained;
+    /// an incomplete table is refused with the units it lacks).
+    #[arg(long, value_name = "LUT")]
+    pub lut: Option<PathBuf>,
+    /// Objectives, NAME:min|max, from acc, lat, params, madds.
+    #[arg(long, default_value = "acc:max,lat:min,params:max")]
+    pub objectives: String,
+    /// Per-objective weights for --algorithm moga (MoGA used 1,1,0.1 for acc, lat, params).
+    #[arg(long, value_delimiter = ',')]
+    pub weights: Vec<f64>,
+    /// Latency budget, ms: architectures above it are infeasible.
+    #[arg(long, value_name = "MS")]
+    pub budget_ms: Option<f64>,
+    /// Parameter cap.
+    #[arg(long, value_name = "N")]
+    pub max_params: Option<u64>,
+    /// Accuracy oracle: proxy (a labelled stand-in) or csv:PATH (arch,accuracy).
+    #[arg(long, default_value = "proxy")]
+    pub accuracy: String,
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Nsga2)]
+    pub algorithm: AlgorithmArg,
+    /// MoreMNAS reinforced mutation: a learned controller mixed with random mutation.
+    #[arg(long)]
+    pub rl_mutation: bool,
+    /// Share of children the controller mutates (the roulette's reinforced slice).
+    #[arg(long, default_value_t = 0.5)]
+    pub rl_ratio: f64,
+    /// Individuals per generation.
+    #[arg(long, default_value_t = 64)]
+    pub population: usize,
+    /// Generations.
+    #[arg(long, default_value_t = 50)]
+    pub generations: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the front and the history (JSON, atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Also draw the front (SVG).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Also write the per-layer objective tables (for other tools, e.g. the pymoo benchmark).
+    #[arg(long, value_name = "FILE")]
+    pub export_problem: Option<PathBuf>,
     #[command(flatten)]
     pub shape: SpaceShape,
     #[command(flatten)]

@@ -1,8 +1,22 @@
-//! Search and supernets: the host-side learning half of moga. Supernet training and
-//! evaluation run on libtorch through `tch` (CUDA when a GPU is present, CPU
-//! otherwise); the evolutionary multi-objective search reads latencies from
-//! `lookup-tables`.
+//! Search and supernets: the host-side learning half of moga.
+//!
+//! - [`ga`], [`pareto`], [`rl`]: the evolutionary multi-objective engine (NSGA-II,
+//!   MoGA's weighted variant, MoreMNAS's reinforced mutation, random search);
+//! - [`objectives`], [`run`], [`plot`]: searching a space under accuracy, LUT latency,
+//!   parameters and MAdds, with constraints, into `front.json` and a plot;
+//! - [`problems`]: benchmark problems with known optima;
+//! - [`torch`]: libtorch through `tch` (CUDA when present), for supernet training.
 
 #![warn(missing_docs)]
 
+mod error;
+pub mod ga;
+pub mod objectives;
+pub mod pareto;
+pub mod plot;
+pub mod problems;
+pub mod rl;
+pub mod run;
 pub mod torch;
+
+pub use error::{Error, Result};

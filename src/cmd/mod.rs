@@ -6,6 +6,7 @@ mod devices;
 mod doctor;
 mod export;
 mod lut;
+mod search;
 mod space;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(a) => export::run(a),
         Command::ExportUnits(a) => export::units(a),
         Command::Devices(a) => devices::devices(a),
+        Command::Search(a) => search::run(*a),
         Command::Profile(a) => devices::run_profile(*a),
         Command::Doctor(a) => doctor::run(a),
     }

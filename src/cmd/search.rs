@@ -1,0 +1,165 @@
+//! `moga search`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use lookup_tables::Lut;
+use search::ga::{Algorithm, GaConfig};
+use search::objectives::{Constraints, Oracle, parse_objectives};
+use search::rl::RlConfig;
+use search::run::{SearchOptions, search};
+
+use crate::cli::{AlgorithmArg, SearchArgs};
+use crate::output::{Table, json_line, thousands};
+
+pub fn run(a: SearchArgs) -> Result<ExitCode> {
+    let space = super::space(a.space, a.shape)?;
+    let objectives = parse_objectives(&a.objectives)?;
+    let lut = match &a.lut {
+        Some(p) => Some((p.clone(), Lut::read(p)?)),
+        None => None,
+    };
+    anyhow::ensure!(a.population >= 2, "--population must be at least 2");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.rl_ratio),
+        "--rl-ratio must be within 0..=1"
+    );
+    let algorithm = match a.algorithm {
+        AlgorithmArg::Nsga2 => Algorithm::Nsga2,
+        AlgorithmArg::Moga => Algorithm::Moga,
+        AlgorithmArg::Random => Algorithm::Random,
+    };
+    anyhow::ensure!(
+        a.weights.is_empty() || a.weights.len() == objectives.len(),
+        "--weights has {} values for {} objectives",
+        a.weights.len(),
+        objectives.len()
+    );
+    anyhow::ensure!(
+        a.weights.iter().all(|w| *w >= 0.0 && w.is_finite()),
+        "--weights must be finite and non-negative"
+    );
+    let ga = GaConfig {
+        algorithm,
+        population: a.population,
+        generations: a.generations,
+        seed: a.seed,
+        crossover_prob: 0.9,
+        mutation_prob: None,
+        weights: if a.weights.is_empty() {
+            vec![1.0; objectives.len()]
+        } else {
+            a.weights.clone()
+        },
+        rl: a.rl_mutation.then_some(RlConfig {
+            ratio: a.rl_ratio,
+            ..RlConfig::default()
+        }),
+    };
+    let opts = SearchOptions {
+        space,
+        lut,
+        oracle: Oracle::parse(&a.accuracy)?,
+        objectives,
+        constraints: Constraints {
+            budget_ms: a.budget_ms,
+            max_params: a.max_params,
+        },
+        ga,
+    };
+    let bar = ProgressBar::new(a.generations as u64 + 1);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} generation {pos}/{len}, ETA {eta} {wide_msg}",
+        )
+        .context("progress bar template")?,
+    );
+    let (report, problem, all) = search(opts, &mut |g, hv| {
+        bar.set_position(g.generation as u64 + 1);
+        bar.set_message(format!(
+            "{} evaluations, hypervolume {hv:.4}",
+            g.evaluations
+        ));
+    })?;
+    bar.finish_and_clear();
+    let json = serde_json::to_vec_pretty(&report)?;
+    lookup_tables::write_atomic(&a.output, &json)?;
+    if let Some(p) = &a.plot {
+        search::plot::plot_front(&report, &all, p)?;
+    }
+    if let Some(p) = &a.export_problem {
+        let mut v = serde_json::to_value(problem.tables())?;
+        v["objectives"] = serde_json::to_value(&report.objectives)?;
+        v["constraints"] = serde_json::to_value(report.constraints)?;
+        v["accuracy_oracle"] = serde_json::Value::String(report.accuracy_oracle.clone());
+        v["bounds"] = serde_json::to_value(problem.bounds())?;
+        lookup_tables::write_atomic(p, &serde_json::to_vec_pretty(&v)?)?;
+    }
+    let mut out = std::io::stdout().lock();
+    if a.out.json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(m) = v.as_object_mut() {
+            m.remove("history");
+        }
+        v["output"] = serde_json::Value::String(a.output.display().to_string());
+        json_line(&mut out, &v)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{} on {}: {} evaluations in {:.2} s ({:.0}/s), {} on the front, hypervolume {:.4}",
+        format!("{:?}", report.settings.algorithm).to_lowercase(),
+        report.space,
+        report.evaluations,
+        report.seconds,
+        report.evaluations_per_second,
+        report.front.len(),
+        report.hypervolume
+    )?;
+    writeln!(out, "accuracy: {}", report.accuracy_oracle)?;
+    if let Some(l) = &report.lut {
+        writeln!(out, "latency: {} ({}, {})", l.path, l.device, l.backend)?;
+    }
+    let mut t = Table::new(&[" accuracy", " latency_ms", " params", " madds", "arch"]);
+    for m in report.front.iter().take(20) {
+        t.row(vec![
+            m.accuracy.map_or("-".into(), |x| format!("{x:.3}")),
+            m.latency_ms.map_or("-".into(), |x| format!("{x:.3}")),
+            thousands(m.params),
+            thousands(m.madds),
+            m.arch.clone(),
+        ]);
+    }
+    t.write(&mut out)?;
+    if report.front.len() > 20 {
+        writeln!(
+            out,
+            "… {} more in {}",
+            report.front.len() - 20,
+            a.output.display()
+        )?;
+    }
+    for p in &report.presets {
+        writeln!(
+            out,
+            "preset {}: accuracy {:.3}, latency {} ms",
+            p.name,
+            p.metrics.accuracy.unwrap_or(f64::NAN),
+            p.metrics
+                .latency_ms
+                .map_or("-".into(), |x| format!("{x:.3}"))
+        )?;
+    }
+    writeln!(
+        out,
+        "wrote {}{}",
+        a.output.display(),
+        a.plot
+            .as_ref()
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

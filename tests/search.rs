@@ -1,0 +1,125 @@
+//! `moga search` end to end: front.json with the front and the history, the plot, the
+//! problem export, and clear errors.
+
+mod common;
+
+use std::path::Path;
+
+use common::Scratch;
+
+fn lut() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/lut-moga-ort-local.csv")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn search_writes_the_front_the_history_and_a_plot() {
+    let s = Scratch::new("search");
+    let lut = lut();
+    let v = s
+        .moga(&[
+            "search",
+            "--space",
+            "moga",
+            "--lut",
+            &lut,
+            "--objectives",
+            "acc:max,lat:min,params:max",
+            "--algorithm",
+            "moga",
+            "--weights",
+            "1,1,0.1",
+            "--rl-mutation",
+            "--budget-ms",
+            "10",
+            "--population",
+            "16",
+            "--generations",
+            "5",
+            "--seed",
+            "3",
+            "-o",
+            "front.json",
+            "--plot",
+            "front.svg",
+            "--export-problem",
+            "problem.json",
+            "--json",
+        ])
+        .json();
+    assert_eq!(v["evaluations"], 16 * 6);
+    let front: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path("front.json")).unwrap()).unwrap();
+    let members = front["front"].as_array().unwrap();
+    assert!(!members.is_empty());
+    for m in members {
+        assert!(m["arch"].as_str().unwrap().starts_with("moga:"));
+        assert!(m["latency_ms"].as_f64().unwrap() <= 10.0, "{m}");
+        assert!(
+            m["params"].as_u64().is_some()
+                && m["madds"].as_u64().is_some()
+                && m["accuracy"].as_f64().is_some()
+        );
+    }
+    assert_eq!(front["history"].as_array().unwrap().len(), 6);
+    assert!(
+        front["accuracy_oracle"]
+            .as_str()
+            .unwrap()
+            .starts_with("proxy"),
+        "the proxy is labelled as such"
+    );
+    assert_eq!(
+        front["presets"].as_array().unwrap().len(),
+        3,
+        "MoGA-A/B/C placed on the same axes"
+    );
+    let svg = std::fs::read_to_string(s.path("front.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("MoGA-A"),
+        "the plot marks the presets"
+    );
+    let problem: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path("problem.json")).unwrap()).unwrap();
+    assert_eq!(problem["latency_ms"].as_array().unwrap().len(), 14);
+}
+
+#[test]
+fn search_errors_are_one_clear_line() {
+    let s = Scratch::new("search-errors");
+    let lut = lut();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--objectives", "acc:max,speed:min"],
+            "unknown objective 'speed'",
+        ),
+        (&["--accuracy", "supernet:ckpt"], "moga train"),
+        (
+            &["--weights", "1,2"],
+            "--weights has 2 values for 3 objectives",
+        ),
+        (&["--space", "fairnas"], "unit(s) missing"),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec![
+            "search",
+            "--lut",
+            &lut,
+            "-o",
+            "f.json",
+            "--population",
+            "4",
+            "--generations",
+            "1",
+        ];
+        if !extra.contains(&"--space") {
+            args.extend(["--space", "moga"]);
+        }
+        args.extend(extra);
+        let r = s.moga(&args);
+        assert!(!r.output.status.success(), "{args:?}");
+        assert!(r.stderr().contains(want), "want '{want}': {}", r.stderr());
+    }
+}
