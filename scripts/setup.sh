@@ -32,8 +32,9 @@ deps="$root/.deps"
 mkdir -p "$deps"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-# --- Debian packages: lavapipe (Vulkan on the CPU), the Vulkan loader, the adb server ----
-apt_pkgs=(mesa-vulkan-drivers libvulkan1 adb)
+# --- Debian packages: lavapipe (Vulkan on the CPU), the Vulkan loader, the adb server,
+# --- and a font for PNG plots ----------------------------------------------------------
+apt_pkgs=(mesa-vulkan-drivers libvulkan1 adb fonts-dejavu-core)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -81,6 +81,23 @@ fn search_writes_the_front_the_history_and_a_plot() {
         svg.starts_with("<svg") && svg.contains("MoGA-A"),
         "the plot marks the presets"
     );
+    s.moga(&[
+        "search",
+        "--space",
+        "moga",
+        "--lut",
+        &lut,
+        "--population",
+        "8",
+        "--generations",
+        "2",
+        "-o",
+        "f2.json",
+        "--plot",
+        "front.png",
+    ])
+    .ok();
+    assert_eq!(&std::fs::read(s.path("front.png")).unwrap()[1..4], b"PNG");
     let problem: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.path("problem.json")).unwrap()).unwrap();
     assert_eq!(problem["latency_ms"].as_array().unwrap().len(), 14);

@@ -158,12 +158,7 @@ impl Engine<'_> {
     }
 
     /// The offspring of one generation, with the controller's action per child.
-    fn offspring(
-        &mut self,
-        pop: &[Individual],
-        rank: &[usize],
-        crowd: &[f64],
-    ) -> Vec<Offspring> {
+    fn offspring(&mut self, pop: &[Individual], rank: &[usize], crowd: &[f64]) -> Vec<Offspring> {
         let cards = self.problem.cardinalities().to_vec();
         let mut out = Vec::with_capacity(pop.len());
         while out.len() < pop.len() {

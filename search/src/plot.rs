@@ -1,32 +1,90 @@
 //! The front as a picture: every architecture evaluated (grey), the front (red), the
-//! presets (blue, named), latency or the first objective across, accuracy up.
+//! presets (blue, named), latency (or MAdds) across, accuracy up; SVG, or PNG. Text is
+//! laid out with DejaVu Sans, which scripts/setup.sh installs (`MOGA_PLOT_FONT` names
+//! another TrueType file).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::objectives::Metrics;
 use crate::run::SearchReport;
 
+/// Font files tried for text, in order.
+const FONTS: [&str; 3] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/Library/Fonts/Arial Unicode.ttf",
+];
+
+/// Registers the plot font once per process (plotters lays text out with it).
+fn ensure_font() -> Result<()> {
+    static DONE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let candidates: Vec<PathBuf> = std::env::var_os("MOGA_PLOT_FONT")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(FONTS.iter().map(PathBuf::from))
+            .collect();
+        let path = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
+            let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "no font for plot text (tried {}; install fonts-dejavu-core or set MOGA_PLOT_FONT)",
+                tried.join(", ")
+            )
+        })?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // plotters keeps registered fonts for the life of the process.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| format!("{}: not a TrueType font", path.display()))
+    })
+    .clone()
+    .map_err(Error::Usage)
+}
+
 fn xy(m: &Metrics) -> Option<(f64, f64)> {
     let x = m.latency_ms.unwrap_or(m.madds as f64 / 1e6);
     Some((x, m.accuracy?))
 }
 
-/// Draws `report` (plus `all` evaluated points) as SVG into `path`.
+/// Draws `report` (plus `all` evaluated points) into `path`, SVG or PNG by extension.
 pub fn plot_front(report: &SearchReport, all: &[Metrics], path: &Path) -> Result<()> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if ext != "svg" {
+    if ext != "svg" && ext != "png" {
         return Err(Error::Usage(format!(
-            "{}: plots are written as SVG (name the file .svg)",
+            "{}: plots are .svg or .png",
             path.display()
         )));
     }
+    ensure_font()?;
+    let size = (900, 600);
+    let outcome = if ext == "svg" {
+        draw(SVGBackend::new(path, size).into_drawing_area(), report, all)
+    } else {
+        draw(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            report,
+            all,
+        )
+    };
+    outcome.map_err(|e| Error::Usage(format!("plotting {}: {e}", path.display())))
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    report: &SearchReport,
+    all: &[Metrics],
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
     let pts: Vec<(f64, f64)> = all
         .iter()
         .chain(&report.front)
@@ -34,9 +92,7 @@ pub fn plot_front(report: &SearchReport, all: &[Metrics], path: &Path) -> Result
         .filter_map(xy)
         .collect();
     if pts.is_empty() {
-        return Err(Error::Usage(
-            "nothing to plot: no point has an accuracy".into(),
-        ));
+        return Err("nothing to plot: no point has an accuracy".into());
     }
     let (mut x0, mut x1, mut y0, mut y1) = pts.iter().fold(
         (
@@ -54,65 +110,72 @@ pub fn plot_front(report: &SearchReport, all: &[Metrics], path: &Path) -> Result
     } else {
         "MAdds (M)"
     };
-    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let caption = format!(
-            "{} search on {}: {} evaluations, hypervolume {:.4}",
-            report.settings_name(),
-            report.space,
-            report.evaluations,
-            report.hypervolume
-        );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 18))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(if report.accuracy_oracle.starts_with("proxy") {
-                "proxy score (not accuracy)"
-            } else {
-                "accuracy (%)"
-            })
-            .draw()?;
-        chart
-            .draw_series(
-                all.iter()
-                    .filter_map(xy)
-                    .map(|p| Circle::new(p, 2, RGBColor(170, 170, 170).filled())),
-            )?
-            .label("evaluated")
-            .legend(|(x, y)| Circle::new((x, y), 3, RGBColor(170, 170, 170).filled()));
-        let mut front: Vec<(f64, f64)> = report.front.iter().filter_map(xy).collect();
-        front.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart.draw_series(LineSeries::new(front.clone(), RED.stroke_width(1)))?;
-        chart
-            .draw_series(front.iter().map(|&p| Circle::new(p, 4, RED.filled())))?
-            .label("front")
-            .legend(|(x, y)| Circle::new((x, y), 4, RED.filled()));
-        for p in &report.presets {
-            if let Some(pt) = xy(&p.metrics) {
-                chart.draw_series(std::iter::once(TriangleMarker::new(pt, 7, BLUE.filled())))?;
-                chart.draw_series(std::iter::once(Text::new(
-                    p.name.clone(),
-                    (pt.0, pt.1),
-                    ("sans-serif", 13).into_font().color(&BLUE),
-                )))?;
-            }
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
-        root.present()?;
-        Ok(())
+    let y_label = if report.accuracy_oracle.starts_with("proxy") {
+        "proxy score (not accuracy)"
+    } else {
+        "accuracy (%)"
     };
-    draw().map_err(|e| Error::Usage(format!("plotting {}: {e}", path.display())))
+    root.fill(&WHITE)?;
+    let caption = format!(
+        "{} search on {}: {} evaluations, hypervolume {:.4}",
+        report.settings_name(),
+        report.space,
+        report.evaluations,
+        report.hypervolume
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()?;
+    let grey = RGBColor(170, 170, 170);
+    chart
+        .draw_series(
+            all.iter()
+                .filter_map(xy)
+                .map(|p| Circle::new(p, 2, grey.filled())),
+        )?
+        .label("evaluated")
+        .legend(move |(x, y)| Circle::new((x, y), 3, grey.filled()));
+    let mut front: Vec<(f64, f64)> = report.front.iter().filter_map(xy).collect();
+    front.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    // The line follows the front in these two objectives (with a third objective, some
+    // front members sit below it).
+    let mut best = f64::NEG_INFINITY;
+    let staircase: Vec<(f64, f64)> = front
+        .iter()
+        .copied()
+        .filter(|p| (p.1 > best).then(|| best = p.1).is_some())
+        .collect();
+    chart.draw_series(LineSeries::new(staircase, RED.stroke_width(2)))?;
+    chart
+        .draw_series(front.iter().map(|&p| Circle::new(p, 3, RED.filled())))?
+        .label("front")
+        .legend(|(x, y)| Circle::new((x, y), 4, RED.filled()));
+    for p in &report.presets {
+        if let Some(pt) = xy(&p.metrics) {
+            chart.draw_series(std::iter::once(TriangleMarker::new(pt, 7, BLUE.filled())))?;
+            let label = (pt.0 + (x1 - x0) * 0.01, pt.1 - (y1 - y0) * 0.01);
+            chart.draw_series(std::iter::once(Text::new(
+                p.name.clone(),
+                label,
+                ("sans-serif", 13).into_font().color(&BLUE),
+            )))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 impl SearchReport {
