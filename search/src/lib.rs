@@ -5,7 +5,9 @@
 //! - [`objectives`], [`run`], [`plot`]: searching a space under accuracy, LUT latency,
 //!   parameters and MAdds, with constraints, into `front.json` and a plot;
 //! - [`problems`]: benchmark problems with known optima;
-//! - [`torch`]: libtorch through `tch` (CUDA when present), for supernet training.
+//! - [`supernet`]: weight-sharing supernets (FairNAS, SPOS, ScarletNAS's LET), their
+//!   training, checkpoints and the accuracy oracle;
+//! - [`torch`]: libtorch through `tch` (CUDA when present).
 
 #![warn(missing_docs)]
 
@@ -17,6 +19,7 @@ pub mod plot;
 pub mod problems;
 pub mod rl;
 pub mod run;
+pub mod supernet;
 pub mod torch;
 
 pub use error::{Error, Result};

@@ -1,0 +1,653 @@
+//! Training data: the bundled 8×8 digits, CIFAR-10 from its binary files, or a folder
+//! of class sub-folders of images. Everything is held as uint8 NCHW tensors at the
+//! network's input resolution and normalised per batch; batches are shuffled with a
+//! seed, and training batches are augmented (random crop with padding, and horizontal
+//! flips where they keep the class: not for digits).
+
+use std::path::{Path, PathBuf};
+
+use lookup_tables::SplitMix64;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+
+/// Where the images come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "path")]
+pub enum DataSpec {
+    /// scikit-learn's 1,797 handwritten digits, bundled (search/data/digits.csv.gz).
+    Digits,
+    /// CIFAR-10's binary release: `data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`.
+    Cifar10(PathBuf),
+    /// `DIR/<class>/*.png|jpg`; with `DIR/train` and `DIR/val` when both exist, else a
+    /// seeded 80/20 split.
+    Folder(PathBuf),
+}
+
+impl DataSpec {
+    /// Reads `digits`, `cifar10:DIR` or `folder:DIR`.
+    pub fn parse(s: &str) -> Result<DataSpec> {
+        if s == "digits" {
+            return Ok(DataSpec::Digits);
+        }
+        if let Some(d) = s.strip_prefix("cifar10:") {
+            return Ok(DataSpec::Cifar10(PathBuf::from(d)));
+        }
+        if let Some(d) = s.strip_prefix("folder:") {
+            return Ok(DataSpec::Folder(PathBuf::from(d)));
+        }
+        Err(Error::Usage(format!(
+            "--data '{s}': expected digits, cifar10:DIR or folder:DIR"
+        )))
+    }
+}
+
+impl std::fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataSpec::Digits => f.write_str("digits"),
+            DataSpec::Cifar10(p) => write!(f, "cifar10:{}", p.display()),
+            DataSpec::Folder(p) => write!(f, "folder:{}", p.display()),
+        }
+    }
+}
+
+/// Images and labels of one split.
+pub struct Split {
+    /// uint8 [N, 3, R, R].
+    pub images: Tensor,
+    /// int64 [N].
+    pub labels: Tensor,
+}
+
+impl Split {
+    /// Examples.
+    pub fn len(&self) -> usize {
+        self.labels.size()[0] as usize
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A data set ready for training.
+pub struct Data {
+    /// What it is.
+    pub spec: DataSpec,
+    /// Training split.
+    pub train: Split,
+    /// Validation split.
+    pub val: Split,
+    /// Classes.
+    pub classes: usize,
+    /// Per-channel mean and standard deviation of the training images (0–255 scale).
+    pub mean_std: [(f64, f64); 3],
+    /// Whether horizontal flips keep the class.
+    pub flips: bool,
+    /// Input resolution.
+    pub resolution: usize,
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        error: e,
+    }
+}
+
+/// Resizes uint8 [N, C, h, w] to [N, 3, r, r] (bilinear; grey replicated to RGB).
+fn to_rgb_at(images: Tensor, r: usize) -> Tensor {
+    let x = images.to_kind(Kind::Float);
+    let x = if x.size()[1] == 1 {
+        x.repeat([1, 3, 1, 1])
+    } else {
+        x
+    };
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let x = if h as usize != r || w as usize != r {
+        x.upsample_bilinear2d([r as i64, r as i64], false, None, None)
+    } else {
+        x
+    };
+    x.clamp(0.0, 255.0).round().to_kind(Kind::Uint8)
+}
+
+fn split_seeded(images: Tensor, labels: Tensor, seed: u64, val_share: f64) -> (Split, Split) {
+    let n = labels.size()[0] as usize;
+    let mut idx: Vec<i64> = (0..n as i64).collect();
+    let mut rng = SplitMix64::new(seed ^ 0x5eed_da7a);
+    for i in (1..n).rev() {
+        idx.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let cut = n - ((n as f64 * val_share).round() as usize).clamp(1, n - 1);
+    let train = Tensor::from_slice(&idx[..cut]);
+    let val = Tensor::from_slice(&idx[cut..]);
+    (
+        Split {
+            images: images.index_select(0, &train),
+            labels: labels.index_select(0, &train),
+        },
+        Split {
+            images: images.index_select(0, &val),
+            labels: labels.index_select(0, &val),
+        },
+    )
+}
+
+/// The bundled digits, gzip-compressed CSV (64 pixels 0–16, then the label).
+const DIGITS_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
+
+fn digits(resolution: usize, seed: u64) -> Result<(Split, Split, usize)> {
+    // Built into the binary, so `--data digits` works wherever moga is installed.
+    let path = Path::new("search/data/digits.csv.gz");
+    let text = gunzip(DIGITS_GZ).map_err(|m| Error::Usage(format!("{}: {m}", path.display())))?;
+    let mut pixels = Vec::with_capacity(1797 * 64);
+    let mut labels = Vec::with_capacity(1797);
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: Vec<u8> = line
+            .split(',')
+            .map(|x| x.trim().parse::<u8>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| {
+                Error::Usage(format!(
+                    "{}: line {}: not 65 integers",
+                    path.display(),
+                    i + 1
+                ))
+            })?;
+        if v.len() != 65 {
+            return Err(Error::Usage(format!(
+                "{}: line {}: {} values, expected 65",
+                path.display(),
+                i + 1,
+                v.len()
+            )));
+        }
+        // 0–16 → 0–255.
+        pixels.extend(v[..64].iter().map(|&p| (u16::from(p) * 255 / 16) as u8));
+        labels.push(i64::from(v[64]));
+    }
+    let n = labels.len() as i64;
+    let images = to_rgb_at(Tensor::from_slice(&pixels).view([n, 1, 8, 8]), resolution);
+    let (train, val) = split_seeded(images, Tensor::from_slice(&labels), seed, 0.2);
+    Ok((train, val, 10))
+}
+
+fn cifar_file(path: &Path) -> Result<(Vec<u8>, Vec<i64>)> {
+    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    const REC: usize = 1 + 3072;
+    if bytes.is_empty() || bytes.len() % REC != 0 {
+        return Err(Error::Usage(format!(
+            "{}: {} bytes is not a whole number of CIFAR-10 records ({REC} bytes each)",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    let mut pixels = Vec::with_capacity(bytes.len());
+    let mut labels = Vec::with_capacity(bytes.len() / REC);
+    for (i, rec) in bytes.chunks_exact(REC).enumerate() {
+        if rec[0] > 9 {
+            return Err(Error::Usage(format!(
+                "{}: record {i} has label {}, CIFAR-10 labels are 0–9",
+                path.display(),
+                rec[0]
+            )));
+        }
+        labels.push(i64::from(rec[0]));
+        pixels.extend_from_slice(&rec[1..]);
+    }
+    Ok((pixels, labels))
+}
+
+fn cifar10(dir: &Path, resolution: usize) -> Result<(Split, Split, usize)> {
+    let load = |names: &[String]| -> Result<Split> {
+        let (mut p, mut l) = (Vec::new(), Vec::new());
+        for n in names {
+            let (pp, ll) = cifar_file(&dir.join(n))?;
+            p.extend(pp);
+            l.extend(ll);
+        }
+        let n = l.len() as i64;
+        Ok(Split {
+            images: to_rgb_at(Tensor::from_slice(&p).view([n, 3, 32, 32]), resolution),
+            labels: Tensor::from_slice(&l),
+        })
+    };
+    let train = load(
+        &(1..=5)
+            .map(|i| format!("data_batch_{i}.bin"))
+            .collect::<Vec<_>>(),
+    )?;
+    let val = load(&["test_batch.bin".to_string()])?;
+    Ok((train, val, 10))
+}
+
+fn folder_split(dir: &Path, classes: &[String], resolution: usize) -> Result<(Tensor, Tensor)> {
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for (ci, class) in classes.iter().enumerate() {
+        let cdir = dir.join(class);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&cdir)
+            .map_err(|e| io(&cdir, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let img = image::open(&f).map_err(|e| {
+                Error::Usage(format!("{}: not an image moga can read ({e})", f.display()))
+            })?;
+            let img = img
+                .resize_exact(
+                    resolution as u32,
+                    resolution as u32,
+                    image::imageops::FilterType::Triangle,
+                )
+                .to_rgb8();
+            // HWC → CHW
+            let raw = img.into_raw();
+            let plane = resolution * resolution;
+            for c in 0..3 {
+                pixels.extend((0..plane).map(|i| raw[i * 3 + c]));
+            }
+            labels.push(ci as i64);
+        }
+    }
+    if labels.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: no images in its class folders",
+            dir.display()
+        )));
+    }
+    let n = labels.len() as i64;
+    Ok((
+        Tensor::from_slice(&pixels).view([n, 3, resolution as i64, resolution as i64]),
+        Tensor::from_slice(&labels),
+    ))
+}
+
+fn class_dirs(dir: &Path) -> Result<Vec<String>> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    if v.len() < 2 {
+        return Err(Error::Usage(format!(
+            "{}: needs at least two class folders, found {}",
+            dir.display(),
+            v.len()
+        )));
+    }
+    Ok(v)
+}
+
+fn folder(dir: &Path, resolution: usize, seed: u64) -> Result<(Split, Split, usize)> {
+    let (tdir, vdir) = (dir.join("train"), dir.join("val"));
+    if tdir.is_dir() && vdir.is_dir() {
+        let classes = class_dirs(&tdir)?;
+        let (ti, tl) = folder_split(&tdir, &classes, resolution)?;
+        let (vi, vl) = folder_split(&vdir, &classes, resolution)?;
+        return Ok((
+            Split {
+                images: ti,
+                labels: tl,
+            },
+            Split {
+                images: vi,
+                labels: vl,
+            },
+            classes.len(),
+        ));
+    }
+    let classes = class_dirs(dir)?;
+    let (i, l) = folder_split(dir, &classes, resolution)?;
+    let (t, v) = split_seeded(i, l, seed, 0.2);
+    Ok((t, v, classes.len()))
+}
+
+impl Data {
+    /// Loads `spec` at `resolution`.
+    pub fn load(spec: &DataSpec, resolution: usize, seed: u64) -> Result<Data> {
+        let (train, val, classes) = match spec {
+            DataSpec::Digits => digits(resolution, seed)?,
+            DataSpec::Cifar10(d) => cifar10(d, resolution)?,
+            DataSpec::Folder(d) => folder(d, resolution, seed)?,
+        };
+        let x = train.images.to_kind(Kind::Float);
+        let mut mean_std = [(0.0, 1.0); 3];
+        for (c, ms) in mean_std.iter_mut().enumerate() {
+            let ch = x.select(1, c as i64);
+            *ms = (
+                ch.mean(Kind::Float).double_value(&[]),
+                ch.std(true).double_value(&[]).max(1e-3),
+            );
+        }
+        Ok(Data {
+            flips: !matches!(spec, DataSpec::Digits),
+            spec: spec.clone(),
+            train,
+            val,
+            classes,
+            mean_std,
+            resolution,
+        })
+    }
+
+    /// Normalises uint8 images into float inputs on `device`.
+    pub fn normalise(&self, images: &Tensor, device: Device) -> Tensor {
+        let mean = Tensor::from_slice(&self.mean_std.map(|m| m.0 as f32))
+            .view([1, 3, 1, 1])
+            .to_device(device);
+        let std = Tensor::from_slice(&self.mean_std.map(|m| m.1 as f32))
+            .view([1, 3, 1, 1])
+            .to_device(device);
+        (images.to_device(device).to_kind(Kind::Float) - mean) / std
+    }
+
+    /// Batches of `split` in a seeded random order (the last, smaller batch included).
+    pub fn batches(&self, split: &Split, batch: usize, rng: &mut SplitMix64) -> Vec<Tensor> {
+        let n = split.len();
+        let mut idx: Vec<i64> = (0..n as i64).collect();
+        for i in (1..n).rev() {
+            idx.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        idx.chunks(batch.max(1)).map(Tensor::from_slice).collect()
+    }
+
+    /// A training batch: the examples at `idx`, augmented (random crop after padding by
+    /// resolution/8, and a horizontal flip for half of them where flips keep the
+    /// class), normalised, on `device`.
+    pub fn train_batch(
+        &self,
+        idx: &Tensor,
+        rng: &mut SplitMix64,
+        device: Device,
+    ) -> (Tensor, Tensor) {
+        let x = self.train.images.index_select(0, idx);
+        let pad = (self.resolution / 8).max(1) as i64;
+        let r = self.resolution as i64;
+        let padded = x.constant_pad_nd([pad, pad, pad, pad]);
+        let crops: Vec<Tensor> = (0..x.size()[0])
+            .map(|i| {
+                let (dy, dx) = (
+                    rng.below(2 * pad as u64 + 1) as i64,
+                    rng.below(2 * pad as u64 + 1) as i64,
+                );
+                let img = padded.get(i).narrow(1, dy, r).narrow(2, dx, r);
+                if self.flips && rng.below(2) == 1 {
+                    img.flip([2])
+                } else {
+                    img
+                }
+            })
+            .collect();
+        (
+            self.normalise(&Tensor::stack(&crops, 0), device),
+            self.train.labels.index_select(0, idx).to_device(device),
+        )
+    }
+
+    /// An unaugmented batch of `split`, normalised, on `device`.
+    pub fn plain_batch(&self, split: &Split, idx: &Tensor, device: Device) -> (Tensor, Tensor) {
+        (
+            self.normalise(&split.images.index_select(0, idx), device),
+            split.labels.index_select(0, idx).to_device(device),
+        )
+    }
+}
+
+/// Inflates gzip data (RFC 1952 framing around RFC 1951 deflate), so the bundled
+/// digits need no compression crate.
+fn gunzip(gz: &[u8]) -> std::result::Result<String, String> {
+    if gz.len() < 18 || gz[0] != 0x1f || gz[1] != 0x8b || gz[2] != 8 {
+        return Err("not a gzip file".into());
+    }
+    let flags = gz[3];
+    let mut at = 10;
+    if flags & 4 != 0 {
+        let xlen = u16::from_le_bytes([gz[at], gz[at + 1]]) as usize;
+        at += 2 + xlen;
+    }
+    for bit in [8u8, 16] {
+        if flags & bit != 0 {
+            while at < gz.len() && gz[at] != 0 {
+                at += 1;
+            }
+            at += 1;
+        }
+    }
+    if flags & 2 != 0 {
+        at += 2;
+    }
+    let out = inflate(gz.get(at..).ok_or("truncated gzip header")?)?;
+    String::from_utf8(out).map_err(|_| "not UTF-8 text".into())
+}
+
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Bits<'_> {
+    fn bit(&mut self) -> std::result::Result<u32, String> {
+        let byte = *self
+            .data
+            .get(self.pos / 8)
+            .ok_or("truncated deflate stream")?;
+        let b = (byte >> (self.pos % 8)) & 1;
+        self.pos += 1;
+        Ok(u32::from(b))
+    }
+
+    fn bits(&mut self, n: u32) -> std::result::Result<u32, String> {
+        (0..n).try_fold(0, |acc, i| Ok(acc | (self.bit()? << i)))
+    }
+}
+
+/// Canonical Huffman decoding table: (counts per length, symbols in code order).
+struct Huffman {
+    counts: [u16; 16],
+    symbols: Vec<u16>,
+}
+
+impl Huffman {
+    fn new(lengths: &[u8]) -> Huffman {
+        let mut counts = [0u16; 16];
+        for &l in lengths {
+            counts[l as usize] += 1;
+        }
+        counts[0] = 0;
+        let mut offs = [0u16; 16];
+        for i in 1..16 {
+            offs[i] = offs[i - 1] + counts[i - 1];
+        }
+        let mut symbols = vec![0u16; lengths.len()];
+        for (s, &l) in lengths.iter().enumerate() {
+            if l != 0 {
+                symbols[offs[l as usize] as usize] = s as u16;
+                offs[l as usize] += 1;
+            }
+        }
+        Huffman { counts, symbols }
+    }
+
+    fn decode(&self, b: &mut Bits) -> std::result::Result<u16, String> {
+        let (mut code, mut first, mut index) = (0i32, 0i32, 0i32);
+        for len in 1..16 {
+            code |= b.bit()? as i32;
+            let count = i32::from(self.counts[len]);
+            if code - count < first {
+                return self
+                    .symbols
+                    .get((index + code - first) as usize)
+                    .copied()
+                    .ok_or_else(|| "bad Huffman code".to_string());
+            }
+            index += count;
+            first = (first + count) << 1;
+            code <<= 1;
+        }
+        Err("bad Huffman code".into())
+    }
+}
+
+fn inflate(data: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    const LBASE: [u16; 29] = [
+        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115,
+        131, 163, 195, 227, 258,
+    ];
+    const LEXT: [u8; 29] = [
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+    ];
+    const DBASE: [u16; 30] = [
+        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
+        2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+    ];
+    const DEXT: [u8; 30] = [
+        0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12,
+        13, 13,
+    ];
+    let mut b = Bits { data, pos: 0 };
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let last = b.bit()?;
+        match b.bits(2)? {
+            0 => {
+                b.pos = b.pos.div_ceil(8) * 8;
+                let at = b.pos / 8;
+                let len = u16::from_le_bytes([
+                    *data.get(at).ok_or("truncated")?,
+                    *data.get(at + 1).ok_or("truncated")?,
+                ]) as usize;
+                out.extend_from_slice(
+                    data.get(at + 4..at + 4 + len)
+                        .ok_or("truncated stored block")?,
+                );
+                b.pos = (at + 4 + len) * 8;
+            }
+            kind @ (1 | 2) => {
+                let (lit, dist) = if kind == 1 {
+                    let mut l = [8u8; 288];
+                    l[144..256].fill(9);
+                    l[256..280].fill(7);
+                    (Huffman::new(&l), Huffman::new(&[5u8; 30]))
+                } else {
+                    let hlit = b.bits(5)? as usize + 257;
+                    let hdist = b.bits(5)? as usize + 1;
+                    let hclen = b.bits(4)? as usize + 4;
+                    const ORDER: [usize; 19] = [
+                        16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+                    ];
+                    let mut cl = [0u8; 19];
+                    for &o in ORDER.iter().take(hclen) {
+                        cl[o] = b.bits(3)? as u8;
+                    }
+                    let clh = Huffman::new(&cl);
+                    let mut lens = Vec::with_capacity(hlit + hdist);
+                    while lens.len() < hlit + hdist {
+                        match clh.decode(&mut b)? {
+                            s @ 0..=15 => lens.push(s as u8),
+                            16 => {
+                                let prev = *lens.last().ok_or("repeat with nothing before")?;
+                                lens.extend(std::iter::repeat_n(prev, 3 + b.bits(2)? as usize));
+                            }
+                            17 => lens.extend(std::iter::repeat_n(0, 3 + b.bits(3)? as usize)),
+                            _ => lens.extend(std::iter::repeat_n(0, 11 + b.bits(7)? as usize)),
+                        }
+                    }
+                    (
+                        Huffman::new(&lens[..hlit]),
+                        Huffman::new(&lens[hlit..hlit + hdist]),
+                    )
+                };
+                loop {
+                    let sym = lit.decode(&mut b)? as usize;
+                    match sym {
+                        0..=255 => out.push(sym as u8),
+                        256 => break,
+                        _ => {
+                            let i = sym - 257;
+                            let len = *LBASE.get(i).ok_or("bad length code")? as usize
+                                + b.bits(u32::from(LEXT[i]))? as usize;
+                            let d = dist.decode(&mut b)? as usize;
+                            let back = *DBASE.get(d).ok_or("bad distance code")? as usize
+                                + b.bits(u32::from(DEXT[d]))? as usize;
+                            let start = out
+                                .len()
+                                .checked_sub(back)
+                                .ok_or("distance before the start")?;
+                            for k in 0..len {
+                                out.push(out[start + k]);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => return Err("reserved block type".into()),
+        }
+        if last == 1 {
+            return Ok(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_digits_load_split_and_augment() {
+        let d = Data::load(&DataSpec::Digits, 32, 1).unwrap();
+        assert_eq!((d.train.len() + d.val.len(), d.classes), (1797, 10));
+        assert_eq!(d.train.images.size(), [d.train.len() as i64, 3, 32, 32]);
+        let labels = Vec::<i64>::try_from(&d.train.labels).unwrap();
+        assert!((0..10).all(|c| labels.contains(&c)));
+        let mut rng = SplitMix64::new(2);
+        let batches = d.batches(&d.train, 64, &mut rng);
+        assert_eq!(
+            batches.iter().map(|b| b.size()[0] as usize).sum::<usize>(),
+            d.train.len()
+        );
+        let (x, y) = d.train_batch(&batches[0], &mut rng, Device::Cpu);
+        assert_eq!((x.size(), y.size()), (vec![64, 3, 32, 32], vec![64]));
+        // Normalised: roughly zero mean, unit spread over the training set.
+        let (xa, _) = d.plain_batch(
+            &d.train,
+            &Tensor::arange(d.train.len() as i64, (Kind::Int64, Device::Cpu)),
+            Device::Cpu,
+        );
+        assert!(xa.mean(Kind::Float).double_value(&[]).abs() < 0.05);
+        // The same seed splits the same way.
+        assert_eq!(
+            Data::load(&DataSpec::Digits, 32, 1).unwrap().val.labels,
+            d.val.labels
+        );
+    }
+
+    #[test]
+    fn bad_inputs_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("moga-cifar-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("data_batch_1.bin"), vec![0u8; 100]).unwrap();
+        let err = Data::load(&DataSpec::Cifar10(dir.clone()), 32, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("data_batch_1.bin") && err.contains("3073"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(DataSpec::parse("imagenet").is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! Weight-sharing supernets on libtorch (CUDA when present, else the CPU):
+//!
+//! - [`net`]: the supernet of a space, every choice block of every layer, run one
+//!   single path at a time; ScarletNAS's linearly equivalent identity;
+//! - [`train`]: FairNAS strict-fairness training, SPOS sampling, stand-alone training,
+//!   epoch checkpoints and resume;
+//! - [`eval`]: accuracy with inherited weights after BatchNorm recalibration, cached:
+//!   the accuracy oracle of `moga search --accuracy supernet:CKPT`;
+//! - [`data`]: the bundled digits, CIFAR-10 binaries, image folders.
+//!
+//! **Linearly equivalent identity (LET)**, ScarletNAS (Chu et al. 2019,
+//! arXiv:1908.06022, §3.2): with `--scarlet-let` an identity choice is trained as
+//! `BN(W x)`, a 1×1 convolution `W` (`[cout, cin, 1, 1]`, no bias) followed by
+//! BatchNorm, with no activation. In inference mode that is the affine map
+//! `y = diag(s) W x + (β − s μ)` with `s = γ / √(σ² + ε)`
+//! ([`net::ConvBn::folded_linear`]), and since the next layer begins with a linear 1×1
+//! expansion convolution the two compose into one linear map: the LET adds no
+//! representational power over a skip, but gives the supernet's deep, skip-heavy paths
+//! a trainable, normalised signal instead of raw activations, which keeps training
+//! stable when depth is searched. The architecture it stands for is the identity: the
+//! exported network and every latency and MAdds figure treat the choice as a skip.
+
+pub mod data;
+pub mod eval;
+pub mod net;
+pub mod train;
+
+pub use data::{Data, DataSpec};
+pub use eval::{Evaluation, Evaluator};
+pub use net::{Mode, Owner, Supernet};
+pub use train::{Progress, Strategy, TrainConfig, Trainer};
+
+#[cfg(test)]
+mod tests;

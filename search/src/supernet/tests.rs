@@ -1,0 +1,332 @@
+//! The supernet's defining properties, on the bundled digits at 32×32.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use lookup_tables::{Arch, Choice, SpaceId, SplitMix64};
+use tch::{Device, Kind, Tensor};
+
+use super::DataSpec;
+use super::eval::{CACHE_FILE, Evaluator};
+use super::net::{Mode, Owner};
+use super::train::{Strategy, TrainConfig, Trainer, WEIGHTS_FILE};
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("moga-supernet-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn config(space: SpaceId, strategy: Strategy, scarlet_let: bool) -> TrainConfig {
+    TrainConfig {
+        space,
+        strategy,
+        scarlet_let,
+        arch: None,
+        data: DataSpec::Digits,
+        resolution: 32,
+        epochs: 1,
+        batch: 8,
+        // Enough for `drive`'s steps to run before the cosine schedule reaches zero.
+        max_steps: Some(8),
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 4e-5,
+        seed: 7,
+    }
+}
+
+/// Copies of every trainable choice parameter, by index.
+fn snapshot(t: &Trainer) -> HashMap<usize, Tensor> {
+    t.net
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.trainable && p.owner != Owner::Shared)
+        .map(|(i, p)| (i, p.tensor.detach().copy()))
+        .collect()
+}
+
+/// Which trainable choice parameters changed since `before`.
+fn changed(t: &Trainer, before: &HashMap<usize, Tensor>) -> HashMap<usize, bool> {
+    before
+        .iter()
+        .map(|(&i, b)| (i, !t.net.params[i].tensor.detach().equal(b)))
+        .collect()
+}
+
+/// Runs `steps` steps by hand, checking `check` after each.
+fn drive(
+    t: &mut Trainer,
+    steps: usize,
+    mut check: impl FnMut(&Trainer, &[Vec<usize>], &HashMap<usize, bool>),
+) {
+    let mut rng = SplitMix64::new(11);
+    let idx = Tensor::arange(t.config.batch as i64, (Kind::Int64, Device::Cpu));
+    for _ in 0..steps {
+        let (x, y) = t.data.train_batch(&idx, &mut rng, Device::Cpu);
+        let paths = t.draw_paths(&mut rng);
+        let before = snapshot(t);
+        let (loss, _, _) = t.step(&x, &y, &paths);
+        assert!(loss.is_finite());
+        check(t, &paths, &changed(t, &before));
+    }
+}
+
+#[test]
+fn fair_training_updates_every_choice_of_every_layer_at_every_step() {
+    let dir = scratch("fair");
+    let mut t = Trainer::new(
+        config(SpaceId::Moga, Strategy::Fair, false),
+        Device::Cpu,
+        &dir,
+    )
+    .unwrap();
+    let mut step = 0u64;
+    drive(&mut t, 3, |t, paths, changed| {
+        step += 1;
+        // m = 12 models, and each layer's column is a permutation of its choices.
+        assert_eq!(paths.len(), 12);
+        for l in 0..t.net.choices.len() {
+            let mut col: Vec<usize> = paths.iter().map(|p| p[l]).collect();
+            col.sort();
+            assert_eq!(col, (0..12).collect::<Vec<_>>(), "layer {l}");
+        }
+        assert!(
+            t.state.updates.iter().flatten().all(|&u| u == step),
+            "{:?}",
+            t.state.updates
+        );
+        assert!(t.state.activations.iter().flatten().all(|&a| a == step));
+        // The counters are not taking our word for it: every parameter moved.
+        for (i, moved) in changed {
+            assert!(
+                moved,
+                "step {step}: {} was not updated",
+                t.net.params[*i].name
+            );
+        }
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fair_training_stays_fair_where_layers_hold_different_numbers_of_choices() {
+    // ScarletNAS: identity only where a layer keeps its shape, so 12 or 13 choices.
+    let dir = scratch("scarlet-fair");
+    let mut t = Trainer::new(
+        config(SpaceId::Scarlet, Strategy::Fair, true),
+        Device::Cpu,
+        &dir,
+    )
+    .unwrap();
+    let sizes: Vec<usize> = t.net.choices.iter().map(Vec::len).collect();
+    assert!(sizes.contains(&12) && sizes.contains(&13), "{sizes:?}");
+    let mut step = 0u64;
+    drive(&mut t, 3, |t, paths, changed| {
+        step += 1;
+        assert_eq!(paths.len(), 13);
+        assert!(t.state.updates.iter().flatten().all(|&u| u == step));
+        for (l, acts) in t.state.activations.iter().enumerate() {
+            let (lo, hi) = (acts.iter().min().unwrap(), acts.iter().max().unwrap());
+            assert!(*lo >= step && hi - lo <= 1, "layer {l}: {acts:?}");
+        }
+        assert!(changed.values().all(|&c| c));
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn spos_updates_only_the_sampled_path() {
+    let dir = scratch("spos");
+    let mut t = Trainer::new(
+        config(SpaceId::Fairnas, Strategy::Spos, false),
+        Device::Cpu,
+        &dir,
+    )
+    .unwrap();
+    let mut step = 0u64;
+    drive(&mut t, 3, |t, paths, changed| {
+        step += 1;
+        assert_eq!(paths.len(), 1);
+        for (l, u) in t.state.updates.iter().enumerate() {
+            assert_eq!(u.iter().sum::<u64>(), step, "layer {l}");
+        }
+        for (i, moved) in changed {
+            let p = &t.net.params[*i];
+            assert_eq!(*moved, t.net.on_path(p.owner, &paths[0]), "{}", p.name);
+        }
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_trained_let_folds_into_one_linear_map_and_composes_with_the_next_layer() {
+    let dir = scratch("let");
+    let mut t = Trainer::new(
+        config(SpaceId::Scarlet, Strategy::Fair, true),
+        Device::Cpu,
+        &dir,
+    )
+    .unwrap();
+    drive(&mut t, 2, |_, _, _| {});
+    let net = &t.net;
+    // The first layer with an identity choice whose next layer exists.
+    let (l, c) = (0..net.choices.len() - 1)
+        .find_map(|l| {
+            net.choices[l]
+                .iter()
+                .position(|x| *x == Choice::Identity)
+                .map(|c| (l, c))
+        })
+        .expect("scarlet has identity choices");
+    let m = net.let_module(l, c).unwrap();
+    // Training moved its statistics away from the identity's (its input is a
+    // BatchNorm's output, zero-mean, so the variance is what shows it).
+    assert!((&m.bn.var - 1.0).abs().max().double_value(&[]) > 1e-3);
+    let (w, b) = m.folded_linear();
+    let cin = w.size()[1];
+    let hw = net.space.layers[l].input_hw as i64;
+    let x = Tensor::randn([2, cin, hw, hw], (Kind::Float, Device::Cpu));
+    let _g = tch::no_grad_guard();
+    let y = m.forward(&x, Mode::EVAL);
+    let wk = w.view([w.size()[0], cin, 1, 1]);
+    let folded = x.conv2d(&wk, Some(&b), [1, 1], [0, 0], [1, 1], 1);
+    let err = (&y - &folded).abs().max().double_value(&[]);
+    assert!(err < 1e-4, "LET vs its folded map: max error {err}");
+    // With the next layer's expansion (linear before its BatchNorm): one map.
+    let e = net.expand_module(l + 1, 0).expect("choice 0 is an MBConv");
+    let we = e.weight.view([e.weight.size()[0], e.weight.size()[1]]);
+    let direct = y.conv2d(&e.weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1);
+    let wc = we.matmul(&w);
+    let bc = we.matmul(&b.unsqueeze(1)).squeeze_dim(1);
+    let one = x.conv2d(
+        &wc.view([wc.size()[0], cin, 1, 1]),
+        Some(&bc),
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        1,
+    );
+    let err = (&direct - &one).abs().max().double_value(&[]) / direct.abs().max().double_value(&[]);
+    assert!(
+        err < 1e-4,
+        "LET then expansion vs one map: relative error {err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resuming_from_a_checkpoint_continues_the_same_run() {
+    let mut cfg = config(SpaceId::Fairnas, Strategy::Fair, false);
+    cfg.epochs = 2;
+    cfg.max_steps = Some(2);
+    let (a, b) = (scratch("resume-a"), scratch("resume-b"));
+    let mut straight = Trainer::new(cfg.clone(), Device::Cpu, &a).unwrap();
+    while !straight.finished() {
+        straight.train_epoch(&mut |_| {}).unwrap();
+    }
+    let mut first = Trainer::new(cfg.clone(), Device::Cpu, &b).unwrap();
+    first.train_epoch(&mut |_| {}).unwrap();
+    drop(first);
+    // A second `new` on the same folder is refused: it would overwrite the run.
+    let err = Trainer::new(cfg, Device::Cpu, &b)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("--resume"), "{err}");
+    let mut resumed = Trainer::resume(&b, Device::Cpu, None).unwrap();
+    assert_eq!(resumed.state.epochs_done, 1);
+    resumed.train_epoch(&mut |_| {}).unwrap();
+    assert!(resumed.finished());
+    assert_eq!(resumed.state.updates, straight.state.updates);
+    assert_eq!(resumed.state.steps, 4);
+    let read = |d: &PathBuf| -> HashMap<String, Tensor> {
+        Tensor::read_safetensors(d.join(WEIGHTS_FILE))
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let (wa, wb) = (read(&a), read(&b));
+    assert_eq!(wa.len(), wb.len());
+    for (name, ta) in &wa {
+        let diff = (ta - &wb[name]).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{name}: {diff}");
+    }
+
+    // The checkpoint is an accuracy oracle, cached per architecture.
+    let arch = Arch::parse("fairnas-a").unwrap();
+    let mut ev = Evaluator::open(&a, None, Device::Cpu).unwrap();
+    let first = ev.evaluate(&arch).unwrap();
+    assert!(!first.cached && (0.0..=100.0).contains(&first.accuracy));
+    let again = Evaluator::open(&a, None, Device::Cpu)
+        .unwrap()
+        .evaluate(&arch)
+        .unwrap();
+    assert!(again.cached);
+    assert_eq!(again.accuracy, first.accuracy);
+    // A recalibrated, uncached evaluation repeats the figure.
+    let fresh = Evaluator::open(&a, None, Device::Cpu)
+        .unwrap()
+        .without_cache()
+        .evaluate(&arch)
+        .unwrap();
+    assert!((fresh.accuracy - first.accuracy).abs() < 1e-9);
+    // Another space's architecture is refused by name.
+    let err = ev
+        .evaluate(&Arch::parse("moga-a").unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("space"), "{err}");
+    // A damaged cache line is reported with its line number.
+    std::fs::write(a.join(CACHE_FILE), "{\"arch\":1}\n{}\n").unwrap();
+    let err = Evaluator::open(&a, None, Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains(CACHE_FILE) && err.contains("line 1"), "{err}");
+    // Weights of another space are refused, naming the file and a tensor.
+    let mut moga = super::Supernet::new(
+        &lookup_tables::Space::with_options(
+            SpaceId::Moga,
+            lookup_tables::SpaceOptions {
+                resolution: 32,
+                classes: 10,
+            },
+        )
+        .unwrap(),
+        false,
+        None,
+        Device::Cpu,
+    )
+    .unwrap();
+    let err = moga.load(&a.join(WEIGHTS_FILE)).err().unwrap().to_string();
+    assert!(
+        err.contains(WEIGHTS_FILE) && err.contains("tensor"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&a).unwrap();
+    std::fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn a_standalone_network_learns_the_digits() {
+    let dir = scratch("standalone");
+    let mut cfg = config(SpaceId::Fairnas, Strategy::Standalone, false);
+    cfg.arch = Some(Arch::parse("fairnas-c").unwrap());
+    cfg.batch = 32;
+    cfg.max_steps = Some(30);
+    cfg.epochs = 3;
+    cfg.lr = 0.02;
+    let mut t = Trainer::new(cfg, Device::Cpu, &dir).unwrap();
+    assert!(t.net.is_standalone());
+    let mut last = None;
+    while !t.finished() {
+        last = Some(t.train_epoch(&mut |_| {}).unwrap());
+    }
+    let acc = last.unwrap().val_accuracy.unwrap();
+    // Ten classes: chance is 10%.
+    assert!(acc > 50.0, "validation accuracy {acc}%");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

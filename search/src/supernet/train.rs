@@ -1,0 +1,557 @@
+//! Supernet training: FairNAS strict fairness, single-path uniform sampling (SPOS), or
+//! one stand-alone architecture; SGD with Nesterov momentum and a cosine schedule;
+//! a checkpoint after every epoch that `--resume` continues from.
+//!
+//! **Strict fairness** (FairNAS, Chu et al. 2019, arXiv:1907.01845, Algorithm 1): each
+//! step draws, independently for every layer, a random permutation of its choices and
+//! builds m single-path models, model k taking the k-th entry of every layer's
+//! permutation. Each model runs forward and backward on the same batch, gradients
+//! accumulate, and one optimiser step updates every parameter. So after every step each
+//! choice of each layer has been activated and updated exactly once. Where layers hold
+//! different numbers of choices (ScarletNAS: identity only where the shape is kept), m is
+//! the largest count and a shorter layer tops its permutation up with choices taken in
+//! round-robin order, so every choice is still updated at every step and activations stay
+//! within one of each other.
+//!
+//! **SPOS** (Guo et al. 2019, arXiv:1904.00420): one uniformly sampled path per step.
+//! Parameters off the path get no gradient and are not touched by the optimiser (no
+//! weight decay, no momentum carry-over), as PyTorch does with `set_to_none` gradients.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use lookup_tables::{Arch, Space, SpaceId, SpaceOptions, SplitMix64};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use super::data::{Data, DataSpec};
+use super::eval;
+use super::net::{Mode, Owner, Supernet, write_safetensors_atomic};
+use crate::error::{Error, Result};
+
+/// How paths are drawn each step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// FairNAS strict fairness.
+    Fair,
+    /// Uniform single-path sampling.
+    Spos,
+    /// One fixed architecture (`--arch`), trained as an ordinary network.
+    Standalone,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Strategy> {
+        match s {
+            "fair" => Ok(Strategy::Fair),
+            "spos" => Ok(Strategy::Spos),
+            _ => Err(Error::Usage(format!(
+                "--strategy '{s}': expected fair or spos (a stand-alone network is --arch ARCH)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Strategy::Fair => "fair",
+            Strategy::Spos => "spos",
+            Strategy::Standalone => "standalone",
+        })
+    }
+}
+
+/// Everything that defines a training run; `config.json` in the checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The search space.
+    pub space: SpaceId,
+    /// How paths are drawn.
+    pub strategy: Strategy,
+    /// Identity choices as linearly equivalent transformations (ScarletNAS).
+    pub scarlet_let: bool,
+    /// The architecture of a stand-alone run.
+    pub arch: Option<Arch>,
+    /// The data.
+    pub data: DataSpec,
+    /// Input height and width.
+    pub resolution: u32,
+    /// Epochs in all.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Steps per epoch at most (all batches when absent).
+    pub max_steps: Option<usize>,
+    /// Peak learning rate (cosine decay to zero over the run).
+    pub lr: f64,
+    /// SGD momentum (Nesterov).
+    pub momentum: f64,
+    /// Weight decay on convolution and linear weights.
+    pub weight_decay: f64,
+    /// Seed of data order, augmentation, paths and initial weights.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// The space at this run's resolution and `classes` outputs.
+    pub fn space_for(&self, classes: usize) -> Result<Space> {
+        Ok(Space::with_options(
+            self.space,
+            SpaceOptions {
+                resolution: self.resolution,
+                classes: classes as u32,
+            },
+        )?)
+    }
+}
+
+/// One finished epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's paths and steps.
+    pub loss: f64,
+    /// Training accuracy (%) over the epoch's paths and steps.
+    pub train_accuracy: f64,
+    /// Validation accuracy (%) of a stand-alone network; absent for supernets, whose
+    /// paths `moga eval` measures.
+    pub val_accuracy: Option<f64>,
+    /// Batch images per second (each image runs through every path of its step).
+    pub images_per_sec: f64,
+    /// Wall time of the epoch.
+    pub seconds: f64,
+    /// Learning rate at the epoch's last step.
+    pub lr: f64,
+}
+
+/// Where a run stands; `state.json` in the checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Optimiser steps taken.
+    pub steps: u64,
+    /// Per layer, per choice: optimiser steps that updated that choice's parameters.
+    pub updates: Vec<Vec<u64>>,
+    /// Per layer, per choice: forward/backward passes that ran through it.
+    pub activations: Vec<Vec<u64>>,
+    /// Per layer: the next choice for round-robin top-ups (fair, unequal layers).
+    pub round_robin: Vec<usize>,
+    /// Every finished epoch.
+    pub history: Vec<EpochRecord>,
+    /// The moga version that wrote the checkpoint.
+    pub moga_version: String,
+}
+
+/// Live progress, reported after every step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Progress {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Epochs in all.
+    pub epochs: usize,
+    /// Steps done in this epoch.
+    pub step: usize,
+    /// Steps in this epoch.
+    pub steps: usize,
+    /// Mean loss so far this epoch.
+    pub loss: f64,
+    /// Training accuracy (%) so far this epoch.
+    pub accuracy: f64,
+    /// Batch images per second so far this epoch.
+    pub images_per_sec: f64,
+}
+
+/// The files of a checkpoint folder.
+pub const CONFIG_FILE: &str = "config.json";
+/// Training state.
+pub const STATE_FILE: &str = "state.json";
+/// Network weights (and BatchNorm statistics).
+pub const WEIGHTS_FILE: &str = "supernet.safetensors";
+/// SGD momentum buffers.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// A training run in memory.
+pub struct Trainer {
+    /// The run's definition.
+    pub config: TrainConfig,
+    /// The network.
+    pub net: Supernet,
+    /// The data.
+    pub data: Data,
+    /// Progress and counters.
+    pub state: TrainState,
+    momentum: Vec<Option<Tensor>>,
+    dir: PathBuf,
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        error: e,
+    }
+}
+
+/// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(s: &str) -> Result<Device> {
+    let cuda = |i: usize| {
+        if tch::Cuda::is_available() && (i as i64) < tch::Cuda::device_count() {
+            Ok(Device::Cuda(i))
+        } else {
+            Err(Error::Usage(format!(
+                "--device {s}: libtorch sees {} CUDA device(s) (CUDA available: {}); use --device cpu or auto, and see `moga doctor`",
+                tch::Cuda::device_count(),
+                tch::Cuda::is_available()
+            )))
+        }
+    };
+    match s {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => cuda(0),
+        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(i) => cuda(i),
+            None => Err(Error::Usage(format!(
+                "--device '{s}': expected auto, cpu, cuda or cuda:N"
+            ))),
+        },
+    }
+}
+
+/// Reads a JSON file of the checkpoint, naming it on failure.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}: line {}, column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).expect("serialisable");
+    text.push('\n');
+    lookup_tables::write_atomic(path, text.as_bytes()).map_err(Error::from)
+}
+
+impl Trainer {
+    /// A new run writing into `dir`, which must not hold a checkpoint already.
+    pub fn new(config: TrainConfig, device: Device, dir: &Path) -> Result<Trainer> {
+        if dir.join(CONFIG_FILE).exists() {
+            return Err(Error::Usage(format!(
+                "{}: already holds a checkpoint; continue it with --resume or write to another folder",
+                dir.display()
+            )));
+        }
+        if config.epochs == 0 || config.batch < 2 {
+            return Err(Error::Usage(
+                "--epochs must be at least 1 and --batch at least 2 (BatchNorm needs two examples)"
+                    .into(),
+            ));
+        }
+        if !(config.lr > 0.0 && config.lr.is_finite()) {
+            return Err(Error::Usage(format!(
+                "--lr {}: must be positive",
+                config.lr
+            )));
+        }
+        let data = Data::load(&config.data, config.resolution as usize, config.seed)?;
+        let space = config.space_for(data.classes)?;
+        if let Some(a) = config.arch.as_ref().filter(|a| a.space != config.space) {
+            return Err(Error::Usage(format!(
+                "--arch {} is of space {}, not {}",
+                a.encode(),
+                a.space,
+                config.space
+            )));
+        }
+        tch::manual_seed(config.seed as i64);
+        let net = Supernet::new(&space, config.scarlet_let, config.arch.as_ref(), device)?;
+        let counts: Vec<Vec<u64>> = net.choices.iter().map(|c| vec![0; c.len()]).collect();
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let state = TrainState {
+            epochs_done: 0,
+            steps: 0,
+            updates: counts.clone(),
+            activations: counts,
+            round_robin: vec![0; net.choices.len()],
+            history: Vec::new(),
+            moga_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        write_json(&dir.join(CONFIG_FILE), &config)?;
+        let momentum = (0..net.params.len()).map(|_| None).collect();
+        Ok(Trainer {
+            config,
+            net,
+            data,
+            state,
+            momentum,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Continues the run checkpointed in `dir` (from its last finished epoch);
+    /// `epochs` raises the total to train longer.
+    pub fn resume(dir: &Path, device: Device, epochs: Option<usize>) -> Result<Trainer> {
+        let mut config: TrainConfig = read_json(&dir.join(CONFIG_FILE))?;
+        let state: TrainState = read_json(&dir.join(STATE_FILE)).map_err(|e| {
+            Error::Usage(format!(
+                "{e} (no finished epoch to resume from: start again without --resume)"
+            ))
+        })?;
+        if let Some(e) = epochs {
+            config.epochs = e;
+        }
+        let data = Data::load(&config.data, config.resolution as usize, config.seed)?;
+        let space = config.space_for(data.classes)?;
+        let mut net = Supernet::new(&space, config.scarlet_let, config.arch.as_ref(), device)?;
+        net.load(&dir.join(WEIGHTS_FILE))?;
+        let mut momentum: Vec<Option<Tensor>> = (0..net.params.len()).map(|_| None).collect();
+        let opt = dir.join(OPTIMIZER_FILE);
+        let bufs: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&opt)
+            .map_err(|e| Error::Usage(format!("{}: {e}", opt.display())))?
+            .into_iter()
+            .collect();
+        for (i, p) in net.params.iter().enumerate() {
+            if let Some(b) = bufs.get(&p.name) {
+                momentum[i] = Some(b.to_device(device));
+            }
+        }
+        if state.updates.len() != net.choices.len() {
+            return Err(Error::Usage(format!(
+                "{}: counters for {} layers, the network has {}",
+                dir.join(STATE_FILE).display(),
+                state.updates.len(),
+                net.choices.len()
+            )));
+        }
+        Ok(Trainer {
+            config,
+            net,
+            data,
+            state,
+            momentum,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The checkpoint folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Batches per epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        let full = (self.data.train.len() / self.config.batch).max(1);
+        self.config.max_steps.map_or(full, |m| m.min(full))
+    }
+
+    /// The learning rate at step `t` of the run: cosine from `lr` to 0.
+    pub fn lr_at(&self, t: u64) -> f64 {
+        let total = (self.steps_per_epoch() * self.config.epochs).max(1) as f64;
+        0.5 * self.config.lr * (1.0 + (std::f64::consts::PI * (t as f64 / total).min(1.0)).cos())
+    }
+
+    /// The paths of one step.
+    pub fn draw_paths(&mut self, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
+        let sizes: Vec<usize> = self.net.choices.iter().map(Vec::len).collect();
+        match self.config.strategy {
+            Strategy::Standalone => vec![vec![0; sizes.len()]],
+            Strategy::Spos => vec![
+                sizes
+                    .iter()
+                    .map(|&n| rng.below(n as u64) as usize)
+                    .collect(),
+            ],
+            Strategy::Fair => {
+                let m = sizes.iter().copied().max().unwrap_or(1);
+                let columns: Vec<Vec<usize>> = sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(l, &n)| {
+                        let mut perm: Vec<usize> = (0..n).collect();
+                        for i in (1..n).rev() {
+                            perm.swap(i, rng.below(i as u64 + 1) as usize);
+                        }
+                        while perm.len() < m {
+                            perm.push(self.state.round_robin[l] % n);
+                            self.state.round_robin[l] = (self.state.round_robin[l] + 1) % n;
+                        }
+                        perm
+                    })
+                    .collect();
+                (0..m)
+                    .map(|k| columns.iter().map(|c| c[k]).collect())
+                    .collect()
+            }
+        }
+    }
+
+    /// One optimiser step on a batch over `paths`: forward and backward each, gradients
+    /// accumulated, one SGD update of every parameter that received a gradient.
+    /// Returns (summed loss, correct predictions, examples) over the paths.
+    pub fn step(&mut self, x: &Tensor, y: &Tensor, paths: &[Vec<usize>]) -> (f64, i64, i64) {
+        for p in self.net.params.iter().filter(|p| p.trainable) {
+            let mut g = p.tensor.grad();
+            if g.defined() {
+                let _ = g.detach_().zero_();
+            }
+        }
+        let (mut loss_sum, mut correct) = (0.0, 0i64);
+        for path in paths {
+            let logits = self.net.forward(x, path, Mode::TRAIN);
+            let loss =
+                logits.cross_entropy_loss(y, None::<Tensor>, tch::Reduction::Mean, -100, 0.0);
+            loss.backward();
+            loss_sum += loss.double_value(&[]);
+            correct += logits
+                .argmax(-1, false)
+                .eq_tensor(y)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            for (l, &c) in path.iter().enumerate() {
+                self.state.activations[l][c] += 1;
+            }
+        }
+        let lr = self.lr_at(self.state.steps);
+        let (mom, wd) = (self.config.momentum, self.config.weight_decay);
+        let mut updated = vec![false; self.net.params.len()];
+        tch::no_grad(|| {
+            for (i, p) in self.net.params.iter().enumerate() {
+                let active = paths.iter().any(|path| self.net.on_path(p.owner, path));
+                if !p.trainable || !active {
+                    continue;
+                }
+                let g = p.tensor.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let d = if wd > 0.0 && p.tensor.dim() > 1 {
+                    &g + &p.tensor * wd
+                } else {
+                    g.shallow_clone()
+                };
+                let buf = match self.momentum[i].take() {
+                    Some(b) => b * mom + &d,
+                    None => d.copy(),
+                };
+                let step = &d + &buf * mom;
+                self.momentum[i] = Some(buf);
+                let mut t = p.tensor.shallow_clone();
+                t -= step * lr;
+                updated[i] = true;
+            }
+        });
+        let mut seen = std::collections::HashSet::new();
+        for (p, &u) in self.net.params.iter().zip(&updated) {
+            if let (true, Owner::Choice { layer, choice }) = (u, p.owner) {
+                seen.insert((layer, choice));
+            }
+        }
+        for (layer, choice) in seen {
+            self.state.updates[layer][choice] += 1;
+        }
+        self.state.steps += 1;
+        (loss_sum, correct, y.size()[0] * paths.len() as i64)
+    }
+
+    /// Trains one epoch and checkpoints it.
+    pub fn train_epoch(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<EpochRecord> {
+        let epoch = self.state.epochs_done + 1;
+        let seed = self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        tch::manual_seed(seed as i64);
+        let mut rng = SplitMix64::new(seed);
+        let device = self.net.device();
+        let batches = self
+            .data
+            .batches(&self.data.train, self.config.batch, &mut rng);
+        let steps = self.steps_per_epoch();
+        let start = Instant::now();
+        let (mut loss, mut correct, mut seen, mut images) = (0.0, 0i64, 0i64, 0usize);
+        let mut paths_run = 0usize;
+        let batch = self.config.batch;
+        for (s, idx) in batches
+            .iter()
+            .filter(|b| b.size()[0] as usize == batch)
+            .take(steps)
+            .enumerate()
+        {
+            let (x, y) = self.data.train_batch(idx, &mut rng, device);
+            let paths = self.draw_paths(&mut rng);
+            let (l, c, n) = self.step(&x, &y, &paths);
+            if !l.is_finite() {
+                return Err(Error::Usage(format!(
+                    "epoch {epoch}, step {}: the loss is {l}; lower --lr (now {})",
+                    s + 1,
+                    self.config.lr
+                )));
+            }
+            loss += l;
+            paths_run += paths.len();
+            correct += c;
+            seen += n;
+            images += self.config.batch;
+            let secs = start.elapsed().as_secs_f64().max(1e-9);
+            progress(&Progress {
+                epoch,
+                epochs: self.config.epochs,
+                step: s + 1,
+                steps,
+                loss: loss / paths_run as f64,
+                accuracy: 100.0 * correct as f64 / seen.max(1) as f64,
+                images_per_sec: images as f64 / secs,
+            });
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let val_accuracy = if self.config.strategy == Strategy::Standalone {
+            let path = vec![0; self.net.choices.len()];
+            Some(eval::validate(&self.net, &self.data, &path, 256).accuracy)
+        } else {
+            None
+        };
+        let record = EpochRecord {
+            epoch,
+            loss: loss / paths_run.max(1) as f64,
+            train_accuracy: 100.0 * correct as f64 / seen.max(1) as f64,
+            val_accuracy,
+            images_per_sec: images as f64 / seconds.max(1e-9),
+            seconds,
+            lr: self.lr_at(self.state.steps.saturating_sub(1)),
+        };
+        self.state.epochs_done = epoch;
+        self.state.history.push(record.clone());
+        self.checkpoint()?;
+        Ok(record)
+    }
+
+    /// Writes weights, momentum buffers and state, each atomically, state last (it
+    /// names the epoch the files hold).
+    pub fn checkpoint(&self) -> Result<()> {
+        let bufs: Vec<(String, Tensor)> = self
+            .net
+            .params
+            .iter()
+            .zip(&self.momentum)
+            .filter_map(|(p, b)| {
+                b.as_ref()
+                    .map(|b| (p.name.clone(), b.to_device(Device::Cpu)))
+            })
+            .collect();
+        write_safetensors_atomic(&bufs, &self.dir.join(OPTIMIZER_FILE))?;
+        self.net.save(&self.dir.join(WEIGHTS_FILE))?;
+        write_json(&self.dir.join(STATE_FILE), &self.state)
+    }
+
+    /// Whether every epoch is done.
+    pub fn finished(&self) -> bool {
+        self.state.epochs_done >= self.config.epochs
+    }
+}
