@@ -41,6 +41,12 @@ pub enum Command {
     Search(Box<SearchArgs>),
     /// Measure a space's units on devices into latency tables (resumable).
     Profile(Box<ProfileArgs>),
+    /// Train a weight-sharing supernet (FairNAS strict fairness or SPOS, optionally with
+    /// Scarlet's linearly equivalent identity) or one stand-alone network (resumable).
+    Train(Box<TrainArgs>),
+    /// Accuracy of architectures with weights inherited from a supernet checkpoint,
+    /// after BatchNorm recalibration (cached in the checkpoint).
+    Eval(EvalArgs),
     /// Check the installed stack: GPU adapters, ONNX Runtime, libtorch, adb.
     Doctor(DoctorArgs),
 }
@@ -183,6 +189,133 @@ impl From<PreferArg> for Prefer {
             PreferArg::Last => Prefer::Last,
         }
     }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum StrategyArg {
+    /// FairNAS strict fairness: every choice of every layer once per step.
+    Fair,
+    /// Uniform single-path sampling, one path per step.
+    Spos,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// moga, fairnas or scarlet.
+    #[arg(long, value_parser = parse_space, required_unless_present = "resume")]
+    pub space: Option<SpaceId>,
+    /// How paths are drawn each step.
+    #[arg(long, value_enum, default_value = "fair", conflicts_with = "resume")]
+    pub strategy: StrategyArg,
+    /// Train identity choices as ScarletNAS's linearly equivalent transformation
+    /// (1x1 conv + BatchNorm, no activation) instead of a bare skip.
+    #[arg(long, conflicts_with = "resume")]
+    pub scarlet_let: bool,
+    /// Train this one architecture stand-alone instead of a supernet (preset name,
+    /// encoding, JSON or a file); --strategy does not apply.
+    #[arg(long, value_name = "ARCH", conflicts_with = "resume")]
+    pub arch: Option<String>,
+    /// digits (bundled), cifar10:DIR (the binary version's data_batch_*.bin and
+    /// test_batch.bin) or folder:DIR (one sub-folder of images per class).
+    #[arg(long, default_value = "digits", conflicts_with = "resume")]
+    pub data: String,
+    /// Input height and width the images are scaled to.
+    #[arg(
+        long,
+        default_value_t = 32,
+        value_name = "PIXELS",
+        conflicts_with = "resume"
+    )]
+    pub resolution: u32,
+    /// Epochs in all (with --resume: raise the total to train longer).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per batch.
+    #[arg(long, default_value_t = 64, conflicts_with = "resume")]
+    pub batch: usize,
+    /// At most this many steps per epoch (all batches otherwise).
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    pub steps: Option<usize>,
+    /// Peak learning rate, decayed to zero by a cosine over the run.
+    #[arg(long, default_value_t = 0.02, conflicts_with = "resume")]
+    pub lr: f64,
+    /// SGD momentum (Nesterov).
+    #[arg(long, default_value_t = 0.9, conflicts_with = "resume")]
+    pub momentum: f64,
+    /// Weight decay of convolution and linear weights.
+    #[arg(long, default_value_t = 4e-5, conflicts_with = "resume")]
+    pub weight_decay: f64,
+    /// Scale each step's gradients down to this global norm at most (0: never).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "NORM",
+        conflicts_with = "resume"
+    )]
+    pub grad_clip: f64,
+    /// Raise the learning rate linearly over this many first steps.
+    #[arg(long, default_value_t = 0, value_name = "N", conflicts_with = "resume")]
+    pub warmup_steps: usize,
+    /// Give shared layers (stem, head, classifier) the sum of the m paths' gradients,
+    /// as FairNAS's Algorithm 1, instead of their mean (choice layers are the same
+    /// either way).
+    #[arg(long, conflicts_with = "resume")]
+    pub sum_shared_gradients: bool,
+    /// Seed of weights, data order, augmentation and paths.
+    #[arg(long, default_value_t = 0, conflicts_with = "resume")]
+    pub seed: u64,
+    /// auto (CUDA when libtorch sees a GPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch's CPU threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// The checkpoint folder: config.json, state.json, supernet.safetensors,
+    /// optimizer.safetensors, rewritten atomically after every epoch.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Continue the run in --output from its last finished epoch.
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A checkpoint folder written by `moga train`.
+    #[arg(long, value_name = "DIR")]
+    pub ckpt: PathBuf,
+    /// Evaluate on this data instead of the training run's (same classes).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Training batches that re-estimate each architecture's BatchNorm statistics.
+    #[arg(long, default_value_t = 10)]
+    pub bn_batches: usize,
+    /// Images per batch for recalibration and evaluation.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Measure again even when the checkpoint's cache has the figure (and do not
+    /// record it).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Also evaluate N architectures sampled uniformly from the checkpoint's space.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sample: usize,
+    /// Seed of --sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch's CPU threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Architectures: preset names, encodings, JSON, or files holding one.
+    #[arg(value_name = "ARCH")]
+    pub archs: Vec<String>,
+    #[command(flatten)]
+    pub out: Output,
 }
 
 #[derive(Args)]

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use lookup_tables::{Arch, Choice, Lut, Space};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ga::Problem;
 use crate::pareto::Point;
+use crate::supernet::Evaluator;
 
 /// An objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,10 +130,53 @@ pub enum Oracle {
         /// encoding → accuracy.
         map: HashMap<String, f64>,
     },
+    /// A supernet checkpoint of `moga train`: each architecture's validation accuracy
+    /// with inherited weights after BatchNorm recalibration, cached in the checkpoint.
+    Supernet(SupernetOracle),
+}
+
+/// An opened supernet checkpoint, shared by clones of the oracle.
+#[derive(Clone)]
+pub struct SupernetOracle {
+    /// The checkpoint folder.
+    pub dir: PathBuf,
+    /// The evaluator.
+    pub evaluator: Arc<Mutex<Evaluator>>,
+}
+
+impl std::fmt::Debug for SupernetOracle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SupernetOracle({})", self.dir.display())
+    }
+}
+
+impl SupernetOracle {
+    /// Opens `dir` on `device`; a stand-alone network's checkpoint is refused (it holds
+    /// one architecture, not a space).
+    pub fn open(dir: &Path, device: tch::Device) -> Result<SupernetOracle> {
+        let ev = Evaluator::open(dir, None, device)?;
+        if ev.config.arch.is_some() {
+            return Err(Error::Usage(format!(
+                "{} holds a stand-alone network (trained with --arch), not a supernet",
+                dir.display()
+            )));
+        }
+        Ok(SupernetOracle {
+            dir: dir.to_path_buf(),
+            evaluator: Arc::new(Mutex::new(ev)),
+        })
+    }
+
+    /// The accuracy of `arch`, %.
+    pub fn accuracy(&self, arch: &Arch) -> Result<f64> {
+        let mut ev = self.evaluator.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(ev.evaluate(arch)?.accuracy)
+    }
 }
 
 impl Oracle {
-    /// Reads `proxy` or `csv:PATH` (`supernet:CKPT` arrives with the supernet).
+    /// Reads `proxy`, `csv:PATH` or `supernet:CKPT_DIR` (evaluated on libtorch's CUDA
+    /// device when there is one, else the CPU).
     pub fn parse(spec: &str) -> Result<Oracle> {
         if spec == "proxy" {
             return Ok(Oracle::Proxy);
@@ -139,11 +184,14 @@ impl Oracle {
         if let Some(path) = spec.strip_prefix("csv:") {
             return Oracle::read_csv(Path::new(path));
         }
-        if spec.starts_with("supernet:") {
-            return Err(Error::Usage("--accuracy supernet:CKPT needs a supernet checkpoint from `moga train`, which is not in this release yet; use proxy or csv:PATH".into()));
+        if let Some(dir) = spec.strip_prefix("supernet:") {
+            return Ok(Oracle::Supernet(SupernetOracle::open(
+                Path::new(dir),
+                tch::Device::cuda_if_available(),
+            )?));
         }
         Err(Error::Usage(format!(
-            "--accuracy '{spec}': expected proxy or csv:PATH"
+            "--accuracy '{spec}': expected proxy, csv:PATH or supernet:CKPT_DIR"
         )))
     }
 
@@ -189,6 +237,23 @@ impl Oracle {
             }
             Oracle::Table { path, map } => {
                 format!("table {} ({} architectures)", path.display(), map.len())
+            }
+            Oracle::Supernet(s) => {
+                let ev = s.evaluator.lock().unwrap_or_else(|e| e.into_inner());
+                format!(
+                    "supernet {} ({} {}{} on {}, {} epochs; validation accuracy after BatchNorm recalibration on {} batches)",
+                    s.dir.display(),
+                    ev.config.space,
+                    ev.config.strategy,
+                    if ev.config.scarlet_let {
+                        " with LET"
+                    } else {
+                        ""
+                    },
+                    ev.data.spec,
+                    ev.state.epochs_done,
+                    ev.bn_batches
+                )
             }
         }
     }
@@ -452,6 +517,15 @@ impl ArchProblem {
                 }
                 a
             }
+            Oracle::Supernet(s) => match s.accuracy(&arch) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    if self.oracle_error.is_none() {
+                        self.oracle_error = Some(e);
+                    }
+                    None
+                }
+            },
         };
         let feasible = self
             .constraints
@@ -558,6 +632,7 @@ impl ArchProblem {
                             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
                                 (a.min(v), b.max(v))
                             }),
+                        Oracle::Supernet(_) => (0.0, 100.0),
                     },
                 };
                 if s.direction == Direction::Max {

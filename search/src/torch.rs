@@ -35,6 +35,18 @@ pub fn probe() -> TorchInfo {
     }
 }
 
+/// Sets libtorch's intra-op CPU threads (0 leaves its default, one per core).
+pub fn set_threads(threads: usize) {
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+}
+
+/// Intra-op CPU threads libtorch uses now.
+pub fn threads() -> usize {
+    tch::get_num_threads().max(1) as usize
+}
+
 /// For x = [1, 2, 3] and w = 2: y = Σ (x·w)² = 56, dy/dw = Σ 2x²w = 56.
 fn gradient_check() -> bool {
     let x = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);

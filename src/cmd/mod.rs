@@ -8,6 +8,7 @@ mod export;
 mod lut;
 mod search;
 mod space;
+mod train;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Devices(a) => devices::devices(a),
         Command::Search(a) => search::run(*a),
         Command::Profile(a) => devices::run_profile(*a),
+        Command::Train(a) => train::train(*a),
+        Command::Eval(a) => train::eval(a),
         Command::Doctor(a) => doctor::run(a),
     }
 }

@@ -522,6 +522,15 @@ impl Supernet {
         }
     }
 
+    /// Trainable parameters of the whole network (BatchNorm statistics excluded).
+    pub fn trainable_params(&self) -> i64 {
+        self.params
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.tensor.numel() as i64)
+            .sum()
+    }
+
     /// Trainable parameter count of a path (BatchNorm statistics excluded).
     pub fn path_params(&self, path: &[usize]) -> i64 {
         self.params

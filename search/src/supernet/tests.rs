@@ -32,6 +32,9 @@ fn config(space: SpaceId, strategy: Strategy, scarlet_let: bool) -> TrainConfig 
         lr: 0.05,
         momentum: 0.9,
         weight_decay: 4e-5,
+        grad_clip: 0.0,
+        warmup_steps: 0,
+        sum_shared_gradients: false,
         seed: 7,
     }
 }
