@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One strict-fairness supernet step, moga (Rust, tch/libtorch) beside PyTorch (Python)
+# on the same supernet, data, batch, resolution and threads: images per second of the
+# timed steps after the same number of warm-up steps, and the ratio. On the CPU always;
+# on the GPU as well when PyTorch sees CUDA. PyTorch 2.13.0 (the libtorch moga links)
+# is installed into .deps/bench-venv (about 3 GB with its CUDA libraries).
+#
+#   scripts/bench-train.sh [--space fairnas] [--batch 32] [--resolution 32] [--steps 8] [--threads 2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+space=fairnas batch=32 res=32 steps=8 threads=$(nproc)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --space) space="$2"; shift 2 ;;
+    --batch) batch="$2"; shift 2 ;;
+    --resolution) res="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "bench-train.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+
+venv=.deps/bench-venv
+if [ ! -x "$venv/bin/python" ]; then
+  echo "bench-train: creating $venv" >&2
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
+  echo "bench-train: installing torch==2.13.0 into $venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0" >&2
+fi
+
+cargo build --bins --quiet
+moga=target/debug/moga
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$moga" space show "$space" --resolution "$res" --classes 10 --json > "$tmp/space.json"
+
+devices=cpu
+if "$venv/bin/python" -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+  devices="cpu cuda"
+fi
+printf '%-6s %8s %12s %15s %8s %12s %12s\n' device threads moga_img/s pytorch_img/s ratio moga_wall_s torch_wall_s
+for dev in $devices; do
+  t0=$(date +%s.%N)
+  # Two epochs of $steps steps: the first warms up, the second is timed.
+  "$moga" train --space "$space" --strategy fair --data digits --resolution "$res" --batch "$batch" \
+    --epochs 2 --steps "$steps" --device "$dev" --threads "$threads" --seed 1 -o "$tmp/ck-$dev" --json \
+    2>/dev/null > "$tmp/moga-$dev.jsonl"
+  t1=$(date +%s.%N)
+  "$venv/bin/python" scripts/bench_train_torch.py "$tmp/space.json" search/data/digits.csv.gz \
+    "$batch" "$steps" "$steps" "$threads" "$dev" > "$tmp/torch-$dev.json"
+  t2=$(date +%s.%N)
+  python3 - "$tmp/moga-$dev.jsonl" "$tmp/torch-$dev.json" "$dev" "$threads" "$t0" "$t1" "$t2" <<'PY'
+import json, sys
+epochs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+moga = [e for e in epochs if e.get("kind") == "epoch"][-1]["images_per_sec"]
+torch = json.load(open(sys.argv[2]))["images_per_sec"]
+dev, threads = sys.argv[3], sys.argv[4]
+t0, t1, t2 = map(float, sys.argv[5:8])
+print(f"{dev:<6} {threads:>8} {moga:12.1f} {torch:15.1f} {moga / torch:8.2f} {t1 - t0:12.1f} {t2 - t1:12.1f}")
+PY
+done
+echo "fair step of the $space supernet, batch $batch at ${res}x${res}, $steps timed steps after $steps warm-up steps; images/s counts each batch image once (it runs through every path)"
