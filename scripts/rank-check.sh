@@ -7,13 +7,13 @@
 # accuracies and the stand-alone ones. Runs are checkpointed: rerunning continues.
 #
 #   scripts/rank-check.sh [--space fairnas] [--data digits] [--epochs 3] [--standalone-epochs 2]
-#                         [--k 6] [--batch 32] [--lr 0.02] [--steps N] [--device auto] [--seed 1] [--out rank-check]
+#                         [--k 6] [--batch 32] [--lr 0.02] [--steps N] [--device auto] [--seed 1] [--out target/rank-check]
 #
 # The defaults take about 15 minutes on 2 CPU cores; on a CUDA host raise --epochs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-space=fairnas data=digits epochs=3 sa_epochs=2 k=6 batch=32 lr=0.02 steps="" device=auto seed=1 out=rank-check
+space=fairnas data=digits epochs=3 sa_epochs=2 k=6 batch=32 lr=0.02 steps="" device=auto seed=1 out=target/rank-check
 while [ $# -gt 0 ]; do
   case "$1" in
     --space) space="$2"; shift 2 ;;
