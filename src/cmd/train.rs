@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lookup_tables::Space;
-use search::supernet::train::{EpochRecord, parse_device};
+use search::supernet::train::{EpochRecord, device_name, parse_device};
 use search::supernet::{DataSpec, Evaluator, Strategy, TrainConfig, Trainer};
 
 use crate::cli::{EvalArgs, StrategyArg, TrainArgs};
@@ -66,7 +66,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
     };
     let paths = t.paths_per_step();
     eprintln!(
-        "training {what}: {} parameters, {paths} path(s) per step; {} ({} train / {} validation images, {} classes) at {}x{}; {} epochs of {} steps of {}; device {:?}, {} CPU threads; checkpoint {}",
+        "training {what}: {} parameters, {paths} path(s) per step; {} ({} train / {} validation images, {} classes) at {}x{}; {} epochs of {} steps of {}; device {}, {} CPU threads; checkpoint {}",
         thousands(t.net.trainable_params() as u64),
         c.data,
         t.data.train.len(),
@@ -77,7 +77,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         c.epochs,
         t.steps_per_epoch(),
         c.batch,
-        t.net.device(),
+        device_name(t.net.device()),
         search::torch::threads(),
         a.output.display()
     );

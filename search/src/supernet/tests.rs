@@ -11,6 +11,13 @@ use super::eval::{CACHE_FILE, Evaluator};
 use super::net::{Mode, Owner};
 use super::train::{Strategy, TrainConfig, Trainer, WEIGHTS_FILE};
 
+/// libtorch's generator (initial weights, dropout) is one per process: tests that train
+/// take turns, or a parallel test's draws would make runs unrepeatable.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static TORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TORCH.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("moga-supernet-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -78,6 +85,7 @@ fn drive(
 
 #[test]
 fn fair_training_updates_every_choice_of_every_layer_at_every_step() {
+    let _torch = serial();
     let dir = scratch("fair");
     let mut t = Trainer::new(
         config(SpaceId::Moga, Strategy::Fair, false),
@@ -115,6 +123,7 @@ fn fair_training_updates_every_choice_of_every_layer_at_every_step() {
 
 #[test]
 fn fair_training_stays_fair_where_layers_hold_different_numbers_of_choices() {
+    let _torch = serial();
     // ScarletNAS: identity only where a layer keeps its shape, so 12 or 13 choices.
     let dir = scratch("scarlet-fair");
     let mut t = Trainer::new(
@@ -141,6 +150,7 @@ fn fair_training_stays_fair_where_layers_hold_different_numbers_of_choices() {
 
 #[test]
 fn spos_updates_only_the_sampled_path() {
+    let _torch = serial();
     let dir = scratch("spos");
     let mut t = Trainer::new(
         config(SpaceId::Fairnas, Strategy::Spos, false),
@@ -165,6 +175,7 @@ fn spos_updates_only_the_sampled_path() {
 
 #[test]
 fn a_trained_let_folds_into_one_linear_map_and_composes_with_the_next_layer() {
+    let _torch = serial();
     let dir = scratch("let");
     let mut t = Trainer::new(
         config(SpaceId::Scarlet, Strategy::Fair, true),
@@ -221,6 +232,7 @@ fn a_trained_let_folds_into_one_linear_map_and_composes_with_the_next_layer() {
 
 #[test]
 fn resuming_from_a_checkpoint_continues_the_same_run() {
+    let _torch = serial();
     let mut cfg = config(SpaceId::Fairnas, Strategy::Fair, false);
     cfg.epochs = 2;
     cfg.max_steps = Some(2);
@@ -315,6 +327,7 @@ fn resuming_from_a_checkpoint_continues_the_same_run() {
 
 #[test]
 fn a_standalone_network_learns_the_digits() {
+    let _torch = serial();
     let dir = scratch("standalone");
     let mut cfg = config(SpaceId::Fairnas, Strategy::Standalone, false);
     cfg.arch = Some(Arch::parse("fairnas-c").unwrap());

@@ -247,6 +247,15 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
+/// A device as `--device` spells it: `cpu`, `cuda:N`.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Cpu => "cpu".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 /// Reads a JSON file of the checkpoint, naming it on failure.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
