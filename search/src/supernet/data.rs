@@ -450,6 +450,58 @@ mod tests {
     }
 
     #[test]
+    fn cifar_binaries_and_image_folders_load_with_their_labels() {
+        let dir = std::env::temp_dir().join(format!("moga-data-ok-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // CIFAR-10's record layout: label byte, then 1024 R, 1024 G, 1024 B; pixel value
+        // = 20·label so a record's label can be read back from its pixels.
+        let cifar = dir.join("cifar");
+        std::fs::create_dir_all(&cifar).unwrap();
+        let records = |labels: &[u8]| -> Vec<u8> {
+            labels
+                .iter()
+                .flat_map(|&l| std::iter::once(l).chain(std::iter::repeat_n(20 * l, 3072)))
+                .collect()
+        };
+        for i in 1..=5 {
+            let labels: Vec<u8> = (0..4).map(|k| ((i + k) % 10) as u8).collect();
+            std::fs::write(cifar.join(format!("data_batch_{i}.bin")), records(&labels)).unwrap();
+        }
+        std::fs::write(cifar.join("test_batch.bin"), records(&[9, 3])).unwrap();
+        let d = Data::load(&DataSpec::Cifar10(cifar), 32, 0).unwrap();
+        assert_eq!((d.train.len(), d.val.len(), d.classes), (20, 2, 10));
+        assert_eq!(d.train.images.size(), [20, 3, 32, 32]);
+        assert_eq!(Vec::<i64>::try_from(&d.val.labels).unwrap(), [9, 3]);
+        let px = d.val.images.get(1).mean(Kind::Float).double_value(&[]);
+        assert!((px - 60.0).abs() < 1e-3, "{px}");
+
+        // Class folders (sorted names are the labels), with train/ and val/.
+        let folder = dir.join("folder");
+        for (split, n) in [("train", 3), ("val", 1)] {
+            for (c, shade) in [("cat", 40u8), ("dog", 200u8)] {
+                let cdir = folder.join(split).join(c);
+                std::fs::create_dir_all(&cdir).unwrap();
+                for k in 0..n {
+                    image::RgbImage::from_pixel(12, 10, image::Rgb([shade, shade, shade]))
+                        .save(cdir.join(format!("{k}.png")))
+                        .unwrap();
+                }
+            }
+        }
+        let d = Data::load(&DataSpec::Folder(folder.clone()), 32, 0).unwrap();
+        assert_eq!((d.train.len(), d.val.len(), d.classes), (6, 2, 2));
+        assert_eq!(Vec::<i64>::try_from(&d.val.labels).unwrap(), [0, 1]);
+        let dog = d.val.images.get(1).mean(Kind::Float).double_value(&[]);
+        assert!((dog - 200.0).abs() < 1.0, "{dog}");
+        // Without train/ and val/: one folder per class, split 80/20 by seed.
+        let flat = folder.join("train");
+        let d = Data::load(&DataSpec::Folder(flat), 32, 0).unwrap();
+        assert_eq!(d.train.len() + d.val.len(), 6);
+        assert!(!d.val.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn bad_inputs_name_the_file() {
         let dir = std::env::temp_dir().join(format!("moga-cifar-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
