@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::data::{Data, DataSpec, Split};
 use super::net::{Mode, Supernet};
-use super::train::{CONFIG_FILE, STATE_FILE, TrainConfig, TrainState, WEIGHTS_FILE, read_json};
+use super::train::{CONFIG_FILE, STATE_FILE, TrainConfig, TrainState, read_json, restore};
 use crate::error::{Error, Result};
 
 /// The cache file inside a checkpoint folder.
@@ -166,12 +166,7 @@ impl Evaluator {
         })?;
         let state: TrainState = read_json(&dir.join(STATE_FILE))?;
         let spec = data.cloned().unwrap_or_else(|| config.data.clone());
-        let data = Data::load(&spec, config.resolution as usize, config.seed)?;
-        let space = config.space_for(data.classes)?;
-        let mut net = Supernet::new(&space, config.scarlet_let, config.arch.as_ref(), device)?;
-        net.load(&dir.join(WEIGHTS_FILE)).map_err(|e| {
-            Error::Usage(format!("{e} (with {} classes from {spec})", data.classes))
-        })?;
+        let (data, net) = restore(dir, &config, &spec, device)?;
         let mut ev = Evaluator {
             config,
             state,

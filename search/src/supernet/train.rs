@@ -247,6 +247,22 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
+/// The data `spec` and the network `config` describes, with the weights of the
+/// checkpoint in `dir`.
+pub(crate) fn restore(
+    dir: &Path,
+    config: &TrainConfig,
+    spec: &DataSpec,
+    device: Device,
+) -> Result<(Data, Supernet)> {
+    let data = Data::load(spec, config.resolution as usize, config.seed)?;
+    let space = config.space_for(data.classes)?;
+    let mut net = Supernet::new(&space, config.scarlet_let, config.arch.as_ref(), device)?;
+    net.load(&dir.join(WEIGHTS_FILE))
+        .map_err(|e| Error::Usage(format!("{e} (with {} classes from {spec})", data.classes)))?;
+    Ok((data, net))
+}
+
 /// A device as `--device` spells it: `cpu`, `cuda:N`.
 pub fn device_name(device: Device) -> String {
     match device {
@@ -352,10 +368,7 @@ impl Trainer {
         if let Some(e) = epochs {
             config.epochs = e;
         }
-        let data = Data::load(&config.data, config.resolution as usize, config.seed)?;
-        let space = config.space_for(data.classes)?;
-        let mut net = Supernet::new(&space, config.scarlet_let, config.arch.as_ref(), device)?;
-        net.load(&dir.join(WEIGHTS_FILE))?;
+        let (data, net) = restore(dir, &config, &config.data, device)?;
         let mut momentum: Vec<Option<Tensor>> = (0..net.params.len()).map(|_| None).collect();
         let opt = dir.join(OPTIMIZER_FILE);
         let bufs: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&opt)
@@ -504,8 +517,12 @@ impl Trainer {
         let mut updated = vec![false; self.net.params.len()];
         tch::no_grad(|| {
             for (i, p) in self.net.params.iter().enumerate() {
-                let active = paths.iter().any(|path| self.net.on_path(p.owner, path));
-                if !p.trainable || !active {
+                // The paths this parameter was on: none leaves it untouched.
+                let uses = paths
+                    .iter()
+                    .filter(|path| self.net.on_path(p.owner, path))
+                    .count();
+                if !p.trainable || uses == 0 {
                     continue;
                 }
                 let g = p.tensor.grad();
@@ -514,10 +531,6 @@ impl Trainer {
                 }
                 // Each parameter takes the mean gradient of the paths it was on (choice
                 // parameters: one path; shared ones: all m), unless summing is asked for.
-                let uses = paths
-                    .iter()
-                    .filter(|path| self.net.on_path(p.owner, path))
-                    .count();
                 let scale = if self.config.sum_shared_gradients || uses <= 1 {
                     scale
                 } else {
