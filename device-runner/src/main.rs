@@ -290,6 +290,7 @@ fn bench(
     }
     let given = read_inputs(inputs)?;
     let profile_dir = std::env::temp_dir().join(format!("moga-ort-profile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile_dir);
     if a.per_node {
         std::fs::create_dir_all(&profile_dir)
             .with_context(|| format!("creating {}", profile_dir.display()))?;

@@ -18,10 +18,27 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     TORCH.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn scratch(name: &str) -> PathBuf {
+/// A checkpoint folder, removed when the test ends, passed or failed: a checkpoint is
+/// tens of megabytes and the suite writes several.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("moga-supernet-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    Scratch(d)
 }
 
 fn config(space: SpaceId, strategy: Strategy, scarlet_let: bool) -> TrainConfig {
@@ -118,7 +135,6 @@ fn fair_training_updates_every_choice_of_every_layer_at_every_step() {
             );
         }
     });
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -145,7 +161,6 @@ fn fair_training_stays_fair_where_layers_hold_different_numbers_of_choices() {
         }
         assert!(changed.values().all(|&c| c));
     });
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -170,7 +185,6 @@ fn spos_updates_only_the_sampled_path() {
             assert_eq!(*moved, t.net.on_path(p.owner, &paths[0]), "{}", p.name);
         }
     });
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -227,7 +241,6 @@ fn a_trained_let_folds_into_one_linear_map_and_composes_with_the_next_layer() {
         err < 1e-4,
         "LET then expansion vs one map: relative error {err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -256,7 +269,7 @@ fn resuming_from_a_checkpoint_continues_the_same_run() {
     assert!(resumed.finished());
     assert_eq!(resumed.state.updates, straight.state.updates);
     assert_eq!(resumed.state.steps, 4);
-    let read = |d: &PathBuf| -> HashMap<String, Tensor> {
+    let read = |d: &std::path::Path| -> HashMap<String, Tensor> {
         Tensor::read_safetensors(d.join(WEIGHTS_FILE))
             .unwrap()
             .into_iter()
@@ -321,8 +334,6 @@ fn resuming_from_a_checkpoint_continues_the_same_run() {
         err.contains(WEIGHTS_FILE) && err.contains("tensor"),
         "{err}"
     );
-    std::fs::remove_dir_all(&a).unwrap();
-    std::fs::remove_dir_all(&b).unwrap();
 }
 
 #[test]
@@ -344,5 +355,4 @@ fn a_standalone_network_learns_the_digits() {
     let acc = last.unwrap().val_accuracy.unwrap();
     // Ten classes: chance is 10%.
     assert!(acc > 50.0, "validation accuracy {acc}%");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
