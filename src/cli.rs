@@ -47,6 +47,9 @@ pub enum Command {
     /// Accuracy of architectures with weights inherited from a supernet checkpoint,
     /// after BatchNorm recalibration (cached in the checkpoint).
     Eval(EvalArgs),
+    /// Measure architectures whole on a device (pushed, run with the measurement
+    /// protocol) beside the latency their table predicts.
+    Deploy(Box<DeployArgs>),
     /// Check the installed stack: GPU adapters, ONNX Runtime, libtorch, adb.
     Doctor(DoctorArgs),
 }
@@ -156,6 +159,10 @@ pub enum LutCmd {
         #[command(flatten)]
         out: Output,
     },
+    /// How far a table can be trusted: measure random architectures whole on the
+    /// device, compare with the table's predictions, fit the per-network correction on
+    /// half and report on the other half, and store the correction in the table.
+    Validate(Box<ValidateArgs>),
     /// Predict architectures' latency from a table (sum of units + fitted overhead).
     Predict {
         /// The table (CSV).
@@ -355,9 +362,156 @@ pub struct ExportArgs {
     /// The model file to write (atomically).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-    /// Seed of the random weights.
+    /// Seed of the random weights (and of --verify's input).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Inherit the weights from this supernet checkpoint (`moga train -o`): the path's
+    /// BatchNorm recalibrated as `moga eval` does, then folded. The space's resolution
+    /// and classes are the checkpoint's.
+    #[arg(long, value_name = "DIR")]
+    pub ckpt: Option<PathBuf>,
+    /// BatchNorm recalibration batches (with --ckpt).
+    #[arg(long, default_value_t = 10)]
+    pub bn_batches: usize,
+    /// Batch size of recalibration (with --ckpt).
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Run the written model on ONNX Runtime, wgpu and the CPU reference (and libtorch
+    /// with --ckpt) on one seeded input and compare the outputs; fails beyond 1e-3 of
+    /// the largest logit.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub shape: SpaceShape,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum CorrectionArg {
+    /// Σ units + c: one fixed per-network overhead.
+    Offset,
+    /// a × Σ units + c: also a per-backend factor.
+    Affine,
+}
+
+/// How whole networks are measured. Options left out come from the table (--lut), so
+/// the networks are measured as its units were; else the profiler's defaults.
+#[derive(Args, Clone)]
+pub struct MeasureArgs {
+    /// The device (`local` or an adb serial).
+    #[arg(long, default_value = "local", value_name = "ID")]
+    pub device: String,
+    /// wgpu or ort (default: the table's backend).
+    #[arg(long, value_enum)]
+    pub backend: Option<ProfileBackend>,
+    /// Runs discarded first.
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Runs measured at least.
+    #[arg(long)]
+    pub min_runs: Option<usize>,
+    /// Runs measured at most.
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Seconds of measuring per network at most.
+    #[arg(long)]
+    pub max_seconds: Option<f64>,
+    /// Stop once the median is known to ± this fraction (0: never early).
+    #[arg(long)]
+    pub precision: Option<f64>,
+    /// Pause between networks, milliseconds.
+    #[arg(long)]
+    pub cooldown_ms: Option<u64>,
+    /// Networks per runner invocation.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Seconds one network may take before it counts as hung.
+    #[arg(long, default_value_t = 300)]
+    pub unit_timeout: u64,
+    /// ONNX Runtime execution provider.
+    #[arg(long, value_enum)]
+    pub ep: Option<device_runner::backend::ExecutionProvider>,
+    /// ONNX Runtime threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// ONNX Runtime graph optimisation level.
+    #[arg(long, value_enum)]
+    pub opt_level: Option<device_runner::backend::OptLevel>,
+    /// wgpu backends to use on the device.
+    #[arg(long, value_enum, default_value_t = device_runner::backend::BackendChoice::All)]
+    pub wgpu_backend: device_runner::backend::BackendChoice,
+    /// wgpu adapter by index or name (default: the table's).
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// The device-runner to use (else the build for the device's ABI).
+    #[arg(long, value_name = "PATH")]
+    pub runner: Option<PathBuf>,
+    /// The ONNX Runtime library for the device (else the one for its ABI).
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// Do not ask phones for fixed-performance mode while measuring.
+    #[arg(long)]
+    pub no_fixed_performance: bool,
+    #[command(flatten)]
+    pub servers: Servers,
+}
+
+#[derive(Args)]
+pub struct DeployArgs {
+    /// Architectures: preset name, encoding, JSON, a file holding one, or FRONT.json#N
+    /// (member N of a `moga search -o` front, 0 = most accurate).
+    #[arg(required = true, value_name = "ARCH")]
+    pub archs: Vec<String>,
+    /// The device's latency table: print its prediction and the error.
+    #[arg(long, value_name = "LUT")]
+    pub lut: Option<PathBuf>,
+    /// Deploy with the weights inherited from this supernet checkpoint (BatchNorm
+    /// recalibrated and folded), at the checkpoint's resolution; else random weights.
+    #[arg(long, value_name = "DIR")]
+    pub ckpt: Option<PathBuf>,
+    /// BatchNorm recalibration batches (with --ckpt).
+    #[arg(long, default_value_t = 10)]
+    pub bn_batches: usize,
+    /// Keep the exported models in this folder (else a temporary one).
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    #[command(flatten)]
+    pub measure: MeasureArgs,
+    #[command(flatten)]
+    pub shape: SpaceShape,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// The table (CSV); the fitted correction is written back into it (atomically).
+    #[arg(long)]
+    pub lut: PathBuf,
+    /// moga, fairnas or scarlet.
+    #[arg(long, value_parser = parse_space)]
+    pub space: SpaceId,
+    /// Random architectures to measure whole.
+    #[arg(long, default_value_t = 20)]
+    pub samples: usize,
+    /// Seed of the sample (and of the models' random weights).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The correction stored in the table.
+    #[arg(long, value_enum, default_value_t = CorrectionArg::Offset)]
+    pub model: CorrectionArg,
+    /// Report only; leave the table as it is.
+    #[arg(long)]
+    pub no_store: bool,
+    /// Draw predicted vs measured with the ±10 % band (SVG, or PNG by extension).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Also write every network's figures (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub details: Option<PathBuf>,
+    #[command(flatten)]
+    pub measure: MeasureArgs,
     #[command(flatten)]
     pub shape: SpaceShape,
     #[command(flatten)]

@@ -376,6 +376,35 @@ fn profiling_over_adb_survives_losing_the_device() {
     );
     assert_eq!(done.meta.device.model, "Moga Fixture");
     assert_eq!(done.meta.device.serials, vec![device.clone()]);
+
+    // A whole network deployed to the same device, pushed through adb, beside the
+    // table's prediction.
+    let mut dargs = vec![
+        "deploy",
+        "FairNAS-A",
+        "--device",
+        &device,
+        "--adb",
+        &server_addr,
+        "--lut",
+        "lut.csv",
+        "--resolution",
+        "32",
+        "--classes",
+        "10",
+        "--json",
+    ];
+    dargs.extend(QUICK);
+    let d = s.moga(&dargs).json();
+    assert_eq!(
+        (d["status"].as_str(), d["device"].as_str()),
+        (Some("ok"), Some(device.as_str())),
+        "{d}"
+    );
+    assert!(
+        d["predicted_ms"].as_f64().is_some() && d["error_pct"].as_f64().is_some(),
+        "{d}"
+    );
 }
 
 #[test]

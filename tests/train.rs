@@ -113,6 +113,72 @@ fn train_resume_eval_and_search_on_a_supernet() {
         assert!((0.0..=100.0).contains(&acc), "{m}");
     }
 
+    // The front's best, exported with the weights it inherits: the ONNX file gives the
+    // supernet's logits on ONNX Runtime, wgpu and the CPU reference.
+    let ex = s
+        .moga(&[
+            "export",
+            "front.json#0",
+            "--ckpt",
+            "ck",
+            "--bn-batches",
+            "2",
+            "--batch",
+            "32",
+            "--verify",
+            "-o",
+            "best.onnx",
+            "--json",
+        ])
+        .json();
+    assert_eq!(ex["arch"], front["front"][0]["arch"], "{ex}");
+    let engines = ex["verify"].as_array().unwrap();
+    assert_eq!(engines.len(), 4, "{ex}");
+    assert!(engines.iter().all(|e| e["ok"] == true), "{ex}");
+    assert!(
+        engines[0]["engine"]
+            .as_str()
+            .unwrap()
+            .starts_with("libtorch")
+    );
+    // Deployed on this machine with those weights, measured whole.
+    let dep = s
+        .moga(&[
+            "deploy",
+            "front.json#0",
+            "--ckpt",
+            "ck",
+            "--bn-batches",
+            "2",
+            "--backend",
+            "ort",
+            "--local-root",
+            "local",
+            "--warmup",
+            "1",
+            "--min-runs",
+            "3",
+            "--runs",
+            "5",
+            "--max-seconds",
+            "0.2",
+            "--json",
+        ])
+        .json();
+    assert_eq!(dep["status"], "ok", "{dep}");
+    assert!(dep["median_ms"].as_f64().unwrap() > 0.0, "{dep}");
+    assert!(
+        dep["weights"].as_str().unwrap().contains("inherited"),
+        "{dep}"
+    );
+    let err = s
+        .moga(&["export", "front.json#99", "-o", "x.onnx"])
+        .fails_with_one_line();
+    assert!(
+        err.contains("front.json#99") && err.contains("members"),
+        "{err}"
+    );
+
     // Errors name what is wrong.
     let err = s
         .moga(&["eval", "--ckpt", "ck", "--device", "cpu", "moga-a"])

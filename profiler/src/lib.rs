@@ -12,6 +12,7 @@ pub mod device;
 mod error;
 pub mod local;
 pub mod lock;
+pub mod networks;
 pub mod profile;
 pub mod props;
 pub mod runner;

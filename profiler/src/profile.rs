@@ -158,14 +158,14 @@ impl Group {
 }
 
 /// A device ready to measure: runner in place, lock held.
-struct Prepared {
-    device: Device,
-    summary: DeviceSummary,
-    lock: DeviceLock,
-    runner: String,
-    ort_lib: Option<String>,
-    units_dir: String,
-    info: serde_json::Value,
+pub(crate) struct Prepared {
+    pub(crate) device: Device,
+    pub(crate) summary: DeviceSummary,
+    pub(crate) lock: DeviceLock,
+    pub(crate) runner: String,
+    pub(crate) ort_lib: Option<String>,
+    pub(crate) units_dir: String,
+    pub(crate) info: serde_json::Value,
 }
 
 fn slug(s: &str) -> String {
@@ -236,7 +236,7 @@ fn device_state(device: &Device) -> BTreeMap<String, String> {
     out
 }
 
-fn prepare(device: Device, opts: &ProfileOptions, staging: &Path) -> Result<Prepared> {
+pub(crate) fn prepare(device: Device, opts: &ProfileOptions, staging: &Path) -> Result<Prepared> {
     let summary = device.summary()?;
     let lock = DeviceLock::acquire(&device)?;
     let mut fixed = None;
@@ -339,7 +339,11 @@ fn prepare(device: Device, opts: &ProfileOptions, staging: &Path) -> Result<Prep
 }
 
 /// The table metadata for a device model, from its first device.
-fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Result<LutMeta> {
+pub(crate) fn meta_for(
+    p: &Prepared,
+    opts: &ProfileOptions,
+    serials: Vec<String>,
+) -> Result<LutMeta> {
     let s = &p.summary;
     let info = &p.info;
     let mut options = BTreeMap::new();
@@ -442,7 +446,7 @@ fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Result
     })
 }
 
-fn bench_argv<'a>(
+pub(crate) fn bench_argv<'a>(
     p: &'a Prepared,
     opts: &'a ProfileOptions,
     models: &'a [String],
@@ -524,14 +528,9 @@ fn bench_argv<'a>(
     argv
 }
 
-/// Rows from bench's JSON lines (`file name → unit` maps results back).
-fn parse_results(
-    stdout: &str,
-    by_file: &HashMap<String, UnitKey>,
-    serial: &str,
-) -> HashMap<UnitKey, LutRow> {
-    let now = lut::unix_now();
-    let mut rows = HashMap::new();
+/// Each model's outcome from bench's JSON lines, by the model's file name.
+pub(crate) fn parse_outcomes(stdout: &str) -> HashMap<String, Outcome> {
+    let mut out = HashMap::new();
     for line in stdout.lines().filter(|l| l.trim_start().starts_with('{')) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -541,9 +540,6 @@ fn parse_results(
             .and_then(|m| Path::new(m).file_name())
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let Some(key) = by_file.get(&file) else {
-            continue;
-        };
         let outcome = match v["error"].as_str() {
             Some(e) => Outcome::Failed {
                 error: e.to_string(),
@@ -567,20 +563,36 @@ fn parse_results(
                 }
             }
         };
-        rows.insert(
-            *key,
-            LutRow {
-                key: *key,
-                outcome,
-                serial: serial.to_string(),
-                measured_unix_s: now,
-            },
-        );
+        out.insert(file, outcome);
     }
-    rows
+    out
 }
 
-fn exit_reason(code: i32, timeout_s: u64, stderr: &str) -> String {
+/// Rows from bench's JSON lines (`file name → unit` maps results back).
+fn parse_results(
+    stdout: &str,
+    by_file: &HashMap<String, UnitKey>,
+    serial: &str,
+) -> HashMap<UnitKey, LutRow> {
+    let now = lut::unix_now();
+    parse_outcomes(stdout)
+        .into_iter()
+        .filter_map(|(file, outcome)| {
+            let key = *by_file.get(&file)?;
+            Some((
+                key,
+                LutRow {
+                    key,
+                    outcome,
+                    serial: serial.to_string(),
+                    measured_unix_s: now,
+                },
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn exit_reason(code: i32, timeout_s: u64, stderr: &str) -> String {
     let tail: String = stderr
         .lines()
         .rev()

@@ -77,6 +77,111 @@ pub fn plot_front(report: &SearchReport, all: &[Metrics], path: &Path) -> Result
     outcome.map_err(|e| Error::Usage(format!("plotting {}: {e}", path.display())))
 }
 
+/// One series of a fidelity plot: (measured, predicted) points.
+pub struct FidelitySeries {
+    /// Legend text.
+    pub label: String,
+    /// (measured ms, predicted ms).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Predicted against measured latency with the y = x line and the ±10 % band (as
+/// nn-Meter draws it), SVG or PNG by extension.
+pub fn plot_fidelity(title: &str, series: &[FidelitySeries], path: &Path) -> Result<()> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if ext != "svg" && ext != "png" {
+        return Err(Error::Usage(format!(
+            "{}: plots are .svg or .png",
+            path.display()
+        )));
+    }
+    ensure_font()?;
+    let size = (760, 680);
+    let outcome = if ext == "svg" {
+        draw_fidelity(
+            SVGBackend::new(path, size).into_drawing_area(),
+            title,
+            series,
+        )
+    } else {
+        draw_fidelity(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            title,
+            series,
+        )
+    };
+    outcome.map_err(|e| Error::Usage(format!("plotting {}: {e}", path.display())))
+}
+
+fn draw_fidelity<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    series: &[FidelitySeries],
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let all = series.iter().flat_map(|s| &s.points);
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(x, y)| {
+        (a.min(x).min(y), b.max(x).max(y))
+    });
+    if !lo.is_finite() {
+        return Err("nothing to plot: no network was measured".into());
+    }
+    let pad = (hi - lo).max(1e-9) * 0.08;
+    let (lo, hi) = ((lo - pad).max(0.0), hi + pad);
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 17))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(lo..hi, lo..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("measured latency (ms)")
+        .y_desc("predicted latency (ms)")
+        .draw()?;
+    let band = RGBColor(120, 160, 220);
+    chart
+        .draw_series(LineSeries::new(
+            vec![(lo, lo), (hi, hi)],
+            BLACK.stroke_width(1),
+        ))?
+        .label("predicted = measured")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK));
+    for f in [0.9, 1.1] {
+        let s = chart.draw_series(LineSeries::new(
+            vec![(lo, lo * f), (hi, hi * f)],
+            band.stroke_width(1),
+        ))?;
+        if f > 1.0 {
+            s.label("±10 %")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], band));
+        }
+    }
+    let colours = [RGBColor(150, 150, 150), RED, RGBColor(30, 120, 40), BLUE];
+    for (i, s) in series.iter().enumerate() {
+        let c = colours[i % colours.len()];
+        chart
+            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))?
+            .label(s.label.clone())
+            .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     report: &SearchReport,

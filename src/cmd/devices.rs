@@ -14,14 +14,14 @@ use profiler::{adb, lock};
 use crate::cli::{DevicesArgs, ProfileArgs, ProfileBackend, Servers};
 use crate::output::{Table, json_line};
 
-fn servers(s: &Servers) -> Result<Vec<SocketAddrV4>> {
+pub(super) fn servers(s: &Servers) -> Result<Vec<SocketAddrV4>> {
     if s.adb.is_empty() {
         return Ok(adb::servers_from_env()?);
     }
     s.adb.iter().map(|a| Ok(adb::parse_server(a)?)).collect()
 }
 
-fn local_root(s: &Servers) -> std::path::PathBuf {
+pub(super) fn local_root(s: &Servers) -> std::path::PathBuf {
     s.local_root.clone().unwrap_or_else(default_local_root)
 }
 

@@ -1,15 +1,24 @@
-//! `moga export`: an architecture as an ONNX model file.
+//! `moga export`: an architecture as an ONNX model file, with random weights or the
+//! weights it inherits from a supernet checkpoint, optionally checked across backends.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use device_runner::onnx::builder::{RandomWeights, network_model};
-use device_runner::onnx::{encode_model, write_model};
+use device_runner::backend::BackendKind;
+use device_runner::onnx::builder::{NamedWeights, RandomWeights, network_model};
+use device_runner::onnx::{Tensor, encode_model, write_model};
+use device_runner::session::{Devices, Session};
+use lookup_tables::{Arch, Space, SplitMix64};
+use search::supernet::Evaluator;
 use serde::Serialize;
 
 use crate::cli::ExportArgs;
 use crate::output::json_line;
+
+/// Largest output difference `--verify` accepts, relative to the largest |logit|.
+const TOLERANCE: f64 = 1e-3;
 
 #[derive(Serialize)]
 struct Exported {
@@ -20,14 +29,69 @@ struct Exported {
     params: u64,
     madds: u64,
     weights: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    verify: Vec<Agreement>,
+}
+
+/// One engine's outputs against the reference.
+#[derive(Serialize)]
+struct Agreement {
+    engine: String,
+    /// max |out − reference| / max |reference|; absent when the engine failed.
+    max_rel_diff: Option<f64>,
+    /// Whether the top class is the reference's.
+    same_top1: Option<bool>,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
-    let (arch, space) = super::load_valid_arch(&args.arch, args.shape)?;
-    let model = network_model(&space, &arch, &mut RandomWeights::new(args.seed))?;
+    let arch = super::load_arch(&args.arch)?;
+    let (space, model, weights, mut evaluator) = match &args.ckpt {
+        None => {
+            let space = super::space(arch.space, args.shape)?;
+            space.validate(&arch)?;
+            let model = network_model(&space, &arch, &mut RandomWeights::new(args.seed))?;
+            (space, model, format!("random (seed {})", args.seed), None)
+        }
+        Some(dir) => {
+            anyhow::ensure!(args.batch >= 2, "--batch must be at least 2");
+            let cpu = search::supernet::train::parse_device("cpu")?;
+            let mut ev = Evaluator::open(dir, None, cpu)?;
+            ev.bn_batches = args.bn_batches;
+            ev.batch = args.batch;
+            let space = ev.net.space.clone();
+            anyhow::ensure!(
+                arch.space == space.id,
+                "{} is of space {}, the checkpoint {} of space {}",
+                arch.encode(),
+                arch.space,
+                dir.display(),
+                space.id
+            );
+            let tensors = ev.path_weights(&arch)?;
+            let mut w = NamedWeights::new(tensors, search::supernet::net::BN_EPS as f32);
+            let model = network_model(&space, &arch, &mut w)?;
+            w.finish(&arch.encode())?;
+            let what = format!(
+                "inherited from {} (epoch {}, BatchNorm recalibrated on {} batches of {})",
+                dir.display(),
+                ev.state.epochs_done,
+                args.bn_batches,
+                args.batch
+            );
+            (space, model, what, Some(ev))
+        }
+    };
     write_model(&args.output, &model)
         .with_context(|| format!("writing {}", args.output.display()))?;
     let stats = space.stats(&arch)?;
+    let verify = if args.verify {
+        verify(&args.output, &space, &arch, evaluator.as_mut(), args.seed)
+    } else {
+        Vec::new()
+    };
     let report = Exported {
         model: args.output.display().to_string(),
         arch: arch.encode(),
@@ -35,7 +99,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         bytes: encode_model(&model).len(),
         params: stats.params,
         madds: stats.madds,
-        weights: format!("random (seed {})", args.seed),
+        weights,
+        verify,
     };
     let mut out = std::io::stdout().lock();
     if args.out.json {
@@ -46,8 +111,145 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             "wrote {} ({} nodes, {} bytes, {} weights): {}",
             report.model, report.nodes, report.bytes, report.weights, report.arch
         )?;
+        for a in &report.verify {
+            match (&a.error, a.max_rel_diff) {
+                (Some(e), _) => writeln!(out, "  {:<28} FAILED: {e}", a.engine)?,
+                (None, Some(d)) => writeln!(
+                    out,
+                    "  {:<28} max |diff| / max |logit| = {d:.2e}, same top-1: {}  {}",
+                    a.engine,
+                    if a.same_top1 == Some(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    if a.ok { "ok" } else { "OUTSIDE TOLERANCE" }
+                )?,
+                (None, None) => writeln!(out, "  {:<28} reference", a.engine)?,
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if report.verify.iter().all(|a| a.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the written model on every engine here on one seeded input; the reference is
+/// libtorch (the supernet itself) with a checkpoint, else the CPU interpreter.
+fn verify(
+    model: &Path,
+    space: &Space,
+    arch: &Arch,
+    evaluator: Option<&mut Evaluator>,
+    seed: u64,
+) -> Vec<Agreement> {
+    let r = space.options.resolution as usize;
+    let c = space.in_channels as usize;
+    let mut rng = SplitMix64::new(seed ^ 0x5EED);
+    let data: Vec<f32> = (0..c * r * r)
+        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+        .collect();
+    let input = Tensor::f32(vec![1, c, r, r], data.clone());
+    let mut outputs: Vec<(String, Result<Vec<f32>>)> = Vec::new();
+    if let Some(ev) = evaluator {
+        outputs.push((
+            "libtorch (the supernet path)".into(),
+            ev.logits(arch, &data).map_err(Into::into),
+        ));
+    }
+    outputs.push((
+        "cpu reference".into(),
+        run_on(BackendKind::Cpu, model, &input),
+    ));
+    outputs.push((
+        "onnxruntime (cpu)".into(),
+        run_on(BackendKind::Ort, model, &input),
+    ));
+    outputs.push(("wgpu".into(), run_on(BackendKind::Wgpu, model, &input)));
+    let reference = match &outputs[0].1 {
+        Ok(v) => v.clone(),
+        Err(_) => Vec::new(),
+    };
+    let scale = reference
+        .iter()
+        .fold(0f64, |m, &x| m.max(f64::from(x).abs()));
+    let top = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+    };
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (engine, out))| match out {
+            Err(e) => Agreement {
+                engine,
+                max_rel_diff: None,
+                same_top1: None,
+                ok: false,
+                error: Some(format!("{e:#}")),
+            },
+            Ok(_) if i == 0 => Agreement {
+                engine,
+                max_rel_diff: None,
+                same_top1: None,
+                ok: true,
+                error: None,
+            },
+            Ok(v) if v.len() != reference.len() || reference.is_empty() => Agreement {
+                engine,
+                max_rel_diff: None,
+                same_top1: None,
+                ok: false,
+                error: Some(format!(
+                    "{} outputs, the reference {}",
+                    v.len(),
+                    reference.len()
+                )),
+            },
+            Ok(v) => {
+                let d = v
+                    .iter()
+                    .zip(&reference)
+                    .fold(0f64, |m, (a, b)| m.max(f64::from(a - b).abs()))
+                    / scale.max(f64::MIN_POSITIVE);
+                Agreement {
+                    engine,
+                    max_rel_diff: Some(d),
+                    same_top1: Some(top(&v) == top(&reference)),
+                    ok: d <= TOLERANCE,
+                    error: None,
+                }
+            }
+        })
+        .collect()
+}
+
+fn run_on(backend: BackendKind, model: &Path, input: &Tensor) -> Result<Vec<f32>> {
+    let mut devices = Devices::default();
+    match backend {
+        BackendKind::Wgpu => {
+            devices.gpu = Some(device_runner::gpu::GpuContext::new(
+                &device_runner::gpu::GpuOptions::default(),
+            )?);
+        }
+        BackendKind::Ort => {
+            let rt = device_runner::ort_backend::OrtRuntime::get(None)?;
+            devices.ort = Some((rt, device_runner::ort_backend::OrtOptions::default()));
+        }
+        _ => {}
+    }
+    let (mut session, inputs) =
+        Session::open(backend, &devices, model, std::slice::from_ref(input), 0)?;
+    let out = session.run(&inputs)?;
+    let first = out.first().context("the model gave no output")?;
+    Ok(first
+        .as_f32()
+        .context("the output is not float32")?
+        .to_vec())
 }
 
 /// `moga export-units`.

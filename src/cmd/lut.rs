@@ -13,6 +13,9 @@ use crate::cli::LutCmd;
 use crate::output::{Table, json_line};
 
 pub fn run(cmd: LutCmd) -> Result<ExitCode> {
+    if let LutCmd::Validate(a) = cmd {
+        return super::deploy::validate(*a);
+    }
     let mut out = std::io::stdout().lock();
     match cmd {
         LutCmd::Check {
@@ -113,6 +116,7 @@ pub fn run(cmd: LutCmd) -> Result<ExitCode> {
                 )?;
             }
         }
+        LutCmd::Validate(_) => unreachable!("handled above"),
         LutCmd::Predict {
             lut,
             archs,
@@ -239,8 +243,16 @@ fn print_meta(out: &mut impl Write, path: &Path, m: &LutMeta, s: &LutSummary) ->
     if let Some(c) = &m.correction {
         writeln!(
             out,
-            "correction: {:+.4} ms per network (fitted on {} networks at {})",
-            c.overhead_ms, c.fitted_on, c.fitted_at
+            "correction ({}): predicted = {:.4} × Σ units {:+.4} ms (fitted on {} networks at {}{})",
+            c.model,
+            c.scale,
+            c.overhead_ms,
+            c.fitted_on,
+            c.fitted_at,
+            c.holdout_rmspe.map_or(String::new(), |r| format!(
+                "; RMSPE {r:.2} % on {} held out",
+                c.holdout_n
+            ))
         )?;
     }
     for (k, v) in &m.device_state {

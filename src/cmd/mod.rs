@@ -2,6 +2,7 @@
 //! calls into the crates, then prints (tables by default, JSON lines with `--json`).
 
 mod arch;
+mod deploy;
 mod devices;
 mod doctor;
 mod export;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Profile(a) => devices::run_profile(*a),
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => train::eval(a),
+        Command::Deploy(a) => deploy::deploy(*a),
         Command::Doctor(a) => doctor::run(a),
     }
 }
@@ -37,6 +39,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Reads an `<ARCH>` argument: a file holding JSON or an encoding, else the text itself
 /// (preset name, encoding or JSON).
 pub fn load_arch(arg: &str) -> Result<Arch> {
+    if let Some((file, n)) = arg.rsplit_once('#')
+        && Path::new(file).is_file()
+    {
+        return front_member(Path::new(file), n);
+    }
     let path = Path::new(arg);
     if !arg.trim_start().starts_with('{') && path.is_file() {
         let text = std::fs::read_to_string(path)
@@ -49,6 +56,31 @@ pub fn load_arch(arg: &str) -> Result<Arch> {
         return Ok(arch);
     }
     Ok(Arch::parse(arg)?)
+}
+
+/// Member `n` (0 = best accuracy) of the front in a `moga search` output file.
+fn front_member(file: &Path, n: &str) -> Result<Arch> {
+    let shown = file.display();
+    let n: usize = n.parse().with_context(|| {
+        format!("{shown}#{n}: the part after # must be a front index (0, 1, ...)")
+    })?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {shown}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{shown}: not JSON"))?;
+    let front = v["front"].as_array().with_context(|| {
+        format!("{shown}: no \"front\" list (is it written by moga search -o?)")
+    })?;
+    let member = front.get(n).with_context(|| {
+        format!(
+            "{shown}#{n}: the front has {} members (0..{})",
+            front.len(),
+            front.len().saturating_sub(1)
+        )
+    })?;
+    let code = member["arch"]
+        .as_str()
+        .with_context(|| format!("{shown}: front[{n}] has no \"arch\" string"))?;
+    Arch::parse(code).with_context(|| format!("{shown}: front[{n}].arch"))
 }
 
 /// The space of `id` at the requested shape.

@@ -99,6 +99,115 @@ impl Weights for RandomWeights {
     }
 }
 
+/// Given weights, PyTorch state-dict style: `name.weight`, `name.bias`,
+/// `name.running_mean`, `name.running_var` → (shape, values), e.g. a path picked out of a
+/// trained supernet. A tensor that is absent or of the wrong shape is recorded (the
+/// builder's interface cannot fail midway) and zeros stand in; [`NamedWeights::finish`]
+/// then reports every problem at once, and every tensor that was never asked for.
+pub struct NamedWeights {
+    tensors: std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    used: std::collections::BTreeSet<String>,
+    problems: Vec<String>,
+    eps: f32,
+}
+
+impl NamedWeights {
+    /// Weights from `tensors`; BatchNorm layers use `eps`.
+    pub fn new(
+        tensors: std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+        eps: f32,
+    ) -> Self {
+        NamedWeights {
+            tensors,
+            used: Default::default(),
+            problems: Vec::new(),
+            eps,
+        }
+    }
+
+    fn take(&mut self, name: &str, shape: &[usize]) -> Vec<f32> {
+        let n: usize = shape.iter().product();
+        match self.tensors.get(name) {
+            None => {
+                self.problems
+                    .push(format!("{name}: absent (wanted shape {shape:?})"));
+                vec![0.0; n]
+            }
+            Some((have, data)) => {
+                self.used.insert(name.to_string());
+                // A linear layer may come as [out, in] or [out, in, 1, 1]: compare sizes
+                // and the leading dimension, which is all the builder's layout depends on.
+                let same = have.iter().product::<usize>() == n
+                    && data.len() == n
+                    && have.first() == shape.first();
+                if same {
+                    data.clone()
+                } else {
+                    self.problems.push(format!(
+                        "{name}: shape {have:?}, the network needs {shape:?}"
+                    ));
+                    vec![0.0; n]
+                }
+            }
+        }
+    }
+
+    /// Every tensor asked for and absent or misshapen, and every tensor given but never
+    /// asked for: the weights do not belong to this network.
+    pub fn finish(self, model: &str) -> Result<()> {
+        let mut problems = self.problems;
+        let unused: Vec<&String> = self
+            .tensors
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .collect();
+        if !unused.is_empty() {
+            problems.push(format!(
+                "{} given tensor(s) the network has no place for: {}",
+                unused.len(),
+                unused
+                    .iter()
+                    .take(5)
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Model {
+                model: model.to_string(),
+                message: format!("the given weights do not fit: {}", problems.join("; ")),
+            })
+        }
+    }
+}
+
+impl Weights for NamedWeights {
+    fn conv(&mut self, name: &str, shape: [usize; 4]) -> Vec<f32> {
+        self.take(&format!("{name}.weight"), &shape)
+    }
+
+    fn batch_norm(&mut self, name: &str, c: usize) -> BatchNorm {
+        BatchNorm {
+            gamma: self.take(&format!("{name}.weight"), &[c]),
+            beta: self.take(&format!("{name}.bias"), &[c]),
+            mean: self.take(&format!("{name}.running_mean"), &[c]),
+            var: self.take(&format!("{name}.running_var"), &[c]),
+            eps: self.eps,
+        }
+    }
+
+    fn bias(&mut self, name: &str, len: usize) -> Vec<f32> {
+        self.take(name, &[len])
+    }
+
+    fn linear(&mut self, name: &str, out: usize, inp: usize) -> Vec<f32> {
+        self.take(&format!("{name}.weight"), &[out, inp])
+    }
+}
+
 fn attr_int(name: &str, v: i64) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),

@@ -15,6 +15,7 @@
 //! Key fields a kind does not use are `-`. Reading is strict: every problem is an error
 //! naming the file, the line and the field; nothing is skipped. See [`file`].
 
+pub mod fidelity;
 mod file;
 mod merge;
 mod predict;
@@ -104,16 +105,45 @@ impl Default for Protocol {
 }
 
 /// A correction learned from whole-network runs (`moga lut validate`): predicted
-/// latency = Σ unit medians + `overhead_ms`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// latency = `scale` × Σ unit medians + `overhead_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Correction {
+    /// `offset` (scale fixed at 1) or `affine` (both fitted); see [`fidelity`].
+    pub model: String,
+    /// Factor on the sum of unit medians (1 for `offset`).
+    pub scale: f64,
     /// Fixed per-network overhead added to the sum, milliseconds (may be negative).
     pub overhead_ms: f64,
     /// Whole networks it was fitted on.
     pub fitted_on: u32,
     /// When it was fitted (UTC, RFC 3339).
     pub fitted_at: String,
+    /// RMSPE (%) of the corrected prediction on the networks held out from the fit.
+    pub holdout_rmspe: Option<f64>,
+    /// How many networks were held out.
+    pub holdout_n: u32,
+}
+
+impl Default for Correction {
+    fn default() -> Self {
+        Correction {
+            model: "offset".into(),
+            scale: 1.0,
+            overhead_ms: 0.0,
+            fitted_on: 0,
+            fitted_at: String::new(),
+            holdout_rmspe: None,
+            holdout_n: 0,
+        }
+    }
+}
+
+impl Correction {
+    /// The corrected latency of a network whose units sum to `units_ms`.
+    pub fn apply(&self, units_ms: f64) -> f64 {
+        self.scale * units_ms + self.overhead_ms
+    }
 }
 
 /// Everything recorded once per table.

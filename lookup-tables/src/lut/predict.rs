@@ -7,7 +7,7 @@ use super::{Lut, Outcome};
 use crate::arch::Arch;
 use crate::error::{Error, Result};
 use crate::space::Space;
-use crate::unit::UnitKey;
+use crate::unit::{PlacedUnit, UnitKey};
 
 /// One part of a prediction.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -25,8 +25,12 @@ pub struct PartLatency {
 pub struct Prediction {
     /// The architecture, encoded.
     pub arch: String,
-    /// Predicted latency, milliseconds: `units_ms + overhead_ms`.
+    /// Predicted latency, milliseconds: `scale × units_ms + overhead_ms`.
     pub latency_ms: f64,
+    /// `block` (one unit per block) or `op` (a table of single operators).
+    pub level: &'static str,
+    /// The table's fitted factor on the sum (1 unless an affine correction was fitted).
+    pub scale: f64,
     /// Sum of unit medians, milliseconds.
     pub units_ms: f64,
     /// The table's fitted per-network overhead, milliseconds.
@@ -76,13 +80,28 @@ impl Lut {
     pub fn predict(&self, space: &Space, arch: &Arch) -> Result<Prediction> {
         let units = space.units_of(arch)?;
         let missing = self.missing(units.iter().map(|u| &u.key));
-        if !missing.is_empty() {
-            return Err(Error::MissingUnits {
-                arch: arch.encode(),
-                missing: missing.iter().map(ToString::to_string).collect(),
-            });
-        }
-        let parts: Vec<PartLatency> = units
+        // A table of single operators predicts a block as the sum of its operators.
+        let (level, placed) = if missing.is_empty() {
+            ("block", units)
+        } else {
+            let ops: Vec<PlacedUnit> = units
+                .iter()
+                .flat_map(|u| {
+                    u.key.ops().into_iter().map(|key| PlacedUnit {
+                        part: u.part.clone(),
+                        key,
+                    })
+                })
+                .collect();
+            if !self.missing(ops.iter().map(|u| &u.key)).is_empty() {
+                return Err(Error::MissingUnits {
+                    arch: arch.encode(),
+                    missing: missing.iter().map(ToString::to_string).collect(),
+                });
+            }
+            ("op", ops)
+        };
+        let parts: Vec<PartLatency> = placed
             .into_iter()
             .map(|u| PartLatency {
                 median_ms: self
@@ -94,10 +113,13 @@ impl Lut {
             })
             .collect();
         let units_ms: f64 = parts.iter().map(|p| p.median_ms).sum();
-        let overhead_ms = self.meta.correction.as_ref().map_or(0.0, |c| c.overhead_ms);
+        let correction = self.meta.correction.clone().unwrap_or_default();
+        let overhead_ms = correction.overhead_ms;
         Ok(Prediction {
             arch: arch.encode(),
-            latency_ms: units_ms + overhead_ms,
+            latency_ms: correction.apply(units_ms),
+            level,
+            scale: correction.scale,
             units_ms,
             overhead_ms,
             parts,

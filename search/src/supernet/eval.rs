@@ -4,7 +4,7 @@
 //! split in inference mode. Results are cached per architecture in the checkpoint
 //! folder (`accuracy-cache.jsonl`), keyed by everything that changes them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -135,6 +135,23 @@ struct CacheLine {
     loss: f64,
 }
 
+/// A path's tensors named as the ONNX exporter asks for them (PyTorch state-dict style,
+/// the choice token dropped: `layers.3.expand.conv.weight`) → (shape, values).
+pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// A CPU copy of a tensor as (shape, f32 values).
+fn host_copy(t: &Tensor) -> Result<(Vec<usize>, Vec<f32>)> {
+    let t = t
+        .detach()
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous();
+    let shape = t.size().iter().map(|&d| d as usize).collect();
+    let data = Vec::<f32>::try_from(&t.flatten(0, -1))
+        .map_err(|e| Error::Usage(format!("copying a tensor to the host: {e}")))?;
+    Ok((shape, data))
+}
+
 /// A checkpoint opened for evaluation: the accuracy oracle.
 pub struct Evaluator {
     /// The run that wrote it.
@@ -249,6 +266,77 @@ impl Evaluator {
         // One write of a whole line: concurrent appenders never interleave inside it.
         f.write_all(text.as_bytes())
             .map_err(|e| Error::Io { path, error: e })
+    }
+
+    /// The weights `arch` inherits, ready for export: its path's BatchNorm statistics
+    /// recalibrated as for [`Evaluator::evaluate`], then every tensor on the path. An
+    /// identity trained as a LET is refused: the exported network is the searched
+    /// architecture, where that layer is a skip, and a skip is not the LET's output.
+    pub fn path_weights(&mut self, arch: &Arch) -> Result<NamedTensors> {
+        let path = self.net.path_of(arch)?;
+        if let Some(l) = (0..path.len()).find(|&l| self.net.let_module(l, path[l]).is_some()) {
+            return Err(Error::Usage(format!(
+                "layer {l} of {} is an identity, and this supernet trained identities as LETs \
+                 (--scarlet-let): the exported network would skip where the supernet \
+                 computes a 1×1 convolution, so its outputs would not match; train the \
+                 stand-alone network (moga train --arch) to export it",
+                arch.encode()
+            )));
+        }
+        recalibrate(
+            &self.net,
+            &self.data,
+            &path,
+            self.bn_batches,
+            self.batch,
+            self.config.seed,
+        );
+        let mut out = NamedTensors::new();
+        for p in &self.net.params {
+            let name = match p.owner {
+                super::net::Owner::Shared => p.name.clone(),
+                super::net::Owner::Choice { layer, choice } if path[layer] == choice => {
+                    // `layers.{l}.{token}.{rest}` → `layers.{l}.{rest}`.
+                    let mut parts = p.name.splitn(4, '.');
+                    let (a, b, _token, rest) =
+                        (parts.next(), parts.next(), parts.next(), parts.next());
+                    match (a, b, rest) {
+                        (Some(a), Some(b), Some(rest)) => format!("{a}.{b}.{rest}"),
+                        _ => {
+                            return Err(Error::Usage(format!(
+                                "unexpected parameter name {}",
+                                p.name
+                            )));
+                        }
+                    }
+                }
+                super::net::Owner::Choice { .. } => continue,
+            };
+            out.insert(name, host_copy(&p.tensor)?);
+        }
+        Ok(out)
+    }
+
+    /// Logits of `arch` in inference mode for `input` (`[n, channels, r, r]` values,
+    /// `n` taken from the length), with the BatchNorm statistics as they stand (call
+    /// [`Evaluator::path_weights`] first to get the exported network's).
+    pub fn logits(&self, arch: &Arch, input: &[f32]) -> Result<Vec<f32>> {
+        let _g = tch::no_grad_guard();
+        let path = self.net.path_of(arch)?;
+        let r = i64::from(self.net.space.options.resolution);
+        let c = i64::from(self.net.space.in_channels);
+        let n = input.len() as i64 / (c * r * r);
+        if n < 1 || n * c * r * r != input.len() as i64 {
+            return Err(Error::Usage(format!(
+                "an input of {} values is not a whole number of [{c}, {r}, {r}] images",
+                input.len()
+            )));
+        }
+        let x = Tensor::from_slice(input)
+            .view([n, c, r, r])
+            .to_device(self.net.device());
+        let y = self.net.forward(&x, &path, Mode::EVAL);
+        Ok(host_copy(&y)?.1)
     }
 
     /// Accuracy of `arch` with inherited weights (from the cache when measured before).

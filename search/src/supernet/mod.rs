@@ -26,7 +26,7 @@ pub mod net;
 pub mod train;
 
 pub use data::{Data, DataSpec};
-pub use eval::{Evaluation, Evaluator};
+pub use eval::{Evaluation, Evaluator, NamedTensors};
 pub use net::{Mode, Owner, Supernet};
 pub use train::{Progress, Strategy, TrainConfig, Trainer};
 
