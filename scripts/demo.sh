@@ -51,7 +51,8 @@ step "devices: this machine and any phone on adb (moga devices)"
 $moga devices || true
 
 step "a latency table of the moga space on this machine, ONNX Runtime (moga profile --device local)"
-$moga profile --device local --backend ort --space moga -o "$work/lut-ort.csv" --local-root "$work/local"
+$moga profile --device local --backend ort --space moga -o "$work/lut-ort.csv" --local-root "$work/local" \
+  --min-runs 20 --max-seconds 0.5
 $moga lut show "$work/lut-ort.csv" | head -n 14
 
 step "predicted latency of the presets from that table (moga lut predict)"
@@ -68,4 +69,17 @@ $moga eval --ckpt "$work/supernet" --bn-batches 2 --batch 64 MoGA-A MoGA-B MoGA-
 step "search with that supernet as the accuracy oracle (moga search --accuracy supernet:DIR)"
 $moga search --space moga --lut "$work/lut-ort.csv" --objectives acc:max,lat:min --accuracy "supernet:$work/supernet" \
   --population 6 --generations 1 --seed 1 -o "$work/front-supernet.json" | head -n 8
+
+step "the front's most accurate network with the weights it inherits, on libtorch, ONNX Runtime, wgpu and the CPU reference (moga export --ckpt --verify)"
+$moga export "$work/front-supernet.json#0" --ckpt "$work/supernet" --bn-batches 2 --batch 64 --verify -o "$work/best-32px.onnx"
+
+step "that network deployed on this machine at 224 px, measured whole beside the table's prediction (moga deploy FRONT#0)"
+$moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$work/local"
+
+step "how far the table can be trusted: 12 random networks measured whole; correction fitted on half, reported on the other half, stored in the table (moga lut validate)"
+$moga lut validate --lut "$work/lut-ort.csv" --space moga --samples 12 --seed 1 --local-root "$work/local" \
+  --plot "$work/fidelity.svg"
+
+step "the deployed network again, now predicted with the stored correction"
+$moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$work/local"
 step "done"

@@ -389,6 +389,10 @@ pub struct ExportArgs {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum CorrectionArg {
+    /// The model with the lowest leave-one-out RMSPE on the fitted half.
+    Auto,
+    /// Σ units as it is.
+    Sum,
     /// Σ units + c: one fixed per-network overhead.
     Offset,
     /// a × Σ units + c: also a per-backend factor.
@@ -499,7 +503,7 @@ pub struct ValidateArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The correction stored in the table.
-    #[arg(long, value_enum, default_value_t = CorrectionArg::Offset)]
+    #[arg(long, value_enum, default_value_t = CorrectionArg::Auto)]
     pub model: CorrectionArg,
     /// Report only; leave the table as it is.
     #[arg(long)]

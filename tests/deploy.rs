@@ -96,12 +96,14 @@ fn validate_fits_stores_and_predicts_with_the_correction() {
         assert!(h["rmspe_pct"].as_f64().unwrap() >= 0.0);
         assert!((-1.0..=1.0).contains(&h["kendall_tau"].as_f64().unwrap()));
     }
+    // --model auto: the variant with the lowest leave-one-out RMSPE on the fitted half.
+    let variants = v["variants"].as_array().unwrap();
+    let chosen: Vec<&serde_json::Value> = variants.iter().filter(|x| x["chosen"] == true).collect();
+    assert_eq!(chosen.len(), 1, "{v}");
     let stored = &v["stored"];
-    assert_eq!(
-        (stored["model"].as_str(), stored["scale"].as_f64()),
-        (Some("offset"), Some(1.0))
-    );
+    assert_eq!(stored["model"], chosen[0]["model"], "{v}");
     assert_eq!(stored["fitted_on"], 3);
+    assert_eq!(stored["holdout_rmspe"], chosen[0]["holdout"]["rmspe_pct"]);
     let svg = std::fs::read_to_string(s.path("fidelity.svg")).unwrap();
     assert!(
         svg.contains("<svg") && svg.contains("measured latency"),
@@ -119,6 +121,7 @@ fn validate_fits_stores_and_predicts_with_the_correction() {
     let lut = Lut::read(&s.path("lut.csv")).unwrap();
     let c = lut.meta.correction.clone().expect("stored");
     assert_eq!(c.overhead_ms, stored["overhead_ms"].as_f64().unwrap());
+    assert_eq!(c.scale, stored["scale"].as_f64().unwrap());
     assert_eq!(c.holdout_n, 3);
     let mut args = vec!["lut", "predict", "--lut", "lut.csv", "fairnas-a", "--json"];
     args.extend(SHAPE);
@@ -127,7 +130,10 @@ fn validate_fits_stores_and_predicts_with_the_correction() {
         p["units_ms"].as_f64().unwrap(),
         p["latency_ms"].as_f64().unwrap(),
     );
-    assert!((latency - (units + c.overhead_ms)).abs() < 1e-9, "{p}");
+    assert!(
+        (latency - (c.scale * units + c.overhead_ms)).abs() < 1e-9,
+        "{p}"
+    );
 
     // Deployed beside the prediction; measured with the table's backend options.
     let mut args = vec![

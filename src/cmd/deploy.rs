@@ -327,8 +327,14 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
 #[derive(Serialize)]
 struct Variant {
     name: String,
+    /// `sum`, `offset`, `affine`, or `stored` (the table's correction before this run).
+    model: String,
     scale: f64,
     overhead_ms: f64,
+    /// Leave-one-out RMSPE (%) on the fitted half: what `--model auto` chooses by.
+    fit_loo_rmspe_pct: Option<f64>,
+    /// Whether this is the correction chosen (and stored).
+    chosen: bool,
     holdout: Metrics,
 }
 
@@ -354,6 +360,9 @@ struct Validation {
     seed: u64,
     measured: usize,
     failed: usize,
+    /// The first network measured again at the end, % change of its median: the
+    /// device's own drift during the run.
+    drift_pct: Option<f64>,
     fit_n: usize,
     holdout_n: usize,
     /// Every variant on the held-out half; the first is the plain sum.
@@ -392,8 +401,27 @@ pub fn validate(a: ValidateArgs) -> Result<ExitCode> {
             file,
         });
     }
+    // The first network once more at the end: how much the device itself drifted while
+    // the sample was measured (clocks, heat, other load), which no table can predict.
+    let again = work.path.join("net-first-again.onnx");
+    std::fs::copy(&models[0].file, &again)
+        .with_context(|| format!("copying {}", models[0].file.display()))?;
+    models.push(NetworkModel {
+        name: format!("{} (again)", models[0].name),
+        file: again,
+    });
     let opts = measure_options(&a.measure, &space, Some(&lut))?;
-    let run = measure(&a.measure, &opts, &models)?;
+    let mut run = measure(&a.measure, &opts, &models)?;
+    let repeat = run.results.pop();
+    let drift_pct = match (
+        run.results.first().map(|r| &r.outcome),
+        repeat.map(|r| r.outcome),
+    ) {
+        (Some(Outcome::Ok(first)), Some(Outcome::Ok(last))) => {
+            Some(100.0 * (last.median_ms - first.median_ms) / first.median_ms)
+        }
+        _ => None,
+    };
     // Alternate halves: each half spans the sample's whole range of sizes.
     let mut points = Vec::new();
     for (i, (r, u)) in run.results.iter().zip(&units).enumerate() {
@@ -428,22 +456,27 @@ pub fn validate(a: ValidateArgs) -> Result<ExitCode> {
     let score = |f: &dyn Fn(f64) -> f64| {
         fidelity::metrics(&hold_u.iter().map(|&u| f(u)).collect::<Vec<_>>(), &hold_m)
     };
-    let mut variants = vec![Variant {
-        name: "sum of units".into(),
-        scale: 1.0,
-        overhead_ms: 0.0,
-        holdout: score(&|u| u),
-    }];
+    let (auto, loo) = fidelity::select(&fit_u, &fit_m);
+    let wanted = match a.model {
+        CorrectionArg::Auto => auto,
+        CorrectionArg::Sum => Model::Sum,
+        CorrectionArg::Offset => Model::Offset,
+        CorrectionArg::Affine => Model::Affine,
+    };
+    let mut variants = Vec::new();
     if let Some(c) = &lut.meta.correction {
         variants.push(Variant {
-            name: format!("table's stored {} correction", c.model),
+            name: format!("the table's stored {} correction", c.model),
+            model: "stored".into(),
             scale: c.scale,
             overhead_ms: c.overhead_ms,
+            fit_loo_rmspe_pct: None,
+            chosen: false,
             holdout: score(&|u| c.apply(u)),
         });
     }
     let mut chosen = None;
-    for model in [Model::Offset, Model::Affine] {
+    for (model, loo) in loo {
         let Some(mut c) = fidelity::fit(model, &fit_u, &fit_m) else {
             continue;
         };
@@ -451,20 +484,27 @@ pub fn validate(a: ValidateArgs) -> Result<ExitCode> {
         c.holdout_rmspe = Some(holdout.rmspe_pct);
         c.holdout_n = holdout.n as u32;
         variants.push(Variant {
-            name: format!("sum + fitted {}", model.name()),
+            name: match model {
+                Model::Sum => "sum of units".into(),
+                m => format!("sum + fitted {}", m.name()),
+            },
+            model: model.name().into(),
             scale: c.scale,
             overhead_ms: c.overhead_ms,
+            fit_loo_rmspe_pct: loo,
+            chosen: model == wanted,
             holdout,
         });
-        let wanted = match a.model {
-            CorrectionArg::Offset => Model::Offset,
-            CorrectionArg::Affine => Model::Affine,
-        };
         if model == wanted {
             chosen = Some(c);
         }
     }
-    let chosen = chosen.context("the correction could not be fitted (all sums equal?)")?;
+    let chosen = chosen.with_context(|| {
+        format!(
+            "the {} correction could not be fitted (all sums equal?)",
+            wanted.name()
+        )
+    })?;
     for p in &mut points {
         p.corrected_ms = Some(chosen.apply(p.units_ms));
     }
@@ -523,6 +563,7 @@ pub fn validate(a: ValidateArgs) -> Result<ExitCode> {
         seed: a.seed,
         measured: points.len() - failed,
         failed,
+        drift_pct,
         fit_n: fit_u.len(),
         holdout_n: hold_u.len(),
         variants,
@@ -551,6 +592,17 @@ fn print_validation(out: &mut impl Write, r: &Validation, points: &[Point]) -> R
         "{}: {}-level table on {}, {}; {} random networks (seed {}) measured whole in {:.1} s, {} failed",
         r.lut, r.level, r.device, r.backend, r.samples, r.seed, r.seconds, r.failed
     )?;
+    if let Some(d) = r.drift_pct {
+        writeln!(
+            out,
+            "drift: the first network, measured again at the end, changed by {d:+.1} %{}",
+            if d.abs() > 3.0 {
+                " — the device was not steady; errors of that size are the device's, not the table's"
+            } else {
+                ""
+            }
+        )?;
+    }
     for p in points.iter().filter(|p| p.error.is_some()) {
         writeln!(
             out,
@@ -561,11 +613,12 @@ fn print_validation(out: &mut impl Write, r: &Validation, points: &[Point]) -> R
     }
     writeln!(
         out,
-        "fitted on {} networks, reported on the other {}:",
+        "fitted on {} networks (fit LOO: leave-one-out RMSPE there, which picks the model), reported on the other {} (* = stored):",
         r.fit_n, r.holdout_n
     )?;
     let mut t = Table::new(&[
         "prediction",
+        " fit LOO",
         " ±10%",
         " ±5%",
         " RMSPE",
@@ -577,7 +630,9 @@ fn print_validation(out: &mut impl Write, r: &Validation, points: &[Point]) -> R
     for v in &r.variants {
         let m = &v.holdout;
         t.row(vec![
-            v.name.clone(),
+            format!("{}{}", v.name, if v.chosen { " *" } else { "" }),
+            v.fit_loo_rmspe_pct
+                .map_or("-".into(), |x| format!("{x:.2} %")),
             format!("{:.0} %", 100.0 * m.within_10pct),
             format!("{:.0} %", 100.0 * m.within_5pct),
             format!("{:.2} %", m.rmspe_pct),

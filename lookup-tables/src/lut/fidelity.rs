@@ -92,6 +92,8 @@ pub fn kendall_tau(a: &[f64], b: &[f64]) -> f64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Model {
+    /// Σ units as it is (scale 1, overhead 0).
+    Sum,
     /// Σ units + c.
     Offset,
     /// a × Σ units + c.
@@ -99,13 +101,54 @@ pub enum Model {
 }
 
 impl Model {
-    /// `offset` or `affine`.
+    /// Every model, simplest first.
+    pub const ALL: [Model; 3] = [Model::Sum, Model::Offset, Model::Affine];
+
+    /// `sum`, `offset` or `affine`.
     pub fn name(self) -> &'static str {
         match self {
+            Model::Sum => "sum",
             Model::Offset => "offset",
             Model::Affine => "affine",
         }
     }
+}
+
+/// Leave-one-out RMSPE (%) of `model` on these networks: each network predicted by the
+/// model fitted on the others. `None` when it cannot be fitted that way.
+pub fn loo_rmspe(model: Model, units_ms: &[f64], measured_ms: &[f64]) -> Option<f64> {
+    let n = units_ms.len().min(measured_ms.len());
+    if n < 2 {
+        return None;
+    }
+    let mut sq = 0.0;
+    for i in 0..n {
+        let (mut u, mut m) = (units_ms[..n].to_vec(), measured_ms[..n].to_vec());
+        u.remove(i);
+        m.remove(i);
+        let c = fit(model, &u, &m)?;
+        sq += ((c.apply(units_ms[i]) - measured_ms[i]) / measured_ms[i]).powi(2);
+    }
+    Some(100.0 * (sq / n as f64).sqrt())
+}
+
+/// The model with the lowest leave-one-out RMSPE on these networks, the simpler one on
+/// a tie within 0.1 percentage points (a correction must earn its parameters), with
+/// every model's figure.
+pub fn select(units_ms: &[f64], measured_ms: &[f64]) -> (Model, Vec<(Model, Option<f64>)>) {
+    let scores: Vec<(Model, Option<f64>)> = Model::ALL
+        .iter()
+        .map(|&m| (m, loo_rmspe(m, units_ms, measured_ms)))
+        .collect();
+    let mut best = (Model::Sum, f64::INFINITY);
+    for &(m, s) in &scores {
+        if let Some(s) = s
+            && s < best.1 - 0.1
+        {
+            best = (m, s);
+        }
+    }
+    (best.0, scores)
 }
 
 /// Fits `model` to whole-network measurements: `units_ms[i]` is network i's sum of unit
@@ -117,6 +160,7 @@ pub fn fit(model: Model, units_ms: &[f64], measured_ms: &[f64]) -> Option<Correc
     let (u, m) = (&units_ms[..n], &measured_ms[..n]);
     let sw: f64 = w.iter().sum();
     let (scale, overhead_ms) = match model {
+        Model::Sum => (1.0, 0.0),
         Model::Offset => {
             if n < 1 || sw.is_nan() || sw <= 0.0 {
                 return None;
@@ -197,5 +241,25 @@ mod tests {
         assert!((c.apply(10.0) - 8.7).abs() < 1e-9);
         assert!(fit(Model::Affine, &[5.0, 5.0], &[4.0, 6.0]).is_none());
         assert!(fit(Model::Offset, &[], &[]).is_none());
+    }
+
+    #[test]
+    fn selection_prefers_what_predicts_held_out_networks() {
+        let units = [5.0, 7.0, 11.0, 13.0, 20.0, 8.0];
+        // A constant overhead: the offset wins, the affine fits it too but no better.
+        let off: Vec<f64> = units.iter().map(|u| u + 2.0).collect();
+        assert_eq!(select(&units, &off).0, Model::Offset);
+        // Already right up to noise: the plain sum stays.
+        let noisy: Vec<f64> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| u * if i % 2 == 0 { 1.01 } else { 0.99 })
+            .collect();
+        assert_eq!(select(&units, &noisy).0, Model::Sum);
+        // A factor: the affine.
+        let scaled: Vec<f64> = units.iter().map(|u| 1.3 * u - 0.5).collect();
+        let (m, scores) = select(&units, &scaled);
+        assert_eq!(m, Model::Affine);
+        assert!(scores[2].1.unwrap() < 1e-9);
     }
 }
