@@ -42,7 +42,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();
     }
+    remove_stale_temporaries(&dir, &name.to_string_lossy());
     Ok(())
+}
+
+/// Removes temporary files of `name` left by writers that were killed mid-write
+/// (`.{name}.{pid}.{n}.tmp` whose process no longer exists). Only where processes can
+/// be checked (`/proc`); elsewhere they stay, harmless.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let file = file.to_string_lossy();
+        let Some(middle) = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some((pid, n)) = middle.split_once('.') else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok()
+            && n.parse::<u64>().is_ok()
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +95,15 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        // A writer killed mid-write (pid 999999999 does not exist) left its temporary
+        // file; the next write removes it, and leaves a live writer's alone.
+        let dead = dir.join(".t.csv.999999999.0.tmp");
+        let live = dir.join(format!(".t.csv.{}.77.tmp", std::process::id()));
+        fs::write(&dead, b"half").unwrap();
+        fs::write(&live, b"in flight").unwrap();
+        write_atomic(&p, b"three").unwrap();
+        assert!(!dead.exists() && live.exists());
+        fs::remove_file(&live).unwrap();
         let missing = dir.join("no-such-dir").join("t.csv");
         let err = write_atomic(&missing, b"x").unwrap_err().to_string();
         assert!(err.contains("no-such-dir"), "{err}");

@@ -528,8 +528,10 @@ pub(crate) fn bench_argv<'a>(
     argv
 }
 
-/// Each model's outcome from bench's JSON lines, by the model's file name.
-pub(crate) fn parse_outcomes(stdout: &str) -> HashMap<String, Outcome> {
+/// Each model's outcome from `device-runner bench --json` output, by the model's file
+/// name. Lines that are not JSON objects (a crash's last words, a driver's chatter) are
+/// skipped; impossible statistics become failures.
+pub fn parse_outcomes(stdout: &str) -> HashMap<String, Outcome> {
     let mut out = HashMap::new();
     for line in stdout.lines().filter(|l| l.trim_start().starts_with('{')) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {

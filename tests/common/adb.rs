@@ -1,0 +1,106 @@
+//! The adb side of end-to-end tests: a private real adb server and the adbd fixture (a
+//! phone's adbd on loopback that runs commands on this host).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A binary of the workspace, next to `moga`.
+pub fn bin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_moga")).with_file_name(name)
+}
+
+/// A child process killed when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private adb server (its own port and HOME), killed when dropped.
+pub struct AdbServer {
+    port: u16,
+    home: PathBuf,
+}
+
+impl AdbServer {
+    pub fn start(home: &Path) -> AdbServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = AdbServer {
+            port,
+            home: home.to_path_buf(),
+        };
+        let out = s.adb(&["start-server"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        s
+    }
+
+    pub fn adb(&self, args: &[&str]) -> std::process::Output {
+        Command::new("adb")
+            .arg("-P")
+            .arg(self.port.to_string())
+            .args(args)
+            .env("HOME", &self.home)
+            .output()
+            .expect("adb runs (scripts/setup.sh)")
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for AdbServer {
+    fn drop(&mut self) {
+        let _ = self.adb(&["kill-server"]);
+    }
+}
+
+/// Starts the fixture on `port` (0: any) with its device files under `root`; returns it
+/// and its address.
+pub fn start_fixture(root: &Path, port: u16) -> (Killed, String) {
+    let mut child = Command::new(bin("moga-adbd-fixture"))
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+            "--model",
+            "Moga Fixture",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the fixture binary is built with the workspace");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (
+        Killed(child),
+        line.trim()
+            .strip_prefix("listening ")
+            .expect("fixture announces its address")
+            .to_string(),
+    )
+}
+
+/// Data rows in a table file as it stands (0 when absent).
+pub fn rows_in(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .count()
+            .saturating_sub(1)
+    })
+}
