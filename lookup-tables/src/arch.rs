@@ -88,10 +88,19 @@ impl Arch {
 
     /// Reads the JSON form; `what` names the source in errors (a file name, say).
     pub fn from_json(text: &str, what: &str) -> Result<Arch> {
-        serde_json::from_str(text).map_err(|error| Error::Json {
+        let arch: Arch = serde_json::from_str(text).map_err(|error| Error::Json {
             what: what.to_string(),
             error,
-        })
+        })?;
+        // As the encoding: an architecture has layers (found by fuzzing: an empty list
+        // parsed here but its encoding `space:` did not).
+        if arch.layers.is_empty() {
+            return Err(Error::ArchSyntax {
+                input: echo(text.trim()),
+                message: format!("{what}: \"layers\" is empty"),
+            });
+        }
+        Ok(arch)
     }
 
     /// The JSON form.
@@ -258,5 +267,20 @@ mod tests {
         let typo = r#"{"space":"moga","layers":[{"op":"mbconv","kernel":3,"expansion":3,"se":false,"kernal":5}]}"#;
         let msg = Arch::parse(typo).unwrap_err().to_string();
         assert!(msg.contains("kernal"), "{msg}");
+    }
+
+    /// Inputs the fuzzer (fuzz/fuzz_targets/arch.rs) found; each must be refused, not
+    /// parsed into something that cannot be written back.
+    #[test]
+    fn fuzz_regressions() {
+        for input in [
+            // crash-6763a3e6: no layers in JSON, while `scarlet:` is refused.
+            "{\"space\":\"scarlet\",\"layers\":[]}\n",
+            // …and its encoding.
+            "scarlet:",
+        ] {
+            let err = Arch::parse(input).unwrap_err().to_string();
+            assert!(err.contains("layers"), "{input:?}: {err}");
+        }
     }
 }

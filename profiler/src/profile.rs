@@ -246,9 +246,14 @@ pub(crate) fn prepare(device: Device, opts: &ProfileOptions, staging: &Path) -> 
         } else {
             summary.abi.clone()
         };
-        let host_runner = runner::runner_for(&abi, opts.runner.as_deref())?;
+        // What this device needs from the host, named with the device: with several
+        // devices of different ABIs, which one lacks it matters.
+        let for_device = |e: Error| Error::device(device.id(), e.to_string());
+        let host_runner = runner::runner_for(&abi, opts.runner.as_deref()).map_err(for_device)?;
         let host_lib = match opts.backend {
-            BackendKind::Ort => Some(runner::ort_lib_for(&abi, opts.ort_lib.as_deref())?),
+            BackendKind::Ort => {
+                Some(runner::ort_lib_for(&abi, opts.ort_lib.as_deref()).map_err(for_device)?)
+            }
             _ => None,
         };
         let (runner_path, lib_path, units_dir) = match &device {

@@ -139,9 +139,10 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
     let reports = profile(devices, &opts, &bar)?;
     bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
+    // A failed unit is a hole in the table as much as a missing one.
     let complete = reports
         .iter()
-        .all(|r| r.missing == 0 && r.device_errors.is_empty());
+        .all(|r| r.missing == 0 && r.failed == 0 && r.device_errors.is_empty());
     for r in &reports {
         if a.out.json {
             json_line(&mut out, r)?;
@@ -173,10 +174,10 @@ fn print_report(out: &mut impl Write, r: &ProfileReport) -> std::io::Result<()> 
     for e in &r.device_errors {
         writeln!(out, "  stopped early: {e}")?;
     }
-    if r.missing > 0 {
+    if r.missing > 0 || r.failed > 0 {
         writeln!(
             out,
-            "  the table is incomplete: run the same command with --resume"
+            "  the table is incomplete: run the same command with --resume (it measures missing and failed units)"
         )?;
     }
     Ok(())
