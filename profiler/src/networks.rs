@@ -19,7 +19,8 @@ use serde::Serialize;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::profile::{
-    Prepared, ProfileOptions, bench_argv, exit_reason, meta_for, parse_outcomes, prepare,
+    Prepared, ProfileOptions, bench_argv, end_fixed_performance, exit_reason, meta_for,
+    parse_outcomes, prepare,
 };
 
 /// One model to measure.
@@ -88,18 +89,7 @@ pub fn measure_networks(
         .unwrap_or(Path::new("."));
     let p = prepare(device, opts, parent)?;
     let result = measure_prepared(&p, opts, models, bar);
-    if opts.fixed_performance && !matches!(p.device, Device::Local(_)) {
-        let _ = p.device.run(
-            &[
-                "cmd",
-                "power",
-                "set-fixed-performance-mode-enabled",
-                "false",
-            ],
-            None,
-            Some(30),
-        );
-    }
+    end_fixed_performance(&p.device, opts);
     let meta = meta_for(&p, opts, vec![p.device.id().to_string()]);
     let id = p.device.id().to_string();
     let released = p.lock.release(&p.device);

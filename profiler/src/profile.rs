@@ -343,6 +343,22 @@ pub(crate) fn prepare(device: Device, opts: &ProfileOptions, staging: &Path) -> 
     }
 }
 
+/// Gives a phone its normal clock policy back after measuring (asked for in `prepare`).
+pub(crate) fn end_fixed_performance(device: &Device, opts: &ProfileOptions) {
+    if opts.fixed_performance && !matches!(device, Device::Local(_)) {
+        let _ = device.run(
+            &[
+                "cmd",
+                "power",
+                "set-fixed-performance-mode-enabled",
+                "false",
+            ],
+            None,
+            Some(30),
+        );
+    }
+}
+
 /// The table metadata for a device model, from its first device.
 pub(crate) fn meta_for(
     p: &Prepared,
@@ -821,18 +837,7 @@ fn profile_staged(
                     .device_state
                     .insert(format!("{} after: {k}", p.device.id()), v);
             }
-            if opts.fixed_performance && !matches!(p.device, Device::Local(_)) {
-                let _ = p.device.run(
-                    &[
-                        "cmd",
-                        "power",
-                        "set-fixed-performance-mode-enabled",
-                        "false",
-                    ],
-                    None,
-                    Some(30),
-                );
-            }
+            end_fixed_performance(&p.device, opts);
             if let Err(e) = p.lock.release(&p.device) {
                 st.errors
                     .push(format!("{}: releasing the lock: {e}", p.device.id()));

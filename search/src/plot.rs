@@ -45,13 +45,8 @@ fn ensure_font() -> Result<()> {
     .map_err(Error::Usage)
 }
 
-fn xy(m: &Metrics) -> Option<(f64, f64)> {
-    let x = m.latency_ms.unwrap_or(m.madds as f64 / 1e6);
-    Some((x, m.accuracy?))
-}
-
-/// Draws `report` (plus `all` evaluated points) into `path`, SVG or PNG by extension.
-pub fn plot_front(report: &SearchReport, all: &[Metrics], path: &Path) -> Result<()> {
+/// `svg` or `png`, from the file name; the plot font registered.
+fn plot_format(path: &Path) -> Result<String> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -64,6 +59,17 @@ pub fn plot_front(report: &SearchReport, all: &[Metrics], path: &Path) -> Result
         )));
     }
     ensure_font()?;
+    Ok(ext)
+}
+
+fn xy(m: &Metrics) -> Option<(f64, f64)> {
+    let x = m.latency_ms.unwrap_or(m.madds as f64 / 1e6);
+    Some((x, m.accuracy?))
+}
+
+/// Draws `report` (plus `all` evaluated points) into `path`, SVG or PNG by extension.
+pub fn plot_front(report: &SearchReport, all: &[Metrics], path: &Path) -> Result<()> {
+    let ext = plot_format(path)?;
     let size = (900, 600);
     let outcome = if ext == "svg" {
         draw(SVGBackend::new(path, size).into_drawing_area(), report, all)
@@ -88,18 +94,7 @@ pub struct FidelitySeries {
 /// Predicted against measured latency with the y = x line and the ±10 % band (as
 /// nn-Meter draws it), SVG or PNG by extension.
 pub fn plot_fidelity(title: &str, series: &[FidelitySeries], path: &Path) -> Result<()> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if ext != "svg" && ext != "png" {
-        return Err(Error::Usage(format!(
-            "{}: plots are .svg or .png",
-            path.display()
-        )));
-    }
-    ensure_font()?;
+    let ext = plot_format(path)?;
     let size = (760, 680);
     let outcome = if ext == "svg" {
         draw_fidelity(
