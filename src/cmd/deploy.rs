@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use device_runner::backend::{BackendKind, ExecutionProvider, OptLevel};
-use device_runner::onnx::builder::{NamedWeights, RandomWeights, network_model};
+use device_runner::onnx::builder::{RandomWeights, network_model};
 use device_runner::onnx::write_model;
 use indicatif::{ProgressBar, ProgressStyle};
 use lookup_tables::lut::fidelity::{self, Metrics, Model};
@@ -17,7 +17,6 @@ use profiler::device;
 use profiler::networks::{NetworkModel, NetworkRun, measure_networks};
 use profiler::profile::{Limits, ProfileOptions};
 use search::plot::{FidelitySeries, plot_fidelity};
-use search::supernet::Evaluator;
 use serde::Serialize;
 
 use crate::cli::{CorrectionArg, DeployArgs, MeasureArgs, ProfileBackend, ValidateArgs};
@@ -185,12 +184,8 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
         .map(|s| super::load_arch(s))
         .collect::<Result<Vec<_>>>()?;
     let mut evaluator = match &a.ckpt {
-        Some(dir) => {
-            let cpu = search::supernet::train::parse_device("cpu")?;
-            let mut ev = Evaluator::open(dir, None, cpu)?;
-            ev.bn_batches = a.bn_batches;
-            Some(ev)
-        }
+        // 128 per recalibration batch, as `moga export` and `moga eval` default to.
+        Some(dir) => Some(super::export::open_checkpoint(dir, a.bn_batches, 128)?),
         None => None,
     };
     let lut = a.lut.as_deref().map(Lut::read).transpose()?;
@@ -203,14 +198,10 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
             .map_or_else(|| format!("arch-{i}"), str::to_string);
         let file = work.path.join(format!("{i:02}-{name}.onnx"));
         let (space, model) = match evaluator.as_mut() {
-            Some(ev) => {
-                let space = ev.net.space.clone();
-                let mut w =
-                    NamedWeights::new(ev.path_weights(arch)?, search::supernet::net::BN_EPS as f32);
-                let model = network_model(&space, arch, &mut w)?;
-                w.finish(&arch.encode())?;
-                (space, model)
-            }
+            Some(ev) => (
+                ev.net.space.clone(),
+                super::export::inherited_model(ev, arch)?,
+            ),
             None => {
                 let space = super::space(arch.space, a.shape)?;
                 space.validate(arch)?;

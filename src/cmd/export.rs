@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use device_runner::backend::BackendKind;
 use device_runner::onnx::builder::{NamedWeights, RandomWeights, network_model};
+use device_runner::onnx::proto::ModelProto;
 use device_runner::onnx::{Tensor, encode_model, write_model};
 use device_runner::session::{Devices, Session};
 use lookup_tables::{Arch, Space, SplitMix64};
@@ -57,10 +58,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         }
         Some(dir) => {
             anyhow::ensure!(args.batch >= 2, "--batch must be at least 2");
-            let cpu = search::supernet::train::parse_device("cpu")?;
-            let mut ev = Evaluator::open(dir, None, cpu)?;
-            ev.bn_batches = args.bn_batches;
-            ev.batch = args.batch;
+            let mut ev = open_checkpoint(dir, args.bn_batches, args.batch)?;
             let space = ev.net.space.clone();
             anyhow::ensure!(
                 arch.space == space.id,
@@ -70,10 +68,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
                 dir.display(),
                 space.id
             );
-            let tensors = ev.path_weights(&arch)?;
-            let mut w = NamedWeights::new(tensors, search::supernet::net::BN_EPS as f32);
-            let model = network_model(&space, &arch, &mut w)?;
-            w.finish(&arch.encode())?;
+            let model = inherited_model(&mut ev, &arch)?;
             let what = format!(
                 "inherited from {} (epoch {}, BatchNorm recalibrated on {} batches of {})",
                 dir.display(),
@@ -134,6 +129,24 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A supernet checkpoint opened on the CPU for exporting paths.
+pub(super) fn open_checkpoint(dir: &Path, bn_batches: usize, batch: usize) -> Result<Evaluator> {
+    let cpu = search::supernet::train::parse_device("cpu")?;
+    let mut ev = Evaluator::open(dir, None, cpu)?;
+    ev.bn_batches = bn_batches;
+    ev.batch = batch;
+    Ok(ev)
+}
+
+/// `arch` as an ONNX model with the weights it inherits from the checkpoint (BatchNorm
+/// recalibrated, then folded); every tensor must fit the network exactly.
+pub(super) fn inherited_model(ev: &mut Evaluator, arch: &Arch) -> Result<ModelProto> {
+    let mut w = NamedWeights::new(ev.path_weights(arch)?, search::supernet::net::BN_EPS as f32);
+    let model = network_model(&ev.net.space, arch, &mut w)?;
+    w.finish(&arch.encode())?;
+    Ok(model)
 }
 
 /// Runs the written model on every engine here on one seeded input; the reference is

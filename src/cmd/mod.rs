@@ -5,7 +5,7 @@ mod arch;
 mod deploy;
 mod devices;
 mod doctor;
-mod export;
+pub(crate) mod export;
 mod lut;
 mod search;
 mod space;

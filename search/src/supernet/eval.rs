@@ -268,6 +268,18 @@ impl Evaluator {
             .map_err(|e| Error::Io { path, error: e })
     }
 
+    /// Re-estimates `path`'s BatchNorm statistics with this evaluator's settings.
+    fn recalibrate(&self, path: &[usize]) {
+        recalibrate(
+            &self.net,
+            &self.data,
+            path,
+            self.bn_batches,
+            self.batch,
+            self.config.seed,
+        );
+    }
+
     /// The weights `arch` inherits, ready for export: its path's BatchNorm statistics
     /// recalibrated as for [`Evaluator::evaluate`], then every tensor on the path. An
     /// identity trained as a LET is refused: the exported network is the searched
@@ -283,14 +295,7 @@ impl Evaluator {
                 arch.encode()
             )));
         }
-        recalibrate(
-            &self.net,
-            &self.data,
-            &path,
-            self.bn_batches,
-            self.batch,
-            self.config.seed,
-        );
+        self.recalibrate(&path);
         let mut out = NamedTensors::new();
         for p in &self.net.params {
             let name = match p.owner {
@@ -358,14 +363,7 @@ impl Evaluator {
             });
         }
         let start = Instant::now();
-        recalibrate(
-            &self.net,
-            &self.data,
-            &path,
-            self.bn_batches,
-            self.batch,
-            self.config.seed,
-        );
+        self.recalibrate(&path);
         let s = validate(&self.net, &self.data, &path, self.batch);
         if self.use_cache {
             self.append_cache(&CacheLine {
