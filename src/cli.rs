@@ -424,12 +424,15 @@ pub struct MeasureArgs {
     /// Stop once the median is known to ± this fraction (0: never early).
     #[arg(long)]
     pub precision: Option<f64>,
+    /// Interleaved rounds the networks' runs are spread over (default: the table's).
+    #[arg(long)]
+    pub rounds: Option<usize>,
     /// Pause between networks, milliseconds.
     #[arg(long)]
     pub cooldown_ms: Option<u64>,
-    /// Networks per runner invocation.
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
+    /// Networks per runner invocation (default: all at once, interleaved).
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Seconds one network may take before it counts as hung.
     #[arg(long, default_value_t = 300)]
     pub unit_timeout: u64,
@@ -496,13 +499,17 @@ pub struct ValidateArgs {
     /// moga, fairnas or scarlet.
     #[arg(long, value_parser = parse_space)]
     pub space: SpaceId,
-    /// Random architectures to measure whole.
-    #[arg(long, default_value_t = 20)]
+    /// Random architectures to measure whole (a correction is fitted on half of them
+    /// and judged on the other half; at least 10 each before one is stored).
+    #[arg(long, default_value_t = 40)]
     pub samples: usize,
     /// Seed of the sample (and of the models' random weights).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The correction stored in the table.
+    /// The correction to keep: `auto` takes, of those that pass the checks (enough
+    /// networks, a sensible scale, a gain over the plain sum beyond chance on held-out
+    /// networks), the best on the fitted half, and the plain sum when none passes; a
+    /// named one that fails them is an error saying why.
     #[arg(long, value_enum, default_value_t = CorrectionArg::Auto)]
     pub model: CorrectionArg,
     /// Report only; leave the table as it is.
@@ -548,6 +555,16 @@ pub struct DevicesArgs {
     pub out: Output,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// Context for blocks, isolated for single operators.
+    Auto,
+    /// Units timed inside whole networks.
+    Context,
+    /// Each unit alone.
+    Isolated,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum ProfileBackend {
     Wgpu,
@@ -568,9 +585,28 @@ pub struct ProfileArgs {
     /// moga, fairnas or scarlet.
     #[arg(long, value_parser = parse_space)]
     pub space: SpaceId,
-    /// Measure the single-operator units of the space's blocks instead of the blocks.
+    /// Measure the single-operator units of the space's blocks instead of the blocks
+    /// (isolated).
     #[arg(long)]
     pub ops: bool,
+    /// How units are measured: `context` times them node by node inside whole networks
+    /// of covering designs (what they cost where they are used), `isolated` runs each
+    /// alone; `auto`: context for blocks, isolated for --ops.
+    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
+    pub method: MethodArg,
+    /// Covering designs of the context method (each is every choice of every layer in
+    /// as many networks as a layer has choices).
+    #[arg(long, default_value_t = 3)]
+    pub designs: usize,
+    /// Interleaved rounds per runner invocation: every model of a batch gets a share
+    /// of its runs per round, in a shuffled order, so the device's drift spreads over
+    /// all of them.
+    #[arg(long, default_value_t = 8)]
+    pub rounds: usize,
+    /// Do not pair runs with the space's reference network (then a drifting device's
+    /// speed goes straight into the table).
+    #[arg(long)]
+    pub no_reference: bool,
     /// The table to write; a folder when the devices are of several models (one table
     /// per model).
     #[arg(short, long, value_name = "PATH")]
@@ -597,9 +633,10 @@ pub struct ProfileArgs {
     /// Pause between units, milliseconds (phones: lets them cool down).
     #[arg(long, default_value_t = 0)]
     pub cooldown_ms: u64,
-    /// Units per runner invocation (and per checkpoint).
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
+    /// Models per runner invocation (and per checkpoint): default 8 units, or one
+    /// covering design of networks.
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Seconds one unit may take before it counts as hung.
     #[arg(long, default_value_t = 120)]
     pub unit_timeout: u64,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::Scratch;
 use common::adb::{AdbServer, rows_in, start_fixture};
 use lookup_tables::{Lut, Space, SpaceId, SpaceOptions};
+use profiler::context;
 
 const QUICK: [&str; 10] = [
     "--warmup",
@@ -87,13 +88,29 @@ fn local_profiles_with_both_backends() {
             serde_json::json!(["local"])
         );
     }
-    let lut = Lut::read(&s.path("wgpu.csv")).unwrap();
-    assert!(
-        lut.rows()
-            .iter()
-            .all(|r| r.stats().is_some_and(|st| st.gpu_median_ms.is_some())),
-        "lavapipe gives GPU timestamps"
-    );
+    // By default units are measured in context, against the space's reference network;
+    // on lavapipe with GPU timestamps (per dispatch).
+    for (file, timer) in [("ort.csv", "wall"), ("wgpu.csv", "gpu")] {
+        let lut = Lut::read(&s.path(file)).unwrap();
+        let m = &lut.meta;
+        assert_eq!(
+            (m.protocol.method.as_str(), m.protocol.timer.as_str()),
+            ("context", timer)
+        );
+        let c = m.context.as_ref().expect("context metadata");
+        assert_eq!(
+            (c.covering_designs, c.networks),
+            (3, 18),
+            "{file}: fairnas: 3 × 6 networks"
+        );
+        let r = m.reference.as_ref().expect("a reference");
+        assert_eq!(
+            r.arch,
+            lookup_tables::preset("FairNAS-A").unwrap().arch().encode()
+        );
+        assert!(r.median_ms > 0.0 && r.invocations == 3, "{r:?}");
+        assert!(context::sidecar(&s.path(file)).is_file());
+    }
     assert!(!root.join("lock").exists(), "the lock is released");
 
     // An existing table is not overwritten without --resume, and a resume of a complete

@@ -1,7 +1,7 @@
 //! Choosing a backend. Kept free of backend types so the command line builds with any
 //! backend compiled out; a backend that is absent reports "not compiled with X".
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The backends a model can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -83,7 +83,7 @@ pub enum BackendChoice {
 }
 
 /// One adapter and the facts that matter for measuring on it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterSummary {
     /// Adapter name, e.g. `Adreno (TM) 630` or `llvmpipe (LLVM 15.0.6, 256 bits)`.
     pub name: String,
@@ -108,7 +108,7 @@ pub struct AdapterSummary {
 }
 
 /// The limits that bound compute kernels.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterLimits {
     /// Largest buffer, bytes.
     pub max_buffer_size: u64,

@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backend::{AdapterSummary, BackendChoice};
 use crate::ort_lib::{self, OrtLibrary};
 
 /// The whole report (`device-runner info --json`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunnerInfo {
     /// This runner's version.
     pub runner_version: String,

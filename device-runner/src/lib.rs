@@ -26,6 +26,7 @@ pub mod onnx;
 #[cfg(feature = "ort")]
 pub mod ort_backend;
 pub mod ort_lib;
+pub mod protocol;
 pub mod session;
 
 pub use error::{Error, Result};

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
-use device_runner::backend::{BackendChoice, BackendKind, ExecutionProvider, OptLevel};
-use device_runner::bench::{BenchLimits, BenchRecord, measure};
+use clap::{Parser, Subcommand};
+use device_runner::backend::{BackendChoice, BackendKind};
+use device_runner::bench::{Measurement, Sample, Subject, measure_all};
 use device_runner::info;
 use device_runner::onnx::{self, Tensor};
+use device_runner::protocol::{BenchError, BenchOptions, BenchRecord, GpuArgs, OrtArgs};
 use device_runner::session::{Devices, Session};
 
 #[derive(Parser)]
@@ -23,37 +24,6 @@ use device_runner::session::{Devices, Session};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// Choosing and driving the GPU.
-#[derive(Args, Clone)]
-struct GpuArgs {
-    /// Which wgpu backends to consider.
-    #[arg(long, value_enum, default_value_t = BackendChoice::All)]
-    wgpu_backend: BackendChoice,
-    /// Adapter by index (as `info` lists them) or by a substring of its name.
-    #[arg(long)]
-    adapter: Option<String>,
-    /// Invocations per workgroup of the element-wise, pooling and naive kernels.
-    #[arg(long, default_value_t = 64)]
-    workgroup_size: u32,
-}
-
-/// Choosing and driving ONNX Runtime.
-#[derive(Args, Clone)]
-struct OrtArgs {
-    /// The ONNX Runtime library (else ORT_DYLIB_PATH, else libonnxruntime.so next to this binary).
-    #[arg(long, value_name = "PATH")]
-    ort_lib: Option<PathBuf>,
-    /// Execution provider.
-    #[arg(long, value_enum, default_value_t = ExecutionProvider::Cpu)]
-    ep: ExecutionProvider,
-    /// Intra-op threads of ONNX Runtime's CPU kernels.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// Graph optimisation level.
-    #[arg(long, value_enum, default_value_t = OptLevel::All)]
-    opt_level: OptLevel,
 }
 
 #[derive(Subcommand)]
@@ -100,7 +70,10 @@ enum Command {
         #[arg(long = "input", value_name = "PB")]
         inputs: Vec<PathBuf>,
         #[command(flatten)]
-        opts: BenchOpts,
+        opts: BenchOptions,
+        /// Print one JSON object per model.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         gpu: GpuArgs,
         #[command(flatten)]
@@ -108,12 +81,7 @@ enum Command {
     },
 }
 
-fn open_devices(
-    backend: BackendKind,
-    gpu: &GpuArgs,
-    ort: &OrtArgs,
-    profile: Option<PathBuf>,
-) -> Result<Devices> {
+fn open_devices(backend: BackendKind, gpu: &GpuArgs, ort: &OrtArgs) -> Result<Devices> {
     #[allow(unused_mut)]
     let mut devices = Devices::default();
     match backend {
@@ -134,12 +102,12 @@ fn open_devices(
                 ep: ort.ep,
                 threads: ort.threads,
                 opt_level: ort.opt_level,
-                profile,
+                profile: None,
             };
             devices.ort = Some((rt, opts));
         }
         _ => {
-            let _ = (gpu, ort, profile);
+            let _ = (gpu, ort);
         }
     }
     Ok(devices)
@@ -158,7 +126,7 @@ fn exec(
     ort: &OrtArgs,
 ) -> Result<()> {
     let inputs = read_inputs(inputs)?;
-    let devices = open_devices(backend, gpu, ort, None)?;
+    let devices = open_devices(backend, gpu, ort)?;
     let names = output_names(model)?;
     let (mut session, inputs) = Session::open(backend, &devices, model, &inputs, 0)?;
     let outputs = session.run(&inputs)?;
@@ -199,91 +167,101 @@ fn models_of(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(list)
 }
 
-fn bench_one(
+/// A model opened for measuring: the timed session and, for per-node timing on ONNX
+/// Runtime, the profiled one beside it.
+struct Opened<'c> {
+    path: PathBuf,
+    timed: Session<'c>,
+    profiled: Option<Session<'c>>,
+}
+
+impl Subject for Opened<'_> {
+    fn time(&mut self) -> device_runner::Result<Sample> {
+        self.timed.time()
+    }
+
+    fn time_nodes(&mut self) -> device_runner::Result<Option<Vec<f64>>> {
+        match &mut self.profiled {
+            Some(p) => p.time_nodes(),
+            None => self.timed.time_nodes(),
+        }
+    }
+}
+
+/// Opens `path` (and its profiled twin with `per_node`).
+fn open<'c>(
     backend: BackendKind,
-    devices: &Devices,
+    devices: &'c Devices,
     path: &Path,
     given: &[Tensor],
-    seed: u64,
-    limits: BenchLimits,
-    per_node: bool,
-) -> Result<serde_json::Value> {
-    let (mut session, _) = Session::open(backend, devices, path, given, seed)?;
-    let m = measure(&limits, || session.time())?;
-    let record = BenchRecord::new(
-        path.display().to_string(),
-        backend.name(),
+    opts: &BenchOptions,
+    profile_dir: &Path,
+    index: usize,
+) -> Result<Opened<'c>> {
+    if opts.per_node && !matches!(backend, BackendKind::Ort | BackendKind::Wgpu) {
+        bail!("--per-node needs --backend ort or wgpu");
+    }
+    let (timed, inputs) = Session::open(backend, devices, path, given, opts.seed)?;
+    let profiled = if opts.per_node {
+        timed.open_profiled(
+            devices,
+            path,
+            &inputs,
+            &profile_dir.join(format!("model-{index}")),
+        )?
+    } else {
+        None
+    };
+    Ok(Opened {
+        path: path.to_path_buf(),
+        timed,
+        profiled,
+    })
+}
+
+/// The record of one measured model.
+fn record(
+    o: &mut Opened,
+    m: &Measurement,
+    backend: BackendKind,
+    devices: &Devices,
+    opts: &BenchOptions,
+) -> Result<BenchRecord> {
+    let limits = opts.limits();
+    let mut r = BenchRecord::new(
+        o.path.display().to_string(),
+        backend,
         devices.describe(backend),
-        &m,
-        session.work_items(),
+        m,
+        o.timed.work_items(),
         limits,
+        opts.reference.as_deref(),
     );
-    let mut v = serde_json::to_value(&record)?;
-    if per_node {
-        #[cfg(feature = "ort")]
-        if let Session::Ort(model) = &mut session {
-            v["nodes"] = serde_json::to_value(model.node_times(limits.warmup_runs)?)?;
-        }
+    if opts.per_node {
+        r.nodes = Some(match &mut o.profiled {
+            Some(p) => p.node_times(&[], limits.warmup_runs)?,
+            None => o.timed.node_times(&m.node_runs, 0)?,
+        });
     }
-    Ok(v)
+    Ok(r)
 }
 
-/// The measurement protocol of `bench`.
-#[derive(Args, Clone)]
-struct BenchOpts {
-    /// Runs discarded first.
-    #[arg(long, default_value_t = 10)]
-    warmup: usize,
-    /// Measured runs at least (with --precision).
-    #[arg(long, default_value_t = 10)]
-    min_runs: usize,
-    /// Measured runs at most.
-    #[arg(long, default_value_t = 50)]
-    runs: usize,
-    /// Stop measuring a model after this many seconds.
-    #[arg(long, default_value_t = 10.0)]
-    max_seconds: f64,
-    /// Stop once the median's 95% confidence interval is within ± this fraction of it
-    /// (e.g. 0.01), after --min-runs.
-    #[arg(long)]
-    precision: Option<f64>,
-    /// Pause between models, milliseconds (lets a phone cool down).
-    #[arg(long, default_value_t = 0)]
-    cooldown_ms: u64,
-    /// Seed of the random inputs.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Print one JSON object per model.
-    #[arg(long)]
-    json: bool,
-    /// Add each node's median kernel time from ONNX Runtime's profiler (ort only).
-    #[arg(long)]
-    per_node: bool,
-}
-
-impl BenchOpts {
-    fn limits(&self) -> BenchLimits {
-        BenchLimits {
-            warmup_runs: self.warmup,
-            min_runs: self.min_runs,
-            runs: self.runs,
-            max_seconds: self.max_seconds,
-            precision: self.precision,
-        }
-    }
+/// Runs `f`, turning a panic (a driver's, a library's) into an error: one model must
+/// never end a folder's run.
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(anyhow::anyhow!("panicked: {}", panic_message(&p))))
 }
 
 fn bench(
     backend: BackendKind,
-    a: &BenchOpts,
+    opts: &BenchOptions,
+    json: bool,
     paths: &[PathBuf],
     inputs: &[PathBuf],
     gpu: &GpuArgs,
     ort: &OrtArgs,
 ) -> Result<bool> {
-    if a.per_node && backend != BackendKind::Ort {
-        bail!("--per-node needs --backend ort (it reads ONNX Runtime's profiler)");
-    }
     let mut models = Vec::new();
     for p in paths {
         models.extend(models_of(p)?);
@@ -291,85 +269,129 @@ fn bench(
     let given = read_inputs(inputs)?;
     let profile_dir = std::env::temp_dir().join(format!("moga-ort-profile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile_dir);
-    if a.per_node {
+    if opts.per_node {
         std::fs::create_dir_all(&profile_dir)
             .with_context(|| format!("creating {}", profile_dir.display()))?;
     }
-    let devices = open_devices(
-        backend,
-        gpu,
-        ort,
-        a.per_node.then(|| profile_dir.join("profile")),
-    )?;
+    let devices = open_devices(backend, gpu, ort)?;
+    let mut reference = match &opts.reference {
+        Some(r) => Some(
+            Session::open(backend, &devices, r, &[], opts.seed)
+                .with_context(|| format!("the reference {}", r.display()))?
+                .0,
+        ),
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     let mut all_ok = true;
-    for (i, path) in models.iter().enumerate() {
-        if i > 0 && a.cooldown_ms > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(a.cooldown_ms));
-        }
-        // One model failing (or panicking inside a driver) must not end a folder's run.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            bench_one(
-                backend,
-                &devices,
-                path,
-                &given,
-                a.seed,
-                a.limits(),
-                a.per_node,
-            )
-        }))
-        .unwrap_or_else(|p| Err(anyhow::anyhow!("panicked: {}", panic_message(&p))));
-        match result {
-            Ok(r) if a.json => writeln!(out, "{r}")?,
-            Ok(r) => print_record(&mut out, &r)?,
-            Err(e) => {
-                all_ok = false;
-                if a.json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"model": path.display().to_string(), "backend": backend.name(), "error": format!("{e:#}")})
-                    )?;
-                } else {
-                    eprintln!("device-runner: {}: {e:#}", path.display());
+    let mut emit =
+        |out: &mut std::io::StdoutLock, path: &Path, r: Result<BenchRecord>| -> Result<()> {
+            match r {
+                Ok(r) if json => writeln!(out, "{}", serde_json::to_string(&r)?)?,
+                Ok(r) => print_record(out, &r)?,
+                Err(e) => {
+                    all_ok = false;
+                    if json {
+                        let line = BenchError {
+                            model: path.display().to_string(),
+                            backend: backend.name().to_string(),
+                            error: format!("{e:#}"),
+                        };
+                        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                    } else {
+                        eprintln!("device-runner: {}: {e:#}", path.display());
+                    }
                 }
             }
+            // Results reach the host as they come, not when the batch ends.
+            out.flush()?;
+            Ok(())
+        };
+    let limits = opts.limits();
+    if limits.rounds <= 1 {
+        // One model at a time: only one model's memory is held.
+        for (i, path) in models.iter().enumerate() {
+            if i > 0 && opts.cooldown_ms > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(opts.cooldown_ms));
+            }
+            let result = guarded(|| {
+                let mut o = open(backend, &devices, path, &given, opts, &profile_dir, i)?;
+                let m = {
+                    let mut subjects: [&mut dyn Subject; 1] = [&mut o];
+                    measure_all(
+                        &limits,
+                        &mut subjects,
+                        reference.as_mut().map(|r| r as &mut dyn Subject),
+                        opts.per_node,
+                        opts.seed,
+                    )
+                    .pop()
+                    .expect("one subject")?
+                };
+                record(&mut o, &m, backend, &devices, opts)
+            });
+            emit(&mut out, path, result)?;
         }
-        // Results reach the host as they come, not when the batch ends.
-        out.flush()?;
+    } else {
+        // Rounds: every model open at once, measured in a shuffled order per round.
+        let mut opened = Vec::new();
+        for (i, path) in models.iter().enumerate() {
+            match guarded(|| open(backend, &devices, path, &given, opts, &profile_dir, i)) {
+                Ok(o) => opened.push(o),
+                Err(e) => emit(&mut out, path, Err(e))?,
+            }
+        }
+        let results = guarded(|| {
+            let mut subjects: Vec<&mut dyn Subject> =
+                opened.iter_mut().map(|o| o as &mut dyn Subject).collect();
+            Ok(measure_all(
+                &limits,
+                &mut subjects,
+                reference.as_mut().map(|r| r as &mut dyn Subject),
+                opts.per_node,
+                opts.seed,
+            ))
+        })?;
+        for (o, m) in opened.iter_mut().zip(results) {
+            let path = o.path.clone();
+            let r = guarded(|| record(o, &m?, backend, &devices, opts));
+            emit(&mut out, &path, r)?;
+        }
     }
     let _ = std::fs::remove_dir_all(&profile_dir);
     Ok(all_ok)
 }
 
-fn print_record(out: &mut impl Write, r: &serde_json::Value) -> std::io::Result<()> {
-    let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
-    let gpu = r["gpu_median_ms"]
-        .as_f64()
+fn print_record(out: &mut impl Write, r: &BenchRecord) -> std::io::Result<()> {
+    let gpu = r
+        .gpu_median_ms
         .map(|g| format!("  gpu median {g:.4} ms"))
+        .unwrap_or_default();
+    let ratio = r
+        .ratio
+        .as_ref()
+        .map(|x| {
+            format!(
+                "  ratio to the reference {:.4} ({} pairs, reference median {:.4} ms)",
+                x.median, x.pairs, x.reference_median_ms
+            )
+        })
         .unwrap_or_default();
     writeln!(
         out,
-        "{}: wall median {:.4} ms (p10 {:.4}, p90 {:.4}, {} runs){gpu}  [{} on {}]",
-        r["model"].as_str().unwrap_or("?"),
-        f("wall_median_ms"),
-        f("wall_p10_ms"),
-        f("wall_p90_ms"),
-        r["runs"],
-        r["backend"].as_str().unwrap_or("?"),
-        r["device"].as_str().unwrap_or("?")
+        "{}: wall median {:.4} ms (p10 {:.4}, p90 {:.4}, {} runs){gpu}{ratio}  [{} on {}]",
+        r.model, r.wall_median_ms, r.wall_p10_ms, r.wall_p90_ms, r.runs, r.backend, r.device
     )?;
-    if let Some(nodes) = r["nodes"].as_array() {
-        for n in nodes {
-            writeln!(
-                out,
-                "  {:>10.4} ms  {:<22} {}",
-                n["median_ms"].as_f64().unwrap_or(f64::NAN),
-                n["op_type"].as_str().unwrap_or("?"),
-                n["node"].as_str().unwrap_or("?")
-            )?;
-        }
+    for n in r.nodes.iter().flatten() {
+        writeln!(
+            out,
+            "  {:>10.4} ms {:>6}  {:<22} {}",
+            n.median_ms,
+            n.share
+                .map_or(String::new(), |s| format!("{:.1}%", 100.0 * s)),
+            n.op_type,
+            n.node
+        )?;
     }
     Ok(())
 }
@@ -410,10 +432,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             models,
             inputs,
             opts,
+            json,
             gpu,
             ort,
         } => {
-            if !bench(backend, &opts, &models, &inputs, &gpu, &ort)? {
+            if !bench(backend, &opts, json, &models, &inputs, &gpu, &ort)? {
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -14,13 +14,13 @@ use ort::ep;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{DynTensor, DynTensorValueType, DynValue, TensorElementType};
-use serde::Serialize;
 
 use crate::backend::{ExecutionProvider, OptLevel};
 use crate::bench::Sample;
 use crate::error::{Error, Result};
 use crate::onnx::Tensor;
 use crate::ort_lib::{self, OrtLibrary};
+use crate::protocol::NodeTime;
 
 /// How to run models on ONNX Runtime.
 #[derive(Clone, Debug)]
@@ -127,21 +127,6 @@ pub struct OrtModel {
     outputs: Vec<String>,
     feed: Vec<DynValue>,
     profiling: bool,
-}
-
-/// ONNX Runtime's profile of one node.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct NodeTime {
-    /// Node name (after ONNX Runtime's fusions).
-    pub node: String,
-    /// Operator type.
-    pub op_type: String,
-    /// Execution provider that ran it.
-    pub provider: String,
-    /// Median kernel time, milliseconds.
-    pub median_ms: f64,
-    /// Runs measured.
-    pub runs: usize,
 }
 
 fn level(l: OptLevel) -> GraphOptimizationLevel {
@@ -336,8 +321,8 @@ impl OrtModel {
         Ok((t.elapsed().as_secs_f64() * 1e3, None))
     }
 
-    /// Ends profiling and returns per-node median kernel times, skipping each node's
-    /// first `skip` runs (the warm-up).
+    /// Ends profiling and returns each node's median kernel time and share, skipping
+    /// the first `skip` runs (the warm-up).
     pub fn node_times(&mut self, skip: usize) -> Result<Vec<NodeTime>> {
         if !self.profiling {
             return Err(ort_err("profiling was not enabled for this session"));
@@ -349,13 +334,15 @@ impl OrtModel {
     }
 }
 
-/// Per-node median kernel times from ONNX Runtime's profile (Chrome trace JSON: events
-/// of category "Node" named `<node>_kernel_time`, durations in microseconds).
+/// Per-node kernel times from ONNX Runtime's profile (Chrome trace JSON: events of
+/// category "Node" named `<node>_kernel_time`, durations in microseconds), in execution
+/// order, with each node's median over runs (the first `skip` left out) and its median
+/// share of a run's node times.
 pub fn parse_profile(text: &str, skip: usize) -> std::result::Result<Vec<NodeTime>, String> {
     let events: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let mut order: Vec<String> = Vec::new();
-    let mut by_node: std::collections::HashMap<String, (String, String, Vec<f64>)> =
-        std::collections::HashMap::new();
+    let mut order: Vec<(String, String, String)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut times: Vec<Vec<f64>> = Vec::new();
     for e in &events {
         if e["cat"] != "Node" {
             continue;
@@ -367,30 +354,40 @@ pub fn parse_profile(text: &str, skip: usize) -> std::result::Result<Vec<NodeTim
             continue;
         };
         let dur_us = e["dur"].as_f64().unwrap_or(0.0);
-        let entry = by_node.entry(name.to_string()).or_insert_with(|| {
-            order.push(name.to_string());
-            (
+        let k = *index.entry(name.to_string()).or_insert_with(|| {
+            order.push((
+                name.to_string(),
                 e["args"]["op_name"].as_str().unwrap_or("?").to_string(),
                 e["args"]["provider"].as_str().unwrap_or("?").to_string(),
-                Vec::new(),
-            )
+            ));
+            times.push(Vec::new());
+            order.len() - 1
         });
-        entry.2.push(dur_us / 1e3);
+        times[k].push(dur_us / 1e3);
     }
+    // Every node runs once per run: the r-th time of each node belongs to run r.
+    let runs = times.iter().map(Vec::len).max().unwrap_or(0);
+    let per_run: Vec<Vec<f64>> = (skip.min(runs.saturating_sub(1))..runs)
+        .map(|r| {
+            times
+                .iter()
+                .map(|t| t.get(r).copied().unwrap_or(0.0))
+                .collect()
+        })
+        .collect();
     Ok(order
         .into_iter()
-        .filter_map(|name| {
-            let (op_type, provider, times) = by_node.remove(&name)?;
-            let kept = &times[skip.min(times.len().saturating_sub(1))..];
-            let stats = crate::bench::Stats::of(kept)?;
-            Some(NodeTime {
-                node: name,
+        .zip(crate::bench::node_summary(&per_run))
+        .map(
+            |((node, op_type, provider), (median_ms, share, runs))| NodeTime {
+                node,
                 op_type,
                 provider,
-                median_ms: stats.median,
-                runs: stats.count,
-            })
-        })
+                median_ms,
+                share,
+                runs,
+            },
+        )
         .collect())
 }
 

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -31,7 +31,7 @@ pub const LIB_NAME: &str = if cfg!(target_os = "macos") {
 };
 
 /// A library that passed the checks.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrtLibrary {
     /// The file.
     pub path: PathBuf,

@@ -72,6 +72,12 @@ fn load_graph(path: &Path) -> Result<Graph> {
     Graph::from_model(&onnx::read_model(path)?, &path.display().to_string())
 }
 
+impl crate::bench::Subject for Session<'_> {
+    fn time(&mut self) -> Result<Sample> {
+        Session::time(self)
+    }
+}
+
 impl<'c> Session<'c> {
     /// Loads the model at `path` on `backend` for `given` inputs, or for seeded random
     /// inputs of the declared shapes when none are given; returns the session (inputs
@@ -165,6 +171,96 @@ impl<'c> Session<'c> {
             #[cfg(feature = "ort")]
             Session::Ort(m) => m.time(),
             Session::_Phantom(_) => unreachable!("never constructed"),
+        }
+    }
+
+    /// A second session on the same model for per-node timing where the backend needs
+    /// one: ONNX Runtime's profiler is a session option and slows the session it is on,
+    /// so the profiled session is kept apart from the timed one (its profile is written
+    /// under `prefix`). `None` where the session itself times nodes (wgpu).
+    pub fn open_profiled(
+        &self,
+        devices: &'c Devices,
+        path: &Path,
+        inputs: &[Tensor],
+        prefix: &Path,
+    ) -> Result<Option<Session<'c>>> {
+        match self {
+            #[cfg(feature = "ort")]
+            Session::Ort(_) => {
+                let (rt, opts) = devices.ort.as_ref().ok_or_else(|| Error::Ort {
+                    message: "ONNX Runtime was not loaded".into(),
+                })?;
+                let opts = crate::ort_backend::OrtOptions {
+                    profile: Some(prefix.to_path_buf()),
+                    ..opts.clone()
+                };
+                let mut model = crate::ort_backend::OrtModel::load(rt, path, &opts)?;
+                model.set_inputs(inputs)?;
+                Ok(Some(Session::Ort(Box::new(model))))
+            }
+            #[cfg(feature = "wgpu")]
+            Session::Wgpu(_) => {
+                let _ = (devices, path, inputs, prefix);
+                Ok(None)
+            }
+            _ => {
+                let _ = (devices, path, inputs, prefix);
+                Err(Error::Model {
+                    model: path.display().to_string(),
+                    message: "per-node timing needs --backend ort or wgpu".into(),
+                })
+            }
+        }
+    }
+
+    /// One run timed node by node where this session does so itself (wgpu: GPU time per
+    /// dispatch); a plain run otherwise (a profiled ONNX Runtime session records its
+    /// node times in its profile).
+    pub fn time_nodes(&mut self) -> Result<Option<Vec<f64>>> {
+        match self {
+            #[cfg(feature = "wgpu")]
+            Session::Wgpu(m) => m.time_nodes().map(Some),
+            other => other.time().map(|_| None),
+        }
+    }
+
+    /// Per-node times from the per-node runs: `node_runs` for sessions that timed nodes
+    /// themselves, the profile for a profiled ONNX Runtime session (its first `skip`
+    /// runs left out).
+    pub fn node_times(
+        &mut self,
+        node_runs: &[Vec<f64>],
+        skip: usize,
+    ) -> Result<Vec<crate::protocol::NodeTime>> {
+        match self {
+            #[cfg(feature = "wgpu")]
+            Session::Wgpu(m) => {
+                let provider = m.adapter_name().to_string();
+                Ok(m.dispatch_nodes()
+                    .into_iter()
+                    .zip(crate::bench::node_summary(node_runs))
+                    .map(
+                        |((node, kernel), (median_ms, share, runs))| crate::protocol::NodeTime {
+                            node,
+                            op_type: kernel.to_string(),
+                            provider: provider.clone(),
+                            median_ms,
+                            share,
+                            runs,
+                        },
+                    )
+                    .collect())
+            }
+            #[cfg(feature = "ort")]
+            Session::Ort(m) => m.node_times(skip),
+            _ => {
+                let _ = (node_runs, skip);
+                Err(Error::Model {
+                    model: "session".into(),
+                    message: "per-node timing needs --backend ort or wgpu".into(),
+                })
+            }
         }
     }
 

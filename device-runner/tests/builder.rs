@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use device_runner::cpu;
 use device_runner::gpu::{GpuContext, GpuModel, GpuOptions};
 use device_runner::graph::Graph;
-use device_runner::onnx::builder::{RandomWeights, network_model, unit_model};
+use device_runner::onnx::builder::{RandomWeights, network_model, part_of_node, unit_model};
 use device_runner::onnx::{self, Tensor, proto::ModelProto};
 use device_runner::session::{random_inputs, specs_of};
 use lookup_tables::{Activation, Space, SpaceId, UnitKey, UnitKind, preset};
@@ -131,4 +131,39 @@ fn whole_presets_agree_between_wgpu_and_the_reference() {
         let d = compare(&model, name, &ctx);
         assert!(d <= 1e-3, "{name}: relative difference {d}");
     }
+}
+
+#[test]
+fn every_node_of_a_network_names_its_part() {
+    let mut w = RandomWeights::new(3);
+    for id in SpaceId::ALL {
+        let space = Space::new(id);
+        for arch in space.sample(3, 9) {
+            let parts: Vec<String> = space
+                .units_of(&arch)
+                .unwrap()
+                .into_iter()
+                .map(|u| u.part)
+                .collect();
+            let model = network_model(&space, &arch, &mut w).unwrap();
+            let mut seen = std::collections::HashSet::new();
+            for node in &model.graph.as_ref().unwrap().node {
+                let name = node.name.clone().unwrap_or_default();
+                let part =
+                    part_of_node(&name).unwrap_or_else(|| panic!("{id}: node {name} has no part"));
+                assert!(
+                    parts.contains(&part),
+                    "{id}: {name} → {part}, not one of {parts:?}"
+                );
+                seen.insert(part);
+            }
+            assert_eq!(seen.len(), parts.len(), "{id}: every part has nodes");
+        }
+    }
+    assert_eq!(
+        part_of_node("layers.12.se.excite").as_deref(),
+        Some("layer 12")
+    );
+    assert_eq!(part_of_node("stem_nchwc").as_deref(), Some("stem"));
+    assert_eq!(part_of_node("ReorderOutput_token_165"), None);
 }

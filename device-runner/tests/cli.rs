@@ -329,12 +329,75 @@ fn ort_library_problems_are_one_clear_error() {
     let r = runner(&[
         "bench",
         "--backend",
-        "wgpu",
+        "cpu",
         "--model",
         m,
         "--runs",
         "1",
         "--per-node",
     ]);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("--per-node needs --backend ort"));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--per-node needs --backend ort or wgpu"));
+}
+
+/// Rounds, a reference and per-node timing together, on both backends, read back as the
+/// runner's own types: every model gets a ratio to the reference and a median per
+/// round; node shares cover the model.
+#[test]
+fn bench_interleaves_rounds_against_a_reference_node_by_node() {
+    use device_runner::protocol::BenchLine;
+    let s = Scratch::new("bench-rounds");
+    let units = Space::new(SpaceId::Fairnas).unit_list();
+    let mut paths = Vec::new();
+    for (i, key) in [units[3], units[9], units[20]].iter().enumerate() {
+        let p = s.0.join(format!("u{i}.onnx"));
+        onnx::write_model(
+            &p,
+            &unit_model(key, &mut RandomWeights::new(i as u64)).unwrap(),
+        )
+        .unwrap();
+        paths.push(p.to_str().unwrap().to_string());
+    }
+    for backend in ["ort", "wgpu"] {
+        let r = runner(&[
+            "bench",
+            "--backend",
+            backend,
+            "--json",
+            "--warmup",
+            "1",
+            "--runs",
+            "6",
+            "--rounds",
+            "3",
+            "--per-node",
+            "--reference",
+            &paths[2],
+            "--model",
+            &paths[0],
+            "--model",
+            &paths[1],
+        ]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let lines = BenchLine::parse_all(&String::from_utf8_lossy(&r.stdout));
+        assert_eq!(lines.len(), 2, "{backend}");
+        for line in lines {
+            let BenchLine::Record(rec) = line else {
+                panic!("{backend}: {line:?}")
+            };
+            let ratio = rec.ratio.as_ref().expect("a ratio to the reference");
+            assert_eq!(
+                (ratio.pairs, ratio.round_medians.len()),
+                (6, 3),
+                "{backend}"
+            );
+            assert!(ratio.median > 0.0 && ratio.reference.ends_with("u2.onnx"));
+            assert_eq!(rec.round_medians_ms.len(), 3);
+            let nodes = rec.nodes.as_ref().expect("nodes");
+            let total: f64 = nodes.iter().map(|n| n.share.unwrap()).sum();
+            assert!(
+                nodes.len() >= 2 && (total - 1.0).abs() < 0.2,
+                "{backend}: {total} {nodes:?}"
+            );
+        }
+    }
 }

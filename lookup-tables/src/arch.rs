@@ -186,6 +186,54 @@ impl Space {
         let mut rng = SplitMix64::new(seed);
         (0..n).map(|_| Arch::sample(self, &mut rng)).collect()
     }
+
+    /// `designs` covering designs, seeded: each is as many architectures as the widest
+    /// layer has choices, and in each one every layer takes every one of its valid
+    /// choices (at least) once, in an order shuffled per layer and design — a Latin
+    /// square over layers, FairNAS's strict fairness applied to profiling. Every unit
+    /// an architecture of the space can have thus appears in at least `designs`
+    /// architectures, each time among other neighbours.
+    pub fn covering_design(&self, designs: usize, seed: u64) -> Vec<Arch> {
+        let mut rng = SplitMix64::new(seed);
+        let width = (0..self.layers.len())
+            .map(|l| self.choices_at(l).len())
+            .max()
+            .unwrap_or(0);
+        let mut out = Vec::with_capacity(designs * width);
+        for _ in 0..designs {
+            let orders: Vec<Vec<Choice>> = (0..self.layers.len())
+                .map(|l| {
+                    let mut c = self.choices_at(l);
+                    for i in (1..c.len()).rev() {
+                        c.swap(i, rng.below(i as u64 + 1) as usize);
+                    }
+                    c
+                })
+                .collect();
+            for j in 0..width {
+                out.push(Arch {
+                    space: self.id,
+                    layers: orders.iter().map(|c| c[j % c.len()]).collect(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The network a table's runs are paired with to cancel a device's drift: the
+    /// space's first published model (MoGA-A, FairNAS-A, Scarlet-A).
+    pub fn reference_arch(&self) -> Arch {
+        presets::PRESETS
+            .iter()
+            .map(presets::Preset::arch)
+            .find(|a| a.space == self.id)
+            .unwrap_or_else(|| Arch {
+                space: self.id,
+                layers: (0..self.layers.len())
+                    .map(|l| self.choices_at(l)[0])
+                    .collect(),
+            })
+    }
 }
 
 #[cfg(test)]
@@ -282,5 +330,39 @@ mod tests {
             let err = Arch::parse(input).unwrap_err().to_string();
             assert!(err.contains("layers"), "{input:?}: {err}");
         }
+    }
+
+    #[test]
+    fn covering_designs_hold_every_choice_of_every_layer() {
+        for id in SpaceId::ALL {
+            let space = Space::new(id);
+            let archs = space.covering_design(2, 5);
+            let width = (0..space.layers.len())
+                .map(|l| space.choices_at(l).len())
+                .max()
+                .unwrap();
+            assert_eq!(archs.len(), 2 * width, "{id}");
+            for design in archs.chunks(width) {
+                for l in 0..space.layers.len() {
+                    for c in space.choices_at(l) {
+                        assert!(
+                            design.iter().any(|a| a.layers[l] == c),
+                            "{id}: layer {l} lacks {c:?}"
+                        );
+                    }
+                }
+                for a in design {
+                    space.validate(a).unwrap();
+                }
+            }
+            // Seeded: the same list again; another seed, another order.
+            assert_eq!(space.covering_design(2, 5), archs);
+            assert_ne!(space.covering_design(2, 6), archs);
+            space.validate(&space.reference_arch()).unwrap();
+        }
+        assert_eq!(
+            Space::new(SpaceId::Moga).reference_arch().preset_name(),
+            Some("MoGA-A")
+        );
     }
 }

@@ -403,6 +403,13 @@ impl Space {
         }
     }
 
+    /// The units every architecture has (stem, separable, head, classifier), placed.
+    pub fn fixed_units(&self) -> Vec<PlacedUnit> {
+        let mut v = self.fixed_units_front();
+        v.extend(self.fixed_units_back());
+        v
+    }
+
     fn fixed_units_front(&self) -> Vec<PlacedUnit> {
         let hw = self.stem_output_hw();
         let stem = UnitKey {

@@ -8,14 +8,21 @@
 #![warn(missing_docs)]
 
 pub mod adb;
+pub mod context;
 pub mod device;
 mod error;
 pub mod local;
 pub mod lock;
+pub mod measure;
+pub mod meta;
 pub mod networks;
+pub mod prepare;
 pub mod profile;
 pub mod props;
+pub mod reference;
 pub mod runner;
+pub mod schedule;
 pub mod shell;
+pub mod validate;
 
 pub use error::{Error, Result};

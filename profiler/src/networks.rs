@@ -1,27 +1,28 @@
 //! Whole networks on a device, measured by the same runner, backend options and
-//! protocol as the units of a table: what `moga deploy` and `moga lut validate` compare
-//! a table's predictions with.
+//! protocol as the units of a table, and against the table's reference network: what
+//! `moga deploy` and `moga lut validate` compare a table's predictions with.
 //!
-//! The device is locked and prepared exactly as for profiling; models go to
-//! `<work root>/networks/` (or run in place on `local`), a batch per runner invocation.
-//! A network the runner crashes or hangs on is measured alone once more and then
-//! reported as failed with the reason; the others are still measured.
+//! All networks of a call are measured in one invocation, in interleaved rounds (unless
+//! `--batch` splits them), so they share the device's state; with a reference each one
+//! is also a ratio to it, which is what makes a table measured an hour ago comparable
+//! with the device now. A network the runner crashes or hangs on is measured alone once
+//! more and then reported as failed with the reason; the others are still measured.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::ProgressBar;
 use lookup_tables::Outcome;
-use lookup_tables::lut::{BackendInfo, DeviceInfo};
+use lookup_tables::lut::{BackendInfo, DeviceInfo, LatencyStats, Reference};
 use serde::Serialize;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::profile::{
-    Prepared, ProfileOptions, bench_argv, end_fixed_performance, exit_reason, meta_for,
-    parse_outcomes, prepare,
-};
+use crate::measure::{self, Settings};
+use crate::meta::meta_for;
+use crate::prepare::prepare;
+use crate::profile::{ProfileOptions, Staging};
+use crate::reference::{ReferenceNet, reference_median};
 
 /// One model to measure.
 #[derive(Clone, Debug)]
@@ -37,9 +38,25 @@ pub struct NetworkModel {
 pub struct NetworkMeasurement {
     /// The name given.
     pub name: String,
-    /// The statistics, or why there are none.
+    /// In the table's time unit (its ratio to the reference × the table's reference
+    /// median) when measured against a reference; else as measured.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// As measured now, milliseconds (what the device takes at its current speed).
+    pub now: Option<LatencyStats>,
+    /// The even and the odd rounds' figures (two interleaved passes).
+    pub passes: Option<(f64, f64)>,
+}
+
+/// The reference now against the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceNow {
+    /// The reference's median in this call, ms.
+    pub now_ms: f64,
+    /// The table's unit: the reference's median when the table was measured, ms.
+    pub table_ms: f64,
+    /// How much slower (+) or faster the device is now than then, %.
+    pub drift_pct: f64,
 }
 
 /// What one call measured, and where.
@@ -53,21 +70,24 @@ pub struct NetworkRun {
     pub backend: BackendInfo,
     /// Each network, in the order given.
     pub results: Vec<NetworkMeasurement>,
+    /// The reference, when the table has one.
+    pub reference: Option<ReferenceNow>,
     /// Wall time of the call, seconds.
     pub seconds: f64,
 }
 
-/// Measures `models` whole on `device` with `opts`' backend, options and protocol
-/// (`opts.space`, `output` and `resume` are not used).
+/// Measures `models` whole on `device` with `opts`' backend, options and protocol,
+/// against `reference` (a table's) when given.
 pub fn measure_networks(
     device: Device,
     opts: &ProfileOptions,
     models: &[NetworkModel],
+    reference: Option<&Reference>,
     bar: &ProgressBar,
 ) -> Result<NetworkRun> {
     let start = Instant::now();
-    let mut by_file: HashMap<String, usize> = HashMap::new();
-    for (i, m) in models.iter().enumerate() {
+    let mut seen = std::collections::HashSet::new();
+    for m in models {
         let file = m
             .file
             .file_name()
@@ -76,118 +96,84 @@ pub fn measure_networks(
                 what: "model file".into(),
                 message: format!("{} names no file", m.file.display()),
             })?;
-        if by_file.insert(file.clone(), i).is_some() {
+        if file == "reference.onnx" || !seen.insert(file.clone()) {
             return Err(Error::Missing {
                 what: "model file".into(),
                 message: format!("two models are called {file}: give them different names"),
             });
         }
     }
+    let staging = Staging::new("reference")?;
+    let reference_file = reference
+        .map(|r| ReferenceNet::recorded(r)?.write(&staging.0))
+        .transpose()?;
     let parent = models
         .first()
         .and_then(|m| m.file.parent())
         .unwrap_or(Path::new("."));
-    let p = prepare(device, opts, parent)?;
-    let result = measure_prepared(&p, opts, models, bar);
-    end_fixed_performance(&p.device, opts);
+    let p = prepare(device, opts, parent, "networks")?;
+    let result = (|| -> Result<Vec<measure::Outcome>> {
+        let settings = Settings {
+            reference: reference_file.as_deref().map(|f| p.place(f)).transpose()?,
+            per_node: false,
+        };
+        let paths: Vec<String> = models
+            .iter()
+            .map(|m| p.place(&m.file))
+            .collect::<Result<_>>()?;
+        let mut outcomes = Vec::with_capacity(models.len());
+        for chunk in paths.chunks(opts.batch.unwrap_or(paths.len()).max(1)) {
+            bar.set_message(format!("{}: {} networks", p.device.id(), chunk.len()));
+            outcomes.extend(measure::measure(&p, opts, chunk, &settings)?);
+            bar.inc(chunk.len() as u64);
+        }
+        Ok(outcomes)
+    })();
     let meta = meta_for(&p, opts, vec![p.device.id().to_string()]);
     let id = p.device.id().to_string();
-    let released = p.lock.release(&p.device);
-    let results = result?;
+    let released = p.release(opts);
+    let outcomes = result?;
     released?;
     let meta = meta?;
+    let records: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let reference_now = match (reference, reference_median(&records)) {
+        (Some(r), Some(now_ms)) => Some(ReferenceNow {
+            now_ms,
+            table_ms: r.median_ms,
+            drift_pct: 100.0 * (now_ms - r.median_ms) / r.median_ms,
+        }),
+        _ => None,
+    };
+    let unit = reference.map(|r| r.median_ms);
+    let results = models
+        .iter()
+        .zip(outcomes)
+        .map(|(m, o)| {
+            let (outcome, now, passes) = match o {
+                Ok(r) => (
+                    match measure::latency(&r, unit) {
+                        Ok(s) => Outcome::Ok(s),
+                        Err(error) => Outcome::Failed { error },
+                    },
+                    measure::latency(&r, None).ok(),
+                    measure::passes(&r),
+                ),
+                Err(error) => (Outcome::Failed { error }, None, None),
+            };
+            NetworkMeasurement {
+                name: m.name.clone(),
+                outcome,
+                now,
+                passes,
+            }
+        })
+        .collect();
     Ok(NetworkRun {
         device_id: id,
         device: meta.device,
         backend: meta.backend,
         results,
+        reference: reference_now,
         seconds: start.elapsed().as_secs_f64(),
     })
-}
-
-fn measure_prepared(
-    p: &Prepared,
-    opts: &ProfileOptions,
-    models: &[NetworkModel],
-    bar: &ProgressBar,
-) -> Result<Vec<NetworkMeasurement>> {
-    let remote_dir = match p.device {
-        Device::Local(_) => None,
-        _ => {
-            let dir = format!("{}/networks", p.device.work_root());
-            p.device.check(&["mkdir", "-p", &dir])?;
-            Some(dir)
-        }
-    };
-    let mut paths = Vec::with_capacity(models.len());
-    for m in models {
-        let path = match &remote_dir {
-            None => m.file.display().to_string(),
-            Some(dir) => {
-                let file = m.file.file_name().map(|f| f.to_string_lossy().into_owned());
-                let remote = format!("{dir}/{}", file.unwrap_or_default());
-                p.device.push_if_changed(&m.file, &remote)?;
-                remote
-            }
-        };
-        paths.push(path);
-    }
-    let mut state: Vec<Option<Outcome>> = vec![None; models.len()];
-    for chunk in (0..models.len())
-        .collect::<Vec<_>>()
-        .chunks(opts.batch.max(1))
-    {
-        bar.set_message(format!("{}: {}", p.device.id(), models[chunk[0]].name));
-        measure_batch(p, opts, models, &paths, chunk, &mut state)?;
-        bar.inc(chunk.len() as u64);
-    }
-    Ok(models
-        .iter()
-        .zip(state)
-        .map(|(m, o)| NetworkMeasurement {
-            name: m.name.clone(),
-            outcome: o.unwrap_or(Outcome::Failed {
-                error: "not measured".into(),
-            }),
-        })
-        .collect())
-}
-
-/// Runs `which` in one invocation; what has no result is measured alone once more.
-fn measure_batch(
-    p: &Prepared,
-    opts: &ProfileOptions,
-    models: &[NetworkModel],
-    paths: &[String],
-    which: &[usize],
-    state: &mut [Option<Outcome>],
-) -> Result<()> {
-    let list: Vec<String> = which.iter().map(|&i| paths[i].clone()).collect();
-    let mut owned = Vec::new();
-    let argv = bench_argv(p, opts, &list, &mut owned);
-    let timeout = opts.unit_timeout_s * which.len() as u64 + 30;
-    let out = p.device.run(&argv, None, Some(timeout))?;
-    let mut found = parse_outcomes(&out.stdout);
-    let mut missing = Vec::new();
-    for &i in which {
-        let file = models[i]
-            .file
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match found.remove(&file) {
-            Some(o) => state[i] = Some(o),
-            None => missing.push(i),
-        }
-    }
-    if which.len() > 1 {
-        for i in missing {
-            measure_batch(p, opts, models, paths, &[i], state)?;
-        }
-    } else if let Some(&i) = missing.first() {
-        state[i] = Some(Outcome::Failed {
-            error: exit_reason(out.code, timeout, &out.stderr),
-        });
-    }
-    Ok(())
 }

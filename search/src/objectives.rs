@@ -279,7 +279,8 @@ pub struct Tables {
     pub params: Vec<Vec<u64>>,
     /// MAdds per layer and choice.
     pub madds: Vec<Vec<u64>>,
-    /// Latency of the fixed parts plus the table's overhead, ms.
+    /// Latency of the fixed parts with the table's correction (`scale × fixed +
+    /// overhead`; each layer's entry is `scale × unit`), ms.
     pub fixed_latency_ms: Option<f64>,
     /// Parameters of the fixed parts.
     pub fixed_params: u64,
@@ -321,33 +322,13 @@ impl Tables {
             base_stats.params - (0..n).map(|l| base_stats.parts[l + 2].params).sum::<u64>();
         let fixed_madds =
             base_stats.madds - (0..n).map(|l| base_stats.parts[l + 2].madds).sum::<u64>();
+        // Latency comes from the table's one predictor, in its additive form (the
+        // correction folded into the per-layer terms and the constant).
         let (latency_ms, fixed_latency_ms) = match lut {
             None => (None, None),
             Some(lut) => {
-                let missing = lut.missing(&space.unit_list());
-                if !missing.is_empty() {
-                    return Err(Error::Lut(lookup_tables::Error::MissingUnits {
-                        arch: format!("any architecture of space {}", space.id),
-                        missing: missing.iter().map(ToString::to_string).collect(),
-                    }));
-                }
-                let median = |k: &lookup_tables::UnitKey| {
-                    lut.get(k)
-                        .and_then(|r| r.stats())
-                        .map_or(0.0, |s| s.median_ms)
-                };
-                let lat: Vec<Vec<f64>> = choices
-                    .iter()
-                    .enumerate()
-                    .map(|(l, cs)| {
-                        cs.iter()
-                            .map(|&c| space.layer_unit(l, c).map_or(0.0, |k| median(&k)))
-                            .collect()
-                    })
-                    .collect();
-                let whole = lut.predict(space, &base_arch)?;
-                let layers_ms: f64 = (0..n).map(|l| lat[l][0]).sum();
-                (Some(lat), Some(whole.latency_ms - layers_ms))
+                let (lat, fixed) = lut.layer_table(space)?.additive();
+                (Some(lat), Some(fixed))
             }
         };
         Ok(Tables {

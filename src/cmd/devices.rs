@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use device_runner::backend::BackendKind;
+use device_runner::protocol::{BenchOptions, GpuArgs, OrtArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 use profiler::device::{self, Device, default_local_root};
-use profiler::profile::{Limits, ProfileOptions, ProfileReport, profile};
+use profiler::profile::{Method, ProfileOptions, ProfileReport, profile};
 use profiler::{adb, lock};
 
-use crate::cli::{DevicesArgs, ProfileArgs, ProfileBackend, Servers};
+use crate::cli::{DevicesArgs, MethodArg, ProfileArgs, ProfileBackend, Servers};
 use crate::output::{Table, json_line};
 
 pub(super) fn servers(s: &Servers) -> Result<Vec<SocketAddrV4>> {
@@ -100,31 +101,51 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         .iter()
         .map(|id| device::open(id, &list, &root))
         .collect::<Result<_, _>>()?;
+    let method = match (a.method, a.ops) {
+        (MethodArg::Context, true) => {
+            anyhow::bail!("--ops tables are measured isolated: drop --method context")
+        }
+        (MethodArg::Context, false) | (MethodArg::Auto, false) => Method::Context,
+        (MethodArg::Isolated, _) | (MethodArg::Auto, true) => Method::Isolated,
+    };
+    anyhow::ensure!(a.designs >= 1, "--designs must be at least 1");
     let opts = ProfileOptions {
         space,
         ops: a.ops,
+        method,
         backend: match a.backend {
             ProfileBackend::Wgpu => BackendKind::Wgpu,
             ProfileBackend::Ort => BackendKind::Ort,
         },
         output: a.output.clone(),
         resume: a.resume,
-        limits: Limits {
+        bench: BenchOptions {
             warmup: a.warmup,
             min_runs: a.min_runs,
-            max_runs: a.runs,
+            runs: a.runs,
             max_seconds: a.max_seconds,
             precision: (a.precision > 0.0).then_some(a.precision),
+            rounds: a.rounds.max(1),
             cooldown_ms: a.cooldown_ms,
+            seed: a.seed,
+            ..BenchOptions::default()
         },
+        gpu: GpuArgs {
+            wgpu_backend: a.wgpu_backend,
+            adapter: a.adapter.clone(),
+            ..GpuArgs::default()
+        },
+        ort: OrtArgs {
+            ep: a.ep,
+            threads: a.threads,
+            opt_level: a.opt_level,
+            ort_lib: None,
+        },
+        reference: !a.no_reference,
+        designs: a.designs,
         batch: a.batch,
         unit_timeout_s: a.unit_timeout,
         seed: a.seed,
-        ep: a.ep,
-        threads: a.threads,
-        opt_level: a.opt_level,
-        wgpu_backend: a.wgpu_backend,
-        adapter: a.adapter.clone(),
         runner: a.runner.clone(),
         ort_lib: a.ort_lib.clone(),
         fixed_performance: !a.no_fixed_performance,
@@ -132,7 +153,10 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} units, ETA {eta} {wide_msg}",
+            &format!(
+                "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} {}, ETA {{eta}} {{wide_msg}}",
+                if method == Method::Context { "networks" } else { "units" }
+            ),
         )
         .context("progress bar template")?,
     );
@@ -160,17 +184,35 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
 fn print_report(out: &mut impl Write, r: &ProfileReport) -> std::io::Result<()> {
     writeln!(
         out,
-        "{}: {} units for {} ({}): {} already measured, {} measured now, {} failed, {} missing; {:.1} s",
+        "{}: {} units for {} ({}), {}: {} already measured, {} measured now, {} failed, {} missing; {:.1} s",
         r.lut.display(),
         r.units,
         r.model,
         r.devices.join(", "),
+        match r.method {
+            Method::Context => format!("in context ({} networks)", r.networks),
+            Method::Isolated => "isolated".into(),
+        },
         r.already_measured,
         r.measured,
         r.failed,
         r.missing,
         r.seconds
     )?;
+    writeln!(out, "  {} timed runs", r.runs)?;
+    if let Some((lo, hi)) = r.drift_pct {
+        writeln!(
+            out,
+            "  the reference network drifted {lo:+.1} % to {hi:+.1} % during the run (rows are ratios to it, so the drift is not in them)"
+        )?;
+    }
+    if let Some(rep) = &r.repeatability {
+        writeln!(
+            out,
+            "  repeatability, two interleaved passes over {} models: median |Δ| {:.2} %, p90 {:.2} %",
+            rep.items, rep.median_abs_delta_pct, rep.p90_abs_delta_pct
+        )?;
+    }
     for e in &r.device_errors {
         writeln!(out, "  stopped early: {e}")?;
     }

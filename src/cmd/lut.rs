@@ -14,7 +14,7 @@ use crate::output::{Table, json_line};
 
 pub fn run(cmd: LutCmd) -> Result<ExitCode> {
     if let LutCmd::Validate(a) = cmd {
-        return super::deploy::validate(*a);
+        return super::validate::run(*a);
     }
     let mut out = std::io::stdout().lock();
     match cmd {

@@ -10,6 +10,7 @@ mod lut;
 mod search;
 mod space;
 mod train;
+mod validate;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -34,12 +34,55 @@ struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
+    /// The ONNX node it runs (a fused activation runs in its convolution's dispatch).
+    node: String,
+    /// The kernel.
+    kernel: &'static str,
 }
 
 struct Timestamps {
     queries: wgpu::QuerySet,
     resolve: wgpu::Buffer,
     readback: wgpu::Buffer,
+    count: u32,
+}
+
+impl Timestamps {
+    fn new(ctx: &GpuContext, count: u32) -> Timestamps {
+        let bytes = 8 * u64::from(count);
+        Timestamps {
+            queries: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            }),
+            resolve: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            readback: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            count,
+        }
+    }
+
+    /// Resolves every query into the readback buffer.
+    fn resolve(&self, enc: &mut wgpu::CommandEncoder) {
+        enc.resolve_query_set(&self.queries, 0..self.count, &self.resolve, 0);
+        enc.copy_buffer_to_buffer(
+            &self.resolve,
+            0,
+            &self.readback,
+            0,
+            8 * u64::from(self.count),
+        );
+    }
 }
 
 /// A graph compiled for one GPU context and one set of input shapes.
@@ -50,6 +93,8 @@ pub struct GpuModel<'c> {
     outputs: Vec<(String, usize, Vec<usize>, wgpu::Buffer)>,
     dispatches: Vec<Dispatch>,
     timestamps: Option<Timestamps>,
+    /// Two timestamps per dispatch, made on the first per-dispatch run.
+    dispatch_timestamps: Option<Timestamps>,
     /// Kernel dispatches per run.
     pub dispatch_count: usize,
 }
@@ -155,27 +200,11 @@ impl<'c> GpuModel<'c> {
                 pipeline,
                 bind_group,
                 groups: call.groups,
+                kernel: call.kernel.name(),
+                node: label,
             });
         }
-        let timestamps = ctx.timestamps.then(|| Timestamps {
-            queries: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("pass"),
-                ty: wgpu::QueryType::Timestamp,
-                count: 2,
-            }),
-            resolve: ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamps"),
-                size: 16,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            }),
-            readback: ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamps readback"),
-                size: 16,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-        });
+        let timestamps = ctx.timestamps.then(|| Timestamps::new(ctx, 2));
         ctx.check(&format!("compiling model {}", graph.name))?;
         Ok(GpuModel {
             ctx,
@@ -185,6 +214,7 @@ impl<'c> GpuModel<'c> {
             outputs,
             dispatches,
             timestamps,
+            dispatch_timestamps: None,
         })
     }
 
@@ -250,8 +280,7 @@ impl<'c> GpuModel<'c> {
             }
         }
         if let Some(t) = &self.timestamps {
-            enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
-            enc.copy_buffer_to_buffer(&t.resolve, 0, &t.readback, 0, 16);
+            t.resolve(&mut enc);
         }
         if read_outputs {
             for (_, slot, _, staging) in &self.outputs {
@@ -301,6 +330,77 @@ impl<'c> GpuModel<'c> {
     pub fn time(&mut self) -> Result<RunTiming> {
         self.submit_and_wait(false)
     }
+
+    /// The adapter's name.
+    pub fn adapter_name(&self) -> &str {
+        &self.ctx.adapter.name
+    }
+
+    /// Each dispatch's ONNX node and kernel, in execution order: what
+    /// [`GpuModel::time_nodes`] times.
+    pub fn dispatch_nodes(&self) -> Vec<(String, &'static str)> {
+        self.dispatches
+            .iter()
+            .map(|d| (d.node.clone(), d.kernel))
+            .collect()
+    }
+
+    /// Runs once with every dispatch in a compute pass of its own, timestamped at its
+    /// start and end: GPU milliseconds per dispatch, in execution order. Separate passes
+    /// cost the GPU a little more than the one pass of [`GpuModel::time`] (the
+    /// difference is measured by `device-runner bench --per-node`, which reports both).
+    pub fn time_nodes(&mut self) -> Result<Vec<f64>> {
+        if !self.ctx.timestamps {
+            return Err(Error::Gpu {
+                backend: self.ctx.adapter.name.clone(),
+                message: "per-node timing needs timestamp queries, which this adapter lacks".into(),
+            });
+        }
+        let n = self.dispatches.len();
+        // wgpu allows at most 4096 queries in one set.
+        if 2 * n > 4096 {
+            return Err(Error::Gpu {
+                backend: self.ctx.adapter.name.clone(),
+                message: format!("{n} dispatches: per-node timing handles at most 2048"),
+            });
+        }
+        if self.dispatch_timestamps.is_none() {
+            self.dispatch_timestamps = Some(Timestamps::new(self.ctx, (2 * n).max(2) as u32));
+        }
+        let t = self.dispatch_timestamps.as_ref().expect("made above");
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("run per node"),
+            });
+        for (i, d) in self.dispatches.iter().enumerate() {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&d.node),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &t.queries,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+        }
+        t.resolve(&mut enc);
+        self.ctx.queue.submit([enc.finish()]);
+        self.ctx.wait()?;
+        self.ctx.check("running per node")?;
+        let bytes = read_buffer(self.ctx, &t.readback)?;
+        Ok(dispatch_spans_ms(&bytes, n, self.ctx.timestamp_period_ns))
+    }
+}
+
+/// Milliseconds of each of `n` dispatches from their (start, end) tick pairs in `bytes`.
+pub fn dispatch_spans_ms(bytes: &[u8], n: usize, period_ns: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| gpu_span_ms(bytes.get(16 * i..16 * i + 16).unwrap_or(&[]), period_ns))
+        .collect()
 }
 
 /// Milliseconds between the two timestamps in `bytes` (two little-endian u64 ticks).

@@ -627,6 +627,31 @@ pub fn unit_model(key: &UnitKey, weights: &mut dyn Weights) -> Result<ModelProto
     Ok(e.g.finish(&[(&y, shape)]))
 }
 
+/// The part of a network (as [`lookup_tables::PlacedUnit::part`] names it: `stem`,
+/// `separable`, `layer 3`, `head`, `hidden fc`, `classifier`) that a node of
+/// [`network_model`] belongs to, from the node's name; backends keep the name's prefix
+/// when they fuse or convert nodes (ONNX Runtime: `layers.3.expand.act_nchwc`).
+/// `None` for nodes a backend added on its own (layout conversions such as
+/// `ReorderOutput_token_12`): they belong where they run.
+pub fn part_of_node(node: &str) -> Option<String> {
+    if let Some(rest) = node.strip_prefix("layers.") {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        return (!digits.is_empty()).then(|| format!("layer {digits}"));
+    }
+    let first = node.split(['.', '_']).next().unwrap_or_default();
+    Some(
+        match first {
+            "stem" => "stem",
+            "separable" => "separable",
+            "head" | "flatten" => "head",
+            "hidden" => "hidden fc",
+            "classifier" | "logits" => "classifier",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
 /// The model of a whole network of `space`: input `input` `[1, 3, r, r]`, output
 /// `logits` `[1, classes]`.
 pub fn network_model(space: &Space, arch: &Arch, weights: &mut dyn Weights) -> Result<ModelProto> {

@@ -30,7 +30,7 @@ use crate::unit::UnitKey;
 
 pub use file::{COLUMNS, FORMAT_VERSION};
 pub use merge::{MergeReport, Prefer, incompatibility};
-pub use predict::{MissingUnit, PartLatency, Prediction};
+pub use predict::{LayerTable, MissingUnit, PartLatency, Prediction};
 
 /// The device a table was measured on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -87,6 +87,11 @@ pub struct Protocol {
     /// Adaptive stopping: measuring a unit ended once the 95% confidence interval of
     /// its median was within ± this fraction (after `min_runs`); `None`: fixed counts.
     pub precision: Option<f64>,
+    /// Interleaved rounds per runner invocation (1: each model measured in one go).
+    pub rounds: u32,
+    /// How the rows were measured: `isolated` (each unit alone) or `context` (units
+    /// timed node by node inside whole networks of a covering design).
+    pub method: String,
 }
 
 impl Default for Protocol {
@@ -100,8 +105,85 @@ impl Default for Protocol {
             cooldown_ms: 0,
             timer: "wall".into(),
             precision: None,
+            rounds: 1,
+            method: "isolated".into(),
         }
     }
+}
+
+/// The reference network every measured run was paired with. A device's speed drifts
+/// (phones throttle; shared machines are shared), the ratio of a model's time to the
+/// reference run beside it much less: rows hold that ratio × `median_ms`, so a table is
+/// in the time unit "the reference took `median_ms`", and comparing it with networks
+/// measured later against the same reference cancels the drift in between.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    /// The architecture, encoded.
+    pub arch: String,
+    /// Input resolution it was built at.
+    pub resolution: u32,
+    /// Classes it was built with.
+    pub classes: u32,
+    /// Seed of its random weights.
+    pub seed: u64,
+    /// Its median latency over the profiling run that made the table, ms.
+    pub median_ms: f64,
+    /// Runner invocations that measured it.
+    pub invocations: u32,
+    /// Lowest per-invocation median, % from `median_ms`: the device's drift while the
+    /// table was measured.
+    pub drift_min_pct: f64,
+    /// Highest per-invocation median, % from `median_ms`.
+    pub drift_max_pct: f64,
+}
+
+/// How well a table's rows repeat: each measured item's figure from the even rounds
+/// against the odd rounds (two interleaved passes over everything).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeatability {
+    /// Items with both passes.
+    pub items: u32,
+    /// Median of |pass 1 − pass 2| / pass 2, %.
+    pub median_abs_delta_pct: f64,
+    /// 90th percentile of the same, %.
+    pub p90_abs_delta_pct: f64,
+}
+
+impl Repeatability {
+    /// Of (pass 1, pass 2) figures; `None` without any pair.
+    pub fn of(pairs: &[(f64, f64)]) -> Option<Repeatability> {
+        let mut d: Vec<f64> = pairs
+            .iter()
+            .filter(|(_, b)| *b > 0.0)
+            .map(|(a, b)| 100.0 * ((a - b) / b).abs())
+            .filter(|x| x.is_finite())
+            .collect();
+        if d.is_empty() {
+            return None;
+        }
+        d.sort_by(f64::total_cmp);
+        let q = |p: f64| d[((d.len() - 1) as f64 * p).round() as usize];
+        Some(Repeatability {
+            items: d.len() as u32,
+            median_abs_delta_pct: q(0.5),
+            p90_abs_delta_pct: q(0.9),
+        })
+    }
+}
+
+/// How an in-context table was measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextInfo {
+    /// Covering designs (each one a set of networks in which every choice of every
+    /// layer appears once).
+    pub covering_designs: u32,
+    /// Whole networks measured.
+    pub networks: u32,
+    /// Timed runs of those networks, per-node runs included.
+    pub network_runs: u64,
 }
 
 /// A correction learned from whole-network runs (`moga lut validate`): predicted
@@ -167,6 +249,12 @@ pub struct LutMeta {
     pub protocol: Protocol,
     /// The fitted correction, once `moga lut validate` has run.
     pub correction: Option<Correction>,
+    /// The reference network runs were paired with (absent in tables measured without).
+    pub reference: Option<Reference>,
+    /// Two interleaved passes compared, when the rows were measured in rounds.
+    pub repeatability: Option<Repeatability>,
+    /// How an in-context table was measured.
+    pub context: Option<ContextInfo>,
 }
 
 /// Latency statistics of one unit, milliseconds.
@@ -189,6 +277,19 @@ pub struct LatencyStats {
 }
 
 impl LatencyStats {
+    /// The same figures in another time unit (× `factor`).
+    pub fn scaled(&self, factor: f64) -> LatencyStats {
+        LatencyStats {
+            median_ms: self.median_ms * factor,
+            p10_ms: self.p10_ms * factor,
+            p90_ms: self.p90_ms * factor,
+            mean_ms: self.mean_ms * factor,
+            std_ms: self.std_ms * factor,
+            runs: self.runs,
+            gpu_median_ms: self.gpu_median_ms.map(|g| g * factor),
+        }
+    }
+
     /// Checks that the figures can be real: finite, non-negative, ordered
     /// p10 ≤ median ≤ p90, at least one run. Names the offending column.
     pub fn check(&self) -> std::result::Result<(), (&'static str, String)> {

@@ -1,13 +1,19 @@
-//! Latency prediction from a table: the sum of an architecture's unit medians plus the
-//! table's fitted per-network overhead (zero until `moga lut validate` fits one).
+//! Latency prediction from a table, in one place: every command that needs a latency
+//! (`lut predict`, `search`, `deploy`, `lut validate`) gets it from here.
+//!
+//! A unit's latency is its own row, or, in a table of single operators (`moga profile
+//! --ops`), the sum of its operators' rows. An architecture's latency is the table's
+//! correction applied to the sum of its units: `scale × Σ units + overhead` (scale 1
+//! and overhead 0 until `moga lut validate` stores a correction). [`LayerTable`] holds
+//! the same sums per layer and choice, for searches that evaluate millions of genomes.
 
 use serde::Serialize;
 
-use super::{Lut, Outcome};
+use super::{Correction, Lut, Outcome};
 use crate::arch::Arch;
 use crate::error::{Error, Result};
-use crate::space::Space;
-use crate::unit::{PlacedUnit, UnitKey};
+use crate::space::{Choice, Space};
+use crate::unit::UnitKey;
 
 /// One part of a prediction.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -27,7 +33,8 @@ pub struct Prediction {
     pub arch: String,
     /// Predicted latency, milliseconds: `scale × units_ms + overhead_ms`.
     pub latency_ms: f64,
-    /// `block` (one unit per block) or `op` (a table of single operators).
+    /// `block` (one row per block), `op` (blocks as sums of single operators) or
+    /// `mixed`.
     pub level: &'static str,
     /// The table's fitted factor on the sum (1 unless an affine correction was fitted).
     pub scale: f64,
@@ -75,55 +82,183 @@ impl Lut {
             .collect()
     }
 
+    /// A unit's latency: its own measured row, else the sum of its operators' measured
+    /// rows; `None` when neither is complete. The flag says where it came from:
+    /// `Some(true)` from operators, `Some(false)` from a block's own row, `None` for a
+    /// unit that is a single operator (the same in both kinds of table).
+    pub fn unit_ms(&self, key: &UnitKey) -> Option<(f64, Option<bool>)> {
+        let measured = |k: &UnitKey| self.get(k).and_then(|r| r.stats()).map(|s| s.median_ms);
+        let ops = key.ops();
+        let atomic = ops.len() == 1 && ops[0] == *key;
+        if let Some(ms) = measured(key) {
+            return Some((ms, (!atomic).then_some(false)));
+        }
+        if atomic {
+            return None;
+        }
+        ops.iter()
+            .map(measured)
+            .sum::<Option<f64>>()
+            .map(|ms| (ms, Some(true)))
+    }
+
+    /// The correction every prediction applies (none: scale 1, overhead 0).
+    pub fn correction(&self) -> Correction {
+        self.meta.correction.clone().unwrap_or_default()
+    }
+
     /// Predicts `arch`'s latency; an incomplete table is an error that lists every unit
     /// it lacks.
     pub fn predict(&self, space: &Space, arch: &Arch) -> Result<Prediction> {
         let units = space.units_of(arch)?;
-        let missing = self.missing(units.iter().map(|u| &u.key));
-        // A table of single operators predicts a block as the sum of its operators.
-        let (level, placed) = if missing.is_empty() {
-            ("block", units)
-        } else {
-            let ops: Vec<PlacedUnit> = units
-                .iter()
-                .flat_map(|u| {
-                    u.key.ops().into_iter().map(|key| PlacedUnit {
-                        part: u.part.clone(),
-                        key,
-                    })
-                })
-                .collect();
-            if !self.missing(ops.iter().map(|u| &u.key)).is_empty() {
-                return Err(Error::MissingUnits {
-                    arch: arch.encode(),
-                    missing: missing.iter().map(ToString::to_string).collect(),
-                });
+        let mut parts = Vec::with_capacity(units.len());
+        let mut lacking = Vec::new();
+        let (mut blocks, mut ops) = (0, 0);
+        for u in units {
+            match self.unit_ms(&u.key) {
+                Some((median_ms, from_ops)) => {
+                    match from_ops {
+                        Some(true) => ops += 1,
+                        Some(false) => blocks += 1,
+                        None => {}
+                    }
+                    parts.push(PartLatency {
+                        part: u.part,
+                        unit: u.key.to_string(),
+                        median_ms,
+                    });
+                }
+                None => lacking.push(u.key),
             }
-            ("op", ops)
-        };
-        let parts: Vec<PartLatency> = placed
-            .into_iter()
-            .map(|u| PartLatency {
-                median_ms: self
-                    .get(&u.key)
-                    .and_then(|r| r.stats())
-                    .map_or(0.0, |s| s.median_ms),
-                unit: u.key.to_string(),
-                part: u.part,
-            })
-            .collect();
+        }
+        if !lacking.is_empty() {
+            return Err(Error::MissingUnits {
+                arch: arch.encode(),
+                missing: self
+                    .missing(lacking.iter())
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            });
+        }
         let units_ms: f64 = parts.iter().map(|p| p.median_ms).sum();
-        let correction = self.meta.correction.clone().unwrap_or_default();
-        let overhead_ms = correction.overhead_ms;
+        let correction = self.correction();
         Ok(Prediction {
             arch: arch.encode(),
             latency_ms: correction.apply(units_ms),
-            level,
+            level: level(blocks, ops),
             scale: correction.scale,
             units_ms,
-            overhead_ms,
+            overhead_ms: correction.overhead_ms,
             parts,
         })
+    }
+
+    /// Every layer's and choice's latency in `space`, for evaluating many architectures
+    /// quickly: the same sums [`Lut::predict`] makes. An error lists every unit of the
+    /// space the table cannot supply.
+    pub fn layer_table(&self, space: &Space) -> Result<LayerTable> {
+        let mut lacking = Vec::new();
+        let (mut blocks, mut ops) = (0, 0);
+        let mut ms = |key: UnitKey| match self.unit_ms(&key) {
+            Some((v, from_ops)) => {
+                match from_ops {
+                    Some(true) => ops += 1,
+                    Some(false) => blocks += 1,
+                    None => {}
+                }
+                v
+            }
+            None => {
+                if !lacking.contains(&key) {
+                    lacking.push(key);
+                }
+                0.0
+            }
+        };
+        let choices: Vec<Vec<Choice>> = (0..space.layers.len())
+            .map(|l| space.choices_at(l))
+            .collect();
+        let units_ms: Vec<Vec<f64>> = choices
+            .iter()
+            .enumerate()
+            .map(|(l, cs)| {
+                cs.iter()
+                    .map(|&c| space.layer_unit(l, c).map_or(0.0, &mut ms))
+                    .collect()
+            })
+            .collect();
+        let fixed_units_ms: f64 = space.fixed_units().into_iter().map(|u| ms(u.key)).sum();
+        if !lacking.is_empty() {
+            return Err(Error::MissingUnits {
+                arch: format!("any architecture of space {}", space.id),
+                missing: self
+                    .missing(lacking.iter())
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            });
+        }
+        Ok(LayerTable {
+            choices,
+            units_ms,
+            fixed_units_ms,
+            correction: self.correction(),
+            level: level(blocks, ops),
+        })
+    }
+}
+
+fn level(blocks: usize, ops: usize) -> &'static str {
+    match (blocks, ops) {
+        (_, 0) => "block",
+        (0, _) => "op",
+        _ => "mixed",
+    }
+}
+
+/// A table's latencies per layer and choice of one space: an architecture's latency is
+/// `correction.apply(fixed_units_ms + Σ_l units_ms[l][choice_l])`, equal to
+/// [`Lut::predict`]'s.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerTable {
+    /// The valid choices of each layer, in the space's order.
+    pub choices: Vec<Vec<Choice>>,
+    /// Sum of the units of each choice at each layer, ms (identity: 0).
+    pub units_ms: Vec<Vec<f64>>,
+    /// Sum of the fixed parts' units (stem, separable, head, classifier), ms.
+    pub fixed_units_ms: f64,
+    /// The table's correction.
+    pub correction: Correction,
+    /// `block`, `op` or `mixed`: which rows the sums come from.
+    pub level: &'static str,
+}
+
+impl LayerTable {
+    /// The latency of the architecture whose layer `l` takes choice `genes[l]` (an
+    /// index into `choices[l]`), ms.
+    pub fn latency_ms(&self, genes: &[usize]) -> f64 {
+        let sum: f64 = genes
+            .iter()
+            .zip(&self.units_ms)
+            .map(|(&g, layer)| layer[g])
+            .sum();
+        self.correction.apply(self.fixed_units_ms + sum)
+    }
+
+    /// The latency as a sum of per-layer terms and a constant (the correction folded
+    /// in: `scale × unit` per layer, `scale × fixed + overhead`): what an algorithm over
+    /// additive objectives needs. The scale must be positive for the order of sums to
+    /// be the order of latencies, which stored corrections guarantee.
+    pub fn additive(&self) -> (Vec<Vec<f64>>, f64) {
+        let c = &self.correction;
+        (
+            self.units_ms
+                .iter()
+                .map(|l| l.iter().map(|v| c.scale * v).collect())
+                .collect(),
+            c.apply(self.fixed_units_ms),
+        )
     }
 }
 

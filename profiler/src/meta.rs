@@ -1,0 +1,124 @@
+//! What a table records about where and how it was measured: the device, the backend
+//! with the options that change timings, the runner and the protocol.
+
+use std::collections::BTreeMap;
+
+use device_runner::backend::BackendKind;
+use lookup_tables::LutMeta;
+use lookup_tables::lut::{self, BackendInfo, DeviceInfo, Protocol};
+
+use crate::error::{Error, Result};
+use crate::prepare::Prepared;
+use crate::profile::{Method, ProfileOptions};
+
+/// The table metadata for a device model, from one of its prepared devices.
+pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Result<LutMeta> {
+    let s = &p.summary;
+    let info = &p.info;
+    let mut options = BTreeMap::new();
+    let (version, gpu, driver) = match opts.backend {
+        BackendKind::Wgpu => {
+            let a = &info.adapters;
+            let chosen = match &opts.gpu.adapter {
+                Some(want) => match want.parse::<usize>() {
+                    Ok(i) => a.get(i),
+                    Err(_) => a
+                        .iter()
+                        .find(|x| x.name.to_lowercase().contains(&want.to_lowercase())),
+                },
+                None => a.first(),
+            };
+            let chosen = chosen.ok_or_else(|| {
+                Error::device(
+                    p.device.id(),
+                    format!(
+                        "the runner sees no GPU adapter{}",
+                        info.adapters_error
+                            .as_deref()
+                            .map_or(String::new(), |e| format!(" ({e})"))
+                    ),
+                )
+            })?;
+            options.insert("adapter".into(), chosen.name.clone());
+            options.insert("wgpu_backend".into(), chosen.backend.clone());
+            (
+                info.wgpu_version.clone().unwrap_or_default(),
+                chosen.name.clone(),
+                chosen.driver_info.clone(),
+            )
+        }
+        _ => {
+            let version = info
+                .ort
+                .as_ref()
+                .map(|o| o.version.clone())
+                .ok_or_else(|| {
+                    Error::device(
+                        p.device.id(),
+                        format!(
+                            "ONNX Runtime does not load on it: {}",
+                            info.ort_error.as_deref().unwrap_or("?")
+                        ),
+                    )
+                })?;
+            options.insert(
+                "execution_provider".into(),
+                format!("{:?}", opts.ort.ep).to_lowercase(),
+            );
+            options.insert("threads".into(), opts.ort.threads.to_string());
+            options.insert(
+                "opt_level".into(),
+                format!("{:?}", opts.ort.opt_level).to_lowercase(),
+            );
+            (version, s.gpu.clone(), String::new())
+        }
+    };
+    let b = &opts.bench;
+    Ok(LutMeta {
+        spaces: vec![opts.space.id],
+        device: DeviceInfo {
+            model: s.model.clone(),
+            manufacturer: s.manufacturer.clone(),
+            soc: s.soc.clone(),
+            gpu,
+            driver,
+            os: s.os.clone(),
+            abi: s.abi.clone(),
+            serials,
+        },
+        device_state: BTreeMap::new(),
+        backend: BackendInfo {
+            name: opts.backend.name().into(),
+            version,
+            options,
+        },
+        runner_version: info.runner_version.clone(),
+        created: lut::utc_rfc3339(lut::unix_now()),
+        protocol: Protocol {
+            warmup_runs: b.warmup as u32,
+            min_runs: b.min_runs as u32,
+            max_runs: b.runs as u32,
+            min_seconds: 0.0,
+            max_seconds: b.max_seconds,
+            cooldown_ms: b.cooldown_ms,
+            timer: if opts.backend == BackendKind::Wgpu
+                && p.info.adapters.iter().any(|a| a.timestamp_query)
+            {
+                "gpu".into()
+            } else {
+                "wall".into()
+            },
+            precision: b.precision,
+            rounds: b.rounds.max(1) as u32,
+            method: match opts.method {
+                Method::Isolated => "isolated",
+                Method::Context => "context",
+            }
+            .into(),
+        },
+        correction: None,
+        reference: None,
+        repeatability: None,
+        context: None,
+    })
+}

@@ -1,0 +1,116 @@
+//! Sharing work among the devices of one model: a queue of items (units, networks)
+//! that every device takes batches from, and a ledger that records each batch's results
+//! and writes the checkpoint before the next batch is taken. A device that fails gives
+//! its batch back for the others and stops; the run goes on.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use indicatif::ProgressBar;
+
+use crate::error::{Error, Result};
+use crate::prepare::Prepared;
+
+/// Measures a batch of items on a device: one result per item.
+pub type Measure<'a, T, R> = dyn Fn(&Prepared, &[T]) -> Result<Vec<R>> + Sync + 'a;
+
+/// Where a group's results go: each batch is recorded and checkpointed at once.
+pub trait Ledger<R>: Send {
+    /// Records one batch's results (measured on `device`) and writes the checkpoint.
+    fn record(&mut self, device: &str, results: Vec<R>) -> Result<()>;
+}
+
+/// The work of one device model.
+pub struct Shared<T, L> {
+    queue: Mutex<VecDeque<T>>,
+    /// The results so far.
+    pub ledger: Mutex<L>,
+    /// Devices that stopped early, with why.
+    pub errors: Mutex<Vec<String>>,
+}
+
+impl<T, L> Shared<T, L> {
+    /// Work on `items`, recorded into `ledger`.
+    pub fn new(items: impl IntoIterator<Item = T>, ledger: L) -> Shared<T, L> {
+        Shared {
+            queue: Mutex::new(items.into_iter().collect()),
+            ledger: Mutex::new(ledger),
+            errors: Mutex::default(),
+        }
+    }
+
+    /// Items still queued.
+    pub fn pending(&self) -> usize {
+        self.queue.lock().map_or(0, |q| q.len())
+    }
+
+    fn take(&self, n: usize) -> Vec<T> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let k = n.min(q.len());
+        q.drain(..k).collect()
+    }
+
+    fn give_back(&self, items: Vec<T>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        for it in items.into_iter().rev() {
+            q.push_front(it);
+        }
+    }
+}
+
+/// One device working through its group's queue, `batch` items at a time.
+fn work<T, R, L: Ledger<R>>(
+    p: &Prepared,
+    shared: &Shared<T, L>,
+    batch: usize,
+    bar: &ProgressBar,
+    label: &(dyn Fn(&T) -> String + Sync),
+    measure: &Measure<'_, T, R>,
+) -> Result<()> {
+    loop {
+        let items = shared.take(batch.max(1));
+        if items.is_empty() {
+            return Ok(());
+        }
+        bar.set_message(format!("{}: {}", p.device.id(), label(&items[0])));
+        match measure(p, &items) {
+            Ok(results) => {
+                bar.inc(items.len() as u64);
+                shared
+                    .ledger
+                    .lock()
+                    .map_err(|_| Error::device(p.device.id(), "ledger poisoned"))?
+                    .record(p.device.id(), results)?;
+            }
+            Err(e) => {
+                // The device is gone or broken: its batch goes back for the others.
+                shared.give_back(items);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Every device of every group works on its group's queue, in parallel.
+pub fn run<T: Send, R, L: Ledger<R>>(
+    groups: &[(&Shared<T, L>, &[Prepared])],
+    batch: usize,
+    bar: &ProgressBar,
+    label: &(dyn Fn(&T) -> String + Sync),
+    measure: &Measure<'_, T, R>,
+) {
+    std::thread::scope(|scope| {
+        for (shared, members) in groups {
+            for p in *members {
+                scope.spawn(move || {
+                    if let Err(e) = work(p, shared, batch, bar, label, measure) {
+                        bar.println(format!("moga: device {} stopped: {e}", p.device.id()));
+                        if let Ok(mut errs) = shared.errors.lock() {
+                            errs.push(format!("{}: {e}", p.device.id()));
+                        }
+                    }
+                });
+            }
+        }
+    });
+}
