@@ -1,66 +1,113 @@
 #!/usr/bin/env bash
-# How far this machine's latency tables can be trusted, for both backends: for each, a
-# block-level table and a single-operator table of the space are profiled on `local`,
-# then the same random architectures (same seed) are measured whole against each
-# (`moga lut validate`): share within ±10 % and ±5 %, RMSPE, RMSE, mean signed error
-# and Kendall's τ of the plain sum of units and of the sum with the correction fitted
-# on the other half of the sample.
+# How far this machine's latency tables can be trusted: for each backend and space, a
+# table made in context (units timed inside whole networks of covering designs, the
+# default) and one made of isolated units, both profiled on `local` with their default
+# protocol (every run paired with the space's reference network, interleaved rounds),
+# then judged on the same random architectures (same seed) measured whole by
+# `moga lut validate`: share within ±5 % and ±10 % (with Wilson intervals), RMSPE and
+# Kendall's τ of what the table predicts by default (its kept correction, if any), on
+# the half of the sample no correction was fitted on.
 #
-#   scripts/bench-fidelity.sh [--space moga] [--samples 40] [--seed 1]
-#                             [--ort-resolution 224] [--wgpu-resolution 64] [--out DIR]
+#   scripts/bench-fidelity.sh [--samples 40] [--seed 1] [--ort-spaces "moga fairnas"]
+#                             [--ort-resolution 224] [--wgpu-space moga]
+#                             [--wgpu-resolution 64] [--wgpu-samples 40] [--no-wgpu]
+#                             [--methods "context isolated"] [--out DIR]
 #
-# wgpu runs on lavapipe here (Vulkan on the CPU, about 100× slower than ONNX Runtime's
-# kernels), hence its smaller default resolution; on a phone use `--device SERIAL` with
-# the commands this prints. Tables, plots and per-network figures stay in --out
-# (default target/bench-fidelity).
+# wgpu runs on lavapipe here (Vulkan on the CPU, far slower than ONNX Runtime's
+# kernels): its tables use one covering design and a lighter protocol, stated below.
+# On a phone use `--device SERIAL` with the commands this prints. Tables, plots,
+# per-network figures and a summary (summary.jsonl) stay in --out (default
+# target/bench-fidelity).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-space=moga samples=40 seed=1 ort_res=224 wgpu_res=64 out=target/bench-fidelity
+samples=40 seed=1 ort_spaces="moga fairnas" ort_res=224 wgpu_space=moga wgpu_res=64
+wgpu_samples=40 wgpu=1 methods="context isolated" out=target/bench-fidelity
 while [ $# -gt 0 ]; do
   case "$1" in
-    --space) space="$2"; shift 2 ;;
     --samples) samples="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
+    --ort-spaces) ort_spaces="$2"; shift 2 ;;
     --ort-resolution) ort_res="$2"; shift 2 ;;
+    --wgpu-space) wgpu_space="$2"; shift 2 ;;
     --wgpu-resolution) wgpu_res="$2"; shift 2 ;;
+    --wgpu-samples) wgpu_samples="$2"; shift 2 ;;
+    --no-wgpu) wgpu=0; shift ;;
+    --methods) methods="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench-fidelity.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 
-cargo build --bins --quiet
-moga=target/debug/moga
+cargo build --release --bins --quiet
+moga=target/release/moga
 mkdir -p "$out"
 local_root="$out/local"
+summary="$out/summary.jsonl"
+: > "$summary"
 
 run() { echo "+ $*" >&2; "$@"; }
 
-for backend in ort wgpu; do
-  if [ "$backend" = ort ]; then
-    res=$ort_res
-    protocol=(--warmup 10 --min-runs 30 --max-seconds 1 --precision 0.01)
-  else
-    res=$wgpu_res
-    protocol=(--warmup 2 --min-runs 10 --max-seconds 1 --precision 0.02)
-  fi
-  shape=(--resolution "$res" --classes 1000)
-  for level in block op; do
-    lut="$out/$space-$backend-r$res-$level.csv"
-    ops=()
-    [ "$level" = op ] && ops=(--ops)
-    if [ ! -f "$lut" ]; then
-      run $moga profile --device local --backend "$backend" --space "$space" "${ops[@]}" "${shape[@]}" \
-        "${protocol[@]}" --local-root "$local_root" -o "$lut" >&2
-    else
-      run $moga profile --device local --backend "$backend" --space "$space" "${ops[@]}" "${shape[@]}" \
-        "${protocol[@]}" --local-root "$local_root" -o "$lut" --resume >&2
-    fi
-    printf '\n== %s, %s-level table, %s at %d px: %d random networks (seed %d)\n' \
-      "$backend" "$level" "$space" "$res" "$samples" "$seed"
-    run $moga lut validate --lut "$lut" --space "$space" "${shape[@]}" --samples "$samples" --seed "$seed" \
-      --local-root "$local_root" --plot "$out/$space-$backend-$level.svg" \
-      --details "$out/$space-$backend-$level.jsonl"
+# One case: profile a table (timed), validate it, append a summary line.
+case_() {
+  local backend=$1 space=$2 res=$3 method=$4 n=$5
+  shift 5
+  local shape=(--resolution "$res" --classes 1000)
+  local lut="$out/$space-$backend-r$res-$method.csv"
+  rm -f "$lut" "$lut.context.jsonl"
+  printf '\n== %s, %s space at %d px, %s table\n' "$backend" "$space" "$res" "$method" >&2
+  local t0 t1
+  t0=$(date +%s.%N)
+  run $moga profile --device local --backend "$backend" --space "$space" --method "$method" \
+    "${shape[@]}" "$@" --local-root "$local_root" -o "$lut" --json > "$out/profile.json"
+  t1=$(date +%s.%N)
+  run $moga lut validate --lut "$lut" --space "$space" "${shape[@]}" --samples "$n" --seed "$seed" \
+    --local-root "$local_root" --plot "$out/$space-$backend-$method.svg" \
+    --details "$out/$space-$backend-$method.jsonl" --json > "$out/validate.json" || true
+  python3 - "$backend" "$space" "$res" "$method" "$t0" "$t1" "$out/profile.json" "$out/validate.json" >> "$summary" <<'PY'
+import json, sys
+backend, space, res, method, t0, t1, prof, val = sys.argv[1:]
+p = json.loads(open(prof).read().splitlines()[0])
+v = json.loads(open(val).read().splitlines()[0])
+kept = next(x for x in v["variants"] if x["chosen"])
+plain = next(x for x in v["variants"] if x["model"] == "sum")
+print(json.dumps({
+    "backend": backend, "space": space, "resolution": int(res), "method": method,
+    "profile_s": round(float(t1) - float(t0), 1), "model_runs": p["runs"],
+    "networks": p["networks"], "units": p["units"], "drift_pct": p["drift_pct"],
+    "repeatability": p["repeatability"], "validate_s": round(v["seconds"], 1),
+    "holdout_n": v["holdout_n"], "kept": kept["name"], "decision": v["decision"],
+    "reference_drift_pct": (v["reference"] or {}).get("drift_pct"),
+    "default": kept["holdout"], "plain_sum": plain["holdout"],
+}))
+PY
+}
+
+for space in $ort_spaces; do
+  for method in $methods; do
+    case_ ort "$space" "$ort_res" "$method" "$samples"
   done
 done
+if [ "$wgpu" = 1 ]; then
+  # lavapipe: ~0.6 s per 64 px network here: one covering design, 6 pairs (at most 6 s) per model.
+  for method in $methods; do
+    case_ wgpu "$wgpu_space" "$wgpu_res" "$method" "$wgpu_samples" \
+      --warmup 1 --min-runs 6 --rounds 3 --precision 0.02 --max-seconds 6 --designs 1
+  done
+fi
+
+printf '\n== summary (held-out half of %s networks; default prediction = the kept correction, if any)\n' "$samples"
+python3 - "$summary" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+hdr = f"{'backend':<6} {'space':<8} {'px':>4} {'method':<9} {'profile':>8} {'runs':>7} {'±5 %':>16} {'±10 %':>16} {'RMSPE':>7} {'tau':>6}  plain sum ±5 % / tau"
+print(hdr)
+for r in rows:
+    d, s = r["default"], r["plain_sum"]
+    ci = lambda m, k: f"{100*m[k]:.0f} [{100*m[k+'_ci'][0]:.0f},{100*m[k+'_ci'][1]:.0f}]"
+    print(f"{r['backend']:<6} {r['space']:<8} {r['resolution']:>4} {r['method']:<9} {r['profile_s']:>7.0f}s {r['model_runs']:>7} "
+          f"{ci(d,'within_5pct'):>16} {ci(d,'within_10pct'):>16} {d['rmspe_pct']:>6.2f}% {d['kendall_tau']:>6.3f}  "
+          f"{100*s['within_5pct']:.0f} % / {s['kendall_tau']:.3f}")
+PY
+echo "summary: $summary" >&2

@@ -50,10 +50,9 @@ $runner bench --backend ort --model "$work/moga-a.onnx" --warmup 5 --runs 20 --p
 step "devices: this machine and any phone on adb (moga devices)"
 $moga devices || true
 
-step "a latency table of the moga space on this machine, ONNX Runtime (moga profile --device local)"
-$moga profile --device local --backend ort --space moga -o "$work/lut-ort.csv" --local-root "$work/local" \
-  --min-runs 20 --max-seconds 0.5
-$moga lut show "$work/lut-ort.csv" | head -n 14
+step "a latency table of the moga space on this machine, ONNX Runtime: units timed inside whole networks of two covering designs, every run paired with a reference network (moga profile --device local)"
+$moga profile --device local --backend ort --space moga --designs 2 -o "$work/lut-ort.csv" --local-root "$work/local"
+$moga lut show "$work/lut-ort.csv" | head -n 16
 
 step "predicted latency of the presets from that table (moga lut predict)"
 $moga lut predict --lut "$work/lut-ort.csv" MoGA-A MoGA-B MoGA-C
@@ -76,10 +75,18 @@ $moga export "$work/front-supernet.json#0" --ckpt "$work/supernet" --bn-batches 
 step "that network deployed on this machine at 224 px, measured whole beside the table's prediction (moga deploy FRONT#0)"
 $moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$work/local"
 
-step "how far the table can be trusted: 12 random networks measured whole; correction fitted on half, reported on the other half, stored in the table (moga lut validate)"
-$moga lut validate --lut "$work/lut-ort.csv" --space moga --samples 12 --seed 1 --local-root "$work/local" \
+step "how far the table can be trusted: 20 random networks measured whole against the same reference; corrections fitted on half, judged on the other half, stored only if they earn it (moga lut validate)"
+$moga lut validate --lut "$work/lut-ort.csv" --space moga --samples 20 --seed 1 --local-root "$work/local" \
   --plot "$work/fidelity.svg"
 
-step "the deployed network again, now predicted with the stored correction"
-$moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$work/local"
+step "the deployed network again, predicted with what the table now holds"
+$moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$work/local" --json > "$work/deploy.json"
+python3 - "$work/deploy.json" <<'PY'
+import json, sys
+d = json.loads(open(sys.argv[1]).read().splitlines()[0])
+err = d["error_pct"]
+print(f"measured {d['median_ms']:.3f} ms, predicted {d['predicted_ms']:.3f} ms: {err:+.1f} % "
+      f"({'within' if abs(err) <= 10 else 'OUTSIDE'} ±10 %)")
+sys.exit(0 if abs(err) <= 10 else 1)
+PY
 step "done"

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use profiler::{profile, props};
+use device_runner::protocol::BenchLine;
+use profiler::{measure, props};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -11,9 +12,14 @@ fuzz_target!(|data: &[u8]| {
     let _ = props::parse_gles(&text);
     let _ = props::parse_thermal_status(&text);
     let _ = props::parse_max_temperature(&text);
-    for (_, outcome) in profile::parse_outcomes(&text) {
-        if let lookup_tables::Outcome::Ok(s) = outcome {
-            assert!(s.check().is_ok(), "only checked statistics become rows");
+    for line in BenchLine::parse_all(&text) {
+        if let BenchLine::Record(r) = line {
+            for unit in [None, Some(3.0)] {
+                if let Ok(s) = measure::latency(&r, unit) {
+                    assert!(s.check().is_ok(), "only checked statistics become rows");
+                }
+                let _ = measure::passes(&r);
+            }
         }
     }
 });

@@ -31,10 +31,10 @@ use crate::error::{Error, Result};
 use crate::measure::{self, Settings};
 use crate::prepare::Prepared;
 use crate::profile::{
-    Method, ProfileOptions, ProfileReport, Staging, Unit, finish_devices, open_table, output_for,
+    Method, ProfileOptions, ProfileReport, Staging, finish_devices, open_table, output_for,
     prepare_groups, release_all,
 };
-use crate::reference::{ReferenceNet, reference_median};
+use crate::reference::{ReferenceNet, Unit, reference_median};
 use crate::schedule::{self, Ledger, Shared};
 
 /// One network's contribution to the table.

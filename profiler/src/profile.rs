@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::measure::{self, Settings};
 use crate::meta::meta_for;
 use crate::prepare::{Prepared, device_state, prepare};
-use crate::reference::{Drift, ReferenceNet, reference_median};
+use crate::reference::{ReferenceNet, Unit, reference_median};
 use crate::schedule::{self, Ledger, Shared};
 use crate::shell;
 
@@ -252,6 +252,8 @@ pub(crate) fn open_table(
             });
         }
         let mut existing = Lut::read(output)?;
+        // The reference is the table's own (checked below); the rest must match.
+        meta.reference.clone_from(&existing.meta.reference);
         if let Some((field, a, b)) = lut::incompatibility(&existing.meta, &meta) {
             return Err(Error::Table {
                 path: output.to_path_buf(),
@@ -288,67 +290,6 @@ pub(crate) fn open_table(
     };
     lut.write(output)?;
     Ok(lut)
-}
-
-/// The table's time unit and its drift bookkeeping, shared by both methods. A new
-/// table takes its unit from the first invocation's reference median, provisionally;
-/// at the end of the run it becomes the median over all invocations (rows measured in
-/// this run are brought to it). A resumed table keeps its unit.
-pub(crate) struct Unit {
-    pub(crate) nominal_ms: Option<f64>,
-    provisional: bool,
-    pub(crate) drift: Drift,
-    reference: Option<ReferenceNet>,
-}
-
-impl Unit {
-    pub(crate) fn new(meta: &LutMeta, reference: Option<ReferenceNet>) -> Unit {
-        Unit {
-            nominal_ms: meta.reference.as_ref().map(|r| r.median_ms),
-            provisional: meta.reference.is_none(),
-            drift: Drift::default(),
-            reference,
-        }
-    }
-
-    /// Takes a batch's reference median; sets the unit on the first.
-    pub(crate) fn observe(&mut self, meta: &mut LutMeta, median_ms: Option<f64>) {
-        let (Some(net), Some(m)) = (&self.reference, median_ms) else {
-            return;
-        };
-        self.drift.add(m);
-        if self.nominal_ms.is_none() {
-            self.nominal_ms = Some(m);
-            meta.reference = Some(net.meta(m));
-        }
-    }
-
-    /// Ends the run: the final unit (the factor rows measured in this run must be
-    /// multiplied by) and the drift, into `meta`.
-    pub(crate) fn finish(&mut self, meta: &mut LutMeta) -> f64 {
-        let mut factor = 1.0;
-        if let (Some(r), Some(old)) = (meta.reference.as_mut(), self.nominal_ms) {
-            if self.provisional
-                && let Some(m) = self.drift.median()
-            {
-                factor = m / old;
-                r.median_ms = m;
-                self.nominal_ms = Some(m);
-                self.provisional = false;
-            }
-            self.drift.record(r);
-        }
-        self.drift = Drift::default();
-        factor
-    }
-
-    /// The drift of this run as (lowest, highest) % against the unit.
-    pub(crate) fn drift_pct(meta: &LutMeta) -> Option<(f64, f64)> {
-        meta.reference
-            .as_ref()
-            .filter(|r| r.invocations > 0)
-            .map(|r| (r.drift_min_pct, r.drift_max_pct))
-    }
 }
 
 /// Profiles `opts.space` on `devices`: one table per device model.

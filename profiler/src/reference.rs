@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use device_runner::onnx::builder::{RandomWeights, network_model};
+use lookup_tables::LutMeta;
 use lookup_tables::lut::Reference;
 use lookup_tables::{Arch, Space, SpaceOptions};
 
@@ -114,6 +115,70 @@ impl Drift {
             }
             r.invocations += 1;
         }
+    }
+}
+
+/// A table's time unit and its drift bookkeeping while profiling (both methods). A new
+/// table takes its unit from the first invocation's reference median, provisionally;
+/// at the end of the run it becomes the median over all invocations (rows measured in
+/// this run are brought to it). A resumed table keeps its unit.
+pub struct Unit {
+    /// The table's unit (the reference's median), once known.
+    pub nominal_ms: Option<f64>,
+    provisional: bool,
+    /// The reference's medians in this run.
+    pub drift: Drift,
+    reference: Option<ReferenceNet>,
+}
+
+impl Unit {
+    /// The unit of a table with metadata `meta`, measured against `reference`.
+    pub fn new(meta: &LutMeta, reference: Option<ReferenceNet>) -> Unit {
+        Unit {
+            nominal_ms: meta.reference.as_ref().map(|r| r.median_ms),
+            provisional: meta.reference.is_none(),
+            drift: Drift::default(),
+            reference,
+        }
+    }
+
+    /// Takes a batch's reference median; sets the unit on the first.
+    pub fn observe(&mut self, meta: &mut LutMeta, median_ms: Option<f64>) {
+        let (Some(net), Some(m)) = (&self.reference, median_ms) else {
+            return;
+        };
+        self.drift.add(m);
+        if self.nominal_ms.is_none() {
+            self.nominal_ms = Some(m);
+            meta.reference = Some(net.meta(m));
+        }
+    }
+
+    /// Ends the run: the final unit (the factor rows measured in this run must be
+    /// multiplied by) and the drift, into `meta`.
+    pub fn finish(&mut self, meta: &mut LutMeta) -> f64 {
+        let mut factor = 1.0;
+        if let (Some(r), Some(old)) = (meta.reference.as_mut(), self.nominal_ms) {
+            if self.provisional
+                && let Some(m) = self.drift.median()
+            {
+                factor = m / old;
+                r.median_ms = m;
+                self.nominal_ms = Some(m);
+                self.provisional = false;
+            }
+            self.drift.record(r);
+        }
+        self.drift = Drift::default();
+        factor
+    }
+
+    /// The drift of this run as (lowest, highest) % against the unit.
+    pub fn drift_pct(meta: &LutMeta) -> Option<(f64, f64)> {
+        meta.reference
+            .as_ref()
+            .filter(|r| r.invocations > 0)
+            .map(|r| (r.drift_min_pct, r.drift_max_pct))
     }
 }
 

@@ -217,7 +217,8 @@ fn print_meta(out: &mut impl Write, path: &Path, m: &LutMeta, s: &LutSummary) ->
     let p = &m.protocol;
     writeln!(
         out,
-        "protocol: {} warm-up, {}–{} runs, {}–{} s per unit{}, {} ms cool-down, {} clock",
+        "protocol: units {}, {} warm-up, {}–{} runs, {}–{} s per model{}, {} interleaved round{}, {} ms cool-down, {} clock",
+        p.method,
         p.warmup_runs,
         p.min_runs,
         p.max_runs,
@@ -226,9 +227,32 @@ fn print_meta(out: &mut impl Write, path: &Path, m: &LutMeta, s: &LutSummary) ->
         p.precision
             .map(|x| format!(", until the median is known to ±{}%", x * 100.0))
             .unwrap_or_default(),
+        p.rounds,
+        if p.rounds == 1 { "" } else { "s" },
         p.cooldown_ms,
         p.timer
     )?;
+    if let Some(c) = &m.context {
+        writeln!(
+            out,
+            "in context: {} covering designs, {} networks, {} timed runs",
+            c.covering_designs, c.networks, c.network_runs
+        )?;
+    }
+    if let Some(r) = &m.reference {
+        writeln!(
+            out,
+            "reference network {} at {} px: {:.4} ms is the table's time unit (rows are ratios to it × this); it drifted {:+.1} % to {:+.1} % over {} runner invocations",
+            r.arch, r.resolution, r.median_ms, r.drift_min_pct, r.drift_max_pct, r.invocations
+        )?;
+    }
+    if let Some(r) = &m.repeatability {
+        writeln!(
+            out,
+            "repeatability (two interleaved passes over {} models): median |Δ| {:.2} %, p90 {:.2} %",
+            r.items, r.median_abs_delta_pct, r.p90_abs_delta_pct
+        )?;
+    }
     writeln!(
         out,
         "runner {}, created {}, spaces {}",

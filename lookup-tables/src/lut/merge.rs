@@ -25,7 +25,12 @@ pub enum Prefer {
 /// The first metadata field in which `a` and `b` differ in a way that makes their rows
 /// incomparable, as `(field, a's value, b's value)`.
 pub fn incompatibility(a: &LutMeta, b: &LutMeta) -> Option<(&'static str, String, String)> {
-    let checks: [(&'static str, String, String); 7] = [
+    let reference = |m: &LutMeta| {
+        m.reference.as_ref().map_or("none".to_string(), |r| {
+            format!("{} at {} px, seed {}", r.arch, r.resolution, r.seed)
+        })
+    };
+    let checks: [(&'static str, String, String); 8] = [
         (
             "device.model",
             a.device.model.clone(),
@@ -53,6 +58,7 @@ pub fn incompatibility(a: &LutMeta, b: &LutMeta) -> Option<(&'static str, String
             format!("{:?}", a.protocol),
             format!("{:?}", b.protocol),
         ),
+        ("reference", reference(a), reference(b)),
     ];
     checks.into_iter().find(|(_, x, y)| x != y)
 }
@@ -79,8 +85,21 @@ impl Lut {
                 "{field} differs ('{a}' vs '{b}'); rows of different devices or backends are not comparable"
             )));
         }
+        // Rows are ratios to the same reference network × each table's unit: bring the
+        // other's rows to this table's unit.
+        let factor = match (&self.meta.reference, &other.meta.reference) {
+            (Some(a), Some(b)) => a.median_ms / b.median_ms,
+            _ => 1.0,
+        };
         let mut report = MergeReport::default();
         for row in other.rows() {
+            let row = &match &row.outcome {
+                Outcome::Ok(s) if factor != 1.0 => super::LutRow {
+                    outcome: Outcome::Ok(s.scaled(factor)),
+                    ..row.clone()
+                },
+                _ => row.clone(),
+            };
             match self.get(&row.key).map(|r| &r.outcome) {
                 None => {
                     self.upsert(row.clone());
@@ -228,5 +247,40 @@ mod tests {
             err.contains("backend.version differs ('30.0.2' vs '31.0.0')"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rows_come_to_the_base_tables_reference_unit() {
+        let whole = synthetic(SpaceId::Fairnas);
+        let (mut a, mut b) = split(&whole, 30);
+        let reference = |median_ms: f64| crate::lut::Reference {
+            arch: "fairnas:k3e3".into(),
+            resolution: 224,
+            classes: 1000,
+            seed: 0,
+            median_ms,
+            invocations: 1,
+            drift_min_pct: 0.0,
+            drift_max_pct: 0.0,
+        };
+        a.meta.reference = Some(reference(10.0));
+        b.meta.reference = Some(reference(20.0));
+        let key = b.rows()[0].key;
+        a.merge(Path::new("a"), &b, Path::new("b"), Prefer::Error)
+            .unwrap();
+        let half = whole.get(&key).unwrap().stats().unwrap().median_ms / 2.0;
+        assert!((a.get(&key).unwrap().stats().unwrap().median_ms - half).abs() < 1e-12);
+        // Another reference network is another unit: refused.
+        let (mut c, mut d) = split(&whole, 30);
+        c.meta.reference = Some(reference(10.0));
+        d.meta.reference = Some(crate::lut::Reference {
+            seed: 7,
+            ..reference(10.0)
+        });
+        let err = c
+            .merge(Path::new("c"), &d, Path::new("d"), Prefer::Error)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reference differs"), "{err}");
     }
 }
