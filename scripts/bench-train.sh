@@ -50,7 +50,7 @@ for dev in $devices; do
     --epochs 2 --steps "$steps" --device "$dev" --threads "$threads" --seed 1 -o "$tmp/ck-$dev" --json \
     2>/dev/null > "$tmp/moga-$dev.jsonl"
   t1=$(date +%s.%N)
-  "$venv/bin/python" scripts/bench_train_torch.py "$tmp/space.json" search/data/digits.csv.gz \
+  "$venv/bin/python" scripts/bench_train_torch.py "$tmp/space.json" supernet/data/digits.csv.gz \
     "$batch" "$steps" "$steps" "$threads" "$dev" > "$tmp/torch-$dev.json"
   t2=$(date +%s.%N)
   python3 - "$tmp/moga-$dev.jsonl" "$tmp/torch-$dev.json" "$dev" "$threads" "$t0" "$t1" "$t2" <<'PY'

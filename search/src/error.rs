@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Errors of search and supernet work.
+/// Errors of a search.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A setting that cannot work, with what to do instead.

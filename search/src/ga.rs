@@ -17,8 +17,9 @@ use crate::rl::{Controller, RlConfig};
 pub trait Problem {
     /// Choices per gene.
     fn cardinalities(&self) -> &[usize];
-    /// Objectives (to minimise) and constraint violation of a genome.
-    fn evaluate(&mut self, genes: &[usize]) -> Point;
+    /// Objectives (to minimise) and constraint violation of a genome; an error (an
+    /// accuracy oracle that failed) stops the run.
+    fn evaluate(&mut self, genes: &[usize]) -> crate::Result<Point>;
 }
 
 /// Which algorithm.
@@ -108,13 +109,13 @@ struct Engine<'p> {
 }
 
 impl Engine<'_> {
-    fn evaluate(&mut self, genes: Vec<usize>) -> Individual {
+    fn evaluate(&mut self, genes: Vec<usize>) -> crate::Result<Individual> {
         self.evaluations += 1;
-        let point = self.problem.evaluate(&genes);
+        let point = self.problem.evaluate(&genes)?;
         self.seen.insert(genes.clone());
         let ind = Individual { genes, point };
         self.all.push(ind.clone());
-        ind
+        Ok(ind)
     }
 
     fn weights(&self, m: usize) -> Vec<f64> {
@@ -256,11 +257,12 @@ pub fn front_of(all: &[Individual]) -> Vec<Individual> {
 }
 
 /// Runs the search; `on_generation` sees each generation as it completes (progress).
+/// The first evaluation that fails ends the run with its error.
 pub fn run(
     problem: &mut dyn Problem,
     cfg: &GaConfig,
     on_generation: &mut dyn FnMut(&Generation),
-) -> GaResult {
+) -> crate::Result<GaResult> {
     let cards = problem.cardinalities().to_vec();
     let controller = cfg.rl.map(|r| Controller::new(&cards, r.learning_rate));
     let mut e = Engine {
@@ -279,7 +281,7 @@ pub fn run(
             let g = random_genome(&cards, &mut e.rng);
             e.evaluate(g)
         })
-        .collect();
+        .collect::<crate::Result<_>>()?;
     let first = Generation {
         generation: 0,
         evaluations: e.evaluations,
@@ -294,7 +296,7 @@ pub fn run(
                     let g = random_genome(&cards, &mut e.rng);
                     e.evaluate(g)
                 })
-                .collect();
+                .collect::<crate::Result<_>>()?;
             pop = front_of(&[front_of(&e.all), pop].concat());
         } else {
             let points: Vec<Point> = pop.iter().map(|i| i.point.clone()).collect();
@@ -314,7 +316,7 @@ pub fn run(
             let kids = e.offspring(&pop, &rank, &crowd);
             let mut pool = pop.clone();
             for (genes, parent, action) in kids {
-                let child = e.evaluate(genes);
+                let child = e.evaluate(genes)?;
                 if let (Some((l, c)), Some(ctl)) = (action, e.controller.as_mut()) {
                     ctl.update(
                         l,
@@ -334,9 +336,9 @@ pub fn run(
         on_generation(&g);
         history.push(g);
     }
-    GaResult {
+    Ok(GaResult {
         front: front_of(&e.all),
         history,
         evaluations: e.evaluations,
-    }
+    })
 }

@@ -1,25 +1,23 @@
-//! Search and supernets: the host-side learning half of moga.
+//! Multi-objective architecture search, without libtorch:
 //!
 //! - [`ga`], [`pareto`], [`rl`]: the evolutionary multi-objective engine (NSGA-II,
 //!   MoGA's weighted variant, MoreMNAS's reinforced mutation, random search);
 //! - [`objectives`], [`run`], [`plot`]: searching a space under accuracy, LUT latency,
 //!   parameters and MAdds, with constraints, into `front.json` and a plot;
-//! - [`problems`]: benchmark problems with known optima;
-//! - [`supernet`]: weight-sharing supernets (FairNAS, SPOS, ScarletNAS's LET), their
-//!   training, checkpoints and the accuracy oracle;
-//! - [`torch`]: libtorch through `tch` (CUDA when present).
+//! - [`oracle`]: where accuracies come from, a trait (the proxy and accuracy tables
+//!   here; supernet checkpoints in the `supernet` crate).
 
 #![warn(missing_docs)]
 
 mod error;
 pub mod ga;
 pub mod objectives;
+pub mod oracle;
 pub mod pareto;
 pub mod plot;
-pub mod problems;
+#[cfg(test)]
+mod problems;
 pub mod rl;
 pub mod run;
-pub mod supernet;
-pub mod torch;
 
 pub use error::{Error, Result};

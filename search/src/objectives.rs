@@ -6,17 +6,13 @@
 //! and choice once; an evaluation is then a few additions. The same tables are what
 //! `--export-problem` writes for other tools (the pymoo benchmark).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
 use lookup_tables::{Arch, Choice, Lut, Space};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ga::Problem;
+use crate::oracle::{AccuracyOracle, Features};
 use crate::pareto::Point;
-use crate::supernet::Evaluator;
 
 /// An objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,157 +109,6 @@ pub fn parse_objectives(s: &str) -> Result<Vec<ObjectiveSpec>> {
         ));
     }
     Ok(specs)
-}
-
-/// Where accuracies come from.
-#[derive(Clone, Debug)]
-pub enum Oracle {
-    /// A deterministic stand-in computed from MAdds, parameters and depth, for tests and
-    /// demos: *not* an accuracy. Larger, deeper networks score higher with diminishing
-    /// returns: `60 + 15·(1 − e^(−MAdds/250M)) + 5·(1 − e^(−params/4M)) − 0.2·(identity
-    /// layers)`.
-    Proxy,
-    /// Accuracies read from a CSV file (`arch,accuracy`, arch as an encoding).
-    Table {
-        /// The file.
-        path: PathBuf,
-        /// encoding → accuracy.
-        map: HashMap<String, f64>,
-    },
-    /// A supernet checkpoint of `moga train`: each architecture's validation accuracy
-    /// with inherited weights after BatchNorm recalibration, cached in the checkpoint.
-    Supernet(SupernetOracle),
-}
-
-/// An opened supernet checkpoint, shared by clones of the oracle.
-#[derive(Clone)]
-pub struct SupernetOracle {
-    /// The checkpoint folder.
-    pub dir: PathBuf,
-    /// The evaluator.
-    pub evaluator: Arc<Mutex<Evaluator>>,
-}
-
-impl std::fmt::Debug for SupernetOracle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SupernetOracle({})", self.dir.display())
-    }
-}
-
-impl SupernetOracle {
-    /// Opens `dir` on `device`; a stand-alone network's checkpoint is refused (it holds
-    /// one architecture, not a space).
-    pub fn open(dir: &Path, device: tch::Device) -> Result<SupernetOracle> {
-        let ev = Evaluator::open(dir, None, device)?;
-        if ev.config.arch.is_some() {
-            return Err(Error::Usage(format!(
-                "{} holds a stand-alone network (trained with --arch), not a supernet",
-                dir.display()
-            )));
-        }
-        Ok(SupernetOracle {
-            dir: dir.to_path_buf(),
-            evaluator: Arc::new(Mutex::new(ev)),
-        })
-    }
-
-    /// The accuracy of `arch`, %.
-    pub fn accuracy(&self, arch: &Arch) -> Result<f64> {
-        let mut ev = self.evaluator.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(ev.evaluate(arch)?.accuracy)
-    }
-}
-
-impl Oracle {
-    /// Reads `proxy`, `csv:PATH` or `supernet:CKPT_DIR` (evaluated on libtorch's CUDA
-    /// device when there is one, else the CPU).
-    pub fn parse(spec: &str) -> Result<Oracle> {
-        if spec == "proxy" {
-            return Ok(Oracle::Proxy);
-        }
-        if let Some(path) = spec.strip_prefix("csv:") {
-            return Oracle::read_csv(Path::new(path));
-        }
-        if let Some(dir) = spec.strip_prefix("supernet:") {
-            return Ok(Oracle::Supernet(SupernetOracle::open(
-                Path::new(dir),
-                tch::Device::cuda_if_available(),
-            )?));
-        }
-        Err(Error::Usage(format!(
-            "--accuracy '{spec}': expected proxy, csv:PATH or supernet:CKPT_DIR"
-        )))
-    }
-
-    fn read_csv(path: &Path) -> Result<Oracle> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            error: e,
-        })?;
-        let mut map = HashMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || (i == 0 && line.starts_with("arch")) {
-                continue;
-            }
-            let err = |m: &str| Error::Usage(format!("{}: line {}: {m}", path.display(), i + 1));
-            let (arch, acc) = line
-                .rsplit_once(',')
-                .ok_or_else(|| err("expected `arch,accuracy`"))?;
-            let arch = Arch::parse(arch.trim()).map_err(|e| err(&e.to_string()))?;
-            let acc: f64 = acc
-                .trim()
-                .parse()
-                .map_err(|_| err(&format!("'{}' is not a number", acc.trim())))?;
-            if !acc.is_finite() {
-                return Err(err("accuracy must be finite"));
-            }
-            if map.insert(arch.encode(), acc).is_some() {
-                return Err(err(&format!("{} is listed twice", arch.encode())));
-            }
-        }
-        Ok(Oracle::Table {
-            path: path.to_path_buf(),
-            map,
-        })
-    }
-
-    /// What the accuracies are, for reports.
-    pub fn describe(&self) -> String {
-        match self {
-            Oracle::Proxy => {
-                "proxy (a deterministic function of MAdds, parameters and depth; not an accuracy)"
-                    .into()
-            }
-            Oracle::Table { path, map } => {
-                format!("table {} ({} architectures)", path.display(), map.len())
-            }
-            Oracle::Supernet(s) => {
-                let ev = s.evaluator.lock().unwrap_or_else(|e| e.into_inner());
-                format!(
-                    "supernet {} ({} {}{} on {}, {} epochs; validation accuracy after BatchNorm recalibration on {} batches)",
-                    s.dir.display(),
-                    ev.config.space,
-                    ev.config.strategy,
-                    if ev.config.scarlet_let {
-                        " with LET"
-                    } else {
-                        ""
-                    },
-                    ev.data.spec,
-                    ev.state.epochs_done,
-                    ev.bn_batches
-                )
-            }
-        }
-    }
-
-    /// The proxy's value.
-    pub fn proxy(madds: u64, params: u64, identities: usize) -> f64 {
-        60.0 + 15.0 * (1.0 - (-(madds as f64) / 250e6).exp())
-            + 5.0 * (1.0 - (-(params as f64) / 4e6).exp())
-            - 0.2 * identities as f64
-    }
 }
 
 /// Per-layer, per-choice contributions of a space, and the fixed parts.
@@ -377,13 +222,11 @@ pub struct Constraints {
 pub struct ArchProblem {
     space: Space,
     tables: Tables,
-    oracle: Oracle,
+    oracle: Box<dyn AccuracyOracle>,
     specs: Vec<ObjectiveSpec>,
     constraints: Constraints,
     cards: Vec<usize>,
     choices: Vec<Vec<Choice>>,
-    /// The first oracle failure (an architecture a table lacks), reported after the run.
-    pub oracle_error: Option<Error>,
 }
 
 impl ArchProblem {
@@ -391,7 +234,7 @@ impl ArchProblem {
     pub fn new(
         space: Space,
         lut: Option<&Lut>,
-        oracle: Oracle,
+        oracle: Box<dyn AccuracyOracle>,
         specs: Vec<ObjectiveSpec>,
         constraints: Constraints,
     ) -> Result<ArchProblem> {
@@ -414,8 +257,12 @@ impl ArchProblem {
             oracle,
             specs,
             constraints,
-            oracle_error: None,
         })
+    }
+
+    /// The oracle (its description and call counts).
+    pub fn oracle(&self) -> &dyn AccuracyOracle {
+        self.oracle.as_ref()
     }
 
     /// The tables (for `--export-problem`).
@@ -452,8 +299,8 @@ impl ArchProblem {
             .collect()
     }
 
-    /// Everything measured about a genome.
-    pub fn metrics(&mut self, genes: &[usize]) -> Metrics {
+    /// Everything measured about a genome; an oracle that fails is an error.
+    pub fn metrics(&mut self, genes: &[usize]) -> Result<Metrics> {
         let t = &self.tables;
         let params = t.fixed_params
             + genes
@@ -485,28 +332,21 @@ impl ArchProblem {
             .iter()
             .filter(|c| **c == Choice::Identity)
             .count();
-        let accuracy = match &self.oracle {
-            Oracle::Proxy => Some(Oracle::proxy(madds, params, identities)),
-            Oracle::Table { path, map } => {
-                let a = map.get(&arch.encode()).copied();
-                if a.is_none() && self.oracle_error.is_none() {
-                    self.oracle_error = Some(Error::Usage(format!(
-                        "{}: no accuracy for {}",
-                        path.display(),
-                        arch.encode()
-                    )));
-                }
-                a
-            }
-            Oracle::Supernet(s) => match s.accuracy(&arch) {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    if self.oracle_error.is_none() {
-                        self.oracle_error = Some(e);
-                    }
-                    None
-                }
-            },
+        let accuracy = if self
+            .specs
+            .iter()
+            .any(|s| s.objective == Objective::Accuracy)
+        {
+            Some(self.oracle.accuracy(
+                &arch,
+                Features {
+                    madds,
+                    params,
+                    identities,
+                },
+            )?)
+        } else {
+            None
         };
         let feasible = self
             .constraints
@@ -514,14 +354,14 @@ impl ArchProblem {
             .zip(latency_ms)
             .is_none_or(|(b, l)| l <= b)
             && self.constraints.max_params.is_none_or(|m| params <= m);
-        Metrics {
+        Ok(Metrics {
             arch: arch.encode(),
             latency_ms,
             params,
             madds,
             accuracy,
             feasible,
-        }
+        })
     }
 
     fn point(&self, m: &Metrics) -> Point {
@@ -544,14 +384,6 @@ impl ArchProblem {
         }
         if let Some(cap) = self.constraints.max_params {
             violation += ((m.params as f64 - cap as f64) / cap as f64).max(0.0);
-        }
-        if m.accuracy.is_none()
-            && self
-                .specs
-                .iter()
-                .any(|s| s.objective == Objective::Accuracy)
-        {
-            violation += 1e6;
         }
         Point { f, violation }
     }
@@ -594,27 +426,14 @@ impl ArchProblem {
                                     .sum::<f64>(),
                         )
                     }
-                    Objective::Accuracy => match &self.oracle {
-                        Oracle::Proxy => {
-                            let lo = Oracle::proxy(
-                                sum_ext(&t.madds, t.fixed_madds, false) as u64,
-                                sum_ext(&t.params, t.fixed_params, false) as u64,
-                                self.choices.len(),
-                            );
-                            let hi = Oracle::proxy(
-                                sum_ext(&t.madds, t.fixed_madds, true) as u64,
-                                sum_ext(&t.params, t.fixed_params, true) as u64,
-                                0,
-                            );
-                            (lo, hi)
-                        }
-                        Oracle::Table { map, .. } => map
-                            .values()
-                            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                                (a.min(v), b.max(v))
-                            }),
-                        Oracle::Supernet(_) => (0.0, 100.0),
-                    },
+                    Objective::Accuracy => {
+                        let corner = |max: bool| Features {
+                            madds: sum_ext(&t.madds, t.fixed_madds, max) as u64,
+                            params: sum_ext(&t.params, t.fixed_params, max) as u64,
+                            identities: if max { 0 } else { self.choices.len() },
+                        };
+                        self.oracle.bounds(corner(false), corner(true))
+                    }
                 };
                 if s.direction == Direction::Max {
                     (-hi, -lo)
@@ -631,9 +450,9 @@ impl Problem for ArchProblem {
         &self.cards
     }
 
-    fn evaluate(&mut self, genes: &[usize]) -> Point {
-        let m = self.metrics(genes);
-        self.point(&m)
+    fn evaluate(&mut self, genes: &[usize]) -> Result<Point> {
+        let m = self.metrics(genes)?;
+        Ok(self.point(&m))
     }
 }
 

@@ -84,8 +84,8 @@ impl Problem for DiscreteZdt {
         &self.cards
     }
 
-    fn evaluate(&mut self, genes: &[usize]) -> Point {
-        Point::new(self.objectives(genes).to_vec())
+    fn evaluate(&mut self, genes: &[usize]) -> crate::Result<Point> {
+        Ok(Point::new(self.objectives(genes).to_vec()))
     }
 }
 
@@ -108,7 +108,7 @@ mod tests {
             weights: vec![],
             rl: None,
         };
-        let result = run(&mut p, &cfg, &mut |_| {});
+        let result = run(&mut p, &cfg, &mut |_| {}).unwrap();
         let front: Vec<Vec<f64>> = result.front.iter().map(|i| i.point.f.clone()).collect();
         hypervolume(&front, &p.reference()) / optimum
     }

@@ -9,10 +9,9 @@ use lookup_tables::{Lut, PRESETS, Space};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::ga::{self, GaConfig, Generation, Individual, Problem};
-use crate::objectives::{
-    ArchProblem, Constraints, Metrics, ObjectiveSpec, Oracle, normalized_hypervolume,
-};
+use crate::ga::{self, GaConfig, Generation, Individual};
+use crate::objectives::{ArchProblem, Constraints, Metrics, ObjectiveSpec, normalized_hypervolume};
+use crate::oracle::{AccuracyOracle, OracleCalls};
 
 /// Everything a search needs.
 pub struct SearchOptions {
@@ -21,7 +20,7 @@ pub struct SearchOptions {
     /// The latency table, when latency matters.
     pub lut: Option<(PathBuf, Lut)>,
     /// Where accuracies come from.
-    pub oracle: Oracle,
+    pub oracle: Box<dyn AccuracyOracle>,
     /// The objectives.
     pub objectives: Vec<ObjectiveSpec>,
     /// Constraints.
@@ -61,6 +60,8 @@ pub struct SearchReport {
     pub lut: Option<LutInfo>,
     /// Where accuracies came from.
     pub accuracy_oracle: String,
+    /// How often the oracle was asked, answered from its cache, and its time.
+    pub oracle_calls: OracleCalls,
     /// The objectives.
     pub objectives: Vec<String>,
     /// Constraints.
@@ -96,8 +97,7 @@ pub struct LutInfo {
     pub backend: String,
 }
 
-fn front_hv(problem: &ArchProblem, members: &[Individual], bounds: &[(f64, f64)]) -> f64 {
-    let _ = problem;
+fn front_hv(members: &[Individual], bounds: &[(f64, f64)]) -> f64 {
     let front: Vec<Vec<f64>> = ga::front_of(members)
         .into_iter()
         .map(|i| i.point.f)
@@ -118,7 +118,7 @@ pub fn search(
     let mut problem = ArchProblem::new(
         opts.space.clone(),
         opts.lut.as_ref().map(|(_, l)| l),
-        opts.oracle.clone(),
+        opts.oracle,
         opts.objectives.clone(),
         opts.constraints,
     )?;
@@ -144,17 +144,14 @@ pub fn search(
             history_hv.push(hv);
             on_generation(g, hv);
         };
-        ga::run(&mut problem, &opts.ga, &mut cb)
+        ga::run(&mut problem, &opts.ga, &mut cb)?
     };
     let seconds = start.elapsed().as_secs_f64();
-    if let Some(e) = problem.oracle_error.take() {
-        return Err(e);
-    }
     let mut front: Vec<Metrics> = result
         .front
         .iter()
         .map(|i| problem.metrics(&i.genes))
-        .collect();
+        .collect::<Result<_>>()?;
     front.sort_by(|a, b| {
         b.accuracy
             .unwrap_or(f64::NEG_INFINITY)
@@ -165,48 +162,49 @@ pub fn search(
         .history
         .iter()
         .zip(&history_hv)
-        .map(|(g, hv)| GenerationReport {
-            generation: g.generation,
-            evaluations: g.evaluations,
-            hypervolume: *hv,
-            population: g
-                .population
-                .iter()
-                .map(|i| problem.metrics(&i.genes))
-                .collect(),
-        })
-        .collect();
-    let presets: Vec<PresetPoint> = PRESETS
-        .iter()
-        .filter_map(|p| {
-            let genes = problem.genes(&p.arch())?;
-            Some(PresetPoint {
-                name: p.name.to_string(),
-                metrics: problem.metrics(&genes),
+        .map(|(g, hv)| {
+            Ok(GenerationReport {
+                generation: g.generation,
+                evaluations: g.evaluations,
+                hypervolume: *hv,
+                population: g
+                    .population
+                    .iter()
+                    .map(|i| problem.metrics(&i.genes))
+                    .collect::<Result<_>>()?,
             })
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    let mut presets = Vec::new();
+    for p in PRESETS {
+        if let Some(genes) = problem.genes(&p.arch()) {
+            presets.push(PresetPoint {
+                name: p.name.to_string(),
+                metrics: problem.metrics(&genes)?,
+            });
+        }
+    }
     let all: Vec<Metrics> = result
         .history
         .iter()
         .flat_map(|g| g.population.iter())
         .map(|i| problem.metrics(&i.genes))
-        .collect();
+        .collect::<Result<_>>()?;
     let report = SearchReport {
         space: opts.space.id.to_string(),
         lut: lut_info,
-        accuracy_oracle: opts.oracle.describe(),
+        accuracy_oracle: problem.oracle().describe(),
+        oracle_calls: problem.oracle().calls(),
         objectives: opts.objectives.iter().map(ToString::to_string).collect(),
         constraints: opts.constraints,
         settings: opts.ga.clone(),
         evaluations: result.evaluations,
         seconds,
         evaluations_per_second: result.evaluations as f64 / seconds.max(1e-9),
-        hypervolume: front_hv(&problem, &result.front, &bounds),
+        hypervolume: front_hv(&result.front, &bounds),
         front,
         presets,
         history,
     };
-    let _ = problem.cardinalities();
     Ok((report, problem, all))
 }

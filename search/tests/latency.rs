@@ -5,7 +5,8 @@
 use lookup_tables::lut::{BackendInfo, Correction, LatencyStats, LutMeta};
 use lookup_tables::{Lut, LutRow, Outcome, Space, SpaceId, SplitMix64, UnitKey};
 use proptest::prelude::*;
-use search::objectives::{ArchProblem, Constraints, Oracle, parse_objectives};
+use search::objectives::{ArchProblem, Constraints, parse_objectives};
+use search::oracle::Proxy;
 
 /// A table of `keys` with seeded medians and the given correction.
 fn table(keys: &[UnitKey], seed: u64, scale: f64, overhead_ms: f64) -> Lut {
@@ -61,7 +62,7 @@ proptest! {
         let mut problem = ArchProblem::new(
             space.clone(),
             Some(&lut),
-            Oracle::Proxy,
+            Box::new(Proxy),
             parse_objectives("lat:min,params:min").unwrap(),
             Constraints::default(),
         ).unwrap();
@@ -69,7 +70,7 @@ proptest! {
             let predicted = lut.predict(&space, &arch).unwrap();
             prop_assert_eq!(predicted.level, if ops { "op" } else { "block" });
             let genes = problem.genes(&arch).unwrap();
-            let searched = problem.metrics(&genes).latency_ms.unwrap();
+            let searched = problem.metrics(&genes).unwrap().latency_ms.unwrap();
             let rel = (searched - predicted.latency_ms).abs() / predicted.latency_ms.abs();
             prop_assert!(rel <= 1e-9, "{} vs {} for {}", searched, predicted.latency_ms, arch.encode());
         }

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use lookup_tables::{Lut, Space, SpaceId};
 use search::ga::{Algorithm, GaConfig};
-use search::objectives::{Constraints, Oracle, parse_objectives};
+use search::objectives::{Constraints, parse_objectives};
+use search::oracle::Proxy;
 use search::rl::RlConfig;
 use search::run::{SearchOptions, SearchReport, search};
 
@@ -20,7 +21,7 @@ fn run(algorithm: Algorithm, seed: u64, rl: bool, constraints: Constraints) -> S
     let opts = SearchOptions {
         space: Space::new(SpaceId::Moga),
         lut: Some(("lut.csv".into(), lut())),
-        oracle: Oracle::Proxy,
+        oracle: Box::new(Proxy),
         objectives: parse_objectives("acc:max,lat:min,params:max").unwrap(),
         constraints,
         ga: GaConfig {
@@ -109,7 +110,7 @@ fn an_incomplete_table_is_refused_with_its_missing_units() {
     let opts = SearchOptions {
         space: Space::new(SpaceId::Moga),
         lut: Some(("partial.csv".into(), partial)),
-        oracle: Oracle::Proxy,
+        oracle: Box::new(Proxy),
         objectives: parse_objectives("acc:max,lat:min").unwrap(),
         constraints: Constraints::default(),
         ga: GaConfig {

@@ -12,8 +12,8 @@ use device_runner::gpu;
 use device_runner::ort_lib::{self, OrtLibrary};
 use profiler::adb::{self, AdbProbe};
 use profiler::local::{self, LocalHost};
-use search::torch::{self, TorchInfo};
 use serde::Serialize;
+use supernet::torch::{self, TorchInfo};
 
 use crate::cli::DoctorArgs;
 use crate::output::json_line;

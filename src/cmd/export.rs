@@ -12,8 +12,8 @@ use device_runner::onnx::proto::ModelProto;
 use device_runner::onnx::{Tensor, encode_model, write_model};
 use device_runner::session::{Devices, Session};
 use lookup_tables::{Arch, Space, SplitMix64};
-use search::supernet::Evaluator;
 use serde::Serialize;
+use supernet::Evaluator;
 
 use crate::cli::ExportArgs;
 use crate::output::json_line;
@@ -133,7 +133,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 
 /// A supernet checkpoint opened on the CPU for exporting paths.
 pub(super) fn open_checkpoint(dir: &Path, bn_batches: usize, batch: usize) -> Result<Evaluator> {
-    let cpu = search::supernet::train::parse_device("cpu")?;
+    let cpu = supernet::train::parse_device("cpu")?;
     let mut ev = Evaluator::open(dir, None, cpu)?;
     ev.bn_batches = bn_batches;
     ev.batch = batch;
@@ -143,7 +143,7 @@ pub(super) fn open_checkpoint(dir: &Path, bn_batches: usize, batch: usize) -> Re
 /// `arch` as an ONNX model with the weights it inherits from the checkpoint (BatchNorm
 /// recalibrated, then folded); every tensor must fit the network exactly.
 pub(super) fn inherited_model(ev: &mut Evaluator, arch: &Arch) -> Result<ModelProto> {
-    let mut w = NamedWeights::new(ev.path_weights(arch)?, search::supernet::net::BN_EPS as f32);
+    let mut w = NamedWeights::new(ev.path_weights(arch)?, supernet::net::BN_EPS as f32);
     let model = network_model(&ev.net.space, arch, &mut w)?;
     w.finish(&arch.encode())?;
     Ok(model)

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lookup_tables::Lut;
 use search::ga::{Algorithm, GaConfig};
-use search::objectives::{Constraints, Oracle, parse_objectives};
+use search::objectives::{Constraints, parse_objectives};
+use search::oracle::AccuracyOracle;
 use search::rl::RlConfig;
 use search::run::{SearchOptions, search};
 
@@ -61,7 +62,7 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
     let opts = SearchOptions {
         space,
         lut,
-        oracle: Oracle::parse(&a.accuracy)?,
+        oracle: oracle(&a.accuracy)?,
         objectives,
         constraints: Constraints {
             budget_ms: a.budget_ms,
@@ -162,4 +163,19 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
             .unwrap_or_default()
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `proxy`, `csv:PATH` or `supernet:CKPT_DIR` (evaluated on libtorch's CUDA device when
+/// there is one, else the CPU).
+fn oracle(spec: &str) -> Result<Box<dyn AccuracyOracle>> {
+    if let Some(o) = search::oracle::parse(spec) {
+        return Ok(o?);
+    }
+    if let Some(dir) = spec.strip_prefix("supernet:") {
+        return Ok(Box::new(supernet::SupernetOracle::open(
+            std::path::Path::new(dir),
+            supernet::train::parse_device("auto")?,
+        )?));
+    }
+    anyhow::bail!("--accuracy '{spec}': expected proxy, csv:PATH or supernet:CKPT_DIR")
 }

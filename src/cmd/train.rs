@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lookup_tables::Space;
-use search::supernet::train::{EpochRecord, device_name, parse_device};
-use search::supernet::{DataSpec, Evaluator, Strategy, TrainConfig, Trainer};
+use supernet::train::{EpochRecord, device_name, parse_device};
+use supernet::{DataSpec, Evaluator, Strategy, TrainConfig, Trainer};
 
 use crate::cli::{EvalArgs, StrategyArg, TrainArgs};
 use crate::output::{Table, json_line, thousands};
@@ -18,7 +18,7 @@ use crate::output::{Table, json_line, thousands};
 const DEFAULT_EPOCHS: usize = 10;
 
 pub fn train(a: TrainArgs) -> Result<ExitCode> {
-    search::torch::set_threads(a.threads);
+    supernet::torch::set_threads(a.threads);
     let device = parse_device(&a.device)?;
     let mut t = if a.resume {
         Trainer::resume(&a.output, device, a.epochs)?
@@ -78,7 +78,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         t.steps_per_epoch(),
         c.batch,
         device_name(t.net.device()),
-        search::torch::threads(),
+        supernet::torch::threads(),
         a.output.display()
     );
     if t.finished() {
@@ -164,7 +164,7 @@ fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
 }
 
 pub fn eval(a: EvalArgs) -> Result<ExitCode> {
-    search::torch::set_threads(a.threads);
+    supernet::torch::set_threads(a.threads);
     let device = parse_device(&a.device)?;
     anyhow::ensure!(a.batch >= 2, "--batch must be at least 2");
     let data = a.data.as_deref().map(DataSpec::parse).transpose()?;

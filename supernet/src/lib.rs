@@ -1,4 +1,5 @@
-//! Weight-sharing supernets on libtorch (CUDA when present, else the CPU):
+//! Weight-sharing supernets on libtorch (CUDA when present, else the CPU), the part of
+//! moga that needs libtorch (the search engine does not):
 //!
 //! - [`net`]: the supernet of a space, every choice block of every layer, run one
 //!   single path at a time; ScarletNAS's linearly equivalent identity;
@@ -6,7 +7,9 @@
 //!   epoch checkpoints and resume;
 //! - [`eval`]: accuracy with inherited weights after BatchNorm recalibration, cached:
 //!   the accuracy oracle of `moga search --accuracy supernet:CKPT`;
-//! - [`data`]: the bundled digits, CIFAR-10 binaries, image folders.
+//! - [`data`]: the bundled digits, CIFAR-10 binaries, image folders;
+//! - [`oracle`]: a checkpoint as the search's [`search::oracle::AccuracyOracle`];
+//! - [`torch`]: libtorch through `tch` (CUDA when present).
 //!
 //! **Linearly equivalent identity (LET)**, ScarletNAS (Chu et al. 2019,
 //! arXiv:1908.06022, §3.2): with `--scarlet-let` an identity choice is trained as
@@ -20,14 +23,22 @@
 //! stable when depth is searched. The architecture it stands for is the identity: the
 //! exported network and every latency and MAdds figure treat the choice as a skip.
 
+#![warn(missing_docs)]
+
 pub mod data;
+mod error;
 pub mod eval;
 pub mod net;
+pub mod oracle;
+pub mod torch;
 pub mod train;
+
+pub use error::{Error, Result};
 
 pub use data::{Data, DataSpec};
 pub use eval::{Evaluation, Evaluator, NamedTensors};
 pub use net::{Mode, Owner, Supernet};
+pub use oracle::SupernetOracle;
 pub use train::{Progress, Strategy, TrainConfig, Trainer};
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
-//! The device-runner must build for Android: nothing host-only may reach it through its
-//! dependencies. Read from Cargo.lock, so a new dependency edge that pulls tch, libtorch
-//! or adb in (even transitively) fails here, not on a user's NDK build.
+//! Dependencies point down only (DESIGN.md): the device-runner must build for Android,
+//! so nothing host-only may reach it; the search engine must build without libtorch.
+//! Read from Cargo.lock, so a new dependency edge that pulls tch, libtorch or adb in
+//! (even transitively) fails here, not on a user's NDK build or a machine without
+//! libtorch.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 /// package name → names of its dependencies, from Cargo.lock.
 fn lock_graph() -> BTreeMap<String, Vec<String>> {
-    let lock =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
     let mut graph = BTreeMap::new();
     for block in lock.split("[[package]]").skip(1) {
         let name = block
@@ -37,16 +38,21 @@ fn lock_graph() -> BTreeMap<String, Vec<String>> {
     graph
 }
 
-#[test]
-fn device_runner_pulls_in_nothing_host_only() {
-    let graph = lock_graph();
+/// Everything `package` depends on, transitively, itself included.
+fn closure(graph: &BTreeMap<String, Vec<String>>, package: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
-    let mut stack = vec!["device-runner".to_string()];
+    let mut stack = vec![package.to_string()];
     while let Some(p) = stack.pop() {
         if seen.insert(p.clone()) {
             stack.extend(graph.get(&p).cloned().unwrap_or_default());
         }
     }
+    seen
+}
+
+#[test]
+fn device_runner_pulls_in_nothing_host_only() {
+    let seen = closure(&lock_graph(), "device-runner");
     assert!(
         seen.contains("wgpu") && seen.contains("ort"),
         "the graph was not read: {seen:?}"
@@ -57,4 +63,30 @@ fn device_runner_pulls_in_nothing_host_only() {
             "device-runner depends on {host_only}"
         );
     }
+}
+
+#[test]
+fn the_search_engine_builds_without_libtorch() {
+    let graph = lock_graph();
+    let search = closure(&graph, "search");
+    assert!(
+        search.contains("lookup-tables"),
+        "the graph was not read: {search:?}"
+    );
+    for heavy in [
+        "tch",
+        "torch-sys",
+        "supernet",
+        "device-runner",
+        "profiler",
+        "ort",
+        "wgpu",
+    ] {
+        assert!(!search.contains(heavy), "search depends on {heavy}");
+    }
+    let lut = closure(&graph, "lookup-tables");
+    for other in ["search", "device-runner", "profiler", "supernet", "tch"] {
+        assert!(!lut.contains(other), "lookup-tables depends on {other}");
+    }
+    assert!(closure(&graph, "supernet").contains("tch"));
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "path")]
 pub enum DataSpec {
-    /// scikit-learn's 1,797 handwritten digits, bundled (search/data/digits.csv.gz).
+    /// scikit-learn's 1,797 handwritten digits, bundled (supernet/data/digits.csv.gz).
     Digits,
     /// CIFAR-10's binary release: `data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`.
     Cifar10(PathBuf),
@@ -138,11 +138,11 @@ fn split_seeded(images: Tensor, labels: Tensor, seed: u64, val_share: f64) -> (S
 }
 
 /// The bundled digits, gzip-compressed CSV (64 pixels 0–16, then the label).
-const DIGITS_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
+const DIGITS_GZ: &[u8] = include_bytes!("../data/digits.csv.gz");
 
 fn digits(resolution: usize, seed: u64) -> Result<(Split, Split, usize)> {
     // Built into the binary, so `--data digits` works wherever moga is installed.
-    let path = Path::new("search/data/digits.csv.gz");
+    let path = Path::new("supernet/data/digits.csv.gz");
     let text = gunzip(DIGITS_GZ).map_err(|m| Error::Usage(format!("{}: {m}", path.display())))?;
     let mut pixels = Vec::with_capacity(1797 * 64);
     let mut labels = Vec::with_capacity(1797);
