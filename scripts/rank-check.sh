@@ -2,18 +2,23 @@
 # FairNAS's central claim, measured: does a strictly fair supernet rank architectures
 # more like their stand-alone training does than an SPOS supernet? Trains a `fair` and
 # an `spos` supernet on the same data and budget (same epochs, batch, lr, seed), trains
-# K sampled architectures stand-alone, evaluates the K on both supernets (inherited
-# weights, BatchNorm recalibrated) and prints Kendall's tau between each supernet's
-# accuracies and the stand-alone ones. Runs are checkpointed: rerunning continues.
+# the space's presets and architectures spread over the space's MAdds range stand-alone
+# (K in all), evaluates the K on both supernets (inherited weights, BatchNorm
+# recalibrated) and reports Kendall's tau-b between each supernet's accuracies and the
+# stand-alone ones, with a bootstrap 95 % interval (architectures resampled). Writes
+# rank-check.json and rank-check.svg (the scatter) into --out. Runs are checkpointed:
+# rerunning continues.
 #
-#   scripts/rank-check.sh [--space fairnas] [--data digits] [--epochs 3] [--standalone-epochs 2]
-#                         [--k 6] [--batch 32] [--lr 0.02] [--steps N] [--device auto] [--seed 1] [--out target/rank-check]
+#   scripts/rank-check.sh [--space fairnas] [--data digits] [--epochs 3] [--standalone-epochs 3]
+#                         [--k 12] [--batch 64] [--lr 0.02] [--steps N] [--device auto] [--seed 1]
+#                         [--out target/rank-check] [-- extra moga train flags for every run]
 #
-# The defaults take about 15 minutes on 2 CPU cores; on a CUDA host raise --epochs.
+# The defaults take about 25 minutes on 2 CPU cores; on a CUDA host raise --epochs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-space=fairnas data=digits epochs=3 sa_epochs=2 k=6 batch=32 lr=0.02 steps="" device=auto seed=1 out=target/rank-check
+space=fairnas data=digits epochs=3 sa_epochs=3 k=12 batch=64 lr=0.02 steps="" device=auto seed=1 out=target/rank-check
+extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --space) space="$2"; shift 2 ;;
@@ -27,7 +32,8 @@ while [ $# -gt 0 ]; do
     --device) device="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "rank-check.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +43,7 @@ moga=target/debug/moga
 mkdir -p "$out"
 common=(--data "$data" --batch "$batch" --lr "$lr" --device "$device" --seed "$seed")
 [ -n "$steps" ] && common+=(--steps "$steps")
+common+=("${extra[@]}")
 
 # Trains into $1 (new, or resumed when a finished epoch is there); the rest are flags.
 train() {
@@ -53,7 +60,23 @@ for strategy in fair spos; do
   train "$out/$strategy" "$epochs" --space "$space" --strategy "$strategy" "${common[@]}"
 done
 
-"$moga" arch sample --space "$space" -n "$k" --seed "$seed" > "$out/archs.txt"
+# The presets, then architectures at evenly spaced MAdds quantiles of 400 samples.
+if [ ! -f "$out/archs.txt" ]; then
+  "$moga" space show "$space" --json | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["presets"]))' > "$out/presets.txt"
+  mapfile -t presets < "$out/presets.txt"
+  mapfile -t pool < <("$moga" arch sample --space "$space" -n 400 --seed "$seed")
+  "$moga" arch stats "${presets[@]}" "${pool[@]}" --json | python3 -c '
+import json, sys
+k, n_presets = int(sys.argv[1]), int(sys.argv[2])
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+presets, pool = rows[:n_presets], sorted(rows[n_presets:], key=lambda r: r["madds"])
+rest = max(0, k - len(presets))
+picked = [pool[round(i * (len(pool) - 1) / max(1, rest - 1))] for i in range(rest)]
+for r in presets + picked:
+    print(r["arch"])
+' "$k" "${#presets[@]}" > "$out/archs.txt"
+fi
+k=$(wc -l < "$out/archs.txt")
 i=0
 : > "$out/standalone.jsonl"
 while read -r arch; do
@@ -72,11 +95,13 @@ for strategy in fair spos; do
   xargs "$moga" eval --ckpt "$out/$strategy" --device "$device" --json < "$out/archs.txt" > "$out/$strategy-eval.jsonl"
 done
 
+RANK_CONFIG="space=$space data=$data epochs=$epochs standalone_epochs=$sa_epochs batch=$batch lr=$lr steps=${steps:-all} seed=$seed extra=${extra[*]:-}" \
 python3 - "$out" <<'PY'
-import json, sys
+import json, os, random, sys
 out = sys.argv[1]
 read = lambda p: [json.loads(l) for l in open(p) if l.strip()]
 sa = {r["arch"]: r["accuracy"] for r in read(f"{out}/standalone.jsonl")}
+
 
 def kendall_tau_b(x, y):
     n, c, d, tx, ty = len(x), 0, 0, 0, 0
@@ -96,14 +121,63 @@ def kendall_tau_b(x, y):
     denom = ((c + d + tx) * (c + d + ty)) ** 0.5
     return (c - d) / denom if denom else float("nan")
 
-rows = {s: {r["arch"]: r["accuracy"] for r in read(f"{out}/{s}-eval.jsonl")} for s in ("fair", "spos")}
+
+def bootstrap(x, y, rounds=2000, seed=1):
+    """95 % percentile interval of tau-b over architectures resampled with replacement."""
+    rng, n, taus = random.Random(seed), len(x), []
+    for _ in range(rounds):
+        idx = [rng.randrange(n) for _ in range(n)]
+        t = kendall_tau_b([x[i] for i in idx], [y[i] for i in idx])
+        if t == t:
+            taus.append(t)
+    taus.sort()
+    return (taus[int(0.025 * len(taus))], taus[int(0.975 * len(taus)) - 1]) if taus else (float("nan"),) * 2
+
+
+rows = {s: {r["arch"]: r for r in read(f"{out}/{s}-eval.jsonl")} for s in ("fair", "spos")}
 archs = list(sa)
-print(f"{'architecture':<24} {'stand-alone %':>14} {'fair %':>8} {'spos %':>8}")
+print(f"{'architecture':<24} {'preset':<10} {'stand-alone %':>14} {'fair %':>8} {'spos %':>8}")
 for i, a in enumerate(archs):
     label = f"#{i + 1} {a.split(':', 1)[-1]}"
     label = label if len(label) <= 24 else label[:23] + "…"
-    print(f"{label:<24} {sa[a]:14.2f} {rows['fair'][a]:8.2f} {rows['spos'][a]:8.2f}")
+    preset = rows["fair"][a].get("preset") or ""
+    print(f"{label:<24} {preset:<10} {sa[a]:14.2f} {rows['fair'][a]['accuracy']:8.2f} {rows['spos'][a]['accuracy']:8.2f}")
+result = {"config": os.environ.get("RANK_CONFIG", ""), "architectures": [], "kendall_tau": {}}
+for a in archs:
+    result["architectures"].append({"arch": a, "preset": rows["fair"][a].get("preset"), "standalone": sa[a],
+                                     "fair": rows["fair"][a]["accuracy"], "spos": rows["spos"][a]["accuracy"]})
+x = [sa[a] for a in archs]
 for s in ("fair", "spos"):
-    tau = kendall_tau_b([sa[a] for a in archs], [rows[s][a] for a in archs])
-    print(f"Kendall tau ({s} supernet vs stand-alone, {len(archs)} architectures): {tau:+.3f}")
+    y = [rows[s][a]["accuracy"] for a in archs]
+    tau, (lo, hi) = kendall_tau_b(x, y), bootstrap(x, y)
+    result["kendall_tau"][s] = {"tau_b": tau, "ci95": [lo, hi], "architectures": len(archs)}
+    print(f"Kendall tau-b ({s} supernet vs stand-alone, {len(archs)} architectures): {tau:+.3f}, bootstrap 95 % interval [{lo:+.3f}, {hi:+.3f}]")
+tmp = f"{out}/rank-check.json.tmp"
+json.dump(result, open(tmp, "w"), indent=1)
+os.replace(tmp, f"{out}/rank-check.json")
+
+# Scatter: stand-alone accuracy (x) against each supernet's (y).
+W, H, M = 520, 400, 55
+vals = x + [r[s] for r in result["architectures"] for s in ("fair", "spos")]
+lo_v, hi_v = min(vals) - 2, max(vals) + 2
+X = lambda v: M + (v - min(x) + 1) / (max(x) - min(x) + 2) * (W - 2 * M)
+Y = lambda v: H - M - (v - lo_v) / (hi_v - lo_v) * (H - 2 * M)
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+       f'<rect width="{W}" height="{H}" fill="white"/>',
+       f'<line x1="{M}" y1="{H - M}" x2="{W - M}" y2="{H - M}" stroke="black"/>',
+       f'<line x1="{M}" y1="{M}" x2="{M}" y2="{H - M}" stroke="black"/>',
+       f'<text x="{W / 2}" y="{H - 15}" text-anchor="middle">stand-alone validation accuracy (%)</text>',
+       f'<text x="15" y="{H / 2}" transform="rotate(-90 15 {H / 2})" text-anchor="middle">supernet accuracy, inherited weights (%)</text>']
+for v in (min(x), max(x)):
+    svg.append(f'<text x="{X(v):.1f}" y="{H - M + 15}" text-anchor="middle">{v:.1f}</text>')
+for v in (lo_v + 2, hi_v - 2):
+    svg.append(f'<text x="{M - 5}" y="{Y(v):.1f}" text-anchor="end">{v:.1f}</text>')
+for s, colour, yl in (("fair", "#1f77b4", 20), ("spos", "#d62728", 36)):
+    t = result["kendall_tau"][s]
+    for r in result["architectures"]:
+        svg.append(f'<circle cx="{X(r["standalone"]):.1f}" cy="{Y(r[s]):.1f}" r="4" fill="{colour}" fill-opacity="0.7"/>')
+    svg.append(f'<text x="{M + 10}" y="{yl}" fill="{colour}">{s}: tau-b {t["tau_b"]:+.2f} [{t["ci95"][0]:+.2f}, {t["ci95"][1]:+.2f}]</text>')
+svg.append("</svg>")
+open(f"{out}/rank-check.svg", "w").write("\n".join(svg))
+print(f"written: {out}/rank-check.json, {out}/rank-check.svg")
 PY
