@@ -11,13 +11,14 @@
 #
 #   scripts/rank-check.sh [--space fairnas] [--data digits] [--epochs 3] [--standalone-epochs 3]
 #                         [--k 12] [--batch 64] [--lr 0.02] [--steps N] [--device auto] [--seed 1]
-#                         [--out target/rank-check] [-- extra moga train flags for every run]
+#                         [--out target/rank-check] [--moga BIN (default: build and use target/debug/moga)]
+#                         [-- extra moga train flags for every run]
 #
 # The defaults take about 25 minutes on 2 CPU cores; on a CUDA host raise --epochs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-space=fairnas data=digits epochs=3 sa_epochs=3 k=12 batch=64 lr=0.02 steps="" device=auto seed=1 out=target/rank-check
+moga="" space=fairnas data=digits epochs=3 sa_epochs=3 k=12 batch=64 lr=0.02 steps="" device=auto seed=1 out=target/rank-check
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,14 +33,17 @@ while [ $# -gt 0 ]; do
     --device) device="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --moga) moga="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "rank-check.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 
-cargo build --bins --quiet
-moga=target/debug/moga
+if [ -z "$moga" ]; then
+  cargo build --bins --quiet
+  moga=target/debug/moga
+fi
 mkdir -p "$out"
 common=(--data "$data" --batch "$batch" --lr "$lr" --device "$device" --seed "$seed")
 [ -n "$steps" ] && common+=(--steps "$steps")
