@@ -184,12 +184,12 @@ pub fn search(
             });
         }
     }
-    let all: Vec<Metrics> = result
-        .history
+    // Every evaluated architecture, taken from the history just built rather than
+    // asked of the oracle a second time.
+    let all: Vec<Metrics> = history
         .iter()
-        .flat_map(|g| g.population.iter())
-        .map(|i| problem.metrics(&i.genes))
-        .collect::<Result<_>>()?;
+        .flat_map(|g: &GenerationReport| g.population.iter().cloned())
+        .collect();
     let report = SearchReport {
         space: opts.space.id.to_string(),
         lut: lut_info,
