@@ -7,7 +7,9 @@
 #
 #   scripts/supernet-reference.sh [--strategy fair|spos|standalone] [--arch FairNAS-C]
 #       [--space fairnas] [--epochs 3] [--steps N] [--batch 64] [--lr 0.02] [--seed 5]
-#       [--out target/supernet-reference] [-- extra reference-only flags, e.g. --no-augment]
+#       [--weights entangled|separate] [--residual-init zero|one] [--augment]
+#       [--moga BIN (default: build and use target/release/moga)]
+#       [--out target/supernet-reference] [-- extra reference-only flags, e.g. --sample-layers keep-shape]
 #
 # The reference's random streams are its own (torch's and Python's generators), so
 # the curves agree in distribution, not bit for bit. Needs the full torch in
@@ -17,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 strategy=fair arch="" space=fairnas epochs=3 steps="" batch=64 lr=0.02 seed=5 out=target/supernet-reference
+weights=entangled rinit=zero augment="" moga=
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,9 +31,13 @@ while [ $# -gt 0 ]; do
     --batch) batch="$2"; shift 2 ;;
     --lr) lr="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
+    --weights) weights="$2"; shift 2 ;;
+    --residual-init) rinit="$2"; shift 2 ;;
+    --augment) augment=1; shift ;;
     --out) out="$2"; shift 2 ;;
+    --moga) moga="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "supernet-reference.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -43,12 +50,15 @@ if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
   exit 1
 fi
 
-cargo build --release --bin moga --quiet
-moga=target/release/moga
+if [ -z "$moga" ]; then
+  cargo build --release --bin moga --quiet
+  moga=target/release/moga
+fi
 rm -rf "$out"; mkdir -p "$out"
-common=(--space "$space" --epochs "$epochs" --batch "$batch" --lr "$lr" --seed "$seed")
+common=(--space "$space" --epochs "$epochs" --batch "$batch" --lr "$lr" --seed "$seed" --residual-init "$rinit")
 [ -n "$steps" ] && common+=(--steps "$steps")
-if [ "$strategy" = standalone ]; then kind=(--arch "$arch"); else kind=(--strategy "$strategy"); fi
+[ -n "$augment" ] && common+=(--augment)
+if [ "$strategy" = standalone ]; then kind=(--arch "$arch"); else kind=(--strategy "$strategy" --weights "$weights"); fi
 
 echo "moga train ${common[*]} ${kind[*]} (2 threads)" >&2
 start=$SECONDS
@@ -61,7 +71,7 @@ fi
 
 echo "reference (PyTorch $("$py" -c 'import torch; print(torch.__version__)'), 2 threads) ${extra[*]:-}" >&2
 start=$SECONDS
-ref_kind=(--strategy "$strategy"); [ -n "$arch" ] && ref_kind+=(--arch "$arch")
+ref_kind=(--strategy "$strategy" --weights "$weights"); [ -n "$arch" ] && ref_kind+=(--arch "$arch")
 "$py" scripts/supernet_reference.py --moga "$moga" "${common[@]}" "${ref_kind[@]}" --threads 2 "${extra[@]}" >"$out/reference.jsonl"
 ref_s=$((SECONDS - start))
 

@@ -6,24 +6,33 @@ The same space (read from `moga space show --json`), blocks (inverted residuals:
 shortcut where the layer keeps its shape), initialisation (Kaiming-normal fan-out
 convolutions, N(0, 0.01) classifier, BN gamma 1 beta 0), data (the bundled digits,
 0-16 scaled to 0-255, bilinear to --resolution, a seeded 80/20 split, per-channel
-normalisation from the training split, random crops from a zero padding of
-resolution/8 taken before normalising, no flips), optimiser (SGD with Nesterov
+normalisation from the training split; with --augment, random crops from a zero
+padding of resolution/8 taken before normalising, no flips), optimiser (SGD with Nesterov
 momentum, weight decay on weights of rank > 1 only, parameters off the step's paths
 untouched: no decay, no momentum), schedule (linear warm-up, then cosine to 0 over
 all steps), strategies (fair: m paths from per-layer permutations, gradients
-accumulated, shared parameters take the mean of the m paths' gradients; spos: one
-uniform path; standalone: one architecture).
+accumulated, shared parameters take the mean of the m paths' gradients, entangled
+weights their sum; spos: one uniform path; standalone: one architecture), and moga
+train's weight options with its defaults:
+  --weights entangled|separate   entangled (default): the choices of a layer share one
+                        block's convolution weights (see EntangledLayer); separate:
+                        a block per choice
+  --residual-init zero|one       zero (default): BN gamma of the last BN of every
+                        shortcut block starts at 0
+  --augment             random crops (off by default, as in moga)
 
 Random streams differ from moga's (Python's and torch's generators, not SplitMix64),
 so the two runs agree in distribution, not bit for bit. Prints one JSON object per
 epoch with the keys of `moga train --json` (epoch, loss, train_accuracy, seconds,
 lr) and, at the end, the BN-recalibrated validation accuracy of the space's presets.
 
-Diagnostics (not in moga; for locating why a supernet does not learn):
-  --no-augment          train on the unaugmented images
-  --zero-init-residual  BN gamma of the last BN of every shortcut block starts at 0
-  --entangled           the choices of a layer share one block's weights (see
-                        EntangledLayer)
+Oracle throughput (scripts/bench-oracle.sh): --bench-eval FILE skips training and
+evaluates each architecture of FILE (one encoding per line) as `moga eval --no-cache`
+does: BN statistics reset and re-estimated over --bn-batches unaugmented training
+batches of --eval-batch (cumulative average), then validation in batches of
+--eval-batch; prints one JSON object with the seconds per architecture.
+
+Diagnostic (not in moga; for locating why a supernet does not learn):
   --sample-layers keep-shape|all
                         keep-shape: only layers that keep their shape (those with a
                         shortcut) are sampled; the others stay at choice 0
@@ -168,12 +177,17 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bn-batches", type=int, default=10)
-    ap.add_argument("--no-augment", action="store_true")
-    ap.add_argument("--zero-init-residual", action="store_true")
+    ap.add_argument("--augment", action="store_true")
+    ap.add_argument("--residual-init", choices=["zero", "one"], default="zero")
     ap.add_argument("--sample-layers", choices=["all", "keep-shape"], default="all")
     ap.add_argument("--no-eval", action="store_true")
-    ap.add_argument("--entangled", action="store_true")
+    ap.add_argument("--weights", choices=["entangled", "separate"], default="entangled")
+    ap.add_argument("--bench-eval", metavar="FILE")
+    ap.add_argument("--eval-batch", type=int, default=128)
     args = ap.parse_args()
+    args.entangled = args.weights == "entangled"
+    args.zero_init_residual = args.residual_init == "zero"
+    args.no_augment = not args.augment
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -184,6 +198,10 @@ def main():
     def path_of(name):
         enc = moga_json(args.moga, "arch", "stats", name)["arch"].split(":")[1].split("-")
         return [tokens.index(t) for t in enc]
+
+    if args.bench_eval:
+        bench_eval(args, space, tokens)
+        return
 
     if args.strategy == "standalone":
         if not args.arch:
@@ -277,18 +295,41 @@ def main():
     presets = [args.arch] if args.strategy == "standalone" else space.get("presets", [])
     for name in presets:
         path = [0] * nl if args.strategy == "standalone" else path_of(name)
-        net.train()
-        for mod in net.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.reset_running_stats()
-                mod.momentum = None
-        with torch.no_grad():
-            for k in range(args.bn_batches):
-                net(norm(x_all[tr[k * args.batch:(k + 1) * args.batch]]), path)
-        net.eval()
-        with torch.no_grad():
-            acc = (net(norm(x_all[va]), path).argmax(1) == y_all[va]).float().mean().item() * 100
+        acc = recalibrate_and_validate(net, path, x_all, y_all, tr, va, norm, args.bn_batches, args.eval_batch)
         print(json.dumps({"kind": "eval", "arch": name, "accuracy": acc}), flush=True)
+
+
+def recalibrate_and_validate(net, path, x_all, y_all, tr, va, norm, bn_batches, batch):
+    net.train()
+    for mod in net.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None
+    with torch.no_grad():
+        for k in range(bn_batches):
+            net(norm(x_all[tr[k * batch:(k + 1) * batch]]), path)
+        net.eval()
+        correct = 0
+        for s in range(0, len(va), batch):
+            idx = va[s:s + batch]
+            correct += (net(norm(x_all[idx]), path).argmax(1) == y_all[idx]).sum().item()
+    return 100.0 * correct / len(va)
+
+
+def bench_eval(args, space, tokens):
+    archs = [l.strip() for l in open(args.bench_eval) if l.strip()]
+    paths = [[tokens.index(t) for t in a.split(":")[1].split("-")] for a in archs]
+    net = Supernet(space, 10, entangled=args.entangled)
+    x_all, y_all, tr, va = digits(args.resolution, args.seed)
+    mean = x_all[tr].mean((0, 2, 3), keepdim=True)
+    std = x_all[tr].std((0, 2, 3), keepdim=True).clamp_min(1e-3)
+    norm = lambda t: (t - mean) / std
+    secs = []
+    for p in paths:
+        start = time.time()
+        recalibrate_and_validate(net, p, x_all, y_all, tr, va, norm, args.bn_batches, args.eval_batch)
+        secs.append(time.time() - start)
+    print(json.dumps({"kind": "bench-eval", "archs": len(paths), "seconds": secs}), flush=True)
 
 
 if __name__ == "__main__":

@@ -206,6 +206,24 @@ pub enum StrategyArg {
     Spos,
 }
 
+/// How a layer's choices hold their weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeightsArg {
+    /// One block's weights shared by every inverted-residual choice of a layer.
+    Entangled,
+    /// A block of its own per choice.
+    Separate,
+}
+
+/// The initial gamma of a shortcut block's last BatchNorm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResidualInitArg {
+    /// 0: each shortcut block starts as the identity.
+    Zero,
+    /// 1: PyTorch's default.
+    One,
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// moga, fairnas or scarlet.
@@ -218,6 +236,25 @@ pub struct TrainArgs {
     /// (1x1 conv + BatchNorm, no activation) instead of a bare skip.
     #[arg(long, conflicts_with = "resume")]
     pub scarlet_let: bool,
+    /// How a layer's choices hold their weights: entangled (one block's convolutions,
+    /// each choice reading its expansion's leading channels and its kernel's centre;
+    /// BatchNorm per choice) or separate (a block per choice). Separate weights left
+    /// the FairNAS space's supernet at chance on the digits; see the README.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "entangled",
+        conflicts_with = "resume"
+    )]
+    pub weights: WeightsArg,
+    /// Initial gamma of the last BatchNorm of every block with a shortcut: zero (the
+    /// block starts as the identity) or one (PyTorch's default).
+    #[arg(long, value_enum, default_value = "zero", conflicts_with = "resume")]
+    pub residual_init: ResidualInitArg,
+    /// Random crops (and flips where they keep the class) of the training images. Off
+    /// by default: on short CPU runs it slowed every supernet and stand-alone network.
+    #[arg(long, conflicts_with = "resume")]
+    pub augment: bool,
     /// Train this one architecture stand-alone instead of a supernet (preset name,
     /// encoding, JSON or a file); --strategy does not apply.
     #[arg(long, value_name = "ARCH", conflicts_with = "resume")]

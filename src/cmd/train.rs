@@ -11,7 +11,7 @@ use lookup_tables::Space;
 use supernet::train::{EpochRecord, device_name, parse_device};
 use supernet::{DataSpec, Evaluator, Strategy, TrainConfig, Trainer};
 
-use crate::cli::{EvalArgs, StrategyArg, TrainArgs};
+use crate::cli::{EvalArgs, ResidualInitArg, StrategyArg, TrainArgs, WeightsArg};
 use crate::output::{Table, json_line, thousands};
 
 /// Epochs when neither the flag nor a checkpoint says.
@@ -46,6 +46,9 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
             grad_clip: a.grad_clip,
             warmup_steps: a.warmup_steps,
             sum_shared_gradients: a.sum_shared_gradients,
+            entangled: a.weights == WeightsArg::Entangled,
+            zero_init_residual: a.residual_init == ResidualInitArg::Zero,
+            augment: a.augment,
             seed: a.seed,
         };
         Trainer::new(config, device, &a.output)?
@@ -58,10 +61,11 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
                 .map_or_else(|| arch.encode(), str::to_string)
         ),
         None => format!(
-            "{} supernet of {}{}",
+            "{} supernet of {}{}, {} weights",
             c.strategy,
             c.space,
-            if c.scarlet_let { " with LET" } else { "" }
+            if c.scarlet_let { " with LET" } else { "" },
+            if c.entangled { "entangled" } else { "separate" }
         ),
     };
     let paths = t.paths_per_step();

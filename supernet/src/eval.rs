@@ -30,26 +30,45 @@ pub struct Score {
     pub loss: f64,
 }
 
-/// Runs `path` over `split` in inference mode.
-pub fn score(net: &Supernet, data: &Data, split: &Split, path: &[usize], batch: usize) -> Score {
-    let _g = tch::no_grad_guard();
+/// `split` in order, in batches of `batch`: normalised images and labels on `device`.
+pub fn eval_batches(
+    data: &Data,
+    split: &Split,
+    batch: usize,
+    device: Device,
+) -> Vec<(Tensor, Tensor)> {
     let n = split.len() as i64;
-    let (mut correct, mut loss) = (0i64, 0.0);
+    let mut out = Vec::new();
     let mut start = 0;
     while start < n {
-        let len = (batch as i64).min(n - start);
+        let len = (batch.max(1) as i64).min(n - start);
         let idx = Tensor::arange_start(start, start + len, (Kind::Int64, Device::Cpu));
-        let (x, y) = data.plain_batch(split, &idx, net.device());
-        let logits = net.forward(&x, path, Mode::EVAL);
+        out.push(data.plain_batch(split, &idx, device));
+        start += len;
+    }
+    out
+}
+
+/// Runs `path` over `split` in inference mode.
+pub fn score(net: &Supernet, data: &Data, split: &Split, path: &[usize], batch: usize) -> Score {
+    score_on(net, &eval_batches(data, split, batch, net.device()), path)
+}
+
+/// Runs `path` over prepared batches (see [`eval_batches`]) in inference mode.
+pub fn score_on(net: &Supernet, batches: &[(Tensor, Tensor)], path: &[usize]) -> Score {
+    let _g = tch::no_grad_guard();
+    let (mut correct, mut loss, mut n) = (0i64, 0.0, 0i64);
+    for (x, y) in batches {
+        n += y.size()[0];
+        let logits = net.forward(x, path, Mode::EVAL);
         loss += logits
-            .cross_entropy_loss(&y, None::<Tensor>, tch::Reduction::Sum, -100, 0.0)
+            .cross_entropy_loss(y, None::<Tensor>, tch::Reduction::Sum, -100, 0.0)
             .double_value(&[]);
         correct += logits
             .argmax(-1, false)
-            .eq_tensor(&y)
+            .eq_tensor(y)
             .sum(Kind::Int64)
             .int64_value(&[]);
-        start += len;
     }
     Score {
         accuracy: 100.0 * correct as f64 / n.max(1) as f64,
@@ -62,37 +81,41 @@ pub fn validate(net: &Supernet, data: &Data, path: &[usize], batch: usize) -> Sc
     score(net, data, &data.val, path, batch)
 }
 
-/// Re-estimates the BatchNorm statistics of `path` from `batches` training batches
-/// (unaugmented, a fixed seeded selection so every architecture sees the same images):
-/// statistics reset, then a cumulative average (momentum 1/(k+1) at batch k).
-pub fn recalibrate(
-    net: &Supernet,
+/// The training images BatchNorm is recalibrated on: `batches` batches of `batch`,
+/// unaugmented, a fixed seeded selection so every architecture sees the same images,
+/// normalised, on `device`.
+pub fn recalibration_batches(
     data: &Data,
-    path: &[usize],
     batches: usize,
     batch: usize,
     seed: u64,
-) {
-    if batches == 0 {
+    device: Device,
+) -> Vec<Tensor> {
+    let mut rng = SplitMix64::new(seed ^ 0xB4_7C_4A_11);
+    data.batches(&data.train, batch, &mut rng)
+        .iter()
+        .filter(|b| b.size()[0] >= 2)
+        .take(batches)
+        .map(|idx| data.plain_batch(&data.train, idx, device).0)
+        .collect()
+}
+
+/// Re-estimates the BatchNorm statistics of `path` from prepared batches (see
+/// [`recalibration_batches`]): statistics reset, then a cumulative average (momentum
+/// 1/(k+1) at batch k).
+pub fn recalibrate_on(net: &Supernet, batches: &[Tensor], path: &[usize]) {
+    if batches.is_empty() {
         return;
     }
     let _g = tch::no_grad_guard();
     net.reset_bn(path);
-    let mut rng = SplitMix64::new(seed ^ 0xB4_7C_4A_11);
-    let order = data.batches(&data.train, batch, &mut rng);
-    for (k, idx) in order
-        .iter()
-        .filter(|b| b.size()[0] >= 2)
-        .take(batches)
-        .enumerate()
-    {
-        let (x, _) = data.plain_batch(&data.train, idx, net.device());
+    for (k, x) in batches.iter().enumerate() {
         let mode = Mode {
             train: true,
             bn_momentum: 1.0 / (k as f64 + 1.0),
             dropout: false,
         };
-        let _ = net.forward(&x, path, mode);
+        let _ = net.forward(x, path, mode);
     }
 }
 
@@ -169,6 +192,15 @@ pub struct Evaluator {
     dir: PathBuf,
     cache: HashMap<String, (f64, f64)>,
     use_cache: bool,
+    /// Recalibration and validation batches, prepared once for the settings they were
+    /// made with (`bn_batches`, `batch`) and reused by every architecture.
+    prepared: Option<Prepared>,
+}
+
+struct Prepared {
+    settings: (usize, usize),
+    recal: Vec<Tensor>,
+    val: Vec<(Tensor, Tensor)>,
 }
 
 impl Evaluator {
@@ -194,6 +226,7 @@ impl Evaluator {
             dir: dir.to_path_buf(),
             cache: HashMap::new(),
             use_cache: true,
+            prepared: None,
         };
         ev.read_cache()?;
         Ok(ev)
@@ -268,16 +301,35 @@ impl Evaluator {
             .map_err(|e| Error::Io { path, error: e })
     }
 
+    /// The batches of this evaluator's settings, prepared on first use.
+    fn prepared(&mut self) -> &Prepared {
+        let settings = (self.bn_batches, self.batch);
+        if self
+            .prepared
+            .as_ref()
+            .is_none_or(|p| p.settings != settings)
+        {
+            let device = self.net.device();
+            self.prepared = Some(Prepared {
+                settings,
+                recal: recalibration_batches(
+                    &self.data,
+                    self.bn_batches,
+                    self.batch,
+                    self.config.seed,
+                    device,
+                ),
+                val: eval_batches(&self.data, &self.data.val, self.batch, device),
+            });
+        }
+        self.prepared.as_ref().expect("prepared above")
+    }
+
     /// Re-estimates `path`'s BatchNorm statistics with this evaluator's settings.
-    fn recalibrate(&self, path: &[usize]) {
-        recalibrate(
-            &self.net,
-            &self.data,
-            path,
-            self.bn_batches,
-            self.batch,
-            self.config.seed,
-        );
+    fn recalibrate(&mut self, path: &[usize]) {
+        self.prepared();
+        let p = self.prepared.as_ref().expect("prepared");
+        recalibrate_on(&self.net, &p.recal, path);
     }
 
     /// The weights `arch` inherits, ready for export: its path's BatchNorm statistics
@@ -297,27 +349,8 @@ impl Evaluator {
         }
         self.recalibrate(&path);
         let mut out = NamedTensors::new();
-        for p in &self.net.params {
-            let name = match p.owner {
-                super::net::Owner::Shared => p.name.clone(),
-                super::net::Owner::Choice { layer, choice } if path[layer] == choice => {
-                    // `layers.{l}.{token}.{rest}` → `layers.{l}.{rest}`.
-                    let mut parts = p.name.splitn(4, '.');
-                    let (a, b, _token, rest) =
-                        (parts.next(), parts.next(), parts.next(), parts.next());
-                    match (a, b, rest) {
-                        (Some(a), Some(b), Some(rest)) => format!("{a}.{b}.{rest}"),
-                        _ => {
-                            return Err(Error::Usage(format!(
-                                "unexpected parameter name {}",
-                                p.name
-                            )));
-                        }
-                    }
-                }
-                super::net::Owner::Choice { .. } => continue,
-            };
-            out.insert(name, host_copy(&p.tensor)?);
+        for t in self.net.path_tensors(&path)? {
+            out.insert(t.name, host_copy(&t.tensor)?);
         }
         Ok(out)
     }
@@ -349,7 +382,7 @@ impl Evaluator {
         let path = self.net.path_of(arch)?;
         let key = self.key(arch);
         let ks = Self::key_string(&key);
-        let params = self.net.path_params(&path);
+        let params = self.net.path_params(&path)?;
         let preset = arch.preset_name().map(str::to_string);
         if let Some(&(accuracy, loss)) = self.cache.get(&ks).filter(|_| self.use_cache) {
             return Ok(Evaluation {
@@ -364,7 +397,8 @@ impl Evaluator {
         }
         let start = Instant::now();
         self.recalibrate(&path);
-        let s = validate(&self.net, &self.data, &path, self.batch);
+        let p = self.prepared.as_ref().expect("prepared by recalibrate");
+        let s = score_on(&self.net, &p.val, &path);
         if self.use_cache {
             self.append_cache(&CacheLine {
                 key: key.clone(),

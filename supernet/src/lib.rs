@@ -37,7 +37,7 @@ pub use error::{Error, Result};
 
 pub use data::{Data, DataSpec};
 pub use eval::{Evaluation, Evaluator, NamedTensors};
-pub use net::{Mode, Owner, Supernet};
+pub use net::{Mode, NetOptions, Owner, PathTensor, Supernet};
 pub use oracle::SupernetOracle;
 pub use train::{Progress, Strategy, TrainConfig, Trainer};
 

@@ -6,6 +6,20 @@
 //! Parameter names follow the ONNX exporter's weight names with the choice token
 //! inserted after the layer (`layers.3.k5e6se.expand.conv.weight`), so a path's
 //! weights can be picked out by name.
+//!
+//! **Entangled weights** (`NetOptions::entangled`, the default of `moga train`): the
+//! inverted-residual choices of a layer share one block's convolution weights, as in
+//! Once-for-All's weight entanglement: one 1×1 expansion of the layer's widest hidden
+//! width, one depthwise kernel of its largest size and one projection
+//! (`layers.3.master.{expand,dw,project}.conv.weight`); choice (k, e) convolves with
+//! the first e·cin hidden channels and the centre k×k of the kernel. BatchNorm (and
+//! squeeze-and-excitation) stay per choice. Every path is still exactly the inverted
+//! residual its architecture names, so exported networks and latency tables are
+//! unchanged; what changes is that every step trains the weights every choice of the
+//! layer reads. Without it, the FairNAS space's supernet stayed at chance on the digits
+//! in moga and in the PyTorch reference alike (`scripts/supernet-reference.sh`): the
+//! layers that change shape have no shortcut, so a path is only as good as its worst
+//! randomly paired, separately trained blocks.
 
 use lookup_tables::{Activation, Arch, Choice, Space, expanded, se_width};
 use tch::{Device, Kind, Tensor};
@@ -24,6 +38,35 @@ pub enum Owner {
         /// Index into that layer's choices.
         choice: usize,
     },
+    /// The entangled weights of layer `layer`: on every path whose choice there is an
+    /// inverted residual.
+    Layer {
+        /// Searchable layer.
+        layer: usize,
+    },
+}
+
+/// How a network holds and initialises its weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetOptions {
+    /// Identity choices as linearly equivalent transformations (ScarletNAS).
+    pub let_identity: bool,
+    /// A layer's inverted-residual choices share one block's convolution weights (see
+    /// the module documentation). Ignored by stand-alone networks.
+    pub entangled: bool,
+    /// The last BatchNorm of every block with a shortcut starts with γ = 0, so each
+    /// such block starts as the identity (Goyal et al. 2017).
+    pub zero_init_residual: bool,
+}
+
+/// One tensor of a path under the name the ONNX exporter gives it.
+pub struct PathTensor {
+    /// `layers.3.expand.conv.weight`, `stem.bn.running_mean`, …
+    pub name: String,
+    /// The tensor (a view of an entangled weight where the path reads a slice).
+    pub tensor: Tensor,
+    /// Whether it is trained (BatchNorm running statistics are not).
+    pub trainable: bool,
 }
 
 /// One named tensor of the network.
@@ -108,9 +151,23 @@ impl Builder<'_> {
     }
 
     fn conv_bn(&mut self, name: &str, spec: ConvSpec, act: Activation) -> ConvBn {
-        let (cin, cout, k, stride, groups) = spec;
+        let (cin, cout, k, _, groups) = spec;
+        let w = Weight::Own(self.conv(&format!("{name}.conv"), [cout, cin / groups, k, k]));
+        self.conv_bn_with(name, w, spec, act)
+    }
+
+    /// A `ConvBn` whose convolution weight is `weight` (its own or a slice of an
+    /// entangled one) and whose BatchNorm is its own.
+    fn conv_bn_with(
+        &mut self,
+        name: &str,
+        weight: Weight,
+        spec: ConvSpec,
+        act: Activation,
+    ) -> ConvBn {
+        let (_, cout, k, stride, groups) = spec;
         ConvBn {
-            weight: self.conv(&format!("{name}.conv"), [cout, cin / groups, k, k]),
+            weight,
             bn: self.bn(&format!("{name}.bn"), cout),
             stride,
             groups,
@@ -171,10 +228,43 @@ impl Bn {
     }
 }
 
+/// A convolution's weight: its own tensor, or the leading `[..out, ..inp]` channels and
+/// the centre `k`×`k` taps of a layer's entangled weight. The slice is taken anew at
+/// every use, so each forward pass records its own view for autograd.
+enum Weight {
+    Own(Tensor),
+    Slice {
+        master: Tensor,
+        out: i64,
+        inp: i64,
+        k: i64,
+    },
+}
+
+impl Weight {
+    fn get(&self) -> Tensor {
+        match self {
+            Weight::Own(t) => t.shallow_clone(),
+            Weight::Slice {
+                master,
+                out,
+                inp,
+                k,
+            } => {
+                let o = (master.size()[2] - k) / 2;
+                master
+                    .narrow(0, 0, *out)
+                    .narrow(1, 0, *inp)
+                    .narrow(2, o, *k)
+                    .narrow(3, o, *k)
+            }
+        }
+    }
+}
+
 /// A convolution without bias, BatchNorm, activation.
 pub struct ConvBn {
-    /// `[out, in/groups, k, k]`.
-    pub weight: Tensor,
+    weight: Weight,
     /// Its BatchNorm.
     pub bn: Bn,
     stride: i64,
@@ -184,10 +274,16 @@ pub struct ConvBn {
 }
 
 impl ConvBn {
+    /// The convolution weight, `[out, in/groups, k, k]` (a view where it is a slice of
+    /// an entangled weight).
+    pub fn weight(&self) -> Tensor {
+        self.weight.get()
+    }
+
     /// Convolution, BatchNorm, activation.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Tensor {
         let y = x.conv2d(
-            &self.weight,
+            &self.weight.get(),
             None::<Tensor>,
             [self.stride, self.stride],
             [self.pad, self.pad],
@@ -202,8 +298,9 @@ impl ConvBn {
     pub fn folded_linear(&self) -> (Tensor, Tensor) {
         let _g = tch::no_grad_guard();
         let scale = &self.bn.weight / (&self.bn.var + BN_EPS).sqrt();
-        let s = self.weight.size();
-        let w = self.weight.view([s[0], s[1]]) * scale.unsqueeze(1);
+        let w = self.weight.get();
+        let s = w.size();
+        let w = w.reshape([s[0], s[1]]) * scale.unsqueeze(1);
         let b = &self.bn.bias - &self.bn.mean * &scale;
         (w, b)
     }
@@ -261,7 +358,7 @@ impl MbBlock {
 
 /// What one choice of a layer computes.
 enum Block {
-    Mb(MbBlock),
+    Mb(Box<MbBlock>),
     /// ScarletNAS's linearly equivalent identity: 1×1 conv + BN, no activation.
     Let(ConvBn),
     /// A bare skip.
@@ -272,8 +369,8 @@ enum Block {
 pub struct Supernet {
     /// The space at the training resolution and class count.
     pub space: Space,
-    /// Whether identity choices are linearly equivalent transformations.
-    pub let_identity: bool,
+    /// How the weights are held (for a stand-alone network `entangled` is false).
+    pub options: NetOptions,
     /// Every tensor, in creation order.
     pub params: Vec<Param>,
     /// Each layer's choices, in the space's order (or just the stand-alone choice).
@@ -294,13 +391,18 @@ impl Supernet {
     /// `tch::manual_seed`).
     pub fn new(
         space: &Space,
-        let_identity: bool,
+        options: NetOptions,
         only: Option<&Arch>,
         device: Device,
     ) -> Result<Supernet> {
         if let Some(a) = only {
             space.validate(a)?;
         }
+        let options = NetOptions {
+            entangled: options.entangled && only.is_none(),
+            ..options
+        };
+        let let_identity = options.let_identity;
         let mut params = Vec::new();
         let mut b = Builder {
             params: &mut params,
@@ -334,6 +436,33 @@ impl Supernet {
                 Some(a) => vec![a.layers[layer.index]],
                 None => space.choices_at(layer.index),
             };
+            let (lin, lout) = (r(layer.cin), r(layer.cout));
+            // The entangled weights: the widest expansion, the largest kernel.
+            let masters = if options.entangled {
+                let mbs: Vec<_> = list
+                    .iter()
+                    .filter_map(|c| match c {
+                        Choice::Mbconv(m) => Some(*m),
+                        Choice::Identity => None,
+                    })
+                    .collect();
+                let hid = mbs
+                    .iter()
+                    .map(|m| r(expanded(layer.cin, m.expansion)))
+                    .max();
+                let k = mbs.iter().map(|m| r(m.kernel)).max();
+                hid.zip(k).map(|(hid, k)| {
+                    b.owner = Owner::Layer { layer: layer.index };
+                    let name = format!("layers.{}.master", layer.index);
+                    (
+                        b.conv(&format!("{name}.expand.conv"), [hid, lin, 1, 1]),
+                        b.conv(&format!("{name}.dw.conv"), [hid, 1, k, k]),
+                        b.conv(&format!("{name}.project.conv"), [lout, hid, 1, 1]),
+                    )
+                })
+            } else {
+                None
+            };
             let mut blocks = Vec::new();
             for (ci, choice) in list.iter().enumerate() {
                 b.owner = Owner::Choice {
@@ -341,7 +470,6 @@ impl Supernet {
                     choice: ci,
                 };
                 let name = format!("layers.{}.{}", layer.index, choice.token());
-                let (lin, lout) = (r(layer.cin), r(layer.cout));
                 blocks.push(match choice {
                     Choice::Identity if let_identity => Block::Let(b.conv_bn(
                         &format!("{name}.let"),
@@ -352,13 +480,38 @@ impl Supernet {
                     Choice::Mbconv(m) => {
                         let hid = r(expanded(layer.cin, m.expansion));
                         let k = r(m.kernel);
-                        let expand =
-                            b.conv_bn(&format!("{name}.expand"), (lin, hid, 1, 1, 1), layer.act);
-                        let dw = b.conv_bn(
-                            &format!("{name}.dw"),
+                        let specs = [
+                            (lin, hid, 1, 1, 1),
                             (hid, hid, k, r(layer.stride), hid),
-                            layer.act,
-                        );
+                            (hid, lout, 1, 1, 1),
+                        ];
+                        let mut convs = ["expand", "dw", "project"]
+                            .iter()
+                            .zip(specs)
+                            .enumerate()
+                            .map(|(i, (part, spec))| {
+                                let (act, name) = (
+                                    if i < 2 { layer.act } else { Activation::None },
+                                    format!("{name}.{part}"),
+                                );
+                                match &masters {
+                                    Some(ms) => {
+                                        let master = [&ms.0, &ms.1, &ms.2][i].shallow_clone();
+                                        let (out, inp) = (spec.1, spec.0 / spec.4);
+                                        let w = Weight::Slice {
+                                            master,
+                                            out,
+                                            inp,
+                                            k: spec.2,
+                                        };
+                                        b.conv_bn_with(&name, w, spec, act)
+                                    }
+                                    None => b.conv_bn(&name, spec, act),
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .into_iter();
+                        let (expand, dw) = (convs.next().unwrap(), convs.next().unwrap());
                         let se = m.se.then(|| {
                             let w = r(se_width(hid as u32, space.se.reduction));
                             let sq = format!("{name}.se.squeeze");
@@ -369,18 +522,19 @@ impl Supernet {
                                 act: space.se.squeeze_act(layer.act),
                             }
                         });
-                        let project = b.conv_bn(
-                            &format!("{name}.project"),
-                            (hid, lout, 1, 1, 1),
-                            Activation::None,
-                        );
-                        Block::Mb(MbBlock {
+                        let project = convs.next().unwrap();
+                        if options.zero_init_residual && layer.keeps_shape() {
+                            tch::no_grad(|| {
+                                let _ = project.bn.weight.shallow_clone().fill_(0.0);
+                            });
+                        }
+                        Block::Mb(Box::new(MbBlock {
                             expand,
                             dw,
                             se,
                             project,
                             residual: layer.keeps_shape(),
-                        })
+                        }))
                     }
                 });
             }
@@ -406,7 +560,7 @@ impl Supernet {
         );
         Ok(Supernet {
             space: space.clone(),
-            let_identity,
+            options,
             params,
             choices,
             device,
@@ -531,13 +685,15 @@ impl Supernet {
             .sum()
     }
 
-    /// Trainable parameter count of a path (BatchNorm statistics excluded).
-    pub fn path_params(&self, path: &[usize]) -> i64 {
-        self.params
+    /// Trainable parameter count of a path (BatchNorm statistics excluded; of an
+    /// entangled weight, the slice the path reads).
+    pub fn path_params(&self, path: &[usize]) -> Result<i64> {
+        Ok(self
+            .path_tensors(path)?
             .iter()
-            .filter(|p| p.trainable && self.on_path(p.owner, path))
-            .map(|p| p.tensor.numel() as i64)
-            .sum()
+            .filter(|t| t.trainable)
+            .map(|t| t.tensor.numel() as i64)
+            .sum())
     }
 
     /// Whether a parameter owned by `owner` takes part in `path`.
@@ -545,7 +701,51 @@ impl Supernet {
         match owner {
             Owner::Shared => true,
             Owner::Choice { layer, choice } => path[layer] == choice,
+            Owner::Layer { layer } => {
+                matches!(self.choices[layer][path[layer]], Choice::Mbconv(_))
+            }
         }
+    }
+
+    /// Every tensor `path` runs with, under the ONNX exporter's names
+    /// (`layers.{l}.{token}.{rest}` and `layers.{l}.master.{rest}` become
+    /// `layers.{l}.{rest}`), entangled weights sliced to what the path reads.
+    pub fn path_tensors(&self, path: &[usize]) -> Result<Vec<PathTensor>> {
+        let strip = |name: &str| -> Result<String> {
+            // `layers.{l}.{token}.{rest}` → `layers.{l}.{rest}`.
+            let mut parts = name.splitn(4, '.');
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(a), Some(b), Some(_), Some(rest)) => Ok(format!("{a}.{b}.{rest}")),
+                _ => Err(Error::Usage(format!("unexpected parameter name {name}"))),
+            }
+        };
+        let mut out = Vec::new();
+        for p in self.params.iter().filter(|p| self.on_path(p.owner, path)) {
+            let (name, tensor) = match p.owner {
+                Owner::Shared => (p.name.clone(), p.tensor.shallow_clone()),
+                Owner::Choice { .. } => (strip(&p.name)?, p.tensor.shallow_clone()),
+                Owner::Layer { layer } => {
+                    let Block::Mb(m) = &self.layers[layer][path[layer]] else {
+                        continue;
+                    };
+                    let name = strip(&p.name)?;
+                    let conv = if name.ends_with(".expand.conv.weight") {
+                        &m.expand
+                    } else if name.ends_with(".dw.conv.weight") {
+                        &m.dw
+                    } else {
+                        &m.project
+                    };
+                    (name, conv.weight())
+                }
+            };
+            out.push(PathTensor {
+                name,
+                tensor,
+                trainable: p.trainable,
+            });
+        }
+        Ok(out)
     }
 
     /// Writes every tensor to a safetensors file (atomically: a temporary file renamed

@@ -59,6 +59,9 @@ fn config(space: SpaceId, strategy: Strategy, scarlet_let: bool) -> TrainConfig 
         grad_clip: 0.0,
         warmup_steps: 0,
         sum_shared_gradients: false,
+        entangled: false,
+        zero_init_residual: false,
+        augment: true,
         seed: 7,
     }
 }
@@ -102,14 +105,34 @@ fn drive(
 
 #[test]
 fn fair_training_updates_every_choice_of_every_layer_at_every_step() {
+    fair_updates_every_choice(false);
+}
+
+#[test]
+fn fair_training_with_entangled_weights_updates_every_choice_and_every_master() {
+    fair_updates_every_choice(true);
+}
+
+fn fair_updates_every_choice(entangled: bool) {
     let _torch = serial();
-    let dir = scratch("fair");
-    let mut t = Trainer::new(
-        config(SpaceId::Moga, Strategy::Fair, false),
-        Device::Cpu,
-        &dir,
-    )
-    .unwrap();
+    let dir = scratch(&format!("fair-{entangled}"));
+    let mut cfg = config(SpaceId::Moga, Strategy::Fair, false);
+    cfg.entangled = entangled;
+    let mut t = Trainer::new(cfg, Device::Cpu, &dir).unwrap();
+    let masters = t
+        .net
+        .params
+        .iter()
+        .filter(|p| matches!(p.owner, Owner::Layer { .. }))
+        .count();
+    assert_eq!(
+        masters,
+        if entangled {
+            3 * t.net.choices.len()
+        } else {
+            0
+        }
+    );
     let mut step = 0u64;
     drive(&mut t, 3, |t, paths, changed| {
         step += 1;
@@ -165,14 +188,20 @@ fn fair_training_stays_fair_where_layers_hold_different_numbers_of_choices() {
 
 #[test]
 fn spos_updates_only_the_sampled_path() {
+    spos_updates_only_its_path(false);
+}
+
+#[test]
+fn spos_with_entangled_weights_updates_only_the_sampled_path() {
+    spos_updates_only_its_path(true);
+}
+
+fn spos_updates_only_its_path(entangled: bool) {
     let _torch = serial();
-    let dir = scratch("spos");
-    let mut t = Trainer::new(
-        config(SpaceId::Fairnas, Strategy::Spos, false),
-        Device::Cpu,
-        &dir,
-    )
-    .unwrap();
+    let dir = scratch(&format!("spos-{entangled}"));
+    let mut cfg = config(SpaceId::Fairnas, Strategy::Spos, false);
+    cfg.entangled = entangled;
+    let mut t = Trainer::new(cfg, Device::Cpu, &dir).unwrap();
     let mut step = 0u64;
     drive(&mut t, 3, |t, paths, changed| {
         step += 1;
@@ -224,8 +253,9 @@ fn a_trained_let_folds_into_one_linear_map_and_composes_with_the_next_layer() {
     assert!(err < 1e-4, "LET vs its folded map: max error {err}");
     // With the next layer's expansion (linear before its BatchNorm): one map.
     let e = net.expand_module(l + 1, 0).expect("choice 0 is an MBConv");
-    let we = e.weight.view([e.weight.size()[0], e.weight.size()[1]]);
-    let direct = y.conv2d(&e.weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1);
+    let ew = e.weight();
+    let we = ew.view([ew.size()[0], ew.size()[1]]);
+    let direct = y.conv2d(&ew, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1);
     let wc = we.matmul(&w);
     let bc = we.matmul(&b.unsqueeze(1)).squeeze_dim(1);
     let one = x.conv2d(
@@ -324,7 +354,7 @@ fn resuming_from_a_checkpoint_continues_the_same_run() {
             },
         )
         .unwrap(),
-        false,
+        super::NetOptions::default(),
         None,
         Device::Cpu,
     )
@@ -355,4 +385,95 @@ fn a_standalone_network_learns_the_digits() {
     let acc = last.unwrap().val_accuracy.unwrap();
     // Ten classes: chance is 10%.
     assert!(acc > 50.0, "validation accuracy {acc}%");
+}
+
+/// An entangled supernet's path is exactly the stand-alone network of its architecture:
+/// the sliced weights, loaded into that network by their exported names, give the same
+/// logits; the parameter count is the stand-alone one; shortcut blocks start as the
+/// identity with `zero_init_residual`.
+#[test]
+fn an_entangled_path_is_the_standalone_network_of_its_architecture() {
+    let _torch = serial();
+    let space = lookup_tables::Space::with_options(
+        SpaceId::Moga,
+        lookup_tables::SpaceOptions {
+            resolution: 32,
+            classes: 10,
+        },
+    )
+    .unwrap();
+    let options = super::NetOptions {
+        let_identity: false,
+        entangled: true,
+        zero_init_residual: true,
+    };
+    tch::manual_seed(3);
+    let net = super::Supernet::new(&space, options, None, Device::Cpu).unwrap();
+    // Every shortcut block's last BatchNorm starts at zero; the others at one.
+    for t in net.path_tensors(&vec![0; net.choices.len()]).unwrap() {
+        if t.name.ends_with("project.bn.weight") {
+            let l: usize = t.name.split('.').nth(1).unwrap().parse().unwrap();
+            let want = if space.layers[l].keeps_shape() {
+                0.0
+            } else {
+                1.0
+            };
+            assert_eq!(
+                t.tensor.mean(Kind::Float).double_value(&[]),
+                want,
+                "{}",
+                t.name
+            );
+        }
+    }
+    let mut rng = SplitMix64::new(5);
+    let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+    for _ in 0..3 {
+        let path: Vec<usize> = net
+            .choices
+            .iter()
+            .map(|c| rng.below(c.len() as u64) as usize)
+            .collect();
+        let arch = net.arch_of(&path);
+        // Non-trivial BatchNorm statistics and gammas, so slicing errors would show.
+        let _g = tch::no_grad_guard();
+        for p in net.params.iter().filter(|p| p.owner != Owner::Shared) {
+            if !p.name.contains("master") {
+                let _ = p.tensor.shallow_clone().uniform_(0.5, 1.5);
+            }
+        }
+        let sliced: HashMap<String, Tensor> = net
+            .path_tensors(&path)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.name, t.tensor))
+            .collect();
+        let alone = super::Supernet::new(&space, options, Some(&arch), Device::Cpu).unwrap();
+        assert!(!alone.options.entangled);
+        let mut loaded = 0;
+        for p in &alone.params {
+            let name = match p.owner {
+                Owner::Shared => p.name.clone(),
+                _ => {
+                    let parts: Vec<&str> = p.name.splitn(4, '.').collect();
+                    format!("{}.{}.{}", parts[0], parts[1], parts[3])
+                }
+            };
+            let src = &sliced[&name];
+            assert_eq!(src.size(), p.tensor.size(), "{name}");
+            p.tensor.shallow_clone().copy_(src);
+            loaded += 1;
+        }
+        assert_eq!(loaded, sliced.len());
+        assert_eq!(
+            net.path_params(&path).unwrap(),
+            alone.trainable_params(),
+            "{}",
+            arch.encode()
+        );
+        let a = net.forward(&x, &path, Mode::EVAL);
+        let b = alone.forward(&x, &vec![0; path.len()], Mode::EVAL);
+        let err = (&a - &b).abs().max().double_value(&[]);
+        assert!(err < 1e-5, "{}: max difference {err}", arch.encode());
+    }
 }

@@ -34,7 +34,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::data::{Data, DataSpec};
 use super::eval;
-use super::net::{Mode, Owner, Supernet, write_safetensors_atomic};
+use super::net::{Mode, NetOptions, Owner, Supernet, write_safetensors_atomic};
 use crate::error::{Error, Result};
 
 /// How paths are drawn each step.
@@ -116,11 +116,35 @@ pub struct TrainConfig {
     /// decay (0: none).
     #[serde(default)]
     pub warmup_steps: usize,
+    /// A layer's inverted-residual choices share one block's convolution weights
+    /// ([`crate::net`]); checkpoints written before this option were not entangled.
+    #[serde(default)]
+    pub entangled: bool,
+    /// The last BatchNorm of every block with a shortcut starts with γ = 0.
+    #[serde(default)]
+    pub zero_init_residual: bool,
+    /// Random crops (and flips where they keep the class) of the training images;
+    /// checkpoints written before this option were augmented.
+    #[serde(default = "yes")]
+    pub augment: bool,
     /// Seed of data order, augmentation, paths and initial weights.
     pub seed: u64,
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl TrainConfig {
+    /// How the network holds and initialises its weights.
+    pub fn net_options(&self) -> NetOptions {
+        NetOptions {
+            let_identity: self.scarlet_let,
+            entangled: self.entangled,
+            zero_init_residual: self.zero_init_residual,
+        }
+    }
+
     /// The space at this run's resolution and `classes` outputs.
     pub fn space_for(&self, classes: usize) -> Result<Space> {
         Ok(Space::with_options(
@@ -257,7 +281,7 @@ pub(crate) fn restore(
 ) -> Result<(Data, Supernet)> {
     let data = Data::load(spec, config.resolution as usize, config.seed)?;
     let space = config.space_for(data.classes)?;
-    let mut net = Supernet::new(&space, config.scarlet_let, config.arch.as_ref(), device)?;
+    let mut net = Supernet::new(&space, config.net_options(), config.arch.as_ref(), device)?;
     net.load(&dir.join(WEIGHTS_FILE))
         .map_err(|e| Error::Usage(format!("{e} (with {} classes from {spec})", data.classes)))?;
     Ok((data, net))
@@ -332,7 +356,7 @@ impl Trainer {
             )));
         }
         tch::manual_seed(config.seed as i64);
-        let net = Supernet::new(&space, config.scarlet_let, config.arch.as_ref(), device)?;
+        let net = Supernet::new(&space, config.net_options(), config.arch.as_ref(), device)?;
         let counts: Vec<Vec<u64>> = net.choices.iter().map(|c| vec![0; c.len()]).collect();
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let state = TrainState {
@@ -529,9 +553,14 @@ impl Trainer {
                 if !g.defined() {
                     continue;
                 }
-                // Each parameter takes the mean gradient of the paths it was on (choice
-                // parameters: one path; shared ones: all m), unless summing is asked for.
-                let scale = if self.config.sum_shared_gradients || uses <= 1 {
+                // Each shared parameter takes the mean gradient of the paths it was on
+                // (all m), unless summing is asked for; a choice parameter is on one
+                // path. An entangled weight takes the sum: each path updates the slice
+                // it reads as it would update that choice's own weights, which is what
+                // the PyTorch reference (scripts/supernet_reference.py) does.
+                let summed =
+                    self.config.sum_shared_gradients || matches!(p.owner, Owner::Layer { .. });
+                let scale = if summed || uses <= 1 {
                     scale
                 } else {
                     scale / uses as f64
@@ -587,7 +616,11 @@ impl Trainer {
             .take(steps)
             .enumerate()
         {
-            let (x, y) = self.data.train_batch(idx, &mut rng, device);
+            let (x, y) = if self.config.augment {
+                self.data.train_batch(idx, &mut rng, device)
+            } else {
+                self.data.plain_batch(&self.data.train, idx, device)
+            };
             let paths = self.draw_paths(&mut rng);
             let (l, c, n) = self.step(&x, &y, &paths);
             if !l.is_finite() {
