@@ -13,8 +13,8 @@
 #
 # The reference's random streams are its own (torch's and Python's generators), so
 # the curves agree in distribution, not bit for bit. Needs the full torch in
-# .deps/bench-venv (scripts/bench-train.sh installs it). About 4 min for a fair run
-# of 3 x 22 steps on 2 cores.
+# .deps/bench-venv (scripts/bench-train.sh installs it). About 6 min for a fair run
+# of 3 x 22 steps on 2 cores (about 28 min at --epochs 14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
