@@ -14,7 +14,7 @@
 #                         [--out target/rank-check] [--moga BIN (default: build and use target/debug/moga)]
 #                         [-- extra moga train flags for every run]
 #
-# The defaults take about 25 minutes on 2 CPU cores; on a CUDA host raise --epochs.
+# The defaults take about 10 minutes on 2 CPU cores; on a CUDA host raise --epochs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
