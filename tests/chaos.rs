@@ -122,27 +122,34 @@ fn profiling_survives_kills_of_profiler_device_and_runner() {
     let (mut kills, mut lost, mut duplicated) = (0u32, 0usize, 0usize);
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for round in 0..rounds {
+        // Each round's stderr is kept: a run that ends on its own must say why.
+        let log = s.path(&format!("round-{round}.stderr"));
         let mut run = Killed(
             Command::new(env!("CARGO_BIN_EXE_moga"))
                 .args(args(lut.exists()))
                 .current_dir(&s.dir)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap(),
         );
         let wait = Duration::from_millis(500 + rng.next_u64() % 3500);
         let start = Instant::now();
-        let mut finished = false;
+        let mut finished = None;
         while start.elapsed() < wait {
-            if run.0.try_wait().unwrap().is_some() {
-                finished = true;
+            if let Some(status) = run.0.try_wait().unwrap() {
+                finished = Some(status);
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        if finished {
+        if let Some(status) = finished {
             // The table completed before this round's kill: check it, start a new one.
+            let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(
+                status.success(),
+                "round {round}: the profiler ended on its own with {status}:\n{stderr}"
+            );
             let table = Lut::read(&lut).expect("a finished run leaves a whole table");
             assert_eq!(table.rows().len(), total);
             std::fs::remove_file(&lut).unwrap();

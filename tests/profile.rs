@@ -144,6 +144,26 @@ fn local_profiles_with_both_backends() {
         (v["measured"].as_u64(), v["already_measured"].as_u64()),
         (Some(0), v["units"].as_u64())
     );
+
+    // A table killed before its first batch finished records no reference yet; resuming
+    // it (the reference on, as when it was started) measures one and every unit.
+    let mut meta = Lut::read(&s.path("ort.csv")).unwrap().meta.clone();
+    meta.reference = None;
+    Lut::new(meta).write(&s.path("ort.csv")).unwrap();
+    std::fs::remove_file(context::sidecar(&s.path("ort.csv"))).unwrap();
+    let v = s.moga(&args).json();
+    assert_eq!(
+        (v["measured"].as_u64(), v["already_measured"].as_u64()),
+        (v["units"].as_u64(), Some(0)),
+        "{v}"
+    );
+    assert!(
+        Lut::read(&s.path("ort.csv"))
+            .unwrap()
+            .meta
+            .reference
+            .is_some()
+    );
 }
 
 #[test]

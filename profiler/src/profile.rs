@@ -262,7 +262,11 @@ pub(crate) fn open_table(
                 ),
             });
         }
-        if existing.meta.reference.is_some() != opts.reference {
+        // A table killed before its first batch finished has no reference recorded
+        // yet, however it was started: with nothing measured, this run measures it.
+        let nothing_measured = !existing.rows().iter().any(|r| r.stats().is_some());
+        let pending = existing.meta.reference.is_none() && opts.reference && nothing_measured;
+        if existing.meta.reference.is_some() != opts.reference && !pending {
             return Err(Error::Table {
                 path: output.to_path_buf(),
                 message: format!(
