@@ -285,7 +285,16 @@ pub fn profile(
         let mut reference_of: HashMap<String, PathBuf> = HashMap::new();
         for (g, ((model, _), members)) in by_model.iter().enumerate() {
             let output = output_for(opts, several, model);
+            let fresh = !output.exists();
             let mut lut = open_table(&output, members, opts)?;
+            if fresh {
+                // A new table starts with no networks done: the attributions of an
+                // earlier table of the same name (deleted since) must not be resumed.
+                let stale = sidecar(&output);
+                if stale.exists() {
+                    std::fs::remove_file(&stale).map_err(|e| Error::io(&stale, e))?;
+                }
+            }
             let reference = match (&lut.meta.reference, opts.reference) {
                 (_, false) => None,
                 (Some(r), true) => Some(ReferenceNet::recorded(r)?),
