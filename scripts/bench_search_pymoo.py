@@ -4,7 +4,10 @@ population and generations. Prints one JSON line: evaluations, seconds, evaluati
 per second (in-process, like moga's figure), and the normalised hypervolume of its
 front and of moga's front, both computed by pymoo's HV indicator.
 
-    python bench_search_pymoo.py problem.json front.json POPULATION GENERATIONS SEED
+    python bench_search_pymoo.py problem.json front.json POPULATION GENERATIONS SEED [exact.json]
+
+With exact.json (`moga search --algorithm exact` on the same problem) it also prints
+both fronts' hypervolume as a share of the exact front's, all by pymoo's indicator.
 """
 import json
 import math
@@ -86,12 +89,21 @@ def main():
     hv = HV(ref_point=np.full(len(p["objectives"]), 1.1))
     feasible = res.F if res.G is None else res.F[(res.G <= 0).all(axis=1)]
     pymoo_hv = float(hv(normalized(feasible, p["bounds"]))) if len(feasible) else 0.0
-    ours = load(front_path)
     names = [o.split(":") for o in p["objectives"]]
     key = {"acc": "accuracy", "lat": "latency_ms", "params": "params", "madds": "madds"}
-    F = np.array([[(-m[key[n]] if d == "max" else m[key[n]]) for n, d in names] for m in ours["front"]])
-    ours_hv_by_pymoo = float(hv(normalized(F, p["bounds"]))) if len(F) else 0.0
-    print(json.dumps({"evaluations": int(evals), "seconds": seconds, "evaluations_per_second": evals / seconds, "hypervolume": pymoo_hv, "moga_front_hypervolume_by_pymoo": ours_hv_by_pymoo}))
+
+    def front_hv(report):
+        F = np.array([[(-m[key[n]] if d == "max" else m[key[n]]) for n, d in names] for m in report["front"]])
+        return float(hv(normalized(F, p["bounds"]))) if len(F) else 0.0
+
+    ours_hv_by_pymoo = front_hv(load(front_path))
+    out = {"evaluations": int(evals), "seconds": seconds, "evaluations_per_second": evals / seconds, "hypervolume": pymoo_hv, "moga_front_hypervolume_by_pymoo": ours_hv_by_pymoo}
+    if len(sys.argv) > 6:
+        exact_hv = front_hv(load(sys.argv[6]))
+        out["exact_hypervolume"] = exact_hv
+        out["pymoo_share_of_exact"] = pymoo_hv / exact_hv
+        out["moga_share_of_exact"] = ours_hv_by_pymoo / exact_hv
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -721,6 +721,9 @@ pub enum AlgorithmArg {
     Moga,
     /// Random search with the same number of evaluations.
     Random,
+    /// The exact Pareto front when every objective is a sum over layers (lat, params,
+    /// madds): layer-wise dynamic programming, no sampling; --epsilon for the ε-grid.
+    Exact,
 }
 
 #[derive(Args)]
@@ -749,6 +752,20 @@ pub struct SearchArgs {
     pub accuracy: String,
     #[arg(long, value_enum, default_value_t = AlgorithmArg::Nsga2)]
     pub algorithm: AlgorithmArg,
+    /// With --algorithm exact (or --seed-exact): keep one partial sum per cell of a
+    /// logarithmic grid, so that every exact point has a kept one within a factor
+    /// (1+ε) in every objective; for large three-objective fronts.
+    #[arg(long, value_name = "EPS")]
+    pub epsilon: Option<f64>,
+    /// Seed the initial population with the exact front of the additive objectives
+    /// (lat, params, madds) among --objectives, spread evenly over it.
+    #[arg(long)]
+    pub seed_exact: bool,
+    /// Share of each generation's children bred from the elite archive (every
+    /// non-dominated architecture found so far, one layer changed) instead of the
+    /// population; 0 is plain NSGA-II.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub archive_share: f64,
     /// MoreMNAS reinforced mutation: a learned controller mixed with random mutation.
     #[arg(long)]
     pub rl_mutation: bool,

@@ -107,10 +107,18 @@ fn search_writes_the_front_the_history_and_a_plot() {
 fn search_errors_are_one_clear_line() {
     let s = Scratch::new("search-errors");
     let lut = lut();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--objectives", "acc:max,speed:min"],
             "unknown objective 'speed'",
+        ),
+        (
+            &["--algorithm", "exact"],
+            "sums over layers (lat, params, madds); accuracy is not",
+        ),
+        (
+            &["--epsilon", "0.1"],
+            "--epsilon applies to --algorithm exact or --seed-exact",
         ),
         (&["--accuracy", "supernet:ckpt"], "moga train"),
         (
@@ -139,4 +147,83 @@ fn search_errors_are_one_clear_line() {
         assert!(!r.output.status.success(), "{args:?}");
         assert!(r.stderr().contains(want), "want '{want}': {}", r.stderr());
     }
+}
+
+#[test]
+fn the_exact_front_and_the_gap_of_a_heuristic_run() {
+    let s = Scratch::new("search-exact");
+    let lut = lut();
+    let base = [
+        "search",
+        "--space",
+        "moga",
+        "--lut",
+        lut.as_str(),
+        "--objectives",
+        "lat:min,params:max",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--algorithm",
+        "exact",
+        "-o",
+        "exact.json",
+        "--plot",
+        "exact.svg",
+        "--json",
+    ]);
+    let v = s.moga(&args).json();
+    let points = v["exact"]["points"].as_u64().unwrap();
+    assert!(points > 10, "{v}");
+    assert_eq!(v["front"].as_array().unwrap().len() as u64, points);
+    assert!(v["exact"]["peak_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        std::fs::read_to_string(s.path("exact.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    // The ε-grid keeps fewer points; a heuristic run reports its share of the exact
+    // front's hypervolume, in JSON and in words.
+    let mut args = base.to_vec();
+    args.extend([
+        "--algorithm",
+        "exact",
+        "--epsilon",
+        "0.05",
+        "-o",
+        "grid.json",
+        "--json",
+    ]);
+    let g = s.moga(&args).json();
+    assert!(g["exact"]["points"].as_u64().unwrap() < points, "{g}");
+    let mut args = base.to_vec();
+    args.extend([
+        "--population",
+        "16",
+        "--generations",
+        "5",
+        "--archive-share",
+        "0.5",
+        "-o",
+        "nsga2.json",
+        "--json",
+    ]);
+    let h = s.moga(&args).json();
+    let share = h["optimality"]["hypervolume_share"].as_f64().unwrap();
+    assert!(share > 0.5 && share <= 1.0 + 1e-12, "{h}");
+    assert_eq!(h["optimality"]["exact_points"].as_u64(), Some(points));
+    let mut args = base.to_vec();
+    args.extend([
+        "--population",
+        "16",
+        "--generations",
+        "5",
+        "-o",
+        "words.json",
+    ]);
+    let text = s.moga(&args).stdout();
+    assert!(
+        text.contains("% of the exact front's hypervolume"),
+        "{text}"
+    );
 }

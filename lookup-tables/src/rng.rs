@@ -28,13 +28,16 @@ impl SplitMix64 {
     /// Uniform in `0..n` without modulo bias (Lemire's multiply-and-reject); `n > 0`.
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "below(0) has no values");
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let m = u128::from(self.next_u64()) * u128::from(n);
-            if (m as u64) >= threshold {
-                return (m >> 64) as u64;
+        let mut m = u128::from(self.next_u64()) * u128::from(n);
+        // The rejection threshold (< n) needs a division: only when the low half is
+        // below n can it reject at all.
+        if (m as u64) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (m as u64) < threshold {
+                m = u128::from(self.next_u64()) * u128::from(n);
             }
         }
+        (m >> 64) as u64
     }
 
     /// Uniform in `[0, 1)` with 53 bits of precision.

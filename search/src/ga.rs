@@ -6,6 +6,7 @@
 //! of evaluations as the baseline. Deterministic for a seed.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use lookup_tables::SplitMix64;
 use serde::Serialize;
@@ -17,9 +18,12 @@ use crate::rl::{Controller, RlConfig};
 pub trait Problem {
     /// Choices per gene.
     fn cardinalities(&self) -> &[usize];
-    /// Objectives (to minimise) and constraint violation of a genome; an error (an
-    /// accuracy oracle that failed) stops the run.
-    fn evaluate(&mut self, genes: &[usize]) -> crate::Result<Point>;
+    /// Objectives per evaluation.
+    fn objectives(&self) -> usize;
+    /// Writes the objectives (all minimised) of a genome into `f` and returns its
+    /// constraint violation (0 when feasible); an error (an accuracy oracle that
+    /// failed) stops the run.
+    fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> crate::Result<f64>;
 }
 
 /// Which algorithm.
@@ -32,6 +36,8 @@ pub enum Algorithm {
     Moga,
     /// Uniform random sampling.
     Random,
+    /// The exact front of additive objectives ([`crate::exact`]), not evolutionary.
+    Exact,
 }
 
 /// Settings of a run.
@@ -53,6 +59,16 @@ pub struct GaConfig {
     pub weights: Vec<f64>,
     /// Reinforced mutation.
     pub rl: Option<RlConfig>,
+    /// Share of each generation's children bred from the elite archive (every feasible
+    /// non-dominated genome found so far) instead of the population: a uniformly drawn
+    /// member with exactly one gene changed, a neighbour (Pareto local search inside
+    /// NSGA-II). 0 is plain NSGA-II.
+    #[serde(default)]
+    pub archive_share: f64,
+    /// Genomes placed in the initial population before random ones (e.g. the exact
+    /// latency/parameter front); at most `population` are used.
+    #[serde(skip)]
+    pub initial: Vec<Vec<usize>>,
 }
 
 /// One genome and its evaluation.
@@ -65,15 +81,100 @@ pub struct Individual {
     pub point: Point,
 }
 
-/// The population after one generation.
-#[derive(Clone, Debug, Serialize)]
-pub struct Generation {
+/// Genomes with their objectives and violations, stored flat: row `i` is
+/// `genes[i·L..(i+1)·L]`, `f[i·m..(i+1)·m]`, `violation[i]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rows {
+    /// Genes per row.
+    pub width: usize,
+    /// Objectives per row.
+    pub m: usize,
+    /// Genes, row after row.
+    pub genes: Vec<usize>,
+    /// Objectives (minimised), row after row.
+    pub f: Vec<f64>,
+    /// Constraint violation per row.
+    pub violation: Vec<f64>,
+}
+
+impl Rows {
+    fn new(width: usize, m: usize) -> Rows {
+        Rows {
+            width,
+            m,
+            ..Rows::default()
+        }
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.violation.len()
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.violation.is_empty()
+    }
+
+    /// The genes of row `i`.
+    pub fn genes(&self, i: usize) -> &[usize] {
+        &self.genes[i * self.width..(i + 1) * self.width]
+    }
+
+    /// The objectives of row `i`.
+    pub fn f(&self, i: usize) -> &[f64] {
+        &self.f[i * self.m..(i + 1) * self.m]
+    }
+
+    /// Row `i` as an individual.
+    pub fn individual(&self, i: usize) -> Individual {
+        Individual {
+            genes: self.genes(i).to_vec(),
+            point: Point {
+                f: self.f(i).to_vec(),
+                violation: self.violation[i],
+            },
+        }
+    }
+
+    fn push_from(&mut self, other: &Rows, i: usize) {
+        self.genes.extend_from_slice(other.genes(i));
+        self.f.extend_from_slice(other.f(i));
+        self.violation.push(other.violation[i]);
+    }
+
+    fn clear(&mut self) {
+        self.genes.clear();
+        self.f.clear();
+        self.violation.clear();
+    }
+
+    /// The feasible non-dominated rows, one per genome (ties in objectives kept).
+    pub fn front(&self, keys: &GenomeKeys) -> Vec<usize> {
+        let feasible: Vec<usize> = (0..self.len())
+            .filter(|&i| self.violation[i] <= 0.0)
+            .collect();
+        let mut seen = KeySet::default();
+        let mut front: Vec<usize> = pareto::nondominated(&self.f, self.m, &feasible, true)
+            .into_iter()
+            .filter(|&i| seen.insert(keys.key(self.genes(i))))
+            .collect();
+        front.sort_unstable();
+        front
+    }
+}
+
+/// The population after one generation (borrowed from the engine).
+#[derive(Clone, Copy, Debug)]
+pub struct Generation<'a> {
     /// 0 for the initial population.
     pub generation: usize,
     /// Evaluations so far.
     pub evaluations: usize,
     /// The survivors.
-    pub population: Vec<Individual>,
+    pub population: &'a Rows,
+    /// Feasible non-dominated members of the population (indices into it).
+    pub front: &'a [usize],
 }
 
 /// What a run returns.
@@ -81,41 +182,120 @@ pub struct Generation {
 pub struct GaResult {
     /// The non-dominated feasible individuals of everything evaluated.
     pub front: Vec<Individual>,
-    /// Every generation's population.
-    pub history: Vec<Generation>,
+    /// Every generation's population, one after another (`history_sizes` rows each).
+    pub history: Rows,
+    /// Rows per generation in `history`.
+    pub history_sizes: Vec<usize>,
+    /// Evaluations made by the end of each generation.
+    pub history_evaluations: Vec<usize>,
     /// Evaluations made.
     pub evaluations: usize,
 }
 
-fn random_genome(cards: &[usize], rng: &mut SplitMix64) -> Vec<usize> {
-    cards
-        .iter()
-        .map(|&c| rng.below(c as u64) as usize)
-        .collect()
+impl GaResult {
+    /// The rows of generation `g` in `history`.
+    pub fn generation_rows(&self, g: usize) -> std::ops::Range<usize> {
+        let start: usize = self.history_sizes[..g].iter().sum();
+        start..start + self.history_sizes[g]
+    }
 }
 
-/// A child: its genes, its first parent's index, and the controller's action (layer,
-/// choice) when the controller mutated it.
-type Offspring = (Vec<usize>, usize, Option<(usize, usize)>);
+/// A 64-bit multiplicative hasher for genome keys (already well mixed).
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        // SplitMix64's finaliser: every input bit reaches the low bits the table
+        // indexes by (a bare multiply would leave them to the key's low genes alone).
+        let mut z = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.0 = z ^ (z >> 31);
+    }
+}
+
+/// A set of genome keys.
+pub type KeySet = HashSet<u128, BuildHasherDefault<KeyHasher>>;
+
+/// Genomes as 128-bit keys: the genes packed into ⌈log2 choices⌉ bits each when they
+/// fit (every space moga has: the scarlet space needs 76 bits), otherwise a 128-bit
+/// hash of the genes (two independent 64-bit mixes; a collision would only make the
+/// engine mutate a new genome once more).
+#[derive(Clone, Debug)]
+pub struct GenomeKeys {
+    bits: Vec<u32>,
+    packed: bool,
+}
+
+impl GenomeKeys {
+    /// Keys for genomes with these choice counts.
+    pub fn new(cards: &[usize]) -> GenomeKeys {
+        let bits: Vec<u32> = cards
+            .iter()
+            .map(|&c| usize::BITS - c.saturating_sub(1).leading_zeros())
+            .collect();
+        let packed = bits.iter().sum::<u32>() <= 128;
+        GenomeKeys { bits, packed }
+    }
+
+    /// The key of a genome.
+    pub fn key(&self, genes: &[usize]) -> u128 {
+        if self.packed {
+            let mut k = 0u128;
+            for (&g, &b) in genes.iter().zip(&self.bits) {
+                k = (k << b) | g as u128;
+            }
+            k
+        } else {
+            let mix = |seed: u64| {
+                let mut h = seed;
+                for &g in genes {
+                    h = (h ^ g as u64).wrapping_mul(0x100_0000_01b3).rotate_left(23);
+                }
+                h ^ (h >> 29)
+            };
+            (u128::from(mix(0xcbf2_9ce4_8422_2325)) << 64) | u128::from(mix(0x9e37_79b9_7f4a_7c15))
+        }
+    }
+}
 
 struct Engine<'p> {
     problem: &'p mut dyn Problem,
     cfg: GaConfig,
+    cards: Vec<usize>,
     rng: SplitMix64,
-    seen: HashSet<Vec<usize>>,
-    all: Vec<Individual>,
+    keys: GenomeKeys,
+    seen: KeySet,
+    all: Rows,
     evaluations: usize,
     controller: Option<Controller>,
 }
 
 impl Engine<'_> {
-    fn evaluate(&mut self, genes: Vec<usize>) -> crate::Result<Individual> {
+    /// Evaluates `genes` into the end of `into` (and the record of everything);
+    /// `seen` when its key is in the set already.
+    fn evaluate(&mut self, genes: &[usize], into: &mut Rows, seen: bool) -> crate::Result<()> {
         self.evaluations += 1;
-        let point = self.problem.evaluate(&genes)?;
-        self.seen.insert(genes.clone());
-        let ind = Individual { genes, point };
-        self.all.push(ind.clone());
-        Ok(ind)
+        let m = into.m;
+        let at = into.f.len();
+        into.f.resize(at + m, 0.0);
+        let v = self.problem.evaluate(genes, &mut into.f[at..at + m])?;
+        into.genes.extend_from_slice(genes);
+        into.violation.push(v);
+        if !seen {
+            self.seen.insert(self.keys.key(genes));
+        }
+        self.all.push_from(into, into.len() - 1);
+        Ok(())
     }
 
     fn weights(&self, m: usize) -> Vec<f64> {
@@ -132,7 +312,7 @@ impl Engine<'_> {
             std::cmp::Ordering::Less => a,
             std::cmp::Ordering::Greater => b,
             std::cmp::Ordering::Equal => {
-                if self.rng.below(2) == 0 {
+                if self.rng.next_u64() >> 63 == 0 {
                     a
                 } else {
                     b
@@ -141,204 +321,453 @@ impl Engine<'_> {
         }
     }
 
+    fn random_genome(&mut self, out: &mut [usize]) {
+        for (g, &c) in out.iter_mut().zip(&self.cards) {
+            *g = self.rng.below(c as u64) as usize;
+        }
+    }
+
     fn random_mutation(&mut self, genes: &mut [usize]) {
-        let cards = self.problem.cardinalities().to_vec();
         let pm = self
             .cfg
             .mutation_prob
-            .unwrap_or(1.0 / cards.len().max(1) as f64);
-        for (g, &c) in genes.iter_mut().zip(&cards) {
-            if c > 1 && self.rng.next_f64() < pm {
+            .unwrap_or(1.0 / self.cards.len().max(1) as f64);
+        if pm <= 0.0 {
+            return;
+        }
+        // Each gene mutates with probability pm: jump from one mutated gene to the next
+        // by geometric gaps (one draw per mutation instead of one per gene).
+        let log_q = (1.0 - pm).ln();
+        let mut i = 0usize;
+        loop {
+            if pm < 1.0 {
+                let u = 1.0 - self.rng.next_f64();
+                i = i.saturating_add((u.ln() / log_q).floor() as usize);
+            }
+            if i >= genes.len() {
+                break;
+            }
+            let c = self.cards[i];
+            if c > 1 {
                 let mut v = self.rng.below(c as u64 - 1) as usize;
-                if v >= *g {
+                if v >= genes[i] {
                     v += 1;
                 }
-                *g = v;
+                genes[i] = v;
+            }
+            i += 1;
+        }
+    }
+
+    /// One child of `pop` into `child`: its first parent's index and the controller's
+    /// action (layer, choice) when the controller mutated it.
+    fn offspring(
+        &mut self,
+        pop: &Rows,
+        rank: &[usize],
+        crowd: &[f64],
+        child: &mut [usize],
+    ) -> (usize, Option<(usize, usize)>) {
+        let (p1, p2) = (self.tournament(rank, crowd), self.tournament(rank, crowd));
+        let mut bits = 0u64;
+        child.copy_from_slice(pop.genes(p1));
+        if self.rng.next_f64() < self.cfg.crossover_prob {
+            // Uniform crossover: one random bit per gene, 64 genes per draw.
+            for (k, (g, other)) in child.iter_mut().zip(pop.genes(p2)).enumerate() {
+                if k % 64 == 0 {
+                    bits = self.rng.next_u64();
+                }
+                if bits & 1 == 1 {
+                    *g = *other;
+                }
+                bits >>= 1;
+            }
+        }
+        let mut action = None;
+        for attempt in 0..10 {
+            let reinforced = self.controller.is_some()
+                && self.rng.next_f64() < self.cfg.rl.map_or(0.0, |r| r.ratio);
+            if reinforced {
+                if let Some((l, c)) = self
+                    .controller
+                    .as_ref()
+                    .and_then(|ctl| ctl.propose(child, &mut self.rng))
+                {
+                    child[l] = c;
+                    action = Some((l, c));
+                }
+            } else {
+                self.random_mutation(child);
+            }
+            // A genome already evaluated teaches nothing: mutate again. (The key goes
+            // into the set here, once: the child is evaluated next.)
+            if self.seen.insert(self.keys.key(child)) || attempt == 9 {
+                break;
+            }
+            if attempt > 5 {
+                self.random_genome(child);
+            }
+        }
+        (p1, action)
+    }
+
+    /// A neighbour of archive member `from` (exactly one gene changed) into `child`,
+    /// not evaluated before when ten tries find one.
+    fn neighbour(&mut self, from: &[usize], child: &mut [usize]) {
+        let movable: usize = self.cards.iter().filter(|&&c| c > 1).count();
+        for _ in 0..10 {
+            child.copy_from_slice(from);
+            if movable == 0 {
+                return;
+            }
+            let mut pick = self.rng.below(movable as u64) as usize;
+            let l = (0..child.len())
+                .find(|&l| {
+                    if self.cards[l] > 1 {
+                        if pick == 0 {
+                            return true;
+                        }
+                        pick -= 1;
+                    }
+                    false
+                })
+                .expect("a movable gene");
+            let mut v = self.rng.below(self.cards[l] as u64 - 1) as usize;
+            if v >= child[l] {
+                v += 1;
+            }
+            child[l] = v;
+            if self.seen.insert(self.keys.key(child)) {
+                return;
             }
         }
     }
 
-    /// The offspring of one generation, with the controller's action per child.
-    fn offspring(&mut self, pop: &[Individual], rank: &[usize], crowd: &[f64]) -> Vec<Offspring> {
-        let cards = self.problem.cardinalities().to_vec();
-        let mut out = Vec::with_capacity(pop.len());
-        while out.len() < pop.len() {
-            let (p1, p2) = (self.tournament(rank, crowd), self.tournament(rank, crowd));
-            let mut child = pop[p1].genes.clone();
-            if self.rng.next_f64() < self.cfg.crossover_prob {
-                for (g, other) in child.iter_mut().zip(&pop[p2].genes) {
-                    if self.rng.below(2) == 1 {
-                        *g = *other;
-                    }
-                }
+    /// The next unevaluated neighbour of `from` in a cyclic scan of (gene, choice)
+    /// pairs whose position is `at` (advanced past what it tries), into `child`;
+    /// `false` when a whole cycle finds none.
+    fn scan_neighbour(
+        &mut self,
+        from: &[usize],
+        at: &mut (usize, usize),
+        child: &mut [usize],
+    ) -> bool {
+        let total: usize = self.cards.iter().sum();
+        for _ in 0..total {
+            let (l, c) = *at;
+            *at = if c + 1 < self.cards[l] {
+                (l, c + 1)
+            } else {
+                ((l + 1) % self.cards.len(), 0)
+            };
+            if c == from[l] || c >= self.cards[l] {
+                continue;
             }
-            let mut action = None;
-            for attempt in 0..10 {
-                let reinforced = self.controller.is_some()
-                    && self.rng.next_f64() < self.cfg.rl.map_or(0.0, |r| r.ratio);
-                if reinforced {
-                    if let Some((l, c)) = self
-                        .controller
-                        .as_ref()
-                        .and_then(|ctl| ctl.propose(&child, &mut self.rng))
-                    {
-                        child[l] = c;
-                        action = Some((l, c));
-                    }
-                } else {
-                    self.random_mutation(&mut child);
-                }
-                // A genome already evaluated teaches nothing: mutate again.
-                if !self.seen.contains(&child) || attempt == 9 {
-                    break;
-                }
-                if attempt > 5 {
-                    child = random_genome(&cards, &mut self.rng);
-                }
+            child.copy_from_slice(from);
+            child[l] = c;
+            if self.seen.insert(self.keys.key(child)) {
+                return true;
             }
-            out.push((child, p1, action));
         }
-        out
+        false
     }
 
     /// The controller's reward: the weighted, range-normalised improvement of the
     /// child over its parent (feasibility first).
-    fn reward(parent: &Point, child: &Point, scale: &[f64], weights: &[f64]) -> f64 {
-        match (parent.violation > 0.0, child.violation > 0.0) {
+    fn reward(
+        (pf, pv): (&[f64], f64),
+        (cf, cv): (&[f64], f64),
+        scale: &[f64],
+        weights: &[f64],
+    ) -> f64 {
+        match (pv > 0.0, cv > 0.0) {
             (true, false) => return 1.0,
             (false, true) => return -1.0,
-            (true, true) => return (parent.violation - child.violation).signum(),
+            (true, true) => return (pv - cv).signum(),
             (false, false) => {}
         }
-        parent
-            .f
-            .iter()
-            .zip(&child.f)
+        pf.iter()
+            .zip(cf)
             .zip(scale)
             .zip(weights)
             .map(|(((p, c), s), w)| w * (p - c) / s)
             .sum()
     }
 
-    fn survive(&self, pool: Vec<Individual>, n: usize) -> Vec<Individual> {
-        let points: Vec<Point> = pool.iter().map(|i| i.point.clone()).collect();
-        let weights = self.weights(points.first().map_or(0, |p| p.f.len()));
-        let mut keep = Vec::with_capacity(n);
-        for front in pareto::non_dominated_sort(&points) {
+    /// NSGA-II's elitist survival of `pool` into `out` (`n` rows, in pool order), with
+    /// each survivor's rank and crowding distance (computed within its front of the
+    /// pool, as Deb et al. do) for the next generation's tournaments.
+    fn survive(
+        &self,
+        pool: &Rows,
+        n: usize,
+        out: &mut Rows,
+        rank: &mut Vec<usize>,
+        crowd: &mut Vec<f64>,
+    ) {
+        let weights = self.weights(pool.m);
+        let mut keep: Vec<(usize, usize, f64)> = Vec::with_capacity(n);
+        for (r, front) in pareto::sort_fronts(&pool.f, &pool.violation, pool.m)
+            .into_iter()
+            .enumerate()
+        {
+            let c = pareto::crowding_flat(&pool.f, pool.m, &front, &weights);
             if keep.len() + front.len() <= n {
-                keep.extend(front);
+                keep.extend(front.iter().zip(&c).map(|(&i, &d)| (i, r, d)));
             } else {
-                let crowd = pareto::crowding(&points, &front, &weights);
                 let mut order: Vec<usize> = (0..front.len()).collect();
-                order.sort_by(|&a, &b| crowd[b].total_cmp(&crowd[a]));
-                keep.extend(order.into_iter().take(n - keep.len()).map(|k| front[k]));
+                order.sort_unstable_by(|&a, &b| c[b].total_cmp(&c[a]).then(a.cmp(&b)));
+                let room = n - keep.len();
+                keep.extend(order.into_iter().take(room).map(|k| (front[k], r, c[k])));
+            }
+            if keep.len() == n {
                 break;
             }
         }
-        keep.sort_unstable();
-        keep.into_iter().map(|i| pool[i].clone()).collect()
+        keep.sort_unstable_by_key(|k| k.0);
+        out.clear();
+        rank.clear();
+        crowd.clear();
+        for (i, r, d) in keep {
+            out.push_from(pool, i);
+            rank.push(r);
+            crowd.push(d);
+        }
     }
 }
 
 /// The feasible non-dominated individuals of `all` (duplicates once).
 pub fn front_of(all: &[Individual]) -> Vec<Individual> {
-    let mut unique: Vec<Individual> = Vec::new();
-    let mut seen = HashSet::new();
+    let Some(first) = all.first() else {
+        return Vec::new();
+    };
+    let mut rows = Rows::new(first.genes.len(), first.point.f.len());
     for i in all {
-        if i.point.violation == 0.0 && seen.insert(i.genes.clone()) {
-            unique.push(i.clone());
-        }
+        rows.genes.extend_from_slice(&i.genes);
+        rows.f.extend_from_slice(&i.point.f);
+        rows.violation.push(i.point.violation);
     }
-    let points: Vec<Point> = unique.iter().map(|i| i.point.clone()).collect();
-    match pareto::non_dominated_sort(&points).first() {
-        Some(f) => f.iter().map(|&k| unique[k].clone()).collect(),
-        None => Vec::new(),
-    }
+    let cards: Vec<usize> = (0..rows.width)
+        .map(|l| all.iter().map(|i| i.genes[l] + 1).max().unwrap_or(1))
+        .collect();
+    rows.front(&GenomeKeys::new(&cards))
+        .into_iter()
+        .map(|i| rows.individual(i))
+        .collect()
 }
 
 /// Runs the search; `on_generation` sees each generation as it completes (progress).
 /// The first evaluation that fails ends the run with its error.
+///
+/// Per generation the engine costs a non-dominated sort and crowding of the
+/// population and its offspring (O(n log n) for two objectives), the evaluations
+/// themselves, and a constant-time duplicate check per child (a hashed 128-bit genome
+/// key); nothing scans what earlier generations evaluated, and the rows live in flat
+/// buffers reused from one generation to the next.
 pub fn run(
     problem: &mut dyn Problem,
     cfg: &GaConfig,
     on_generation: &mut dyn FnMut(&Generation),
 ) -> crate::Result<GaResult> {
+    if cfg.algorithm == Algorithm::Exact {
+        return Err(crate::Error::Usage(
+            "the exact algorithm is a dynamic programme, not an evolutionary run".into(),
+        ));
+    }
     let cards = problem.cardinalities().to_vec();
+    let m = problem.objectives();
+    let width = cards.len();
     let controller = cfg.rl.map(|r| Controller::new(&cards, r.learning_rate));
+    let n = cfg.population.max(2);
     let mut e = Engine {
         problem,
         cfg: cfg.clone(),
+        keys: GenomeKeys::new(&cards),
+        cards: cards.clone(),
         rng: SplitMix64::new(cfg.seed),
-        seen: HashSet::new(),
-        all: Vec::new(),
+        seen: KeySet::with_capacity_and_hasher(n * (cfg.generations + 1), Default::default()),
+        all: Rows::new(width, m),
         evaluations: 0,
         controller,
     };
-    let n = cfg.population.max(2);
-    let mut history = Vec::with_capacity(cfg.generations + 1);
-    let mut pop: Vec<Individual> = (0..n)
-        .map(|_| {
-            let g = random_genome(&cards, &mut e.rng);
-            e.evaluate(g)
-        })
-        .collect::<crate::Result<_>>()?;
-    let first = Generation {
-        generation: 0,
-        evaluations: e.evaluations,
-        population: pop.clone(),
+    e.all.genes.reserve(n * (cfg.generations + 1) * width);
+    e.all.f.reserve(n * (cfg.generations + 1) * m);
+    let mut history = Rows::new(width, m);
+    history.genes.reserve(n * (cfg.generations + 1) * width);
+    history.f.reserve(n * (cfg.generations + 1) * m);
+    let mut history_sizes = Vec::with_capacity(cfg.generations + 1);
+    let mut history_evaluations = Vec::with_capacity(cfg.generations + 1);
+    let mut pop = Rows::new(width, m);
+    let mut genome = vec![0usize; width];
+    let mut from_genes = vec![0usize; width];
+    for k in 0..n {
+        match cfg.initial.get(k) {
+            Some(g) if g.len() == width && g.iter().zip(&cards).all(|(x, c)| x < c) => {
+                genome.copy_from_slice(g)
+            }
+            _ => e.random_genome(&mut genome),
+        }
+        e.evaluate(&genome, &mut pop, false)?;
+    }
+    let weights = e.weights(m);
+    let (mut rank, mut crowd) = pareto::rank_and_crowding_flat(&pop.f, &pop.violation, m, &weights);
+    let mut front: Vec<usize> = Vec::with_capacity(n);
+    let mut record =
+        |g: usize, evaluations: usize, pop: &Rows, rank: Option<&[usize]>, history: &mut Rows| {
+            // The population's feasible first front, from the ranks survival computed (the
+            // random search's population is its front).
+            front.clear();
+            front.extend(
+                (0..pop.len())
+                    .filter(|&i| pop.violation[i] <= 0.0 && rank.is_none_or(|r| r[i] == 0)),
+            );
+            on_generation(&Generation {
+                generation: g,
+                evaluations,
+                population: pop,
+                front: &front,
+            });
+            history.genes.extend_from_slice(&pop.genes);
+            history.f.extend_from_slice(&pop.f);
+            history.violation.extend_from_slice(&pop.violation);
+            history_sizes.push(pop.len());
+            history_evaluations.push(evaluations);
+        };
+    record(0, e.evaluations, &pop, Some(&rank), &mut history);
+    let mut pool = Rows::new(width, m);
+    let mut next = Rows::new(width, m);
+    let mut archive: Vec<usize> = Vec::new();
+    let mut elite: Vec<usize> = if cfg.archive_share > 0.0 {
+        let feasible: Vec<usize> = (0..e.all.len())
+            .filter(|&i| e.all.violation[i] <= 0.0)
+            .collect();
+        crate::pareto::nondominated(&e.all.f, m, &feasible, false)
+    } else {
+        Vec::new()
     };
-    on_generation(&first);
-    history.push(first);
+    let mut elite_crowd = crate::pareto::crowding_flat(&e.all.f, m, &elite, &weights);
+    let mut scans = vec![(0usize, 0usize); m];
+    // Children per generation that scan each objective's extreme: a twentieth of the
+    // population (at least one), and only with the archive.
+    let per_extreme = if cfg.archive_share > 0.0 {
+        (n / 20).max(1)
+    } else {
+        0
+    };
+    let mut scale = vec![1.0; m];
     for generation in 1..=cfg.generations {
         if cfg.algorithm == Algorithm::Random {
-            pop = (0..n)
-                .map(|_| {
-                    let g = random_genome(&cards, &mut e.rng);
-                    e.evaluate(g)
-                })
-                .collect::<crate::Result<_>>()?;
-            pop = front_of(&[front_of(&e.all), pop].concat());
-        } else {
-            let points: Vec<Point> = pop.iter().map(|i| i.point.clone()).collect();
-            let m = points[0].f.len();
-            let weights = e.weights(m);
-            let (rank, crowd) = pareto::rank_and_crowding(&points, &weights);
-            let scale: Vec<f64> = (0..m)
-                .map(|k| {
-                    let (lo, hi) = points
-                        .iter()
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-                            (lo.min(p.f[k]), hi.max(p.f[k]))
-                        });
-                    if hi > lo { hi - lo } else { 1.0 }
-                })
-                .collect();
-            let kids = e.offspring(&pop, &rank, &crowd);
-            let mut pool = pop.clone();
-            for (genes, parent, action) in kids {
-                let child = e.evaluate(genes)?;
-                if let (Some((l, c)), Some(ctl)) = (action, e.controller.as_mut()) {
-                    ctl.update(
-                        l,
-                        c,
-                        Engine::reward(&pop[parent].point, &child.point, &scale, &weights),
-                    );
-                }
-                pool.push(child);
+            let before = e.all.len();
+            pool.clear();
+            for _ in 0..n {
+                e.random_genome(&mut genome);
+                e.evaluate(&genome, &mut pool, false)?;
             }
-            pop = e.survive(pool, n);
+            // The front of everything so far: the previous front and this batch.
+            archive.extend(before..e.all.len());
+            let sub = sub_rows(&e.all, &archive);
+            archive = sub.front(&e.keys).into_iter().map(|k| archive[k]).collect();
+            pop = sub_rows(&e.all, &archive);
+            record(generation, e.evaluations, &pop, None, &mut history);
+            continue;
         }
-        let g = Generation {
-            generation,
-            evaluations: e.evaluations,
-            population: pop.clone(),
-        };
-        on_generation(&g);
-        history.push(g);
+        if e.controller.is_some() {
+            for (k, s) in scale.iter_mut().enumerate() {
+                let (lo, hi) = pop
+                    .f
+                    .chunks_exact(m)
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                        (lo.min(r[k]), hi.max(r[k]))
+                    });
+                *s = if hi > lo { hi - lo } else { 1.0 };
+            }
+        }
+        pool.clear();
+        pool.genes.extend_from_slice(&pop.genes);
+        pool.f.extend_from_slice(&pop.f);
+        pool.violation.extend_from_slice(&pop.violation);
+        let first_child = e.all.len();
+        for child in 0..n {
+            // With the archive, each generation's first children scan the neighbours of
+            // the archive's best member in each objective, one (gene, choice) after
+            // another: the extremes, which crowding alone approaches slowly, are
+            // pushed out to the true optimum of each objective.
+            if child < m * per_extreme && !elite.is_empty() {
+                let k = child / per_extreme;
+                let best = *elite
+                    .iter()
+                    .min_by(|&&a, &&b| {
+                        e.all.f(a)[k]
+                            .total_cmp(&e.all.f(b)[k])
+                            .then_with(|| crate::pareto::lex(e.all.f(a), e.all.f(b)))
+                    })
+                    .expect("non-empty");
+                from_genes.copy_from_slice(e.all.genes(best));
+                if e.scan_neighbour(&from_genes, &mut scans[k], &mut genome) {
+                    e.evaluate(&genome, &mut pool, true)?;
+                    continue;
+                }
+            }
+            let (parent, action) = if !elite.is_empty() && e.rng.next_f64() < cfg.archive_share {
+                // Binary tournament on the archive's crowding distance: its
+                // extremes and sparse stretches are explored first.
+                let k = elite.len() as u64;
+                let (a, b) = (e.rng.below(k) as usize, e.rng.below(k) as usize);
+                let from = elite[if elite_crowd[b] > elite_crowd[a] {
+                    b
+                } else {
+                    a
+                }];
+                from_genes.copy_from_slice(e.all.genes(from));
+                e.neighbour(&from_genes, &mut genome);
+                (0, None)
+            } else {
+                e.offspring(&pop, &rank, &crowd, &mut genome)
+            };
+            e.evaluate(&genome, &mut pool, true)?;
+            if let (Some((l, c)), Some(ctl)) = (action, e.controller.as_mut()) {
+                let child = pool.len() - 1;
+                ctl.update(
+                    l,
+                    c,
+                    Engine::reward(
+                        (pop.f(parent), pop.violation[parent]),
+                        (pool.f(child), pool.violation[child]),
+                        &scale,
+                        &weights,
+                    ),
+                );
+            }
+        }
+        if cfg.archive_share > 0.0 {
+            // The elite archive: the front of the previous archive and these children.
+            elite.extend((first_child..e.all.len()).filter(|&i| e.all.violation[i] <= 0.0));
+            elite = crate::pareto::nondominated(&e.all.f, m, &elite, false);
+            elite_crowd = crate::pareto::crowding_flat(&e.all.f, m, &elite, &weights);
+        }
+        e.survive(&pool, n, &mut next, &mut rank, &mut crowd);
+        std::mem::swap(&mut pop, &mut next);
+        record(generation, e.evaluations, &pop, Some(&rank), &mut history);
     }
+    let front = e
+        .all
+        .front(&e.keys)
+        .into_iter()
+        .map(|i| e.all.individual(i))
+        .collect();
     Ok(GaResult {
-        front: front_of(&e.all),
+        front,
         history,
+        history_sizes,
+        history_evaluations,
         evaluations: e.evaluations,
     })
+}
+
+fn sub_rows(all: &Rows, idx: &[usize]) -> Rows {
+    let mut r = Rows::new(all.width, all.m);
+    for &i in idx {
+        r.push_from(all, i);
+    }
+    r
 }

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ga::Problem;
-use crate::oracle::{AccuracyOracle, Features};
-use crate::pareto::Point;
+use crate::oracle::{AccuracyOracle, Features, OracleCalls};
 
 /// An objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -218,6 +217,15 @@ pub struct Constraints {
     pub max_params: Option<u64>,
 }
 
+/// One layer choice's contributions.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    latency_ms: f64,
+    params: u64,
+    madds: u64,
+    identity: bool,
+}
+
 /// A space as a [`Problem`]: genomes are choice indices per layer.
 pub struct ArchProblem {
     space: Space,
@@ -227,6 +235,14 @@ pub struct ArchProblem {
     constraints: Constraints,
     cards: Vec<usize>,
     choices: Vec<Vec<Choice>>,
+    /// The architecture being evaluated, reused (no allocation per evaluation).
+    scratch: Arch,
+    /// The tables' entries laid out flat, layer after layer (one load per layer).
+    cells: Vec<Cell>,
+    /// Where each layer's entries start in `cells`.
+    offsets: Vec<usize>,
+    calls: u64,
+    oracle_seconds: f64,
 }
 
 impl ArchProblem {
@@ -249,8 +265,29 @@ impl ArchProblem {
         let choices: Vec<Vec<Choice>> = (0..space.layers.len())
             .map(|l| space.choices_at(l))
             .collect();
+        let mut cells = Vec::new();
+        let mut offsets = Vec::with_capacity(choices.len());
+        for (l, cs) in choices.iter().enumerate() {
+            offsets.push(cells.len());
+            for (c, &choice) in cs.iter().enumerate() {
+                cells.push(Cell {
+                    latency_ms: tables.latency_ms.as_ref().map_or(0.0, |t| t[l][c]),
+                    params: tables.params[l][c],
+                    madds: tables.madds[l][c],
+                    identity: choice == Choice::Identity,
+                });
+            }
+        }
         Ok(ArchProblem {
+            cells,
+            offsets,
             cards: choices.iter().map(Vec::len).collect(),
+            scratch: Arch {
+                space: space.id,
+                layers: choices.iter().map(|c| c[0]).collect(),
+            },
+            calls: 0,
+            oracle_seconds: 0.0,
             choices,
             space,
             tables,
@@ -299,93 +336,191 @@ impl ArchProblem {
             .collect()
     }
 
-    /// Everything measured about a genome; an oracle that fails is an error.
-    pub fn metrics(&mut self, genes: &[usize]) -> Result<Metrics> {
+    /// The additive quantities of a genome: (latency ms, parameters, MAdds), by table
+    /// lookups, without allocating.
+    fn sums(&self, genes: &[usize]) -> (Option<f64>, u64, u64) {
         let t = &self.tables;
-        let params = t.fixed_params
-            + genes
-                .iter()
-                .enumerate()
-                .map(|(l, &g)| t.params[l][g])
-                .sum::<u64>();
-        let madds = t.fixed_madds
-            + genes
-                .iter()
-                .enumerate()
-                .map(|(l, &g)| t.madds[l][g])
-                .sum::<u64>();
-        let latency_ms = t
-            .latency_ms
-            .as_ref()
-            .zip(t.fixed_latency_ms)
-            .map(|(lat, fixed)| {
-                fixed
-                    + genes
-                        .iter()
-                        .enumerate()
-                        .map(|(l, &g)| lat[l][g])
-                        .sum::<f64>()
-            });
-        let arch = self.arch(genes);
-        let identities = arch
-            .layers
-            .iter()
-            .filter(|c| **c == Choice::Identity)
-            .count();
-        let accuracy = if self
-            .specs
+        let (mut params, mut madds) = (t.fixed_params, t.fixed_madds);
+        let mut lat = t.fixed_latency_ms.unwrap_or(0.0);
+        for (&offset, &g) in self.offsets.iter().zip(genes) {
+            let c = &self.cells[offset + g];
+            params += c.params;
+            madds += c.madds;
+            lat += c.latency_ms;
+        }
+        (t.fixed_latency_ms.map(|_| lat), params, madds)
+    }
+
+    fn wants_accuracy(&self) -> bool {
+        self.specs
             .iter()
             .any(|s| s.objective == Objective::Accuracy)
-        {
-            Some(self.oracle.accuracy(
-                &arch,
-                Features {
-                    madds,
-                    params,
-                    identities,
-                },
-            )?)
-        } else {
-            None
+    }
+
+    /// The oracle's accuracy of a genome (timed and counted).
+    fn accuracy_of(&mut self, genes: &[usize], params: u64, madds: u64) -> Result<f64> {
+        let identities = self
+            .offsets
+            .iter()
+            .zip(genes)
+            .filter(|&(&o, &g)| self.cells[o + g].identity)
+            .count();
+        let features = Features {
+            madds,
+            params,
+            identities,
         };
-        let feasible = self
-            .constraints
+        self.calls += 1;
+        if self.oracle.features_only() {
+            return self.oracle.accuracy(&self.scratch, features);
+        }
+        for ((slot, &g), cs) in self.scratch.layers.iter_mut().zip(genes).zip(&self.choices) {
+            *slot = cs[g];
+        }
+        let t = std::time::Instant::now();
+        let acc = self.oracle.accuracy(&self.scratch, features);
+        self.oracle_seconds += t.elapsed().as_secs_f64();
+        acc
+    }
+
+    fn feasible(&self, latency_ms: Option<f64>, params: u64) -> bool {
+        self.constraints
             .budget_ms
             .zip(latency_ms)
             .is_none_or(|(b, l)| l <= b)
-            && self.constraints.max_params.is_none_or(|m| params <= m);
+            && self.constraints.max_params.is_none_or(|m| params <= m)
+    }
+
+    /// Everything measured about a genome; an oracle that fails is an error.
+    pub fn metrics(&mut self, genes: &[usize]) -> Result<Metrics> {
+        let (latency_ms, params, madds) = self.sums(genes);
+        let accuracy = if self.wants_accuracy() {
+            Some(self.accuracy_of(genes, params, madds)?)
+        } else {
+            None
+        };
         Ok(Metrics {
-            arch: arch.encode(),
+            arch: self.arch(genes).encode(),
             latency_ms,
             params,
             madds,
             accuracy,
-            feasible,
+            feasible: self.feasible(latency_ms, params),
         })
     }
 
-    fn point(&self, m: &Metrics) -> Point {
-        let f = self
+    /// The metrics of a genome already evaluated, its accuracy read back from its
+    /// objective values `f` (no oracle call).
+    pub fn metrics_of(&self, genes: &[usize], f: &[f64]) -> Metrics {
+        let (latency_ms, params, madds) = self.sums(genes);
+        let accuracy = self
             .specs
             .iter()
-            .map(|s| {
-                let v = match s.objective {
-                    Objective::Accuracy => m.accuracy.unwrap_or(f64::NEG_INFINITY),
-                    Objective::Latency => m.latency_ms.unwrap_or(f64::INFINITY),
-                    Objective::Params => m.params as f64,
-                    Objective::Madds => m.madds as f64,
-                };
-                if s.direction == Direction::Max { -v } else { v }
-            })
-            .collect();
+            .zip(f)
+            .find(|(s, _)| s.objective == Objective::Accuracy)
+            .map(|(s, v)| {
+                if s.direction == Direction::Max {
+                    -v
+                } else {
+                    *v
+                }
+            });
+        Metrics {
+            arch: self.arch(genes).encode(),
+            latency_ms,
+            params,
+            madds,
+            accuracy,
+            feasible: self.feasible(latency_ms, params),
+        }
+    }
+
+    /// Oracle calls made through this problem and the seconds they took, with the
+    /// oracle's own count of cache hits.
+    pub fn oracle_calls(&self) -> OracleCalls {
+        OracleCalls {
+            calls: self.calls,
+            cache_hits: self.oracle.calls().cache_hits,
+            seconds: self.oracle_seconds,
+        }
+    }
+
+    fn violation(&self, latency_ms: Option<f64>, params: u64) -> f64 {
         let mut violation = 0.0;
-        if let (Some(b), Some(l)) = (self.constraints.budget_ms, m.latency_ms) {
+        if let (Some(b), Some(l)) = (self.constraints.budget_ms, latency_ms) {
             violation += ((l - b) / b).max(0.0);
         }
         if let Some(cap) = self.constraints.max_params {
-            violation += ((m.params as f64 - cap as f64) / cap as f64).max(0.0);
+            violation += ((params as f64 - cap as f64) / cap as f64).max(0.0);
         }
-        Point { f, violation }
+        violation
+    }
+
+    /// Whether every objective is a sum over layers (latency, parameters, MAdds), so
+    /// the exact front exists.
+    pub fn additive(&self) -> bool {
+        !self.wants_accuracy()
+    }
+
+    /// The additive form of the problem for [`crate::exact`]: per layer and choice the
+    /// objectives (minimised form), then any constrained quantity that is not an
+    /// objective; caps in the same order.
+    pub fn additive_form(&self) -> Result<crate::exact::Additive> {
+        if !self.additive() {
+            return Err(Error::Usage(
+                "the exact front needs objectives that are sums over layers (lat, params, madds); accuracy is not".into(),
+            ));
+        }
+        let t = &self.tables;
+        let lat = |l: usize, c: usize| t.latency_ms.as_ref().map_or(0.0, |v| v[l][c]);
+        let mut dims: Vec<(Objective, bool)> = self
+            .specs
+            .iter()
+            .map(|s| (s.objective, s.direction == Direction::Max))
+            .collect();
+        let m = dims.len();
+        // A capped quantity that is not a minimised objective is carried as a
+        // dimension of its own (a maximised one is stored negated, so its cap is not an
+        // upper bound there).
+        if self.constraints.budget_ms.is_some() && !dims.contains(&(Objective::Latency, false)) {
+            dims.push((Objective::Latency, false));
+        }
+        if self.constraints.max_params.is_some() && !dims.contains(&(Objective::Params, false)) {
+            dims.push((Objective::Params, false));
+        }
+        let value = |o: Objective, l: Option<(usize, usize)>| -> f64 {
+            match (o, l) {
+                (Objective::Latency, Some((l, c))) => lat(l, c),
+                (Objective::Latency, None) => t.fixed_latency_ms.unwrap_or(0.0),
+                (Objective::Params, Some((l, c))) => t.params[l][c] as f64,
+                (Objective::Params, None) => t.fixed_params as f64,
+                (Objective::Madds, Some((l, c))) => t.madds[l][c] as f64,
+                (Objective::Madds, None) => t.fixed_madds as f64,
+                (Objective::Accuracy, _) => unreachable!("checked above"),
+            }
+        };
+        let signed =
+            |(o, max): (Objective, bool), at| if max { -value(o, at) } else { value(o, at) };
+        Ok(crate::exact::Additive {
+            layers: (0..self.cards.len())
+                .map(|l| {
+                    (0..self.cards[l])
+                        .map(|c| dims.iter().map(|&d| signed(d, Some((l, c)))).collect())
+                        .collect()
+                })
+                .collect(),
+            fixed: dims.iter().map(|&d| signed(d, None)).collect(),
+            objectives: m,
+            caps: dims
+                .iter()
+                .map(|&(o, max)| match o {
+                    Objective::Latency if !max => self.constraints.budget_ms,
+                    Objective::Params if !max => self.constraints.max_params.map(|p| p as f64),
+                    _ => None,
+                })
+                .collect(),
+            maximised: dims.iter().map(|d| d.1).collect(),
+        })
     }
 
     /// The best and worst value of each objective over the whole space (minimised form),
@@ -450,9 +585,23 @@ impl Problem for ArchProblem {
         &self.cards
     }
 
-    fn evaluate(&mut self, genes: &[usize]) -> Result<Point> {
-        let m = self.metrics(genes)?;
-        Ok(self.point(&m))
+    fn objectives(&self) -> usize {
+        self.specs.len()
+    }
+
+    fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> Result<f64> {
+        let (latency_ms, params, madds) = self.sums(genes);
+        for (k, slot) in f.iter_mut().enumerate().take(self.specs.len()) {
+            let s = self.specs[k];
+            let v = match s.objective {
+                Objective::Accuracy => self.accuracy_of(genes, params, madds)?,
+                Objective::Latency => latency_ms.unwrap_or(f64::INFINITY),
+                Objective::Params => params as f64,
+                Objective::Madds => madds as f64,
+            };
+            *slot = if s.direction == Direction::Max { -v } else { v };
+        }
+        Ok(self.violation(latency_ms, params))
     }
 }
 

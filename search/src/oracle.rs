@@ -30,6 +30,13 @@ pub trait AccuracyOracle: Send {
     /// hypervolume: given the space's smallest (fewest MAdds and parameters, every
     /// layer an identity where one exists) and largest corners.
     fn bounds(&self, smallest: Features, largest: Features) -> (f64, f64);
+    /// Whether the answer is a closed-form function of the features alone, like the
+    /// proxy's: then the architecture passed is not filled in, and calls are not timed
+    /// (two clock readings would cost more than the answer; its time counts as the
+    /// engine's).
+    fn features_only(&self) -> bool {
+        false
+    }
     /// Calls so far, calls answered from a cache, and seconds spent answering.
     fn calls(&self) -> OracleCalls {
         OracleCalls::default()
@@ -70,6 +77,10 @@ impl AccuracyOracle for Proxy {
 
     fn describe(&self) -> String {
         "proxy (a deterministic function of MAdds, parameters and depth; not an accuracy)".into()
+    }
+
+    fn features_only(&self) -> bool {
+        true
     }
 
     fn bounds(&self, smallest: Features, largest: Features) -> (f64, f64) {

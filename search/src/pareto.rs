@@ -43,8 +43,564 @@ pub fn dominates(a: &Point, b: &Point) -> bool {
     }
 }
 
-/// Fast non-dominated sorting (Deb et al. 2002): the fronts, best first, as indices.
+/// An `f64` ordered by `total_cmp`, for sorted maps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Key(f64);
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+fn row(f: &[f64], m: usize, i: usize) -> &[f64] {
+    &f[i * m..(i + 1) * m]
+}
+
+/// Lexicographic order of two objective vectors (`total_cmp` per objective).
+pub fn lex(a: &[f64], b: &[f64]) -> Ordering {
+    lex_cmp(a, b)
+}
+
+fn lex_cmp(a: &[f64], b: &[f64]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match x.total_cmp(y) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    Ordering::Equal
+}
+
+/// An integer with the order of `f64::total_cmp`: comparisons of sort keys become
+/// integer comparisons.
+fn ord_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+/// `among` in lexicographic order of their rows (ties by index). Up to four objectives
+/// the rows are sorted as packed integer keys, without indirection.
+fn lex_order(f: &[f64], m: usize, among: &[usize]) -> Vec<usize> {
+    if m <= 4 {
+        let mut keys: Vec<([u64; 4], usize)> = among
+            .iter()
+            .map(|&i| {
+                let mut k = [0u64; 4];
+                for (slot, &x) in k.iter_mut().zip(row(f, m, i)) {
+                    *slot = ord_key(x);
+                }
+                (k, i)
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, i)| i).collect()
+    } else {
+        let mut order = among.to_vec();
+        order.sort_unstable_by(|&a, &b| lex_cmp(row(f, m, a), row(f, m, b)).then(a.cmp(&b)));
+        order
+    }
+}
+
+/// Whether objective vector `a` dominates `b` (no constraints): nowhere worse,
+/// somewhere better.
+pub fn dominates_f(a: &[f64], b: &[f64]) -> bool {
+    let mut strictly = false;
+    for (x, y) in a.iter().zip(b) {
+        if x > y {
+            return false;
+        }
+        if x < y {
+            strictly = true;
+        }
+    }
+    strictly
+}
+
+fn weakly_dominates(a: &[f64], b: &[f64]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x <= y)
+}
+
+/// The non-dominated members of `among` (indices of rows of `f`, `m` objectives per
+/// row, minimised, no constraints). Of several members with the same objective vector
+/// one is kept, or all of them with `keep_ties`. Members are returned in lexicographic
+/// order of their objectives.
+///
+/// Cost: a lexicographic sort, then one sweep: O(n log n) for up to three objectives
+/// (a sorted staircase for three, Kung et al. 1975), O(n · front) beyond.
+pub fn nondominated(f: &[f64], m: usize, among: &[usize], keep_ties: bool) -> Vec<usize> {
+    let order = lex_order(f, m, among);
+    let mut kept: Vec<usize> = Vec::new();
+    // Equal vectors are adjacent in lexicographic order: a tie of the last kept member
+    // is kept or dropped without a dominance check.
+    let tie_of_last =
+        |kept: &[usize], i: usize| kept.last().is_some_and(|&k| row(f, m, k) == row(f, m, i));
+    match m {
+        0 => {}
+        1 => {
+            for &i in &order {
+                if kept.is_empty() || (keep_ties && tie_of_last(&kept, i)) {
+                    kept.push(i);
+                }
+            }
+        }
+        2 => {
+            let mut best = f64::INFINITY;
+            for &i in &order {
+                let r = row(f, m, i);
+                if tie_of_last(&kept, i) {
+                    if keep_ties {
+                        kept.push(i);
+                    }
+                } else if r[1] < best {
+                    best = r[1];
+                    kept.push(i);
+                }
+            }
+        }
+        3 => {
+            if order.len() <= SMALL {
+                nondominated3::<VecStairs>(f, &order, keep_ties, &mut kept);
+            } else {
+                nondominated3::<MapStairs>(f, &order, keep_ties, &mut kept);
+            }
+        }
+        _ => {
+            let mut front: Vec<usize> = Vec::new();
+            for &i in &order {
+                let r = row(f, m, i);
+                if tie_of_last(&kept, i) {
+                    if keep_ties {
+                        kept.push(i);
+                    }
+                    continue;
+                }
+                if front.iter().any(|&k| weakly_dominates(row(f, m, k), r)) {
+                    continue;
+                }
+                front.push(i);
+                kept.push(i);
+            }
+        }
+    }
+    kept
+}
+
+/// Non-dominated sorting under constrained dominance: the fronts, best first, as
+/// indices of rows of `f` (`m` objectives each) with their violations. Feasible points
+/// by the efficient non-dominated sort with binary search (Zhang et al. 2015): in
+/// lexicographic order each point joins the first front none of whose members dominates
+/// it, found by binary search over the fronts; for two objectives a front's last member
+/// alone decides, so the sort is O(n log n). Infeasible points follow, one front per
+/// distinct violation.
+pub fn sort_fronts(f: &[f64], violation: &[f64], m: usize) -> Vec<Vec<usize>> {
+    let n = violation.len();
+    let (feasible, mut infeasible): (Vec<usize>, Vec<usize>) =
+        (0..n).partition(|&i| violation[i] <= 0.0);
+    let feasible = lex_order(f, m, &feasible);
+    let mut fronts: Vec<Vec<usize>> = Vec::new();
+    // For three objectives each front keeps the staircase of its members' (y, z), z
+    // falling as y grows, each step remembering its member: every member comes earlier
+    // in lexicographic order, so it dominates a later point unless it is that point's
+    // equal, and the step at the largest y ≤ the point's has the smallest z there.
+    let mut stairs: Vec<VecStairs> = Vec::new();
+    let dominated_by = |fronts: &[Vec<usize>], stairs: &[VecStairs], k: usize, p: &[f64]| -> bool {
+        match m {
+            // Within a front in lexicographic order the second objective falls: the
+            // last member is the only candidate dominator of a later point.
+            2 => fronts[k]
+                .last()
+                .is_some_and(|&q| dominates_f(row(f, m, q), p)),
+            3 => stairs[k]
+                .floor(p[1])
+                .is_some_and(|(_, z, q)| z <= p[2] && row(f, m, q) != p),
+            _ => fronts[k]
+                .iter()
+                .rev()
+                .any(|&q| dominates_f(row(f, m, q), p)),
+        }
+    };
+    for &p in &feasible {
+        let r = row(f, m, p);
+        let (mut lo, mut hi) = (0, fronts.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if dominated_by(&fronts, &stairs, mid, r) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == fronts.len() {
+            fronts.push(Vec::new());
+            stairs.push(VecStairs::default());
+        }
+        fronts[lo].push(p);
+        if m == 3 {
+            stairs[lo].add(r[1], r[2], p);
+        }
+    }
+    infeasible.sort_unstable_by(|&a, &b| violation[a].total_cmp(&violation[b]).then(a.cmp(&b)));
+    for (k, &i) in infeasible.iter().enumerate() {
+        if k == 0 || violation[i] != violation[infeasible[k - 1]] {
+            fronts.push(Vec::new());
+        }
+        fronts.last_mut().expect("pushed").push(i);
+    }
+    fronts
+}
+
+/// [`sort_fronts`] on points.
 pub fn non_dominated_sort(points: &[Point]) -> Vec<Vec<usize>> {
+    let m = points.first().map_or(0, |p| p.f.len());
+    let f: Vec<f64> = points.iter().flat_map(|p| p.f.iter().copied()).collect();
+    let v: Vec<f64> = points.iter().map(|p| p.violation).collect();
+    let mut fronts = sort_fronts(&f, &v, m);
+    for fr in &mut fronts {
+        fr.sort_unstable();
+    }
+    fronts
+}
+
+/// Crowding distance of each member of `front` (indices of rows of `f`, `m` objectives
+/// each), weighted per objective: Σ_m w_m · (f_m[next] − f_m[prev]) / (f_m^max −
+/// f_m^min); the extremes of every objective with a non-zero weight get infinity.
+pub fn crowding_flat(f: &[f64], m: usize, front: &[usize], weights: &[f64]) -> Vec<f64> {
+    let n = front.len();
+    let mut d = vec![0.0; n];
+    if n <= 2 {
+        return vec![f64::INFINITY; n];
+    }
+    // (value, member) pairs sorted in place: contiguous, no index indirection.
+    let mut by: Vec<(u64, usize)> = Vec::with_capacity(n);
+    for (obj, &w) in weights.iter().enumerate().take(m) {
+        by.clear();
+        by.extend(
+            front
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| (ord_key(f[i * m + obj]), k)),
+        );
+        by.sort_unstable();
+        let val = |k: usize| f[front[by[k].1] * m + obj];
+        let (lo, hi) = (val(0), val(n - 1));
+        if w > 0.0 {
+            d[by[0].1] = f64::INFINITY;
+            d[by[n - 1].1] = f64::INFINITY;
+        }
+        if hi - lo <= 0.0 || w == 0.0 {
+            continue;
+        }
+        for k in 1..n - 1 {
+            d[by[k].1] += w * (val(k + 1) - val(k - 1)) / (hi - lo);
+        }
+    }
+    d
+}
+
+/// [`crowding_flat`] on points.
+pub fn crowding(points: &[Point], front: &[usize], weights: &[f64]) -> Vec<f64> {
+    let m = points.first().map_or(0, |p| p.f.len());
+    let f: Vec<f64> = points.iter().flat_map(|p| p.f.iter().copied()).collect();
+    crowding_flat(&f, m, front, weights)
+}
+
+/// Rank (front number) and crowding distance of every row of `f`.
+pub fn rank_and_crowding_flat(
+    f: &[f64],
+    violation: &[f64],
+    m: usize,
+    weights: &[f64],
+) -> (Vec<usize>, Vec<f64>) {
+    let n = violation.len();
+    let mut rank = vec![0; n];
+    let mut crowd = vec![0.0; n];
+    for (r, front) in sort_fronts(f, violation, m).iter().enumerate() {
+        for (i, c) in front.iter().zip(crowding_flat(f, m, front, weights)) {
+            rank[*i] = r;
+            crowd[*i] = c;
+        }
+    }
+    (rank, crowd)
+}
+
+/// NSGA-II's crowded comparison: lower rank, then larger crowding distance.
+pub fn crowded_cmp(rank: &[usize], crowd: &[f64], a: usize, b: usize) -> Ordering {
+    rank[a]
+        .cmp(&rank[b])
+        .then_with(|| crowd[b].total_cmp(&crowd[a]))
+}
+
+/// The exact hypervolume dominated by `points` (minimisation) and bounded by
+/// `reference`: points not strictly better than the reference in every objective add
+/// nothing. Two objectives: one sweep, O(n log n). Three: a sweep over the third
+/// objective keeping the 2-D staircase and its area in a sorted map (Beume et al.
+/// 2009), O(n log n). More: slices over the last objective, each measured in one
+/// fewer dimension.
+pub fn hypervolume(points: &[Vec<f64>], reference: &[f64]) -> f64 {
+    let d = reference.len();
+    let pts: Vec<f64> = points
+        .iter()
+        .filter(|p| p.iter().zip(reference).all(|(x, r)| x < r))
+        .flat_map(|p| p[..d].iter().copied())
+        .collect();
+    hv_flat(&pts, d, reference)
+}
+
+/// [`hypervolume`] of the rows of a flat array (`d` values each), in place of a list
+/// of vectors.
+pub fn hypervolume_flat(f: &[f64], d: usize, reference: &[f64]) -> f64 {
+    if f.chunks_exact(d)
+        .all(|p| p.iter().zip(reference).all(|(x, r)| x < r))
+    {
+        return hv_flat(f, d, reference);
+    }
+    let inside: Vec<f64> = f
+        .chunks_exact(d)
+        .filter(|p| p.iter().zip(reference).all(|(x, r)| x < r))
+        .flatten()
+        .copied()
+        .collect();
+    hv_flat(&inside, d, reference)
+}
+
+/// [`hypervolume`] of rows of a flat array; every row strictly inside the reference.
+fn hv_flat(f: &[f64], d: usize, r: &[f64]) -> f64 {
+    let n = f.len().checked_div(d).unwrap_or(0);
+    if n == 0 {
+        return 0.0;
+    }
+    match d {
+        1 => r[0] - f.iter().copied().fold(f64::INFINITY, f64::min),
+        2 => {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_unstable_by(|&a, &b| lex_cmp(row(f, 2, a), row(f, 2, b)));
+            let (mut total, mut y_top) = (0.0, r[1]);
+            // In order of the first objective, each point adds the strip between its
+            // second objective and the lowest one so far, out to the reference.
+            for &i in &order {
+                let (x, y) = (f[2 * i], f[2 * i + 1]);
+                if y < y_top {
+                    total += (r[0] - x) * (y_top - y);
+                    y_top = y;
+                }
+            }
+            total
+        }
+        3 => hv3(f, r),
+        _ => {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_unstable_by(|&a, &b| f[a * d + d - 1].total_cmp(&f[b * d + d - 1]));
+            let mut total = 0.0;
+            let mut slice: Vec<f64> = Vec::with_capacity(n * (d - 1));
+            for (k, &i) in order.iter().enumerate() {
+                slice.extend_from_slice(&f[i * d..i * d + d - 1]);
+                let top = order.get(k + 1).map_or(r[d - 1], |&j| f[j * d + d - 1]);
+                let depth = top - f[i * d + d - 1];
+                if depth > 0.0 {
+                    total += depth * hv_flat(&slice, d - 1, &r[..d - 1]);
+                }
+            }
+            total
+        }
+    }
+}
+
+/// Three-objective hypervolume: sweep the points by their third objective; between
+/// consecutive ones the volume grows by the area the 2-D staircase of the points so far
+/// dominates. The staircase (x ascending, y descending) is kept sorted with its area up
+/// to date: a new point adds its exclusive rectangle, each point it covers gives its own
+/// back.
+fn hv3(f: &[f64], r: &[f64]) -> f64 {
+    if f.len() / 3 <= SMALL {
+        hv3_with::<VecStairs>(f, r)
+    } else {
+        hv3_with::<MapStairs>(f, r)
+    }
+}
+
+fn hv3_with<S: Stairs>(f: &[f64], r: &[f64]) -> f64 {
+    let n = f.len() / 3;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by(|&a, &b| f[3 * a + 2].total_cmp(&f[3 * b + 2]));
+    let mut stairs = S::default();
+    let mut area = 0.0;
+    let mut total = 0.0;
+    // The rectangle only the step at `x` (height `y`) dominates, between its neighbours.
+    let exclusive = |stairs: &S, x: f64, y: f64| -> f64 {
+        let y_prev = stairs.below(x).map_or(r[1], |s| s.1);
+        let x_next = stairs.above(x).map_or(r[0], |s| s.0);
+        (x_next - x) * (y_prev - y)
+    };
+    for (k, &i) in order.iter().enumerate() {
+        let (x, y, z) = (f[3 * i], f[3 * i + 1], f[3 * i + 2]);
+        if !stairs.floor(x).is_some_and(|s| s.1 <= y) {
+            // The steps the new point covers are consecutive from x on; each one's
+            // neighbours are the same before and after its removal.
+            while let Some((kx, ky, _)) = stairs.pop_covered(x, y) {
+                area -= exclusive(&stairs, kx, ky);
+            }
+            stairs.insert(x, y, i);
+            area += exclusive(&stairs, x, y);
+        }
+        let top = order.get(k + 1).map_or(r[2], |&j| f[3 * j + 2]);
+        total += area * (top - z);
+    }
+    total
+}
+
+/// Below this many points a staircase is a sorted vector (shifts of a few hundred
+/// entries beat a tree's allocations); above, a B-tree.
+const SMALL: usize = 2048;
+
+/// A 2-D staircase: steps with ascending keys and descending values, each with the
+/// index of its point.
+trait Stairs: Default {
+    /// The step with the largest key ≤ `k`.
+    fn floor(&self, k: f64) -> Option<(f64, f64, usize)>;
+    /// The step with the largest key < `k`.
+    fn below(&self, k: f64) -> Option<(f64, f64, usize)>;
+    /// The step with the smallest key > `k`.
+    fn above(&self, k: f64) -> Option<(f64, f64, usize)>;
+    /// Removes and returns the first step with key ≥ `k` when its value is ≥ `v`.
+    fn pop_covered(&mut self, k: f64, v: f64) -> Option<(f64, f64, usize)>;
+    /// Inserts a step (the caller removed what it covers).
+    fn insert(&mut self, k: f64, v: f64, id: usize);
+    /// Adds the point (k, v) unless a step is no worse in both; removes the steps it
+    /// covers.
+    fn add(&mut self, k: f64, v: f64, id: usize) {
+        if self.floor(k).is_some_and(|s| s.1 <= v) {
+            return;
+        }
+        while self.pop_covered(k, v).is_some() {}
+        self.insert(k, v, id);
+    }
+}
+
+#[derive(Default)]
+struct VecStairs(Vec<(f64, f64, usize)>);
+
+impl Stairs for VecStairs {
+    fn floor(&self, k: f64) -> Option<(f64, f64, usize)> {
+        let i = self.0.partition_point(|s| s.0.total_cmp(&k).is_le());
+        i.checked_sub(1).map(|i| self.0[i])
+    }
+    fn below(&self, k: f64) -> Option<(f64, f64, usize)> {
+        let i = self.0.partition_point(|s| s.0.total_cmp(&k).is_lt());
+        i.checked_sub(1).map(|i| self.0[i])
+    }
+    fn above(&self, k: f64) -> Option<(f64, f64, usize)> {
+        let i = self.0.partition_point(|s| s.0.total_cmp(&k).is_le());
+        self.0.get(i).copied()
+    }
+    fn pop_covered(&mut self, k: f64, v: f64) -> Option<(f64, f64, usize)> {
+        let i = self.0.partition_point(|s| s.0.total_cmp(&k).is_lt());
+        (i < self.0.len() && self.0[i].1 >= v).then(|| self.0.remove(i))
+    }
+    fn insert(&mut self, k: f64, v: f64, id: usize) {
+        let i = self.0.partition_point(|s| s.0.total_cmp(&k).is_lt());
+        self.0.insert(i, (k, v, id));
+    }
+}
+
+#[derive(Default)]
+struct MapStairs(std::collections::BTreeMap<Key, (f64, usize)>);
+
+impl Stairs for MapStairs {
+    fn floor(&self, k: f64) -> Option<(f64, f64, usize)> {
+        self.0
+            .range(..=Key(k))
+            .next_back()
+            .map(|(a, &(b, i))| (a.0, b, i))
+    }
+    fn below(&self, k: f64) -> Option<(f64, f64, usize)> {
+        self.0
+            .range(..Key(k))
+            .next_back()
+            .map(|(a, &(b, i))| (a.0, b, i))
+    }
+    fn above(&self, k: f64) -> Option<(f64, f64, usize)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.0
+            .range((Excluded(Key(k)), Unbounded))
+            .next()
+            .map(|(a, &(b, i))| (a.0, b, i))
+    }
+    fn pop_covered(&mut self, k: f64, v: f64) -> Option<(f64, f64, usize)> {
+        let (&key, &(val, id)) = self.0.range(Key(k)..).next()?;
+        (val >= v).then(|| {
+            self.0.remove(&key);
+            (key.0, val, id)
+        })
+    }
+    fn insert(&mut self, k: f64, v: f64, id: usize) {
+        self.0.insert(Key(k), (v, id));
+    }
+}
+
+/// Kung's sweep for three objectives: every earlier point in lexicographic order is no
+/// worse in the first objective, so a point is dominated exactly when an earlier kept
+/// one is no worse in the other two, which the staircase of kept (y, z) answers.
+fn nondominated3<S: Stairs>(f: &[f64], order: &[usize], keep_ties: bool, kept: &mut Vec<usize>) {
+    let mut stairs = S::default();
+    for &i in order {
+        let r = row(f, 3, i);
+        if kept.last().is_some_and(|&k| row(f, 3, k) == r) {
+            if keep_ties {
+                kept.push(i);
+            }
+            continue;
+        }
+        if stairs.floor(r[1]).is_some_and(|s| s.1 <= r[2]) {
+            continue;
+        }
+        while stairs.pop_covered(r[1], r[2]).is_some() {}
+        stairs.insert(r[1], r[2], i);
+        kept.push(i);
+    }
+}
+
+/// The general slicing hypervolume, O(n^d): the reference the fast paths are tested
+/// against.
+#[cfg(test)]
+fn hv_slicing(points: &[&[f64]], r: &[f64]) -> f64 {
+    if points.is_empty() {
+        return 0.0;
+    }
+    let d = r.len();
+    if d == 1 {
+        return r[0] - points.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min);
+    }
+    let mut sorted: Vec<&[f64]> = points.to_vec();
+    sorted.sort_by(|a, b| a[d - 1].total_cmp(&b[d - 1]));
+    let mut total = 0.0;
+    for i in 0..sorted.len() {
+        let top = if i + 1 < sorted.len() {
+            sorted[i + 1][d - 1]
+        } else {
+            r[d - 1]
+        };
+        let depth = top - sorted[i][d - 1];
+        if depth <= 0.0 {
+            continue;
+        }
+        let slice: Vec<&[f64]> = sorted[..=i].iter().map(|p| &p[..d - 1]).collect();
+        total += depth * hv_slicing(&slice, &r[..d - 1]);
+    }
+    total
+}
+
+/// Deb's O(m n²) sort: the reference the fast one is tested against.
+#[cfg(test)]
+fn naive_sort(points: &[Point]) -> Vec<Vec<usize>> {
     let n = points.len();
     let mut dominated_by_me: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut count = vec![0usize; n];
@@ -79,97 +635,10 @@ pub fn non_dominated_sort(points: &[Point]) -> Vec<Vec<usize>> {
         fronts.push(next);
     }
     fronts.pop();
+    for f in &mut fronts {
+        f.sort_unstable();
+    }
     fronts
-}
-
-/// Crowding distance of each member of `front` (indices into `points`), weighted per
-/// objective: Σ_m w_m · (f_m[next] − f_m[prev]) / (f_m^max − f_m^min); the extremes of
-/// every objective with a non-zero weight get infinity.
-pub fn crowding(points: &[Point], front: &[usize], weights: &[f64]) -> Vec<f64> {
-    let n = front.len();
-    let mut d = vec![0.0; n];
-    if n <= 2 {
-        return vec![f64::INFINITY; n];
-    }
-    let m = points[front[0]].f.len();
-    for (obj, &w) in weights.iter().enumerate().take(m) {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| points[front[a]].f[obj].total_cmp(&points[front[b]].f[obj]));
-        let lo = points[front[order[0]]].f[obj];
-        let hi = points[front[order[n - 1]]].f[obj];
-        if w > 0.0 {
-            d[order[0]] = f64::INFINITY;
-            d[order[n - 1]] = f64::INFINITY;
-        }
-        if hi - lo <= 0.0 || w == 0.0 {
-            continue;
-        }
-        for k in 1..n - 1 {
-            let gap = points[front[order[k + 1]]].f[obj] - points[front[order[k - 1]]].f[obj];
-            d[order[k]] += w * gap / (hi - lo);
-        }
-    }
-    d
-}
-
-/// Rank (front number) and crowding distance of every point.
-pub fn rank_and_crowding(points: &[Point], weights: &[f64]) -> (Vec<usize>, Vec<f64>) {
-    let mut rank = vec![0; points.len()];
-    let mut crowd = vec![0.0; points.len()];
-    for (r, front) in non_dominated_sort(points).iter().enumerate() {
-        for (i, c) in front.iter().zip(crowding(points, front, weights)) {
-            rank[*i] = r;
-            crowd[*i] = c;
-        }
-    }
-    (rank, crowd)
-}
-
-/// NSGA-II's crowded comparison: lower rank, then larger crowding distance.
-pub fn crowded_cmp(rank: &[usize], crowd: &[f64], a: usize, b: usize) -> Ordering {
-    rank[a]
-        .cmp(&rank[b])
-        .then_with(|| crowd[b].total_cmp(&crowd[a]))
-}
-
-/// The exact hypervolume dominated by `points` (minimisation) and bounded by
-/// `reference`: points not strictly better than the reference in every objective add
-/// nothing. Recursive slicing over the last objective (exact; fine for the front sizes
-/// of a search, O(n^m)).
-pub fn hypervolume(points: &[Vec<f64>], reference: &[f64]) -> f64 {
-    let pts: Vec<&[f64]> = points
-        .iter()
-        .map(Vec::as_slice)
-        .filter(|p| p.iter().zip(reference).all(|(x, r)| x < r))
-        .collect();
-    hv(&pts, reference)
-}
-
-fn hv(points: &[&[f64]], r: &[f64]) -> f64 {
-    if points.is_empty() {
-        return 0.0;
-    }
-    let d = r.len();
-    if d == 1 {
-        return r[0] - points.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min);
-    }
-    let mut sorted: Vec<&[f64]> = points.to_vec();
-    sorted.sort_by(|a, b| a[d - 1].total_cmp(&b[d - 1]));
-    let mut total = 0.0;
-    for i in 0..sorted.len() {
-        let top = if i + 1 < sorted.len() {
-            sorted[i + 1][d - 1]
-        } else {
-            r[d - 1]
-        };
-        let depth = top - sorted[i][d - 1];
-        if depth <= 0.0 {
-            continue;
-        }
-        let slice: Vec<&[f64]> = sorted[..=i].iter().map(|p| &p[..d - 1]).collect();
-        total += depth * hv(&slice, &r[..d - 1]);
-    }
-    total
 }
 
 #[cfg(test)]
@@ -260,6 +729,25 @@ mod tests {
         assert!((two - (0.25 + 0.5 - 0.125)).abs() < 1e-12, "{two}");
     }
 
+    #[test]
+    fn both_staircases_agree() {
+        let mut rng = lookup_tables::SplitMix64::new(3);
+        let f: Vec<f64> = (0..3 * 3000).map(|_| rng.below(200) as f64).collect();
+        let r = [250.0; 3];
+        let (a, b) = (hv3_with::<VecStairs>(&f, &r), hv3_with::<MapStairs>(&f, &r));
+        assert!((a - b).abs() < 1e-6 * a, "{a} vs {b}");
+        let mut order: Vec<usize> = (0..3000).collect();
+        order.sort_by(|&x, &y| lex_cmp(row(&f, 3, x), row(&f, 3, y)));
+        let (mut v, mut m) = (Vec::new(), Vec::new());
+        nondominated3::<VecStairs>(&f, &order, true, &mut v);
+        nondominated3::<MapStairs>(&f, &order, true, &mut m);
+        assert_eq!(v, m);
+        // Above the threshold the public functions take the tree.
+        let all: Vec<usize> = (0..3000).collect();
+        assert_eq!(nondominated(&f, 3, &all, true), v);
+        assert!((hypervolume_flat(&f, 3, &r) - a).abs() < 1e-6 * a);
+    }
+
     proptest! {
         #[test]
         fn the_first_front_is_mutually_non_dominated_and_dominates_the_rest(
@@ -278,6 +766,51 @@ mod tests {
                     prop_assert!(fronts[0].iter().any(|&a| dominates(&p[a], &p[b])));
                 }
             }
+        }
+
+        #[test]
+        fn the_fast_sort_equals_deb_s_sort(
+            v in prop::collection::vec((0u8..5, 0u8..5, 0u8..5, 0u8..3), 1..60),
+            m in 2usize..5,
+        ) {
+            let p: Vec<Point> = v.iter().map(|&(a, b, c, viol)| {
+                let all = [f64::from(a), f64::from(b), f64::from(c), f64::from(a ^ c)];
+                Point { f: all[..m].to_vec(), violation: if viol == 2 { f64::from(b) + 0.5 } else { 0.0 } }
+            }).collect();
+            prop_assert_eq!(non_dominated_sort(&p), naive_sort(&p));
+        }
+
+        #[test]
+        fn nondominated_is_the_first_front(
+            v in prop::collection::vec((0u8..6, 0u8..6, 0u8..6, 0u8..6), 1..80),
+            m in 1usize..5,
+        ) {
+            let p: Vec<Point> = v.iter().map(|&(a, b, c, d)| {
+                Point::new([f64::from(a), f64::from(b), f64::from(c), f64::from(d)][..m].to_vec())
+            }).collect();
+            let f: Vec<f64> = p.iter().flat_map(|x| x.f.clone()).collect();
+            let all: Vec<usize> = (0..p.len()).collect();
+            let mut ties = nondominated(&f, m, &all, true);
+            ties.sort_unstable();
+            prop_assert_eq!(&ties, &naive_sort(&p)[0]);
+            // Without ties: one member per distinct vector of the first front.
+            let one = nondominated(&f, m, &all, false);
+            let distinct: std::collections::BTreeSet<Vec<u64>> = ties.iter().map(|&i| p[i].f.iter().map(|x| x.to_bits()).collect()).collect();
+            prop_assert_eq!(one.len(), distinct.len());
+        }
+
+        #[test]
+        fn the_fast_hypervolumes_equal_slicing(
+            v in prop::collection::vec((0u8..9, 0u8..9, 0u8..9, 0u8..9), 1..30),
+            d in 2usize..5,
+        ) {
+            let p: Vec<Vec<f64>> = v.iter().map(|&(a, b, c, e)| {
+                [f64::from(a), f64::from(b), f64::from(c), f64::from(e)][..d].iter().map(|x| x * 0.25).collect()
+            }).collect();
+            let r = vec![2.5; d];
+            let inside: Vec<&[f64]> = p.iter().map(Vec::as_slice).filter(|q| q.iter().all(|x| *x < 2.5)).collect();
+            let slow = hv_slicing(&inside, &r);
+            prop_assert!((hypervolume(&p, &r) - slow).abs() < 1e-9, "{} vs {}", hypervolume(&p, &r), slow);
         }
 
         #[test]

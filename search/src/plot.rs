@@ -62,9 +62,15 @@ fn plot_format(path: &Path) -> Result<String> {
     Ok(ext)
 }
 
-fn xy(m: &Metrics) -> Option<(f64, f64)> {
+/// The point of `m` in the plot: latency (or MAdds) against accuracy, or against
+/// parameters (millions) when the search has no accuracy (`by_params`).
+fn point_of(m: &Metrics, by_params: bool) -> Option<(f64, f64)> {
     let x = m.latency_ms.unwrap_or(m.madds as f64 / 1e6);
-    Some((x, m.accuracy?))
+    if by_params {
+        Some((x, m.params as f64 / 1e6))
+    } else {
+        Some((x, m.accuracy?))
+    }
 }
 
 /// Draws `report` (plus `all` evaluated points) into `path`, SVG or PNG by extension.
@@ -185,6 +191,12 @@ fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
+    // Without an accuracy (an exact or additive search) parameters take its place.
+    let by_params = report.front.iter().all(|m| m.accuracy.is_none());
+    let xy = |m: &Metrics| point_of(m, by_params);
+    // Whether larger is better on the vertical axis (accuracy, or parameters maximised
+    // as MoGA does).
+    let up = !by_params || report.objectives.iter().any(|o| o == "params:max");
     let pts: Vec<(f64, f64)> = all
         .iter()
         .chain(&report.front)
@@ -210,7 +222,9 @@ where
     } else {
         "MAdds (M)"
     };
-    let y_label = if report.accuracy_oracle.starts_with("proxy") {
+    let y_label = if by_params {
+        "parameters (M)"
+    } else if report.accuracy_oracle.starts_with("proxy") {
         "proxy score (not accuracy)"
     } else {
         "accuracy (%)"
@@ -247,11 +261,17 @@ where
     front.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
     // The line follows the front in these two objectives (with a third objective, some
     // front members sit below it).
-    let mut best = f64::NEG_INFINITY;
+    if !up {
+        front.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    }
+    let mut best = if up { f64::NEG_INFINITY } else { f64::INFINITY };
     let staircase: Vec<(f64, f64)> = front
         .iter()
         .copied()
-        .filter(|p| (p.1 > best).then(|| best = p.1).is_some())
+        .filter(|p| {
+            let better = if up { p.1 > best } else { p.1 < best };
+            better.then(|| best = p.1).is_some()
+        })
         .collect();
     chart.draw_series(LineSeries::new(staircase, RED.stroke_width(2)))?;
     chart

@@ -84,8 +84,13 @@ impl Problem for DiscreteZdt {
         &self.cards
     }
 
-    fn evaluate(&mut self, genes: &[usize]) -> crate::Result<Point> {
-        Ok(Point::new(self.objectives(genes).to_vec()))
+    fn objectives(&self) -> usize {
+        2
+    }
+
+    fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> crate::Result<f64> {
+        f.copy_from_slice(&DiscreteZdt::objectives(self, genes));
+        Ok(0.0)
     }
 }
 
@@ -107,6 +112,8 @@ mod tests {
             mutation_prob: None,
             weights: vec![],
             rl: None,
+            initial: vec![],
+            archive_share: 0.0,
         };
         let result = run(&mut p, &cfg, &mut |_| {}).unwrap();
         let front: Vec<Vec<f64>> = result.front.iter().map(|i| i.point.f.clone()).collect();

@@ -9,8 +9,9 @@ use lookup_tables::{Lut, PRESETS, Space};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::ga::{self, GaConfig, Generation, Individual};
-use crate::objectives::{ArchProblem, Constraints, Metrics, ObjectiveSpec, normalized_hypervolume};
+use crate::exact::{self, ExactStats};
+use crate::ga::{self, Algorithm, GaConfig, Generation};
+use crate::objectives::{ArchProblem, Constraints, Metrics, Objective, ObjectiveSpec};
 use crate::oracle::{AccuracyOracle, OracleCalls};
 
 /// Everything a search needs.
@@ -27,6 +28,11 @@ pub struct SearchOptions {
     pub constraints: Constraints,
     /// The engine's settings (weights included).
     pub ga: GaConfig,
+    /// The ε of the exact algorithm's grid variant (`None`: exact).
+    pub epsilon: Option<f64>,
+    /// Seed the initial population with the exact front of the additive objectives
+    /// (latency, parameters, MAdds) among the objectives.
+    pub seed_exact: bool,
 }
 
 /// One generation in the report.
@@ -49,6 +55,35 @@ pub struct PresetPoint {
     pub name: String,
     /// Its metrics.
     pub metrics: Metrics,
+}
+
+/// How close a heuristic front came to the exact one (objectives all additive).
+#[derive(Clone, Debug, Serialize)]
+pub struct Optimality {
+    /// Points on the exact front.
+    pub exact_points: usize,
+    /// The exact front's normalised hypervolume.
+    pub exact_hypervolume: f64,
+    /// This run's hypervolume as a share of the exact front's (1 = optimal).
+    pub hypervolume_share: f64,
+    /// This run's front members that lie on the exact front.
+    pub on_exact_front: usize,
+    /// Seconds the exact front took (not part of the run's own time).
+    pub exact_seconds: f64,
+}
+
+/// How the seconds of a run were spent.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timing {
+    /// The whole search loop (engine and evaluations), seconds.
+    pub total_seconds: f64,
+    /// Of which answering accuracy questions (the oracle), seconds.
+    pub oracle_seconds: f64,
+    /// Of which the engine itself (selection, sorting, variation, bookkeeping and the
+    /// additive objectives' table lookups), seconds.
+    pub engine_seconds: f64,
+    /// Evaluations per second of the engine alone (evaluations / engine seconds).
+    pub engine_evaluations_per_second: f64,
 }
 
 /// `front.json`.
@@ -74,10 +109,19 @@ pub struct SearchReport {
     pub seconds: f64,
     /// Evaluations per second.
     pub evaluations_per_second: f64,
+    /// Where the time went: oracle against engine.
+    pub timing: Timing,
     /// Normalised hypervolume of the front: the share of the space's attainable
     /// objective box (each objective scaled to [0, 1] between its best and worst
     /// value over the whole space, reference point 1.1) the front dominates.
     pub hypervolume: f64,
+    /// With additive objectives only: the front's hypervolume against the exact
+    /// front's.
+    pub optimality: Option<Optimality>,
+    /// The exact algorithm's (or the seeding's) recursion: sizes, memory, time.
+    pub exact: Option<ExactStats>,
+    /// Initial genomes taken from the exact front of the additive objectives.
+    pub seeded: usize,
     /// The feasible non-dominated architectures found, best accuracy first.
     pub front: Vec<Metrics>,
     /// The presets of the space under the same objectives.
@@ -97,27 +141,58 @@ pub struct LutInfo {
     pub backend: String,
 }
 
-fn front_hv(members: &[Individual], bounds: &[(f64, f64)]) -> f64 {
-    let front: Vec<Vec<f64>> = ga::front_of(members)
-        .into_iter()
-        .map(|i| i.point.f)
-        .collect();
-    normalized_hypervolume(&front, bounds)
+/// The normalised hypervolume of rows `idx` of `f` (`m` objectives each), as
+/// [`crate::objectives::normalized_hypervolume`] computes it.
+fn rows_hv(f: &[f64], m: usize, idx: &[usize], bounds: &[(f64, f64)]) -> f64 {
+    let mut scaled = Vec::with_capacity(idx.len() * m);
+    for &i in idx {
+        scaled.extend(
+            f[i * m..(i + 1) * m]
+                .iter()
+                .zip(bounds)
+                .map(|(v, (lo, hi))| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 }),
+        );
+    }
+    crate::pareto::hypervolume_flat(&scaled, m, &vec![1.1; m])
 }
 
-/// Runs a search; `on_generation` gets (generation, hypervolume) for progress.
+/// Front members as (genes, objective values).
+type FrontRows = Vec<(Vec<usize>, Vec<f64>)>;
+
+/// Picks `k` of `n` items spread evenly (all when `n ≤ k`).
+fn spread(n: usize, k: usize) -> Vec<usize> {
+    if n <= k {
+        return (0..n).collect();
+    }
+    (0..k).map(|i| i * (n - 1) / (k - 1).max(1)).collect()
+}
+
+/// The additive objectives (latency, parameters, MAdds) among `objectives`, for
+/// seeding; `None` when there is none.
+fn additive_part(objectives: &[ObjectiveSpec]) -> Option<Vec<ObjectiveSpec>> {
+    let specs: Vec<ObjectiveSpec> = objectives
+        .iter()
+        .copied()
+        .filter(|s| s.objective != Objective::Accuracy)
+        .collect();
+    (!specs.is_empty()).then_some(specs)
+}
+
+/// Runs a search; `on_generation` gets each generation for progress, with the
+/// population's hypervolume now and then (at most ten times a second).
 pub fn search(
     opts: SearchOptions,
-    on_generation: &mut dyn FnMut(&Generation, f64),
+    on_generation: &mut dyn FnMut(&Generation, Option<f64>),
 ) -> Result<(SearchReport, ArchProblem, Vec<Metrics>)> {
     let lut_info = opts.lut.as_ref().map(|(p, l)| LutInfo {
         path: p.display().to_string(),
         device: l.meta.device.model.clone(),
         backend: format!("{} {}", l.meta.backend.name, l.meta.backend.version),
     });
+    let lut = opts.lut.as_ref().map(|(_, l)| l);
     let mut problem = ArchProblem::new(
         opts.space.clone(),
-        opts.lut.as_ref().map(|(_, l)| l),
+        lut,
         opts.oracle,
         opts.objectives.clone(),
         opts.constraints,
@@ -130,51 +205,140 @@ pub fn search(
         )));
     }
     let bounds = problem.bounds();
+    let m = opts.objectives.len();
+    let mut ga_cfg = opts.ga.clone();
+    let mut exact_stats = None;
+    let mut seeded = 0;
+    if opts.seed_exact && ga_cfg.algorithm != Algorithm::Exact {
+        let specs = additive_part(&opts.objectives).ok_or_else(|| {
+            Error::Usage("--seed-exact needs an additive objective (lat, params, madds)".into())
+        })?;
+        let sub = ArchProblem::new(
+            opts.space.clone(),
+            lut,
+            Box::new(crate::oracle::Proxy),
+            specs,
+            opts.constraints,
+        )?;
+        let ex = exact::pareto_front(&sub.additive_form()?, opts.epsilon)?;
+        let pick = spread(ex.genes.len(), ga_cfg.population.max(2));
+        ga_cfg.initial = pick.iter().map(|&i| ex.genes[i].clone()).collect();
+        seeded = ga_cfg.initial.len();
+        exact_stats = Some(ex.stats);
+    }
     let start = Instant::now();
-    let mut history_hv = Vec::new();
-    let result = {
-        let mut cb = |g: &Generation| {
-            let hv = normalized_hypervolume(
-                &ga::front_of(&g.population)
-                    .into_iter()
-                    .map(|i| i.point.f)
-                    .collect::<Vec<_>>(),
-                &bounds,
-            );
-            history_hv.push(hv);
-            on_generation(g, hv);
+    let mut search_seconds = None;
+    let (front_rows, history, evaluations): (FrontRows, Vec<GenerationReport>, usize) =
+        if ga_cfg.algorithm == Algorithm::Exact {
+            let ex = exact::pareto_front(&problem.additive_form()?, opts.epsilon)?;
+            let rows = ex.genes.into_iter().zip(ex.points).collect();
+            exact_stats = Some(ex.stats);
+            (rows, Vec::new(), 0)
+        } else {
+            let result = {
+                // Progress shows the population's hypervolume at most ten times a second;
+                // the report's per-generation figures are computed after the search.
+                let mut shown: Option<Instant> = None;
+                let mut cb = |g: &Generation| {
+                    let due = shown.is_none_or(|t| t.elapsed().as_secs_f64() >= 0.1);
+                    let hv = due.then(|| {
+                        shown = Some(Instant::now());
+                        rows_hv(&g.population.f, m, g.front, &bounds)
+                    });
+                    on_generation(g, hv);
+                };
+                ga::run(&mut problem, &ga_cfg, &mut cb)?
+            };
+            // The search ends here; what follows is the report.
+            search_seconds = Some(start.elapsed().as_secs_f64());
+            // The report is built from what was recorded: no oracle is asked again.
+            let history_hv: Vec<f64> = (0..result.history_sizes.len())
+                .map(|g| {
+                    let rows = result.generation_rows(g);
+                    let feasible: Vec<usize> = rows
+                        .clone()
+                        .filter(|&i| result.history.violation[i] <= 0.0)
+                        .collect();
+                    let front = crate::pareto::nondominated(&result.history.f, m, &feasible, false);
+                    rows_hv(&result.history.f, m, &front, &bounds)
+                })
+                .collect();
+            let history: Vec<GenerationReport> = (0..result.history_sizes.len())
+                .map(|g| GenerationReport {
+                    generation: g,
+                    evaluations: result.history_evaluations[g],
+                    hypervolume: history_hv[g],
+                    population: result
+                        .generation_rows(g)
+                        .map(|i| problem.metrics_of(result.history.genes(i), result.history.f(i)))
+                        .collect(),
+                })
+                .collect();
+            let rows = result
+                .front
+                .into_iter()
+                .map(|i| (i.genes, i.point.f))
+                .collect();
+            (rows, history, result.evaluations)
         };
-        ga::run(&mut problem, &opts.ga, &mut cb)?
-    };
-    let seconds = start.elapsed().as_secs_f64();
-    let mut front: Vec<Metrics> = result
-        .front
+    let seconds = search_seconds.unwrap_or_else(|| start.elapsed().as_secs_f64());
+    let calls = problem.oracle_calls();
+    let front_f: Vec<f64> = front_rows
         .iter()
-        .map(|i| problem.metrics(&i.genes))
-        .collect::<Result<_>>()?;
+        .flat_map(|(_, f)| f.iter().copied())
+        .collect();
+    let front_idx: Vec<usize> = (0..front_rows.len()).collect();
+    let hypervolume = rows_hv(&front_f, m, &front_idx, &bounds);
+    let optimality = if problem.additive() && ga_cfg.algorithm != Algorithm::Exact {
+        let ex = exact::pareto_front(&problem.additive_form()?, None)?;
+        let ef: Vec<f64> = ex.points.iter().flatten().copied().collect();
+        let exact_hv = rows_hv(&ef, m, &(0..ex.points.len()).collect::<Vec<_>>(), &bounds);
+        let on: std::collections::HashSet<Vec<u64>> = ex
+            .points
+            .iter()
+            .map(|p| p.iter().map(|x| x.to_bits()).collect())
+            .collect();
+        Some(Optimality {
+            exact_points: ex.points.len(),
+            exact_hypervolume: exact_hv,
+            hypervolume_share: if exact_hv > 0.0 {
+                hypervolume / exact_hv
+            } else {
+                1.0
+            },
+            on_exact_front: front_rows
+                .iter()
+                .filter(|(_, f)| {
+                    // Sums in the engine and the recursion may differ in the last bit.
+                    on.contains(&f.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+                        || ex.points.iter().any(|p| {
+                            p.iter()
+                                .zip(f)
+                                .all(|(a, b)| (a - b).abs() <= 1e-9 * a.abs().max(1.0))
+                        })
+                })
+                .count(),
+            exact_seconds: ex.stats.seconds,
+        })
+    } else {
+        None
+    };
+    let mut front: Vec<Metrics> = front_rows
+        .iter()
+        .map(|(g, f)| problem.metrics_of(g, f))
+        .collect();
     front.sort_by(|a, b| {
         b.accuracy
             .unwrap_or(f64::NEG_INFINITY)
             .total_cmp(&a.accuracy.unwrap_or(f64::NEG_INFINITY))
+            .then(
+                a.latency_ms
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.latency_ms.unwrap_or(0.0)),
+            )
+            .then(a.params.cmp(&b.params))
             .then(a.arch.cmp(&b.arch))
     });
-    let history: Vec<GenerationReport> = result
-        .history
-        .iter()
-        .zip(&history_hv)
-        .map(|(g, hv)| {
-            Ok(GenerationReport {
-                generation: g.generation,
-                evaluations: g.evaluations,
-                hypervolume: *hv,
-                population: g
-                    .population
-                    .iter()
-                    .map(|i| problem.metrics(&i.genes))
-                    .collect::<Result<_>>()?,
-            })
-        })
-        .collect::<Result<_>>()?;
     let mut presets = Vec::new();
     for p in PRESETS {
         if let Some(genes) = problem.genes(&p.arch()) {
@@ -186,22 +350,40 @@ pub fn search(
     }
     // Every evaluated architecture, taken from the history just built rather than
     // asked of the oracle a second time.
-    let all: Vec<Metrics> = history
-        .iter()
-        .flat_map(|g: &GenerationReport| g.population.iter().cloned())
-        .collect();
+    let all: Vec<Metrics> = if history.is_empty() {
+        front.clone()
+    } else {
+        history
+            .iter()
+            .flat_map(|g: &GenerationReport| g.population.iter().cloned())
+            .collect()
+    };
+    let engine_seconds = (seconds - calls.seconds).max(0.0);
     let report = SearchReport {
         space: opts.space.id.to_string(),
         lut: lut_info,
-        accuracy_oracle: problem.oracle().describe(),
-        oracle_calls: problem.oracle().calls(),
+        accuracy_oracle: if problem.additive() {
+            "none (no accuracy objective)".into()
+        } else {
+            problem.oracle().describe()
+        },
+        oracle_calls: calls,
         objectives: opts.objectives.iter().map(ToString::to_string).collect(),
         constraints: opts.constraints,
-        settings: opts.ga.clone(),
-        evaluations: result.evaluations,
+        settings: ga_cfg.clone(),
+        evaluations,
         seconds,
-        evaluations_per_second: result.evaluations as f64 / seconds.max(1e-9),
-        hypervolume: front_hv(&result.front, &bounds),
+        evaluations_per_second: evaluations as f64 / seconds.max(1e-9),
+        timing: Timing {
+            total_seconds: seconds,
+            oracle_seconds: calls.seconds,
+            engine_seconds,
+            engine_evaluations_per_second: evaluations as f64 / engine_seconds.max(1e-9),
+        },
+        hypervolume,
+        optimality,
+        exact: exact_stats,
+        seeded,
         front,
         presets,
         history,

@@ -37,7 +37,11 @@ fn run(algorithm: Algorithm, seed: u64, rl: bool, constraints: Constraints) -> S
                 vec![1.0; 3]
             },
             rl: rl.then(RlConfig::default),
+            initial: vec![],
+            archive_share: 0.0,
         },
+        epsilon: None,
+        seed_exact: false,
     };
     search(opts, &mut |_, _| {}).unwrap().0
 }
@@ -122,11 +126,92 @@ fn an_incomplete_table_is_refused_with_its_missing_units() {
             mutation_prob: None,
             weights: vec![],
             rl: None,
+            initial: vec![],
+            archive_share: 0.0,
         },
+        epsilon: None,
+        seed_exact: false,
     };
     let err = search(opts, &mut |_, _| {}).err().unwrap().to_string();
     assert!(
         err.contains("3 unit(s) missing") && err.contains("stem 224x224"),
         "{err}"
     );
+}
+
+fn additive(algorithm: Algorithm, seed: u64, archive_share: f64, seed_exact: bool) -> SearchReport {
+    let opts = SearchOptions {
+        space: Space::new(SpaceId::Moga),
+        lut: Some(("lut.csv".into(), lut())),
+        oracle: Box::new(Proxy),
+        objectives: parse_objectives("lat:min,params:max").unwrap(),
+        constraints: Constraints::default(),
+        ga: GaConfig {
+            algorithm,
+            population: 32,
+            generations: 15,
+            seed,
+            crossover_prob: 0.9,
+            mutation_prob: None,
+            weights: vec![1.0; 2],
+            rl: None,
+            initial: vec![],
+            archive_share,
+        },
+        epsilon: None,
+        seed_exact,
+    };
+    search(opts, &mut |_, _| {}).unwrap().0
+}
+
+/// With additive objectives every heuristic run reports its share of the exact
+/// front's hypervolume; no member of its front beats the exact front anywhere, and
+/// the exact algorithm's own share would be 1.
+#[test]
+fn heuristic_fronts_are_measured_against_the_exact_one() {
+    let exact = additive(Algorithm::Exact, 0, 0.0, false);
+    let x = exact.exact.as_ref().expect("the recursion's figures");
+    assert_eq!(x.points, exact.front.len());
+    assert!(exact.optimality.is_none() && exact.evaluations == 0);
+    let points: Vec<(f64, u64)> = exact
+        .front
+        .iter()
+        .map(|m| (m.latency_ms.unwrap(), m.params))
+        .collect();
+    for (algorithm, share) in [
+        (Algorithm::Nsga2, 0.0),
+        (Algorithm::Nsga2, 0.5),
+        (Algorithm::Moga, 0.0),
+        (Algorithm::Random, 0.0),
+    ] {
+        let r = additive(algorithm, 3, share, false);
+        let o = r.optimality.as_ref().expect("additive objectives: a gap");
+        assert_eq!(o.exact_points, points.len());
+        assert!((o.exact_hypervolume - exact.hypervolume).abs() < 1e-12);
+        assert!(
+            o.hypervolume_share > 0.5 && o.hypervolume_share <= 1.0 + 1e-12,
+            "{algorithm:?}: {}",
+            o.hypervolume_share
+        );
+        for m in &r.front {
+            let (lat, params) = (m.latency_ms.unwrap(), m.params);
+            assert!(
+                points.iter().any(|&(l, p)| l <= lat + 1e-9 && p >= params),
+                "{algorithm:?}: {} ({lat} ms, {params}) beats the exact front",
+                m.arch
+            );
+        }
+    }
+    // Seeding from the exact front starts the population on it.
+    let seeded = additive(Algorithm::Nsga2, 3, 0.0, true);
+    assert_eq!(seeded.seeded, 32);
+    for m in &seeded.history[0].population {
+        assert!(
+            points
+                .iter()
+                .any(|&(l, p)| (l - m.latency_ms.unwrap()).abs() < 1e-9 && p == m.params),
+            "{} is not on the exact front",
+            m.arch
+        );
+    }
 }

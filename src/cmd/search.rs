@@ -31,7 +31,18 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
         AlgorithmArg::Nsga2 => Algorithm::Nsga2,
         AlgorithmArg::Moga => Algorithm::Moga,
         AlgorithmArg::Random => Algorithm::Random,
+        AlgorithmArg::Exact => Algorithm::Exact,
     };
+    if let Some(e) = a.epsilon {
+        anyhow::ensure!(
+            e > 0.0 && e.is_finite(),
+            "--epsilon must be positive (got {e})"
+        );
+        anyhow::ensure!(
+            algorithm == Algorithm::Exact || a.seed_exact,
+            "--epsilon applies to --algorithm exact or --seed-exact"
+        );
+    }
     anyhow::ensure!(
         a.weights.is_empty() || a.weights.len() == objectives.len(),
         "--weights has {} values for {} objectives",
@@ -58,6 +69,8 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
             ratio: a.rl_ratio,
             ..RlConfig::default()
         }),
+        initial: Vec::new(),
+        archive_share: a.archive_share,
     };
     let opts = SearchOptions {
         space,
@@ -69,8 +82,14 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
             max_params: a.max_params,
         },
         ga,
+        epsilon: a.epsilon,
+        seed_exact: a.seed_exact,
     };
-    let bar = ProgressBar::new(a.generations as u64 + 1);
+    let bar = if algorithm == Algorithm::Exact {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(a.generations as u64 + 1)
+    };
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:30} generation {pos}/{len}, ETA {eta} {wide_msg}",
@@ -79,10 +98,12 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
     );
     let (report, problem, all) = search(opts, &mut |g, hv| {
         bar.set_position(g.generation as u64 + 1);
-        bar.set_message(format!(
-            "{} evaluations, hypervolume {hv:.4}",
-            g.evaluations
-        ));
+        if let Some(hv) = hv {
+            bar.set_message(format!(
+                "{} evaluations, hypervolume {hv:.4}",
+                g.evaluations
+            ));
+        }
     })?;
     bar.finish_and_clear();
     let json = serde_json::to_vec_pretty(&report)?;
@@ -108,17 +129,62 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
         json_line(&mut out, &v)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(
-        out,
-        "{} on {}: {} evaluations in {:.2} s ({:.0}/s), {} on the front, hypervolume {:.4}",
-        format!("{:?}", report.settings.algorithm).to_lowercase(),
-        report.space,
-        report.evaluations,
-        report.seconds,
-        report.evaluations_per_second,
-        report.front.len(),
-        report.hypervolume
-    )?;
+    let name = format!("{:?}", report.settings.algorithm).to_lowercase();
+    if let (Algorithm::Exact, Some(x)) = (algorithm, &report.exact) {
+        writeln!(
+            out,
+            "exact{} front on {}: {} points in {:.3} s, hypervolume {:.4}; {} candidate partial sums, at most {} kept after a layer, {:.1} MiB",
+            x.epsilon
+                .map(|e| format!(" (ε-grid, ε = {e})"))
+                .unwrap_or_default(),
+            report.space,
+            report.front.len(),
+            x.seconds,
+            report.hypervolume,
+            thousands(x.candidates),
+            thousands(x.partial_per_layer.iter().copied().max().unwrap_or(0) as u64),
+            x.peak_bytes as f64 / (1024.0 * 1024.0)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{name} on {}: {} evaluations in {:.3} s ({:.0}/s), {} on the front, hypervolume {:.4}",
+            report.space,
+            report.evaluations,
+            report.seconds,
+            report.evaluations_per_second,
+            report.front.len(),
+            report.hypervolume
+        )?;
+        writeln!(
+            out,
+            "time: oracle {:.3} s ({} calls, {} from its cache), engine {:.3} s ({:.0} evaluations/s)",
+            report.timing.oracle_seconds,
+            thousands(report.oracle_calls.calls),
+            thousands(report.oracle_calls.cache_hits),
+            report.timing.engine_seconds,
+            report.timing.engine_evaluations_per_second
+        )?;
+    }
+    if let Some(o) = &report.optimality {
+        writeln!(
+            out,
+            "optimality: {:.2} % of the exact front's hypervolume ({:.4} of {:.4}); {} of {} front members on the exact front of {} points",
+            100.0 * o.hypervolume_share,
+            report.hypervolume,
+            o.exact_hypervolume,
+            o.on_exact_front,
+            report.front.len(),
+            o.exact_points
+        )?;
+    }
+    if report.seeded > 0 {
+        writeln!(
+            out,
+            "seeded: {} initial genomes from the exact front of the additive objectives",
+            report.seeded
+        )?;
+    }
     writeln!(out, "accuracy: {}", report.accuracy_oracle)?;
     if let Some(l) = &report.lut {
         writeln!(out, "latency: {} ({}, {})", l.path, l.device, l.backend)?;
