@@ -151,7 +151,15 @@ impl Rows {
 
     /// The feasible non-dominated rows, one per genome (ties in objectives kept).
     pub fn front(&self, keys: &GenomeKeys) -> Vec<usize> {
-        let feasible: Vec<usize> = (0..self.len())
+        self.front_among(keys, &(0..self.len()).collect::<Vec<_>>())
+    }
+
+    /// [`Rows::front`] of the rows `among` (which must hold every row that can be on
+    /// it).
+    pub fn front_among(&self, keys: &GenomeKeys, among: &[usize]) -> Vec<usize> {
+        let feasible: Vec<usize> = among
+            .iter()
+            .copied()
             .filter(|&i| self.violation[i] <= 0.0)
             .collect();
         let mut seen = KeySet::default();
@@ -504,6 +512,7 @@ impl Engine<'_> {
         out: &mut Rows,
         rank: &mut Vec<usize>,
         crowd: &mut Vec<f64>,
+        first: &mut Vec<usize>,
     ) {
         let weights = self.weights(pool.m);
         let mut keep: Vec<(usize, usize, f64)> = Vec::with_capacity(n);
@@ -511,6 +520,10 @@ impl Engine<'_> {
             .into_iter()
             .enumerate()
         {
+            if r == 0 {
+                first.clear();
+                first.extend_from_slice(&front);
+            }
             let c = pareto::crowding_flat(&pool.f, pool.m, &front, &weights);
             if keep.len() + front.len() <= n {
                 keep.extend(front.iter().zip(&c).map(|(&i, &d)| (i, r, d)));
@@ -655,6 +668,8 @@ pub fn run(
         0
     };
     let mut scale = vec![1.0; m];
+    let mut first: Vec<usize> = Vec::with_capacity(2 * n);
+    let mut candidates: Vec<usize> = (0..pop.len()).filter(|&i| rank[i] == 0).collect();
     for generation in 1..=cfg.generations {
         if cfg.algorithm == Algorithm::Random {
             let before = e.all.len();
@@ -745,13 +760,24 @@ pub fn run(
             elite = crate::pareto::nondominated(&e.all.f, m, &elite, false);
             elite_crowd = crate::pareto::crowding_flat(&e.all.f, m, &elite, &weights);
         }
-        e.survive(&pool, n, &mut next, &mut rank, &mut crowd);
+        e.survive(&pool, n, &mut next, &mut rank, &mut crowd, &mut first);
+        // A genome the rest of its pool dominates stays dominated: only the first
+        // front of each pool can reach the final front.
+        candidates.extend(
+            first
+                .iter()
+                .filter(|&&i| i >= pop.len())
+                .map(|&i| first_child + i - pop.len()),
+        );
         std::mem::swap(&mut pop, &mut next);
         record(generation, e.evaluations, &pop, Some(&rank), &mut history);
     }
+    if cfg.algorithm == Algorithm::Random {
+        candidates = (0..e.all.len()).collect();
+    }
     let front = e
         .all
-        .front(&e.keys)
+        .front_among(&e.keys, &candidates)
         .into_iter()
         .map(|i| e.all.individual(i))
         .collect();

@@ -289,7 +289,13 @@ pub fn crowding_flat(f: &[f64], m: usize, front: &[usize], weights: &[f64]) -> V
                 .enumerate()
                 .map(|(k, &i)| (ord_key(f[i * m + obj]), k)),
         );
-        by.sort_unstable();
+        // Fronts from `sort_fronts` come in lexicographic order: sorted by the first
+        // objective already, and for two objectives by the second in reverse.
+        if by.windows(2).all(|w| w[0].0 >= w[1].0) {
+            by.reverse();
+        } else if !by.is_sorted() {
+            by.sort_unstable();
+        }
         let val = |k: usize| f[front[by[k].1] * m + obj];
         let (lo, hi) = (val(0), val(n - 1));
         if w > 0.0 {

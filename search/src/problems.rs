@@ -133,6 +133,66 @@ mod tests {
         }
     }
 
+    /// Records every evaluation of the problem it wraps.
+    struct Recording(DiscreteZdt, Vec<crate::ga::Individual>);
+
+    impl Problem for Recording {
+        fn cardinalities(&self) -> &[usize] {
+            self.0.cardinalities()
+        }
+        fn objectives(&self) -> usize {
+            2
+        }
+        fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> crate::Result<f64> {
+            let v = self.0.evaluate(genes, f)?;
+            self.1.push(crate::ga::Individual {
+                genes: genes.to_vec(),
+                point: Point {
+                    f: f.to_vec(),
+                    violation: v,
+                },
+            });
+            Ok(v)
+        }
+    }
+
+    /// The run's front (taken from the first fronts of each generation's pool) is the
+    /// front of everything it evaluated, for every algorithm.
+    #[test]
+    fn the_front_is_that_of_everything_evaluated() {
+        for (algorithm, archive_share) in [
+            (Algorithm::Nsga2, 0.0),
+            (Algorithm::Nsga2, 0.5),
+            (Algorithm::Random, 0.0),
+        ] {
+            let mut p = Recording(DiscreteZdt::new(Zdt::Three, 8, 6), Vec::new());
+            let cfg = GaConfig {
+                algorithm,
+                population: 20,
+                generations: 30,
+                seed: 4,
+                crossover_prob: 0.9,
+                mutation_prob: None,
+                weights: vec![],
+                rl: None,
+                initial: vec![],
+                archive_share,
+            };
+            let result = run(&mut p, &cfg, &mut |_| {}).unwrap();
+            let key = |v: &[crate::ga::Individual]| {
+                let mut g: Vec<Vec<usize>> = v.iter().map(|i| i.genes.clone()).collect();
+                g.sort();
+                g
+            };
+            assert_eq!(
+                key(&result.front),
+                key(&crate::ga::front_of(&p.1)),
+                "{algorithm:?} {archive_share}"
+            );
+            assert_eq!(result.evaluations, p.1.len());
+        }
+    }
+
     #[test]
     fn the_optimal_fronts_are_what_the_formulas_say() {
         let z1 = DiscreteZdt::new(Zdt::One, 5, 12);
