@@ -276,6 +276,16 @@ impl GenomeKeys {
     }
 }
 
+/// Buffers survival reuses from one generation to the next.
+#[derive(Default)]
+struct Buffers {
+    sorter: pareto::FrontSorter,
+    by: Vec<(u64, usize)>,
+    crowd: Vec<f64>,
+    keep: Vec<(usize, usize, f64)>,
+    order: Vec<usize>,
+}
+
 struct Engine<'p> {
     problem: &'p mut dyn Problem,
     cfg: GaConfig,
@@ -286,6 +296,7 @@ struct Engine<'p> {
     all: Rows,
     evaluations: usize,
     controller: Option<Controller>,
+    buffers: Buffers,
 }
 
 impl Engine<'_> {
@@ -506,7 +517,7 @@ impl Engine<'_> {
     /// each survivor's rank and crowding distance (computed within its front of the
     /// pool, as Deb et al. do) for the next generation's tournaments.
     fn survive(
-        &self,
+        &mut self,
         pool: &Rows,
         n: usize,
         out: &mut Rows,
@@ -515,33 +526,36 @@ impl Engine<'_> {
         first: &mut Vec<usize>,
     ) {
         let weights = self.weights(pool.m);
-        let mut keep: Vec<(usize, usize, f64)> = Vec::with_capacity(n);
-        for (r, front) in pareto::sort_fronts(&pool.f, &pool.violation, pool.m)
-            .into_iter()
-            .enumerate()
-        {
+        let b = &mut self.buffers;
+        b.keep.clear();
+        b.sorter.sort(&pool.f, &pool.violation, pool.m);
+        for (r, front) in b.sorter.fronts().iter().enumerate() {
             if r == 0 {
                 first.clear();
-                first.extend_from_slice(&front);
+                first.extend_from_slice(front);
             }
-            let c = pareto::crowding_flat(&pool.f, pool.m, &front, &weights);
-            if keep.len() + front.len() <= n {
-                keep.extend(front.iter().zip(&c).map(|(&i, &d)| (i, r, d)));
+            pareto::crowding_into(&pool.f, pool.m, front, &weights, &mut b.by, &mut b.crowd);
+            let c = &b.crowd;
+            if b.keep.len() + front.len() <= n {
+                b.keep.extend(front.iter().zip(c).map(|(&i, &d)| (i, r, d)));
             } else {
-                let mut order: Vec<usize> = (0..front.len()).collect();
-                order.sort_unstable_by(|&a, &b| c[b].total_cmp(&c[a]).then(a.cmp(&b)));
-                let room = n - keep.len();
-                keep.extend(order.into_iter().take(room).map(|k| (front[k], r, c[k])));
+                b.order.clear();
+                b.order.extend(0..front.len());
+                b.order
+                    .sort_unstable_by(|&x, &y| c[y].total_cmp(&c[x]).then(x.cmp(&y)));
+                let room = n - b.keep.len();
+                b.keep
+                    .extend(b.order.iter().take(room).map(|&k| (front[k], r, c[k])));
             }
-            if keep.len() == n {
+            if b.keep.len() == n {
                 break;
             }
         }
-        keep.sort_unstable_by_key(|k| k.0);
+        b.keep.sort_unstable_by_key(|k| k.0);
         out.clear();
         rank.clear();
         crowd.clear();
-        for (i, r, d) in keep {
+        for &(i, r, d) in &b.keep {
             out.push_from(pool, i);
             rank.push(r);
             crowd.push(d);
@@ -602,6 +616,7 @@ pub fn run(
         all: Rows::new(width, m),
         evaluations: 0,
         controller,
+        buffers: Buffers::default(),
     };
     e.all.genes.reserve(n * (cfg.generations + 1) * width);
     e.all.f.reserve(n * (cfg.generations + 1) * m);

@@ -202,60 +202,121 @@ pub fn nondominated(f: &[f64], m: usize, among: &[usize], keep_ties: bool) -> Ve
 /// alone decides, so the sort is O(n log n). Infeasible points follow, one front per
 /// distinct violation.
 pub fn sort_fronts(f: &[f64], violation: &[f64], m: usize) -> Vec<Vec<usize>> {
-    let n = violation.len();
-    let (feasible, mut infeasible): (Vec<usize>, Vec<usize>) =
-        (0..n).partition(|&i| violation[i] <= 0.0);
-    let feasible = lex_order(f, m, &feasible);
-    let mut fronts: Vec<Vec<usize>> = Vec::new();
-    // For three objectives each front keeps the staircase of its members' (y, z), z
-    // falling as y grows, each step remembering its member: every member comes earlier
-    // in lexicographic order, so it dominates a later point unless it is that point's
-    // equal, and the step at the largest y ≤ the point's has the smallest z there.
-    let mut stairs: Vec<VecStairs> = Vec::new();
-    let dominated_by = |fronts: &[Vec<usize>], stairs: &[VecStairs], k: usize, p: &[f64]| -> bool {
-        match m {
-            // Within a front in lexicographic order the second objective falls: the
-            // last member is the only candidate dominator of a later point.
-            2 => fronts[k]
-                .last()
-                .is_some_and(|&q| dominates_f(row(f, m, q), p)),
-            3 => stairs[k]
-                .floor(p[1])
-                .is_some_and(|(_, z, q)| z <= p[2] && row(f, m, q) != p),
-            _ => fronts[k]
-                .iter()
-                .rev()
-                .any(|&q| dominates_f(row(f, m, q), p)),
+    let mut sorter = FrontSorter::default();
+    sorter.sort(f, violation, m);
+    sorter.fronts().to_vec()
+}
+
+/// [`sort_fronts`] with its buffers kept from one call to the next (an engine sorts a
+/// population of the same size every generation).
+#[derive(Default)]
+pub struct FrontSorter {
+    keys: Vec<([u64; 4], usize)>,
+    order: Vec<usize>,
+    infeasible: Vec<usize>,
+    fronts: Vec<Vec<usize>>,
+    used: usize,
+    stairs: Vec<VecStairs>,
+}
+
+impl FrontSorter {
+    /// The fronts of the last [`FrontSorter::sort`], best first, each in
+    /// lexicographic order of its members' objectives (infeasible ones by index).
+    pub fn fronts(&self) -> &[Vec<usize>] {
+        &self.fronts[..self.used]
+    }
+
+    fn new_front(&mut self) -> usize {
+        if self.used == self.fronts.len() {
+            self.fronts.push(Vec::new());
+            self.stairs.push(VecStairs::default());
         }
-    };
-    for &p in &feasible {
-        let r = row(f, m, p);
-        let (mut lo, mut hi) = (0, fronts.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if dominated_by(&fronts, &stairs, mid, r) {
-                lo = mid + 1;
+        self.fronts[self.used].clear();
+        self.stairs[self.used].0.clear();
+        self.used += 1;
+        self.used - 1
+    }
+
+    /// Sorts rows of `f` (`m` objectives each) with their violations into fronts.
+    pub fn sort(&mut self, f: &[f64], violation: &[f64], m: usize) {
+        self.used = 0;
+        self.order.clear();
+        self.infeasible.clear();
+        for (i, &v) in violation.iter().enumerate() {
+            if v <= 0.0 {
+                self.order.push(i);
             } else {
-                hi = mid;
+                self.infeasible.push(i);
             }
         }
-        if lo == fronts.len() {
-            fronts.push(Vec::new());
-            stairs.push(VecStairs::default());
+        if m <= 4 {
+            self.keys.clear();
+            for &i in &self.order {
+                let mut k = [0u64; 4];
+                for (slot, &x) in k.iter_mut().zip(row(f, m, i)) {
+                    *slot = ord_key(x);
+                }
+                self.keys.push((k, i));
+            }
+            self.keys.sort_unstable();
+            self.order.clear();
+            self.order.extend(self.keys.iter().map(|k| k.1));
+        } else {
+            self.order
+                .sort_unstable_by(|&a, &b| lex_cmp(row(f, m, a), row(f, m, b)).then(a.cmp(&b)));
         }
-        fronts[lo].push(p);
-        if m == 3 {
-            stairs[lo].add(r[1], r[2], p);
+        // For three objectives each front keeps the staircase of its members' (y, z), z
+        // falling as y grows, each step remembering its member: every member comes
+        // earlier in lexicographic order, so it dominates a later point unless it is
+        // that point's equal, and the step at the largest y ≤ the point's has the
+        // smallest z there.
+        let order = std::mem::take(&mut self.order);
+        for &p in &order {
+            let r = row(f, m, p);
+            let dominated_by = |k: usize| -> bool {
+                match m {
+                    // Within a front in lexicographic order the second objective falls:
+                    // the last member is the only candidate dominator of a later point.
+                    2 => self.fronts[k]
+                        .last()
+                        .is_some_and(|&q| dominates_f(row(f, m, q), r)),
+                    3 => self.stairs[k]
+                        .floor(r[1])
+                        .is_some_and(|(_, z, q)| z <= r[2] && row(f, m, q) != r),
+                    _ => self.fronts[k]
+                        .iter()
+                        .rev()
+                        .any(|&q| dominates_f(row(f, m, q), r)),
+                }
+            };
+            let (mut lo, mut hi) = (0, self.used);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if dominated_by(mid) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if lo == self.used {
+                self.new_front();
+            }
+            self.fronts[lo].push(p);
+            if m == 3 {
+                self.stairs[lo].add(r[1], r[2], p);
+            }
         }
+        self.order = order;
+        let mut infeasible = std::mem::take(&mut self.infeasible);
+        infeasible.sort_unstable_by(|&a, &b| violation[a].total_cmp(&violation[b]).then(a.cmp(&b)));
+        for (k, &i) in infeasible.iter().enumerate() {
+            if k == 0 || violation[i] != violation[infeasible[k - 1]] {
+                self.new_front();
+            }
+            self.fronts[self.used - 1].push(i);
+        }
+        self.infeasible = infeasible;
     }
-    infeasible.sort_unstable_by(|&a, &b| violation[a].total_cmp(&violation[b]).then(a.cmp(&b)));
-    for (k, &i) in infeasible.iter().enumerate() {
-        if k == 0 || violation[i] != violation[infeasible[k - 1]] {
-            fronts.push(Vec::new());
-        }
-        fronts.last_mut().expect("pushed").push(i);
-    }
-    fronts
 }
 
 /// [`sort_fronts`] on points.
@@ -274,13 +335,28 @@ pub fn non_dominated_sort(points: &[Point]) -> Vec<Vec<usize>> {
 /// each), weighted per objective: Σ_m w_m · (f_m[next] − f_m[prev]) / (f_m^max −
 /// f_m^min); the extremes of every objective with a non-zero weight get infinity.
 pub fn crowding_flat(f: &[f64], m: usize, front: &[usize], weights: &[f64]) -> Vec<f64> {
+    let mut d = Vec::new();
+    crowding_into(f, m, front, weights, &mut Vec::new(), &mut d);
+    d
+}
+
+/// [`crowding_flat`] into `d`, with `by` as a reusable sorting buffer.
+pub fn crowding_into(
+    f: &[f64],
+    m: usize,
+    front: &[usize],
+    weights: &[f64],
+    by: &mut Vec<(u64, usize)>,
+    d: &mut Vec<f64>,
+) {
     let n = front.len();
-    let mut d = vec![0.0; n];
+    d.clear();
     if n <= 2 {
-        return vec![f64::INFINITY; n];
+        d.resize(n, f64::INFINITY);
+        return;
     }
+    d.resize(n, 0.0);
     // (value, member) pairs sorted in place: contiguous, no index indirection.
-    let mut by: Vec<(u64, usize)> = Vec::with_capacity(n);
     for (obj, &w) in weights.iter().enumerate().take(m) {
         by.clear();
         by.extend(
@@ -309,7 +385,6 @@ pub fn crowding_flat(f: &[f64], m: usize, front: &[usize], weights: &[f64]) -> V
             d[by[k].1] += w * (val(k + 1) - val(k - 1)) / (hi - lo);
         }
     }
-    d
 }
 
 /// [`crowding_flat`] on points.
