@@ -3,7 +3,8 @@
 # tables `moga search --export-problem` writes, the same LUT, population, generations
 # and seeds), release build of moga, the two programs alternating seed by seed:
 #
-# 1. Throughput: objectives acc (the proxy), lat, params. Evaluations per second
+# 1. Throughput: objectives acc (the proxy), lat, params, each seed run --rounds times
+#    (moga and pymoo alternating, medians reported). Evaluations per second
 #    measured inside each program (the search loop, evaluations included) and over the
 #    whole process (start, table reading, search, writing the report), the final
 #    normalised hypervolume of each, and the ratios.
@@ -14,11 +15,11 @@
 #    exact front's (the first two by pymoo's own HV indicator).
 #
 #   scripts/bench-search.sh [--lut tests/data/lut-moga-ort-local.csv] [--space moga]
-#                           [--population 100] [--generations 200] [--seeds 3]
+#                           [--population 100] [--generations 200] [--seeds 3] [--rounds 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-lut=tests/data/lut-moga-ort-local.csv space=moga pop=100 gens=200 seeds=3
+lut=tests/data/lut-moga-ort-local.csv space=moga pop=100 gens=200 seeds=3 rounds=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --lut) lut="$2"; shift 2 ;;
@@ -26,7 +27,8 @@ while [ $# -gt 0 ]; do
     --population) pop="$2"; shift 2 ;;
     --generations) gens="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench-search.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -45,27 +47,42 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 now() { date +%s.%N; }
 
-echo "== throughput: $space, acc (proxy):max, lat:min, params:max; population $pop, $gens generations, $seeds seeds"
-printf '%-5s %13s %13s %7s %13s %13s %7s %9s %9s %7s\n' seed moga_eval/s pymoo_eval/s ratio moga_proc/s pymoo_proc/s ratio moga_HV pymoo_HV ratio
-for seed in $(seq 1 "$seeds"); do
-  t0=$(now)
-  "$moga" search --space "$space" --lut "$lut" --objectives acc:max,lat:min,params:max --population "$pop" --generations "$gens" --seed "$seed" \
-    -o "$tmp/front-$seed.json" --export-problem "$tmp/problem.json" --json > "$tmp/moga-$seed.json"
-  t1=$(now)
-  "$venv/bin/python" scripts/bench_search_pymoo.py "$tmp/problem.json" "$tmp/front-$seed.json" "$pop" "$gens" "$seed" > "$tmp/pymoo-$seed.json"
-  t2=$(now)
-  echo "$t0 $t1 $t2" > "$tmp/times-$seed"
-  python3 - "$tmp/moga-$seed.json" "$tmp/pymoo-$seed.json" "$seed" "$t0" "$t1" "$t2" <<'PY'
-import json, sys
-m, p = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-seed, t0, t1, t2 = sys.argv[3], *map(float, sys.argv[4:7])
-mp, pp = m["evaluations"] / (t1 - t0), p["evaluations"] / (t2 - t1)
-print(f"{seed:<5} {m['evaluations_per_second']:13.0f} {p['evaluations_per_second']:13.0f} {m['evaluations_per_second'] / p['evaluations_per_second']:7.1f} "
-      f"{mp:13.0f} {pp:13.0f} {mp / pp:7.1f} {m['hypervolume']:9.4f} {p['hypervolume']:9.4f} {m['hypervolume'] / p['hypervolume']:7.3f}")
-print(f"      moga: {m['evaluations']} evaluations, search loop {m['seconds']*1e3:.1f} ms (oracle {m['timing']['oracle_seconds']*1e3:.1f} ms), process {(t1-t0)*1e3:.0f} ms; "
-      f"pymoo: {p['evaluations']} evaluations, {p['seconds']*1e3:.0f} ms, process {(t2-t1)*1e3:.0f} ms; moga's front by pymoo's HV: {p['moga_front_hypervolume_by_pymoo']:.4f}", file=sys.stderr)
-PY
+echo "== throughput: $space, acc (proxy):max, lat:min, params:max; population $pop, $gens generations, $seeds seeds × $rounds rounds, alternating"
+# A first run of each warms the page cache (libtorch, Python's imports); not counted.
+"$moga" search --space "$space" --lut "$lut" --objectives acc:max,lat:min,params:max --population "$pop" --generations "$gens" --seed 1 \
+  -o "$tmp/warm.json" --export-problem "$tmp/problem.json" --json > /dev/null
+"$venv/bin/python" scripts/bench_search_pymoo.py "$tmp/problem.json" "$tmp/warm.json" "$pop" 2 1 > /dev/null
+for round in $(seq 1 "$rounds"); do
+  for seed in $(seq 1 "$seeds"); do
+    t0=$(now)
+    "$moga" search --space "$space" --lut "$lut" --objectives acc:max,lat:min,params:max --population "$pop" --generations "$gens" --seed "$seed" \
+      -o "$tmp/front-$seed.json" --json > "$tmp/moga-$seed-$round.json"
+    t1=$(now)
+    "$venv/bin/python" scripts/bench_search_pymoo.py "$tmp/problem.json" "$tmp/front-$seed.json" "$pop" "$gens" "$seed" > "$tmp/pymoo-$seed-$round.json"
+    t2=$(now)
+    echo "$t0 $t1 $t2" > "$tmp/times-$seed-$round"
+  done
 done
+python3 - "$tmp" "$seeds" "$rounds" <<'PY'
+import json, statistics, sys
+tmp, seeds, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+med = statistics.median
+print(f"{'seed':<5} {'moga_eval/s':>12} {'pymoo_eval/s':>12} {'ratio':>7} {'moga_proc/s':>12} {'pymoo_proc/s':>12} {'ratio':>6} {'moga_HV':>8} {'pymoo_HV':>8} {'ratio':>6}")
+r_eng, r_proc = [], []
+for s in range(1, seeds + 1):
+    me, pe, mp, pp, eng, proc = [], [], [], [], [], []
+    for r in range(1, rounds + 1):
+        m, p = json.load(open(f"{tmp}/moga-{s}-{r}.json")), json.load(open(f"{tmp}/pymoo-{s}-{r}.json"))
+        t0, t1, t2 = map(float, open(f"{tmp}/times-{s}-{r}").read().split())
+        me.append(m["evaluations_per_second"]); pe.append(p["evaluations_per_second"])
+        mp.append(m["evaluations"] / (t1 - t0)); pp.append(p["evaluations"] / (t2 - t1))
+        eng.append(me[-1] / pe[-1]); proc.append(mp[-1] / pp[-1])
+    r_eng += eng; r_proc += proc
+    print(f"{s:<5} {med(me):12.0f} {med(pe):12.0f} {med(eng):7.1f} {med(mp):12.0f} {med(pp):12.0f} {med(proc):6.1f} {m['hypervolume']:8.4f} {p['hypervolume']:8.4f} {m['hypervolume'] / p['hypervolume']:6.3f}")
+    print(f"      medians of {rounds} rounds; moga's search loop {med([json.load(open(f'{tmp}/moga-{s}-{r}.json'))['seconds'] for r in range(1, rounds + 1)])*1e3:.1f} ms, "
+          f"pymoo's {med([json.load(open(f'{tmp}/pymoo-{s}-{r}.json'))['seconds'] for r in range(1, rounds + 1)])*1e3:.0f} ms; moga's front by pymoo's HV indicator {p['moga_front_hypervolume_by_pymoo']:.4f}", file=sys.stderr)
+open(f"{tmp}/ratios", "w").write(json.dumps({"engine": r_eng, "process": r_proc}))
+PY
 
 for ospace in moga scarlet; do
   olut=tests/data/lut-$ospace-ort-local.csv
@@ -95,15 +112,12 @@ print(f"      moga's own figure: {100*m['optimality']['hypervolume_share']:.3f} 
 PY
   done
 done
-python3 - "$tmp" "$seeds" <<'PY'
+python3 - "$tmp" <<'PY'
 import json, statistics, sys
-tmp, seeds = sys.argv[1], int(sys.argv[2])
-r_eng, r_proc = [], []
-for s in range(1, seeds + 1):
-    m, p = json.load(open(f"{tmp}/moga-{s}.json")), json.load(open(f"{tmp}/pymoo-{s}.json"))
-    t0, t1, t2 = map(float, open(f"{tmp}/times-{s}").read().split())
-    r_eng.append(m["evaluations_per_second"] / p["evaluations_per_second"])
-    r_proc.append((m["evaluations"] / (t1 - t0)) / (p["evaluations"] / (t2 - t1)))
-print(f"ratio moga/pymoo evaluations per second: in-process median {statistics.median(r_eng):.1f}x [{min(r_eng):.1f}-{max(r_eng):.1f}], "
-      f"whole process median {statistics.median(r_proc):.1f}x [{min(r_proc):.1f}-{max(r_proc):.1f}] over {seeds} seeds")
+r = json.load(open(f"{sys.argv[1]}/ratios"))
+def q(v):
+    return sorted(v)[len(v) // 4], sorted(v)[(3 * len(v)) // 4]
+e, p = r["engine"], r["process"]
+print(f"ratio moga/pymoo evaluations per second over {len(e)} runs: in-process median {statistics.median(e):.1f}x (quartiles {q(e)[0]:.1f}-{q(e)[1]:.1f}, range {min(e):.1f}-{max(e):.1f}), "
+      f"whole process median {statistics.median(p):.1f}x (range {min(p):.1f}-{max(p):.1f})")
 PY
