@@ -26,6 +26,12 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::pareto;
 
+/// The most candidate partial sums one layer may form (their values and back-pointers
+/// take ~(8·d + 8) bytes each).
+const MAX_CANDIDATES: usize = 20_000_000;
+/// The most dominance comparisons one layer's filter may make beyond three dimensions.
+const MAX_WORK: f64 = 2e9;
+
 /// An additive problem: per layer and choice, one value per dimension, in minimised
 /// form (a maximised quantity negated). The first `objectives` dimensions are the
 /// objectives; any further ones are only constrained.
@@ -212,6 +218,23 @@ pub fn pareto_front(p: &Additive, epsilon: Option<f64>) -> Result<ExactFront> {
             }
         }
         stats.candidates += backs.len() as u64;
+        // Beyond three dimensions the filter compares each candidate with the kept
+        // ones; a recursion that outgrows memory or hours stops with what to change.
+        let kept_before = current.len() / d;
+        let work = if d <= 3 {
+            backs.len() as f64
+        } else {
+            backs.len() as f64 * kept_before.max(1) as f64
+        };
+        if backs.len() > MAX_CANDIDATES || work > MAX_WORK {
+            return Err(Error::Usage(format!(
+                "exact front: {} candidate partial sums at layer {l} ({} kept after the previous layer, {d} dimensions) is more than this recursion takes; \
+                 a maximised objective with a cap on the same quantity keeps every value of it, and each capped quantity that is not a minimised objective adds a dimension: \
+                 use --epsilon, fewer objectives or caps, or a heuristic algorithm",
+                backs.len(),
+                kept_before
+            )));
+        }
         let all: Vec<usize> = (0..backs.len()).collect();
         let mut keep = pareto::nondominated(&candidates, d, &all, false);
         if let Some(step) = log_step {
@@ -450,6 +473,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A recursion that would outgrow its limits stops with what to change.
+    #[test]
+    fn an_oversized_recursion_says_so() {
+        // Four dimensions where every partial sum is non-dominated: the second and
+        // fourth are the first and third negated.
+        let mut rng = SplitMix64::new(11);
+        let layers: Vec<Vec<Vec<f64>>> = (0..12)
+            .map(|_| {
+                (0..12)
+                    .map(|_| {
+                        let (a, b) = (rng.below(1000) as f64, rng.below(1000) as f64);
+                        vec![a, -a, b, -b]
+                    })
+                    .collect()
+            })
+            .collect();
+        let p = Additive {
+            layers,
+            fixed: vec![0.0; 4],
+            objectives: 4,
+            caps: vec![None; 4],
+            maximised: vec![false; 4],
+        };
+        let e = pareto_front(&p, None).unwrap_err().to_string();
+        assert!(e.contains("use --epsilon"), "{e}");
     }
 
     #[test]
