@@ -138,6 +138,23 @@ impl Additive {
     }
 }
 
+/// Per layer, the choices worth taking: a choice no better than another of the same
+/// layer in every dimension never leads anywhere the other does not (of equal ones,
+/// the first is kept).
+pub fn useful_choices(p: &Additive) -> Vec<Vec<usize>> {
+    let d = p.dims();
+    p.layers
+        .iter()
+        .map(|layer| {
+            let f: Vec<f64> = layer.iter().flatten().copied().collect();
+            let all: Vec<usize> = (0..layer.len()).collect();
+            let mut keep = pareto::nondominated(&f, d, &all, false);
+            keep.sort_unstable();
+            keep
+        })
+        .collect()
+}
+
 /// The Pareto front of `p`: exact, or with `epsilon` the ε-grid variant (see the module
 /// documentation for its guarantee).
 pub fn pareto_front(p: &Additive, epsilon: Option<f64>) -> Result<ExactFront> {
@@ -150,20 +167,13 @@ pub fn pareto_front(p: &Additive, epsilon: Option<f64>) -> Result<ExactFront> {
         ..ExactStats::default()
     };
 
-    // Choices no better than another of the same layer in every dimension never lead
-    // anywhere the other does not.
-    let kept_choices: Vec<Vec<usize>> = p
+    let kept_choices = useful_choices(p);
+    stats.dominated_choices = p
         .layers
         .iter()
-        .map(|layer| {
-            let f: Vec<f64> = layer.iter().flatten().copied().collect();
-            let all: Vec<usize> = (0..layer.len()).collect();
-            let mut keep = pareto::nondominated(&f, d, &all, false);
-            keep.sort_unstable();
-            stats.dominated_choices += layer.len() - keep.len();
-            keep
-        })
-        .collect();
+        .zip(&kept_choices)
+        .map(|(l, k)| l.len() - k.len())
+        .sum();
 
     // The least each later layer can add, per dimension: a partial sum that exceeds a
     // cap even with these is dropped.

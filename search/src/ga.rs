@@ -24,6 +24,12 @@ pub trait Problem {
     /// constraint violation (0 when feasible); an error (an accuracy oracle that
     /// failed) stops the run.
     fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> crate::Result<f64>;
+    /// Per gene, the choices that can be on the Pareto front at all, when the problem
+    /// knows (a choice its layer dominates in every objective of an additive problem
+    /// cannot); the archive's neighbour moves keep to them. `None`: every choice.
+    fn useful_choices(&self) -> Option<Vec<Vec<usize>>> {
+        None
+    }
 }
 
 /// Which algorithm.
@@ -297,6 +303,10 @@ struct Engine<'p> {
     evaluations: usize,
     controller: Option<Controller>,
     buffers: Buffers,
+    /// Per gene, the choices the archive's neighbour moves take.
+    useful: Vec<Vec<usize>>,
+    /// Genes with more than one useful choice.
+    movable: Vec<usize>,
 }
 
 impl Engine<'_> {
@@ -433,29 +443,18 @@ impl Engine<'_> {
     /// A neighbour of archive member `from` (exactly one gene changed) into `child`,
     /// not evaluated before when ten tries find one.
     fn neighbour(&mut self, from: &[usize], child: &mut [usize]) {
-        let movable: usize = self.cards.iter().filter(|&&c| c > 1).count();
         for _ in 0..10 {
             child.copy_from_slice(from);
-            if movable == 0 {
+            if self.movable.is_empty() {
                 return;
             }
-            let mut pick = self.rng.below(movable as u64) as usize;
-            let l = (0..child.len())
-                .find(|&l| {
-                    if self.cards[l] > 1 {
-                        if pick == 0 {
-                            return true;
-                        }
-                        pick -= 1;
-                    }
-                    false
-                })
-                .expect("a movable gene");
-            let mut v = self.rng.below(self.cards[l] as u64 - 1) as usize;
-            if v >= child[l] {
-                v += 1;
+            let l = self.movable[self.rng.below(self.movable.len() as u64) as usize];
+            let options = &self.useful[l];
+            let c = options[self.rng.below(options.len() as u64) as usize];
+            if c == from[l] {
+                continue;
             }
-            child[l] = v;
+            child[l] = c;
             if self.seen.insert(self.keys.key(child)) {
                 return;
             }
@@ -471,15 +470,18 @@ impl Engine<'_> {
         at: &mut (usize, usize),
         child: &mut [usize],
     ) -> bool {
-        let total: usize = self.cards.iter().sum();
+        let total: usize = self.useful.iter().map(Vec::len).sum();
         for _ in 0..total {
-            let (l, c) = *at;
-            *at = if c + 1 < self.cards[l] {
-                (l, c + 1)
+            let (l, k) = *at;
+            *at = if k + 1 < self.useful[l].len() {
+                (l, k + 1)
             } else {
-                ((l + 1) % self.cards.len(), 0)
+                ((l + 1) % self.useful.len(), 0)
             };
-            if c == from[l] || c >= self.cards[l] {
+            let Some(&c) = self.useful[l].get(k) else {
+                continue;
+            };
+            if c == from[l] {
                 continue;
             }
             child.copy_from_slice(from);
@@ -617,7 +619,20 @@ pub fn run(
         evaluations: 0,
         controller,
         buffers: Buffers::default(),
+        useful: Vec::new(),
+        movable: Vec::new(),
     };
+    e.useful = e
+        .problem
+        .useful_choices()
+        .filter(|u| {
+            u.len() == width
+                && u.iter()
+                    .zip(&cards)
+                    .all(|(o, &c)| !o.is_empty() && o.iter().all(|&x| x < c))
+        })
+        .unwrap_or_else(|| cards.iter().map(|&c| (0..c).collect()).collect());
+    e.movable = (0..width).filter(|&l| e.useful[l].len() > 1).collect();
     e.all.genes.reserve(n * (cfg.generations + 1) * width);
     e.all.f.reserve(n * (cfg.generations + 1) * m);
     let mut history = Rows::new(width, m);

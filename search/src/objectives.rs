@@ -589,6 +589,12 @@ impl Problem for ArchProblem {
         self.specs.len()
     }
 
+    fn useful_choices(&self) -> Option<Vec<Vec<usize>>> {
+        self.additive_form()
+            .ok()
+            .map(|a| crate::exact::useful_choices(&a))
+    }
+
     fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> Result<f64> {
         let (latency_ms, params, madds) = self.sums(genes);
         for (k, slot) in f.iter_mut().enumerate().take(self.specs.len()) {
