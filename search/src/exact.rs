@@ -140,7 +140,8 @@ impl Additive {
 
 /// Per layer, the choices worth taking: a choice no better than another of the same
 /// layer in every dimension never leads anywhere the other does not (of equal ones,
-/// the first is kept).
+/// the first is kept). In lexicographic order of their values: along the layer's own
+/// trade-off.
 pub fn useful_choices(p: &Additive) -> Vec<Vec<usize>> {
     let d = p.dims();
     p.layers
@@ -148,9 +149,7 @@ pub fn useful_choices(p: &Additive) -> Vec<Vec<usize>> {
         .map(|layer| {
             let f: Vec<f64> = layer.iter().flatten().copied().collect();
             let all: Vec<usize> = (0..layer.len()).collect();
-            let mut keep = pareto::nondominated(&f, d, &all, false);
-            keep.sort_unstable();
-            keep
+            pareto::nondominated(&f, d, &all, false)
         })
         .collect()
 }

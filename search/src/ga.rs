@@ -26,7 +26,8 @@ pub trait Problem {
     fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> crate::Result<f64>;
     /// Per gene, the choices that can be on the Pareto front at all, when the problem
     /// knows (a choice its layer dominates in every objective of an additive problem
-    /// cannot); the archive's neighbour moves keep to them. `None`: every choice.
+    /// cannot), in order along the layer's own trade-off; the archive's neighbour moves
+    /// keep to them and mostly step to an adjacent one. `None`: every choice.
     fn useful_choices(&self) -> Option<Vec<Vec<usize>>> {
         None
     }
@@ -282,6 +283,10 @@ impl GenomeKeys {
     }
 }
 
+/// How often an archive neighbour move steps to an adjacent choice along its layer's
+/// own trade-off (the useful choices in order of their values) rather than to any.
+const ADJACENT: f64 = 0.8;
+
 /// Buffers survival reuses from one generation to the next.
 #[derive(Default)]
 struct Buffers {
@@ -450,7 +455,20 @@ impl Engine<'_> {
             }
             let l = self.movable[self.rng.below(self.movable.len() as u64) as usize];
             let options = &self.useful[l];
-            let c = options[self.rng.below(options.len() as u64) as usize];
+            let here = options.iter().position(|&c| c == from[l]);
+            let c = match here {
+                // Mostly a step along the layer's own trade-off: neighbouring front
+                // points tend to differ in one layer by one such step.
+                Some(k) if self.rng.next_f64() < ADJACENT => {
+                    let down = self.rng.next_u64() >> 63 == 1;
+                    if (down && k > 0) || k + 1 == options.len() {
+                        options[k - 1]
+                    } else {
+                        options[k + 1]
+                    }
+                }
+                _ => options[self.rng.below(options.len() as u64) as usize],
+            };
             if c == from[l] {
                 continue;
             }
