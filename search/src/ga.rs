@@ -583,8 +583,10 @@ impl Engine<'_> {
     }
 }
 
-/// The feasible non-dominated individuals of `all` (duplicates once).
-pub fn front_of(all: &[Individual]) -> Vec<Individual> {
+/// The feasible non-dominated individuals of `all` (duplicates once): the reference
+/// the engine's own front is tested against.
+#[cfg(test)]
+pub(crate) fn front_of(all: &[Individual]) -> Vec<Individual> {
     let Some(first) = all.first() else {
         return Vec::new();
     };

@@ -393,26 +393,18 @@ impl ArchProblem {
 
     /// Everything measured about a genome; an oracle that fails is an error.
     pub fn metrics(&mut self, genes: &[usize]) -> Result<Metrics> {
-        let (latency_ms, params, madds) = self.sums(genes);
+        let (_, params, madds) = self.sums(genes);
         let accuracy = if self.wants_accuracy() {
             Some(self.accuracy_of(genes, params, madds)?)
         } else {
             None
         };
-        Ok(Metrics {
-            arch: self.arch(genes).encode(),
-            latency_ms,
-            params,
-            madds,
-            accuracy,
-            feasible: self.feasible(latency_ms, params),
-        })
+        Ok(self.metrics_with(genes, accuracy))
     }
 
     /// The metrics of a genome already evaluated, its accuracy read back from its
     /// objective values `f` (no oracle call).
     pub fn metrics_of(&self, genes: &[usize], f: &[f64]) -> Metrics {
-        let (latency_ms, params, madds) = self.sums(genes);
         let accuracy = self
             .specs
             .iter()
@@ -425,6 +417,12 @@ impl ArchProblem {
                     *v
                 }
             });
+        self.metrics_with(genes, accuracy)
+    }
+
+    /// The metrics of a genome with the accuracy given.
+    fn metrics_with(&self, genes: &[usize], accuracy: Option<f64>) -> Metrics {
+        let (latency_ms, params, madds) = self.sums(genes);
         Metrics {
             arch: self.arch(genes).encode(),
             latency_ms,

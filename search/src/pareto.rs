@@ -67,10 +67,6 @@ fn row(f: &[f64], m: usize, i: usize) -> &[f64] {
 
 /// Lexicographic order of two objective vectors (`total_cmp` per objective).
 pub fn lex(a: &[f64], b: &[f64]) -> Ordering {
-    lex_cmp(a, b)
-}
-
-fn lex_cmp(a: &[f64], b: &[f64]) -> Ordering {
     for (x, y) in a.iter().zip(b) {
         match x.total_cmp(y) {
             Ordering::Equal => {}
@@ -90,23 +86,32 @@ fn ord_key(x: f64) -> u64 {
 /// `among` in lexicographic order of their rows (ties by index). Up to four objectives
 /// the rows are sorted as packed integer keys, without indirection.
 fn lex_order(f: &[f64], m: usize, among: &[usize]) -> Vec<usize> {
+    let mut order = among.to_vec();
+    lex_order_in_place(f, m, &mut order, &mut Vec::new());
+    order
+}
+
+/// Sorts `order` (row indices) as [`lex_order`] does, with `keys` as a reusable buffer.
+fn lex_order_in_place(
+    f: &[f64],
+    m: usize,
+    order: &mut Vec<usize>,
+    keys: &mut Vec<([u64; 4], usize)>,
+) {
     if m <= 4 {
-        let mut keys: Vec<([u64; 4], usize)> = among
-            .iter()
-            .map(|&i| {
-                let mut k = [0u64; 4];
-                for (slot, &x) in k.iter_mut().zip(row(f, m, i)) {
-                    *slot = ord_key(x);
-                }
-                (k, i)
-            })
-            .collect();
+        keys.clear();
+        keys.extend(order.iter().map(|&i| {
+            let mut k = [0u64; 4];
+            for (slot, &x) in k.iter_mut().zip(row(f, m, i)) {
+                *slot = ord_key(x);
+            }
+            (k, i)
+        }));
         keys.sort_unstable();
-        keys.into_iter().map(|(_, i)| i).collect()
+        order.clear();
+        order.extend(keys.iter().map(|k| k.1));
     } else {
-        let mut order = among.to_vec();
-        order.sort_unstable_by(|&a, &b| lex_cmp(row(f, m, a), row(f, m, b)).then(a.cmp(&b)));
-        order
+        order.sort_unstable_by(|&a, &b| lex(row(f, m, a), row(f, m, b)).then(a.cmp(&b)));
     }
 }
 
@@ -249,22 +254,7 @@ impl FrontSorter {
                 self.infeasible.push(i);
             }
         }
-        if m <= 4 {
-            self.keys.clear();
-            for &i in &self.order {
-                let mut k = [0u64; 4];
-                for (slot, &x) in k.iter_mut().zip(row(f, m, i)) {
-                    *slot = ord_key(x);
-                }
-                self.keys.push((k, i));
-            }
-            self.keys.sort_unstable();
-            self.order.clear();
-            self.order.extend(self.keys.iter().map(|k| k.1));
-        } else {
-            self.order
-                .sort_unstable_by(|&a, &b| lex_cmp(row(f, m, a), row(f, m, b)).then(a.cmp(&b)));
-        }
+        lex_order_in_place(f, m, &mut self.order, &mut self.keys);
         // For three objectives each front keeps the staircase of its members' (y, z), z
         // falling as y grows, each step remembering its member: every member comes
         // earlier in lexicographic order, so it dominates a later point unless it is
@@ -463,7 +453,7 @@ fn hv_flat(f: &[f64], d: usize, r: &[f64]) -> f64 {
         1 => r[0] - f.iter().copied().fold(f64::INFINITY, f64::min),
         2 => {
             let mut order: Vec<usize> = (0..n).collect();
-            order.sort_unstable_by(|&a, &b| lex_cmp(row(f, 2, a), row(f, 2, b)));
+            order.sort_unstable_by(|&a, &b| lex(row(f, 2, a), row(f, 2, b)));
             let (mut total, mut y_top) = (0.0, r[1]);
             // In order of the first objective, each point adds the strip between its
             // second objective and the lowest one so far, out to the reference.
@@ -818,7 +808,7 @@ mod tests {
         let (a, b) = (hv3_with::<VecStairs>(&f, &r), hv3_with::<MapStairs>(&f, &r));
         assert!((a - b).abs() < 1e-6 * a, "{a} vs {b}");
         let mut order: Vec<usize> = (0..3000).collect();
-        order.sort_by(|&x, &y| lex_cmp(row(&f, 3, x), row(&f, 3, y)));
+        order.sort_by(|&x, &y| lex(row(&f, 3, x), row(&f, 3, y)));
         let (mut v, mut m) = (Vec::new(), Vec::new());
         nondominated3::<VecStairs>(&f, &order, true, &mut v);
         nondominated3::<MapStairs>(&f, &order, true, &mut m);

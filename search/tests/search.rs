@@ -17,13 +17,15 @@ fn lut() -> Lut {
         .expect("the committed table reads")
 }
 
-fn run(algorithm: Algorithm, seed: u64, rl: bool, constraints: Constraints) -> SearchReport {
-    let opts = SearchOptions {
+/// The options of the tests' searches: the moga space with the committed table, the
+/// proxy, 32 × 15 generations.
+fn options(objectives: &str, algorithm: Algorithm, seed: u64) -> SearchOptions {
+    let objectives = parse_objectives(objectives).unwrap();
+    SearchOptions {
         space: Space::new(SpaceId::Moga),
         lut: Some(("lut.csv".into(), lut())),
         oracle: Box::new(Proxy),
-        objectives: parse_objectives("acc:max,lat:min,params:max").unwrap(),
-        constraints,
+        constraints: Constraints::default(),
         ga: GaConfig {
             algorithm,
             population: 32,
@@ -31,18 +33,24 @@ fn run(algorithm: Algorithm, seed: u64, rl: bool, constraints: Constraints) -> S
             seed,
             crossover_prob: 0.9,
             mutation_prob: None,
-            weights: if algorithm == Algorithm::Moga {
-                vec![1.0, 1.0, 0.1]
-            } else {
-                vec![1.0; 3]
-            },
-            rl: rl.then(RlConfig::default),
+            weights: vec![1.0; objectives.len()],
+            rl: None,
             initial: vec![],
             archive_share: 0.0,
         },
+        objectives,
         epsilon: None,
         seed_exact: false,
-    };
+    }
+}
+
+fn run(algorithm: Algorithm, seed: u64, rl: bool, constraints: Constraints) -> SearchReport {
+    let mut opts = options("acc:max,lat:min,params:max", algorithm, seed);
+    opts.constraints = constraints;
+    if algorithm == Algorithm::Moga {
+        opts.ga.weights = vec![1.0, 1.0, 0.1];
+    }
+    opts.ga.rl = rl.then(RlConfig::default);
     search(opts, &mut |_, _| {}).unwrap().0
 }
 
@@ -111,27 +119,9 @@ fn an_incomplete_table_is_refused_with_its_missing_units() {
     for r in lut().rows().iter().skip(3) {
         partial.insert(r.clone()).unwrap();
     }
-    let opts = SearchOptions {
-        space: Space::new(SpaceId::Moga),
-        lut: Some(("partial.csv".into(), partial)),
-        oracle: Box::new(Proxy),
-        objectives: parse_objectives("acc:max,lat:min").unwrap(),
-        constraints: Constraints::default(),
-        ga: GaConfig {
-            algorithm: Algorithm::Nsga2,
-            population: 4,
-            generations: 1,
-            seed: 0,
-            crossover_prob: 0.9,
-            mutation_prob: None,
-            weights: vec![],
-            rl: None,
-            initial: vec![],
-            archive_share: 0.0,
-        },
-        epsilon: None,
-        seed_exact: false,
-    };
+    let mut opts = options("acc:max,lat:min", Algorithm::Nsga2, 0);
+    opts.lut = Some(("partial.csv".into(), partial));
+    (opts.ga.population, opts.ga.generations) = (4, 1);
     let err = search(opts, &mut |_, _| {}).err().unwrap().to_string();
     assert!(
         err.contains("3 unit(s) missing") && err.contains("stem 224x224"),
@@ -140,27 +130,9 @@ fn an_incomplete_table_is_refused_with_its_missing_units() {
 }
 
 fn additive(algorithm: Algorithm, seed: u64, archive_share: f64, seed_exact: bool) -> SearchReport {
-    let opts = SearchOptions {
-        space: Space::new(SpaceId::Moga),
-        lut: Some(("lut.csv".into(), lut())),
-        oracle: Box::new(Proxy),
-        objectives: parse_objectives("lat:min,params:max").unwrap(),
-        constraints: Constraints::default(),
-        ga: GaConfig {
-            algorithm,
-            population: 32,
-            generations: 15,
-            seed,
-            crossover_prob: 0.9,
-            mutation_prob: None,
-            weights: vec![1.0; 2],
-            rl: None,
-            initial: vec![],
-            archive_share,
-        },
-        epsilon: None,
-        seed_exact,
-    };
+    let mut opts = options("lat:min,params:max", algorithm, seed);
+    opts.ga.archive_share = archive_share;
+    opts.seed_exact = seed_exact;
     search(opts, &mut |_, _| {}).unwrap().0
 }
 
