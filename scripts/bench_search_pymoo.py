@@ -4,10 +4,11 @@ population and generations. Prints one JSON line: evaluations, seconds, evaluati
 per second (in-process, like moga's figure), and the normalised hypervolume of its
 front and of moga's front, both computed by pymoo's HV indicator.
 
-    python bench_search_pymoo.py problem.json front.json POPULATION GENERATIONS SEED [exact.json]
+    python bench_search_pymoo.py problem.json front.json POPULATION GENERATIONS SEED [exact.json [other.json]]
 
 With exact.json (`moga search --algorithm exact` on the same problem) it also prints
-both fronts' hypervolume as a share of the exact front's, all by pymoo's indicator.
+both fronts' hypervolume as a share of the exact front's, all by pymoo's indicator, and
+with other.json (a second moga front, e.g. with --archive-share) that one's share too.
 """
 import json
 import math
@@ -103,6 +104,8 @@ def main():
         out["exact_hypervolume"] = exact_hv
         out["pymoo_share_of_exact"] = pymoo_hv / exact_hv
         out["moga_share_of_exact"] = ours_hv_by_pymoo / exact_hv
+        if len(sys.argv) > 7:
+            out["other_share_of_exact"] = front_hv(load(sys.argv[7])) / exact_hv
     print(json.dumps(out))
 
 

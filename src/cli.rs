@@ -762,8 +762,9 @@ pub struct SearchArgs {
     #[arg(long)]
     pub seed_exact: bool,
     /// Share of each generation's children bred from the elite archive (every
-    /// non-dominated architecture found so far, one layer changed) instead of the
-    /// population; 0 is plain NSGA-II.
+    /// non-dominated architecture found so far) instead of the population: half one
+    /// layer changed, half a path relinking of two neighbouring members; 0 is plain
+    /// NSGA-II.
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
     pub archive_share: f64,
     /// MoreMNAS reinforced mutation: a learned controller mixed with random mutation.
