@@ -91,6 +91,21 @@ fn open_devices(backend: BackendKind, gpu: &GpuArgs, ort: &OrtArgs) -> Result<De
                 backend: gpu.wgpu_backend,
                 adapter: gpu.adapter.clone(),
                 workgroup_size: gpu.workgroup_size,
+                tuning: match gpu.tuning {
+                    device_runner::protocol::TuningChoice::Defaults => {
+                        device_runner::gpu::Tuning::Defaults
+                    }
+                    device_runner::protocol::TuningChoice::Auto => {
+                        device_runner::gpu::Tuning::Auto {
+                            cache: Some(gpu.kernel_choices.clone().unwrap_or_else(|| {
+                                std::env::current_exe()
+                                    .ok()
+                                    .and_then(|e| e.parent().map(|d| d.join("kernel-choices.json")))
+                                    .unwrap_or_else(|| "kernel-choices.json".into())
+                            })),
+                        }
+                    }
+                },
             };
             devices.gpu = Some(device_runner::gpu::GpuContext::new(&opts)?);
         }
@@ -237,6 +252,7 @@ fn record(
         limits,
         opts.reference.as_deref(),
     );
+    r.kernels = o.timed.kernel_choices();
     if opts.per_node {
         r.nodes = Some(match &mut o.profiled {
             Some(p) => p.node_times(&[], limits.warmup_runs)?,

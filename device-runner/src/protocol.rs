@@ -26,6 +26,24 @@ pub struct GpuArgs {
     /// Invocations per workgroup of the element-wise, pooling and naive kernels.
     #[arg(long, default_value_t = 64)]
     pub workgroup_size: u32,
+    /// Convolution kernels: `auto` times every variant of a shape on this device when
+    /// it is first compiled and keeps the fastest (remembered in --kernel-choices);
+    /// `defaults` runs each operator's fixed default.
+    #[arg(long, value_enum, default_value_t = TuningChoice::Auto)]
+    pub tuning: TuningChoice,
+    /// The autotuner's choices file (default: kernel-choices.json next to this binary).
+    #[arg(long, value_name = "PATH")]
+    pub kernel_choices: Option<PathBuf>,
+}
+
+/// How convolution kernels are chosen.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TuningChoice {
+    /// Autotuned on the device, remembered per shape.
+    Auto,
+    /// Each operator's fixed default.
+    Defaults,
 }
 
 impl Default for GpuArgs {
@@ -34,6 +52,8 @@ impl Default for GpuArgs {
             wgpu_backend: BackendChoice::All,
             adapter: None,
             workgroup_size: 64,
+            tuning: TuningChoice::Auto,
+            kernel_choices: None,
         }
     }
 }
@@ -189,6 +209,10 @@ impl BenchCommand {
                     push("--adapter", ad.clone());
                 }
                 push("--workgroup-size", self.gpu.workgroup_size.to_string());
+                push("--tuning", value_name(self.gpu.tuning));
+                if let Some(p) = &self.gpu.kernel_choices {
+                    push("--kernel-choices", p.display().to_string());
+                }
             }
             BackendKind::Ort => {
                 push("--threads", self.ort.threads.to_string());
@@ -216,6 +240,17 @@ fn value_name<T: clap::ValueEnum>(v: T) -> String {
     v.to_possible_value()
         .map(|p| p.get_name().to_string())
         .unwrap_or_default()
+}
+
+/// The kernel variant a dispatch runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelChoice {
+    /// The ONNX node.
+    pub node: String,
+    /// The kernel.
+    pub kernel: String,
+    /// Its variant (e.g. `blocked 1x2`).
+    pub variant: String,
 }
 
 /// One node's time inside a model, in execution order.
@@ -304,6 +339,10 @@ pub struct BenchRecord {
     /// Per-node times, with `--per-node`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<Vec<NodeTime>>,
+    /// The kernel variant each convolution ran as (wgpu): the autotuner's choices, so
+    /// that a table records the kernels it timed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<Vec<KernelChoice>>,
     /// The limits used.
     pub limits: BenchLimits,
 }
@@ -348,6 +387,7 @@ impl BenchRecord {
                 round_medians: r.round_medians.clone(),
             }),
             nodes: None,
+            kernels: None,
             limits,
         }
     }
@@ -486,6 +526,8 @@ mod tests {
                 wgpu_backend: BackendChoice::Vulkan,
                 adapter: Some("Adreno".into()),
                 workgroup_size: 128,
+                tuning: TuningChoice::Defaults,
+                kernel_choices: Some("/data/local/tmp/k.json".into()),
             },
             ort: OrtArgs::default(),
         };

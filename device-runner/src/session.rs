@@ -225,6 +225,25 @@ impl<'c> Session<'c> {
         }
     }
 
+    /// The variant each convolution dispatch runs as (wgpu sessions; `None` otherwise).
+    pub fn kernel_choices(&self) -> Option<Vec<crate::protocol::KernelChoice>> {
+        match self {
+            #[cfg(feature = "wgpu")]
+            Session::Wgpu(m) => Some(
+                m.kernel_choices()
+                    .into_iter()
+                    .filter(|(_, kernel, _)| kernel.starts_with("conv"))
+                    .map(|(node, kernel, variant)| crate::protocol::KernelChoice {
+                        node,
+                        kernel: kernel.to_string(),
+                        variant,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     /// Per-node times from the per-node runs: `node_runs` for sessions that timed nodes
     /// themselves, the profile for a profiled ONNX Runtime session (its first `skip`
     /// runs left out).

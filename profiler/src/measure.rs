@@ -206,6 +206,7 @@ mod tests {
             round_medians_ms: vec![2.0, 2.2, 1.9, 2.1],
             ratio: None,
             nodes: None,
+            kernels: None,
             limits: BenchLimits::default(),
         }
     }

@@ -10,12 +10,14 @@
 pub mod adapters;
 pub mod kernels;
 mod plan;
+pub mod tune;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub use adapters::{AdapterLimits, AdapterSummary, BackendChoice, adapters, block_on};
 pub use plan::{GpuModel, RunTiming};
+pub use tune::Tuning;
 
 use crate::error::{Error, Result};
 use kernels::Kernel;
@@ -30,6 +32,8 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// Invocations per workgroup of the 1-D kernels (a power of two, 32–256).
     pub workgroup_size: u32,
+    /// How convolutions choose their kernel variant.
+    pub tuning: Tuning,
 }
 
 impl Default for GpuOptions {
@@ -38,6 +42,7 @@ impl Default for GpuOptions {
             backend: BackendChoice::All,
             adapter: None,
             workgroup_size: 64,
+            tuning: Tuning::Defaults,
         }
     }
 }
@@ -61,7 +66,10 @@ pub struct GpuContext {
     pub max_binding_bytes: u64,
     /// Workgroup size of the 1-D kernels.
     pub workgroup_size: u32,
-    pipelines: Mutex<HashMap<Kernel, wgpu::ComputePipeline>>,
+    /// How convolutions choose their variant.
+    pub tuning: Tuning,
+    pub(crate) choices: Mutex<tune::Choices>,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -103,6 +111,11 @@ impl GpuContext {
             ..Default::default()
         }))
         .map_err(|e| gpu_err(&name, format!("cannot open a device: {e}")))?;
+        let cache = match &opts.tuning {
+            Tuning::Auto { cache } => cache.as_deref(),
+            _ => None,
+        };
+        let choices = tune::Choices::load(cache, &summary.name, &summary.driver_info)?;
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -121,18 +134,29 @@ impl GpuContext {
                 .max_storage_buffer_binding_size
                 .min(limits.max_buffer_size),
             workgroup_size: wg,
+            tuning: opts.tuning.clone(),
+            choices: Mutex::new(choices),
             pipelines: Mutex::default(),
             errors,
         })
     }
 
-    /// The pipeline of `kernel`, compiled on first use.
-    pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<wgpu::ComputePipeline> {
+    /// The pipeline of `kernel` specialised for `constants` (override constants besides
+    /// the workgroup size), compiled on first use.
+    pub(crate) fn pipeline(
+        &self,
+        kernel: Kernel,
+        constants: &[(&'static str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
         let mut cache = self
             .pipelines
             .lock()
             .map_err(|_| gpu_err(&self.adapter.name, "pipeline cache poisoned"))?;
-        if let Some(p) = cache.get(&kernel) {
+        let key = PipelineKey {
+            kernel,
+            constants: constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+        };
+        if let Some(p) = cache.get(&key) {
             return Ok(p.clone());
         }
         let module = self
@@ -141,7 +165,9 @@ impl GpuContext {
                 label: Some(kernel.name()),
                 source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
             });
-        let constants = [("WG", f64::from(self.workgroup_size))];
+        let mut all = vec![("WG", f64::from(self.workgroup_size))];
+        all.extend_from_slice(constants);
+        let constants: Vec<(&str, f64)> = all;
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -156,7 +182,7 @@ impl GpuContext {
                 cache: None,
             });
         self.check(&format!("compiling kernel {}", kernel.name()))?;
-        cache.insert(kernel, pipeline.clone());
+        cache.insert(key, pipeline.clone());
         Ok(pipeline)
     }
 
@@ -180,6 +206,13 @@ impl GpuContext {
             .map(|_| ())
             .map_err(|e| gpu_err(&self.adapter.name, format!("waiting for the GPU: {e}")))
     }
+}
+
+/// A compiled pipeline: the kernel and the bits of its override constants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PipelineKey {
+    kernel: Kernel,
+    constants: Vec<(&'static str, u64)>,
 }
 
 /// Picks the adapter: by index or name substring when asked, else the best kind.

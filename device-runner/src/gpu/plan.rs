@@ -13,11 +13,11 @@ use std::time::Instant;
 
 use wgpu::util::DeviceExt;
 
-use super::GpuContext;
 use super::kernels::{Call, conv, elementwise, linear, norm, pool};
+use super::{GpuContext, Tuning};
 use crate::cpu::{self, Act};
 use crate::error::{Error, Result};
-use crate::graph::shape::{Geometry, Shapes};
+use crate::graph::shape::{Conv2d, Geometry, Shapes};
 use crate::graph::{Graph, Node, Op};
 use crate::onnx::{ElemType, Tensor};
 
@@ -31,6 +31,8 @@ pub struct RunTiming {
 }
 
 struct Dispatch {
+    /// The variant of the kernel ("plain" unless a convolution chose another).
+    variant: String,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
@@ -161,49 +163,15 @@ impl<'c> GpuModel<'c> {
         }
         let mut dispatches = Vec::with_capacity(calls.len());
         for (call, label) in calls {
-            if call.kernel.storage_buffers() > ctx.max_storage_buffers {
-                return Err(Error::node(
-                    &label,
-                    call.kernel.name(),
-                    format!(
-                        "the kernel binds {} storage buffers; adapter '{}' allows {}",
-                        call.kernel.storage_buffers(),
-                        ctx.adapter.name,
-                        ctx.max_storage_buffers
-                    ),
-                ));
-            }
-            let pipeline = ctx.pipeline(call.kernel)?;
-            let uniform = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(&label),
-                    contents: &call.params.bytes(),
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
-            let mut entries = vec![wgpu::BindGroupEntry {
-                binding: 0,
-                resource: uniform.as_entire_binding(),
-            }];
-            for (i, &slot) in call.buffers.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: i as u32 + 1,
-                    resource: b.buffers[slot].as_entire_binding(),
-                });
-            }
-            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(&label),
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            });
-            dispatches.push(Dispatch {
-                pipeline,
-                bind_group,
-                groups: call.groups,
-                kernel: call.kernel.name(),
-                node: label,
-            });
+            dispatches.push(make_dispatch(ctx, &b.buffers, &call, label)?);
         }
+        ctx.choices
+            .lock()
+            .map_err(|_| Error::Gpu {
+                backend: ctx.adapter.name.clone(),
+                message: "kernel choices poisoned".into(),
+            })?
+            .save()?;
         let timestamps = ctx.timestamps.then(|| Timestamps::new(ctx, 2));
         ctx.check(&format!("compiling model {}", graph.name))?;
         Ok(GpuModel {
@@ -336,6 +304,15 @@ impl<'c> GpuModel<'c> {
         &self.ctx.adapter.name
     }
 
+    /// Each dispatch's ONNX node, kernel and variant, in execution order (the variant
+    /// is the autotuner's choice for convolutions).
+    pub fn kernel_choices(&self) -> Vec<(String, &'static str, String)> {
+        self.dispatches
+            .iter()
+            .map(|d| (d.node.clone(), d.kernel, d.variant.clone()))
+            .collect()
+    }
+
     /// Each dispatch's ONNX node and kernel, in execution order: what
     /// [`GpuModel::time_nodes`] times.
     pub fn dispatch_nodes(&self) -> Vec<(String, &'static str)> {
@@ -437,6 +414,97 @@ fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
         .to_vec();
     buffer.unmap();
     Ok(bytes)
+}
+
+/// The pipeline, parameters and bind group of `call`, binding model buffers `buffers`.
+fn make_dispatch(
+    ctx: &GpuContext,
+    buffers: &[wgpu::Buffer],
+    call: &Call,
+    label: String,
+) -> Result<Dispatch> {
+    if call.kernel.storage_buffers() > ctx.max_storage_buffers {
+        return Err(Error::node(
+            &label,
+            call.kernel.name(),
+            format!(
+                "the kernel binds {} storage buffers; adapter '{}' allows {}",
+                call.kernel.storage_buffers(),
+                ctx.adapter.name,
+                ctx.max_storage_buffers
+            ),
+        ));
+    }
+    let pipeline = ctx.pipeline(call.kernel, &call.constants)?;
+    let uniform = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(&label),
+            contents: &call.params.bytes(),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+    let mut entries = vec![wgpu::BindGroupEntry {
+        binding: 0,
+        resource: uniform.as_entire_binding(),
+    }];
+    for (i, &slot) in call.buffers.iter().enumerate() {
+        entries.push(wgpu::BindGroupEntry {
+            binding: i as u32 + 1,
+            resource: buffers[slot].as_entire_binding(),
+        });
+    }
+    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(&label),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    });
+    Ok(Dispatch {
+        variant: call.variant.clone(),
+        pipeline,
+        bind_group,
+        groups: call.groups,
+        kernel: call.kernel.name(),
+        node: label,
+    })
+}
+
+/// Rounds of the autotuner's timing (each candidate once per round).
+const TUNING_ROUNDS: usize = 5;
+
+/// The GPU time (wall time on adapters without timestamps) of one run of `d` alone, in
+/// milliseconds: what the autotuner compares.
+fn time_dispatch(ctx: &GpuContext, d: &Dispatch) -> Result<f64> {
+    let t = ctx.timestamps.then(|| Timestamps::new(ctx, 2));
+    let mut enc = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("tuning"),
+        });
+    {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(&d.node),
+            timestamp_writes: t.as_ref().map(|t| wgpu::ComputePassTimestampWrites {
+                query_set: &t.queries,
+                beginning_of_pass_write_index: Some(0),
+                end_of_pass_write_index: Some(1),
+            }),
+        });
+        pass.set_pipeline(&d.pipeline);
+        pass.set_bind_group(0, &d.bind_group, &[]);
+        pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+    }
+    if let Some(t) = &t {
+        t.resolve(&mut enc);
+    }
+    let start = Instant::now();
+    ctx.queue.submit([enc.finish()]);
+    ctx.wait()?;
+    let wall = start.elapsed().as_secs_f64() * 1e3;
+    ctx.check(&format!("timing a variant of {}", d.node))?;
+    Ok(match &t {
+        Some(t) => gpu_span_ms(&read_buffer(ctx, &t.readback)?, ctx.timestamp_period_ns),
+        None => wall,
+    })
 }
 
 /// The activation of a node that can be fused (Clip only with constant bounds).
@@ -584,6 +652,117 @@ impl Builder<'_, '_> {
         Ok(slot)
     }
 
+    /// A convolution's call in the variant the context's tuning picks: the default, or
+    /// (autotuning) the remembered choice for its shape, or the fastest of its variants
+    /// timed here and remembered. `host`: its weights, when they are constants.
+    fn conv_call(
+        &mut self,
+        g: &Conv2d,
+        label: &str,
+        [x, w, b, y]: [usize; 4],
+        host: Option<&[f32]>,
+        has_bias: bool,
+        act: Act,
+    ) -> Result<Call> {
+        let wg = self.ctx.workgroup_size;
+        let candidates = conv::variants(g, host.is_some());
+        let mut transposed: HashMap<u32, usize> = HashMap::new();
+        let mut make = |this: &mut Self, v: conv::Variant| -> Result<Call> {
+            let ws = match (v, host) {
+                (conv::Variant::Blocked { filters, .. }, Some(host)) => {
+                    match transposed.get(&filters) {
+                        Some(&s) => s,
+                        None => {
+                            let (t, _) = conv::blocked_weights(host, g.m, g.c, filters);
+                            let s = this.raw_buffer(
+                                &format!("{label}.w{filters}"),
+                                4 * t.len() as u64,
+                                Some(&t),
+                            )?;
+                            transposed.insert(filters, s);
+                            s
+                        }
+                    }
+                }
+                _ => w,
+            };
+            conv::call(g, [x, ws, b, y], has_bias, act, wg, v)
+        };
+        let chosen = match &self.ctx.tuning {
+            Tuning::Force(v) if candidates.contains(v) => *v,
+            Tuning::Auto { .. } if candidates.len() > 1 => {
+                self.tuned(g, label, &candidates, has_bias, act, &mut make)?
+            }
+            _ => conv::default_variant(g, host.is_some()),
+        };
+        make(self, chosen)
+    }
+
+    /// The autotuner's variant for a convolution: remembered for its shape, else the
+    /// fastest of `candidates` timed here (remembered from now on).
+    fn tuned(
+        &mut self,
+        g: &Conv2d,
+        label: &str,
+        candidates: &[conv::Variant],
+        has_bias: bool,
+        act: Act,
+        make: &mut dyn FnMut(&mut Self, conv::Variant) -> Result<Call>,
+    ) -> Result<conv::Variant> {
+        let key = conv::tune_key(g, act, has_bias);
+        let poisoned = || Error::Gpu {
+            backend: self.ctx.adapter.name.clone(),
+            message: "kernel choices poisoned".into(),
+        };
+        let known = self
+            .ctx
+            .choices
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(&key)
+            .and_then(|v| v.parse::<conv::Variant>().ok())
+            .filter(|v| candidates.contains(v));
+        if let Some(v) = known {
+            return Ok(v);
+        }
+        // Every candidate once per round, TUNING_ROUNDS rounds after a warm-up one, so
+        // that a drifting device slows them alike; the lowest median wins.
+        let mut dispatches = Vec::with_capacity(candidates.len());
+        for &v in candidates {
+            let call = make(self, v)?;
+            dispatches.push(make_dispatch(
+                self.ctx,
+                &self.buffers,
+                &call,
+                label.to_string(),
+            )?);
+        }
+        let mut times = vec![Vec::with_capacity(TUNING_ROUNDS); candidates.len()];
+        for round in 0..=TUNING_ROUNDS {
+            for (d, t) in dispatches.iter().zip(&mut times) {
+                let ms = time_dispatch(self.ctx, d)?;
+                if round > 0 {
+                    t.push(ms);
+                }
+            }
+        }
+        let best = times
+            .iter_mut()
+            .map(|t| {
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            })
+            .zip(candidates)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map_or(conv::Variant::Plain, |(_, &v)| v);
+        self.ctx
+            .choices
+            .lock()
+            .map_err(|_| poisoned())?
+            .set(key, best.to_string());
+        Ok(best)
+    }
+
     fn input(&mut self, node: &Node, i: usize) -> Result<usize> {
         let name = node
             .input(i)
@@ -623,13 +802,17 @@ impl Builder<'_, '_> {
                     ),
                 };
                 let y = self.tensor_slot(&s.output)?;
-                conv::call(
-                    g,
-                    [x, w, b.unwrap_or(self.dummy), y],
-                    b.is_some(),
-                    s.act,
-                    wg,
-                )
+                let host: Option<Vec<f32>> = match &s.folded {
+                    Some((w, _)) => Some(w.clone()),
+                    None => node
+                        .input(1)
+                        .and_then(|n| self.graph.initializers.get(n))
+                        .and_then(Tensor::as_f32)
+                        .map(<[f32]>::to_vec),
+                };
+                let has_bias = b.is_some();
+                let slots = [x, w, b.unwrap_or(self.dummy), y];
+                self.conv_call(g, &label, slots, host.as_deref(), has_bias, s.act)
             }
             (Op::BatchNorm { epsilon }, _) => {
                 let mut slots = [0usize; 6];

@@ -25,12 +25,19 @@ pub enum Kernel {
     ConvDirect,
     /// Depthwise convolution.
     ConvDepthwise,
-    /// 1×1 convolution as a tiled matrix product.
+    /// 1×1 convolution as a tiled matrix product through workgroup memory.
     ConvPointwise,
+    /// 1×1 convolution register-blocked, shapes as override constants.
+    ConvPointwiseBlocked,
+    /// Convolution with a square kernel, several outputs of a row per invocation,
+    /// shapes as override constants.
+    ConvRows,
     /// Batch normalisation with tensor statistics.
     BatchNorm,
-    /// Mean of each plane.
+    /// Mean of each plane, a workgroup per plane.
     GlobalAvgPool,
+    /// Mean of each plane, an invocation per plane.
+    GlobalAvgPoolPlanes,
     /// Windowed mean.
     AvgPool,
     /// Gemm.
@@ -54,8 +61,11 @@ impl Kernel {
             Kernel::ConvDirect => shader!("conv/direct.wgsl"),
             Kernel::ConvDepthwise => shader!("conv/depthwise.wgsl"),
             Kernel::ConvPointwise => shader!("conv/pointwise.wgsl"),
+            Kernel::ConvPointwiseBlocked => shader!("conv/pointwise_blocked.wgsl"),
+            Kernel::ConvRows => shader!("conv/rows.wgsl"),
             Kernel::BatchNorm => shader!("norm/batchnorm.wgsl"),
             Kernel::GlobalAvgPool => shader!("pool/global_avg.wgsl"),
+            Kernel::GlobalAvgPoolPlanes => shader!("pool/global_avg_planes.wgsl"),
             Kernel::AvgPool => shader!("pool/avg.wgsl"),
             Kernel::Gemm => shader!("linear/gemm.wgsl"),
             Kernel::MatMul => shader!("linear/matmul.wgsl"),
@@ -70,8 +80,11 @@ impl Kernel {
             Kernel::ConvDirect => "conv_direct",
             Kernel::ConvDepthwise => "conv_depthwise",
             Kernel::ConvPointwise => "conv_pointwise",
+            Kernel::ConvPointwiseBlocked => "conv_pointwise_blocked",
+            Kernel::ConvRows => "conv_rows",
             Kernel::BatchNorm => "batchnorm",
             Kernel::GlobalAvgPool => "global_avg_pool",
+            Kernel::GlobalAvgPoolPlanes => "global_avg_pool_planes",
             Kernel::AvgPool => "avg_pool",
             Kernel::Gemm => "gemm",
             Kernel::MatMul => "matmul",
@@ -82,13 +95,30 @@ impl Kernel {
     pub fn storage_buffers(self) -> u32 {
         match self {
             Kernel::Binary | Kernel::MatMul => 3,
-            Kernel::GlobalAvgPool | Kernel::AvgPool => 2,
+            Kernel::GlobalAvgPool | Kernel::GlobalAvgPoolPlanes | Kernel::AvgPool => 2,
             Kernel::Unary
             | Kernel::ConvDirect
             | Kernel::ConvDepthwise
             | Kernel::ConvPointwise
+            | Kernel::ConvPointwiseBlocked
+            | Kernel::ConvRows
             | Kernel::Gemm => 4,
             Kernel::BatchNorm => 6,
+        }
+    }
+}
+
+impl Act {
+    /// The kernels' activation code and its two parameters (`activate` in
+    /// common.wgsl).
+    pub fn code(self) -> (u32, f32, f32) {
+        match self {
+            Act::None => (0, 0.0, 0.0),
+            Act::Relu => (1, 0.0, 0.0),
+            Act::Clip(lo, hi) => (2, lo, hi),
+            Act::HardSwish => (3, 0.0, 0.0),
+            Act::HardSigmoid(a, b) => (4, a, b),
+            Act::Sigmoid => (5, 0.0, 0.0),
         }
     }
 }
@@ -133,14 +163,7 @@ impl Params {
 
     /// Sets the three activation words at `i` (code, a, b).
     pub fn set_act(&mut self, i: usize, act: Act) -> &mut Self {
-        let (code, a, b) = match act {
-            Act::None => (0, 0.0, 0.0),
-            Act::Relu => (1, 0.0, 0.0),
-            Act::Clip(lo, hi) => (2, lo, hi),
-            Act::HardSwish => (3, 0.0, 0.0),
-            Act::HardSigmoid(a, b) => (4, a, b),
-            Act::Sigmoid => (5, 0.0, 0.0),
-        };
+        let (code, a, b) = act.code();
         self.words[i] = code;
         self.set_f32(i + 1, a).set_f32(i + 2, b)
     }
@@ -157,6 +180,11 @@ impl Params {
 pub struct Call {
     /// The kernel.
     pub kernel: Kernel,
+    /// Its override constants (besides `WG`): shapes and options the shader compiler
+    /// specialises the pipeline for.
+    pub constants: Vec<(&'static str, f64)>,
+    /// The variant it runs as ("plain" but for convolutions' other variants).
+    pub variant: String,
     /// Its parameter block.
     pub params: Params,
     /// Buffer slots of the model, binding 1 onwards.
@@ -252,10 +280,21 @@ pub(crate) mod testing {
 
     /// Runs `graph` on both backends; returns (gpu, cpu) outputs.
     pub fn both(graph: &Graph, inputs: &[Tensor]) -> (Vec<Tensor>, Vec<Tensor>) {
-        let mut model = GpuModel::compile(ctx(), graph, inputs).expect("compiles");
+        let (gpu, cpu, _) = both_on(ctx(), graph, inputs);
+        (gpu, cpu)
+    }
+
+    /// [`both`] on `ctx`, with the variant of each dispatch.
+    pub fn both_on(
+        ctx: &GpuContext,
+        graph: &Graph,
+        inputs: &[Tensor],
+    ) -> (Vec<Tensor>, Vec<Tensor>, Vec<String>) {
+        let mut model = GpuModel::compile(ctx, graph, inputs).expect("compiles");
         let gpu = model.run(inputs).expect("runs on the GPU");
         let cpu = cpu::run(graph, inputs).expect("runs on the CPU");
-        (gpu, cpu)
+        let variants = model.kernel_choices().into_iter().map(|c| c.2).collect();
+        (gpu, cpu, variants)
     }
 
     /// Largest |a − b| relative to the largest |b| (at least 1).

@@ -9,6 +9,119 @@ use crate::graph::shape::Conv2d;
 #[cfg(test)]
 mod tests;
 
+/// How a convolution runs: which kernel, and its blocking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The kernel [`kernel_for`] names, as it is.
+    Plain,
+    /// A 1×1 convolution register-blocked over weights laid out by
+    /// [`blocked_weights`].
+    Blocked {
+        /// vec4s of filters per invocation.
+        filters: u32,
+        /// vec4s of pixels per invocation (`filters · pixels` at most 4).
+        pixels: u32,
+    },
+    /// A convolution with `pixels` outputs of a row per invocation (1–8): square
+    /// kernels up to 7, equal strides up to 2, equal top and left paddings, no
+    /// dilation, any groups ([`rows_fit`]).
+    Rows {
+        /// Outputs per invocation.
+        pixels: u32,
+    },
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Variant::Plain => write!(f, "plain"),
+            Variant::Blocked { filters, pixels } => write!(f, "blocked {filters}x{pixels}"),
+            Variant::Rows { pixels } => write!(f, "rows {pixels}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Variant {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Variant, String> {
+        let bad = || format!("'{s}' is not a convolution variant (plain, blocked FxP, rows P)");
+        match s.split_once(' ') {
+            None if s == "plain" => Ok(Variant::Plain),
+            Some(("blocked", fp)) => {
+                let (f, p) = fp.split_once('x').ok_or_else(bad)?;
+                Ok(Variant::Blocked {
+                    filters: f.parse().map_err(|_| bad())?,
+                    pixels: p.parse().map_err(|_| bad())?,
+                })
+            }
+            Some(("rows", p)) => Ok(Variant::Rows {
+                pixels: p.parse().map_err(|_| bad())?,
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The variants a convolution can run as (the autotuner's candidates); blocked
+/// variants only when the weights are constants (`weights_known`: they are laid out
+/// again at compile time).
+pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
+    let mut v = vec![Variant::Plain];
+    if g.is_pointwise() && weights_known {
+        for (filters, pixels) in [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2)] {
+            v.push(Variant::Blocked { filters, pixels });
+        }
+    } else if rows_fit(g) {
+        v.extend([2, 4, 8].map(|pixels| Variant::Rows { pixels }));
+    }
+    v
+}
+
+/// The variant without tuning: the one fastest on most shapes of
+/// `scripts/bench-gpu.sh`'s microbenchmarks on lavapipe.
+pub fn default_variant(g: &Conv2d, weights_known: bool) -> Variant {
+    if g.is_pointwise() && weights_known {
+        Variant::Blocked {
+            filters: 1,
+            pixels: 2,
+        }
+    } else if rows_fit(g) {
+        Variant::Rows { pixels: 4 }
+    } else {
+        Variant::Plain
+    }
+}
+
+/// What the autotuner's choice for a convolution depends on: its whole geometry and
+/// whether an activation and a bias are fused (the batch included).
+pub fn tune_key(g: &Conv2d, act: Act, has_bias: bool) -> String {
+    format!(
+        "conv n{} c{} {}x{} m{} k{}x{} s{}x{} p{},{} d{}x{} g{} act{} bias{}",
+        g.n,
+        g.c,
+        g.h,
+        g.w,
+        g.m,
+        g.kh,
+        g.kw,
+        g.sh,
+        g.sw,
+        g.pt,
+        g.pl,
+        g.dh,
+        g.dw,
+        g.group,
+        act.code().0,
+        u8::from(has_bias)
+    )
+}
+
+/// Whether a convolution fits the rows kernel.
+pub fn rows_fit(g: &Conv2d) -> bool {
+    g.kh == g.kw && g.kh <= 7 && g.sh == g.sw && g.sh <= 2 && g.pt == g.pl && g.dh == 1 && g.dw == 1
+}
+
 /// The kernel a convolution runs on.
 pub fn kernel_for(g: &Conv2d) -> Kernel {
     if g.is_pointwise() {
@@ -20,15 +133,90 @@ pub fn kernel_for(g: &Conv2d) -> Kernel {
     }
 }
 
-/// The dispatch of a convolution: buffers are input, weights, bias (a dummy when
-/// `has_bias` is false) and output slots.
+/// The weights of a 1×1 convolution (`[m][c]`) transposed to `[c][m4·4]`, m rounded up
+/// to a multiple of 4·`filters` with zeros: rows of vec4s of four filters, as the
+/// blocked kernel reads them. Returns the data and m4.
+pub fn blocked_weights(w: &[f32], m: usize, c: usize, filters: u32) -> (Vec<f32>, usize) {
+    let step = 4 * filters as usize;
+    let m4 = m.div_ceil(step) * step / 4;
+    let mut t = vec![0.0; c * m4 * 4];
+    for (mm, row) in w.chunks_exact(c).take(m).enumerate() {
+        for (k, &v) in row.iter().enumerate() {
+            t[k * m4 * 4 + mm] = v;
+        }
+    }
+    (t, m4)
+}
+
+/// The dispatch of a convolution: buffers are input, weights (for a blocked variant,
+/// laid out by [`blocked_weights`]), bias (a dummy when `has_bias` is false) and
+/// output slots.
 pub fn call(
     g: &Conv2d,
     [x, w, b, y]: [usize; 4],
     has_bias: bool,
     act: Act,
     wg: u32,
+    variant: Variant,
 ) -> Result<Call> {
+    if let (Variant::Rows { pixels }, true) = (variant, rows_fit(g)) {
+        let (code, a, bb) = act.code();
+        let mut params = Params::default();
+        params.set_all(0, &[g.n])?;
+        let invocations = g.n * g.m * g.oh * g.ow.div_ceil(pixels as usize);
+        return Ok(Call {
+            kernel: Kernel::ConvRows,
+            variant: variant.to_string(),
+            constants: vec![
+                ("C", g.c as f64),
+                ("M", g.m as f64),
+                ("CG", (g.c / g.group) as f64),
+                ("MG", (g.m / g.group) as f64),
+                ("H", g.h as f64),
+                ("W", g.w as f64),
+                ("OH", g.oh as f64),
+                ("OW", g.ow as f64),
+                ("K", g.kh as f64),
+                ("S", g.sh as f64),
+                ("P", g.pt as f64),
+                ("PX", f64::from(pixels)),
+                ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
+                ("ACT", f64::from(code)),
+                ("ACT_A", f64::from(a)),
+                ("ACT_B", f64::from(bb)),
+            ],
+            params,
+            buffers: vec![x, w, b, y],
+            groups: grid_1d(invocations, wg)?,
+        });
+    }
+    if let (Variant::Blocked { filters, pixels }, true) = (variant, g.is_pointwise()) {
+        let q = g.h * g.w;
+        let m4 = g.m.div_ceil(4 * filters as usize) * filters as usize;
+        let (code, a, bb) = act.code();
+        let invocations = g.n * (m4 / filters as usize) * q.div_ceil(4 * pixels as usize);
+        let mut params = Params::default();
+        params.set_all(0, &[g.n, g.c, g.m, q, m4])?;
+        return Ok(Call {
+            kernel: Kernel::ConvPointwiseBlocked,
+            variant: variant.to_string(),
+            constants: vec![
+                ("C", g.c as f64),
+                ("M", g.m as f64),
+                ("Q", q as f64),
+                ("M4", m4 as f64),
+                ("TM4", f64::from(filters)),
+                ("PQ", f64::from(pixels)),
+                ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
+                ("ACT", f64::from(code)),
+                ("ACT_A", f64::from(a)),
+                ("ACT_B", f64::from(bb)),
+            ],
+            params,
+            buffers: vec![x, w, b, y],
+            groups: grid_1d(invocations, wg)?,
+        });
+    }
     let kernel = kernel_for(g);
     let mut params = Params::default();
     let groups = if kernel == Kernel::ConvPointwise {
@@ -69,6 +257,8 @@ pub fn call(
     };
     Ok(Call {
         kernel,
+        constants: Vec::new(),
+        variant: "plain".into(),
         params,
         buffers: vec![x, w, b, y],
         groups,

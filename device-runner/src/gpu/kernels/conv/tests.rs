@@ -5,7 +5,8 @@
 use proptest::prelude::*;
 
 use crate::cpu::Act;
-use crate::gpu::kernels::testing::{both, chain, rel_diff, values};
+use crate::gpu::kernels::testing::{both_on, chain, ctx, rel_diff, values};
+use crate::gpu::{GpuContext, GpuOptions, Tuning};
 use crate::graph::shape::Conv2d;
 use crate::graph::{AutoPad, ConvAttrs, Op};
 use crate::onnx::Tensor;
@@ -26,6 +27,11 @@ struct Case {
 }
 
 fn run_case(c: &Case, seed: u64) -> f32 {
+    run_case_on(ctx(), c, seed).0
+}
+
+/// The relative difference to the reference on `ctx`, and the convolution's variant.
+fn run_case_on(ctx: &GpuContext, c: &Case, seed: u64) -> (f32, String) {
     let x_shape = vec![c.n, c.c, c.hw.0, c.hw.1];
     let w_shape = vec![c.m, c.c / c.group, c.k.0, c.k.1];
     let w = Tensor::f32(w_shape.clone(), values(w_shape.iter().product(), seed));
@@ -69,8 +75,73 @@ fn run_case(c: &Case, seed: u64) -> f32 {
         ops,
     );
     let x = Tensor::f32(x_shape.clone(), values(x_shape.iter().product(), seed + 2));
-    let (gpu, cpu) = both(&g, &[x]);
-    rel_diff(&gpu[0], &cpu[0])
+    let (gpu, cpu, variants) = both_on(ctx, &g, &[x]);
+    (rel_diff(&gpu[0], &cpu[0]), variants[0].clone())
+}
+
+/// Every variant of the blocked 1×1 and the rows kernels, forced, against the CPU
+/// reference on shapes that do not fill their blocks: batches, odd channel counts and
+/// pixel counts, kernels 1–7, strides 1–2, paddings (bottom and right ones unequal),
+/// groups (depthwise, with a channel multiplier, grouped, dense), every activation.
+#[test]
+fn every_variant_matches_the_reference() {
+    use super::Variant;
+    let mut rng = lookup_tables::SplitMix64::new(11);
+    let mut pick = |n: usize| rng.below(n as u64) as usize;
+    let mut variants: Vec<Variant> = [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2)]
+        .map(|(filters, pixels)| Variant::Blocked { filters, pixels })
+        .to_vec();
+    variants.extend([2, 4, 8].map(|pixels| Variant::Rows { pixels }));
+    for v in variants {
+        let ctx = GpuContext::new(&GpuOptions {
+            tuning: Tuning::Force(v),
+            ..GpuOptions::default()
+        })
+        .expect("a GPU adapter (lavapipe: scripts/setup.sh)");
+        for i in 0..10 {
+            let c = match v {
+                Variant::Blocked { .. } => {
+                    let hw = 1 + pick(13);
+                    Case {
+                        n: 1 + pick(2),
+                        c: 1 + pick(70),
+                        m: 1 + pick(70),
+                        group: 1,
+                        hw: (hw, hw + pick(2)),
+                        k: (1, 1),
+                        stride: (1, 1),
+                        pads: [0; 4],
+                        dil: (1, 1),
+                        bias: pick(2) == 0,
+                        act: pick(5),
+                    }
+                }
+                _ => {
+                    let k: usize = [1, 3, 5, 7][pick(4)];
+                    let p = pick(k.div_ceil(2) + 1).min(k - 1);
+                    let (group, cpg, mpg) = [(1, 3, 8), (6, 1, 1), (5, 1, 2), (2, 3, 2)][pick(4)];
+                    let hw = k + pick(12);
+                    let stride = if k == 1 { 2 } else { 1 + pick(2) };
+                    Case {
+                        n: 1 + pick(2),
+                        c: cpg * group,
+                        m: mpg * group,
+                        group,
+                        hw: (hw, hw + pick(3)),
+                        k: (k, k),
+                        stride: (stride, stride),
+                        pads: [p, p, pick(k), pick(k)],
+                        dil: (1, 1),
+                        bias: pick(2) == 0,
+                        act: pick(5),
+                    }
+                }
+            };
+            let (d, ran) = run_case_on(&ctx, &c, 100 + i);
+            assert!(d < 1e-5, "{v} {c:?}: relative difference {d}");
+            assert_eq!(ran, v.to_string(), "{c:?}");
+        }
+    }
 }
 
 fn case() -> impl Strategy<Value = Case> {

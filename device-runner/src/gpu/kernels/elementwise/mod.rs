@@ -29,6 +29,8 @@ pub fn unary(
         .set(4, usize::from(bounds.is_some()))?;
     let (lo, hi) = bounds.unwrap_or((dummy, dummy));
     Ok(Call {
+        constants: Vec::new(),
+        variant: "plain".into(),
         kernel: Kernel::Unary,
         params,
         buffers: vec![x, y, lo, hi],
@@ -58,6 +60,8 @@ pub fn binary(
     params.set_all(10, &broadcast_strides(a_shape, out))?;
     params.set_all(16, &broadcast_strides(b_shape, out))?;
     Ok(Call {
+        constants: Vec::new(),
+        variant: "plain".into(),
         kernel: Kernel::Binary,
         params,
         buffers: vec![a, b, y],

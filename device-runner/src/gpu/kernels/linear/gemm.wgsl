@@ -1,38 +1,66 @@
-// Y = alpha · A' · B' + beta · C (C broadcast to [m, n]). One invocation per output
-// element, looping over k. NAIVE: no tiling; the networks' Gemms are their 1-row
-// classifiers, which are memory-bound anyway.
-// Params: 0 m, 1 n, 2 k, 3 transA, 4 transB, 5 alpha, 6 beta, 7 has_c, 8 C row stride,
-// 9 C column stride, 10 act, 11 act a, 12 act b.
+// Y = alpha · A' · B' + beta · C (C broadcast to [m, n]), activation fused. One
+// invocation per output element, k walked four at a time into four independent
+// accumulators. Shapes, transposes, alpha, beta, C's strides and the activation are
+// override constants (the transposes' branches fold away); the networks' Gemms are
+// their 1-row classifiers, memory-bound.
+// Params: 0 m (also the constant M).
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> cm: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
+override M: u32 = 1u;
+override N: u32 = 1u;
+override K: u32 = 1u;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override ALPHA: f32 = 1.0;
+override BETA: f32 = 1.0;
+override HAS_C: bool = false;
+// C's strides over rows and columns of Y (0 where it broadcasts).
+override CS0: u32 = 0u;
+override CS1: u32 = 0u;
+override ACT: u32 = 0u;
+override ACT_A: f32 = 0.0;
+override ACT_B: f32 = 0.0;
+
+fn av(i: u32, kk: u32) -> f32 {
+    if (TRANS_A) {
+        return a[kk * M + i];
+    }
+    return a[i * K + kk];
+}
+
+fn bv(kk: u32, j: u32) -> f32 {
+    if (TRANS_B) {
+        return b[j * K + kk];
+    }
+    return b[kk * N + j];
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = linear_index(gid, nwg);
-    let m = p(0u); let n = p(1u); let k = p(2u);
-    if (idx >= m * n) {
+    if (idx >= p(0u) * N) {
         return;
     }
-    let i = idx / n;
-    let j = idx % n;
-    var acc = 0.0;
-    for (var kk = 0u; kk < k; kk++) {
-        var av = a[i * k + kk];
-        if (p(3u) != 0u) {
-            av = a[kk * m + i];
-        }
-        var bv = b[kk * n + j];
-        if (p(4u) != 0u) {
-            bv = b[j * k + kk];
-        }
-        acc += av * bv;
+    let i = idx / N;
+    let j = idx % N;
+    var acc = vec4<f32>(0.0);
+    let k4 = K / 4u * 4u;
+    for (var kk = 0u; kk < k4; kk += 4u) {
+        let x = vec4<f32>(av(i, kk), av(i, kk + 1u), av(i, kk + 2u), av(i, kk + 3u));
+        let w = vec4<f32>(bv(kk, j), bv(kk + 1u, j), bv(kk + 2u, j), bv(kk + 3u, j));
+        acc += x * w;
     }
-    var v = pf(5u) * acc;
-    if (p(7u) != 0u) {
-        v += pf(6u) * cm[i * p(8u) + j * p(9u)];
+    var sum = acc.x + acc.y + acc.z + acc.w;
+    for (var kk = k4; kk < K; kk++) {
+        sum += av(i, kk) * bv(kk, j);
     }
-    y[idx] = activate(v, p(10u), pf(11u), pf(12u));
+    var v = ALPHA * sum;
+    if (HAS_C) {
+        v += BETA * cm[i * CS0 + j * CS1];
+    }
+    y[idx] = activate(v, ACT, ACT_A, ACT_B);
 }

@@ -20,14 +20,33 @@ pub fn gemm(
     wg: u32,
 ) -> Result<Call> {
     let mut params = Params::default();
-    params.set_all(0, &[m, n, k, usize::from(trans_a), usize::from(trans_b)])?;
-    params.set_f32(5, alpha).set_f32(6, beta);
-    if let Some(cs) = c_shape {
-        let st = broadcast_strides(cs, &[m, n]);
-        params.set_all(7, &[1, st[0], st[1]])?;
-    }
-    params.set_act(10, act);
+    params.set_all(0, &[m])?;
+    let (cs0, cs1) = match c_shape {
+        Some(cs) => {
+            let st = broadcast_strides(cs, &[m, n]);
+            (st[0], st[1])
+        }
+        None => (0, 0),
+    };
+    let (code, act_a, act_b) = act.code();
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
     Ok(Call {
+        constants: vec![
+            ("M", m as f64),
+            ("N", n as f64),
+            ("K", k as f64),
+            ("TRANS_A", flag(trans_a)),
+            ("TRANS_B", flag(trans_b)),
+            ("ALPHA", f64::from(alpha)),
+            ("BETA", f64::from(beta)),
+            ("HAS_C", flag(c_shape.is_some())),
+            ("CS0", cs0 as f64),
+            ("CS1", cs1 as f64),
+            ("ACT", f64::from(code)),
+            ("ACT_A", f64::from(act_a)),
+            ("ACT_B", f64::from(act_b)),
+        ],
+        variant: "plain".into(),
         kernel: Kernel::Gemm,
         params,
         buffers: buffers.to_vec(),
@@ -57,6 +76,8 @@ pub fn matmul(p: &MatMulPlan, buffers: [usize; 3], wg: u32) -> Result<Call> {
     params.set_all(12, &p.b_batch_strides)?;
     params.set(16, total)?;
     Ok(Call {
+        constants: Vec::new(),
+        variant: "plain".into(),
         kernel: Kernel::MatMul,
         params,
         buffers: buffers.to_vec(),

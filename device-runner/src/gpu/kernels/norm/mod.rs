@@ -14,6 +14,8 @@ pub fn batch_norm(shape: &[usize], eps: f32, buffers: [usize; 6], wg: u32) -> Re
     let mut params = Params::default();
     params.set_all(0, &[n, shape[1], inner])?.set_f32(3, eps);
     Ok(Call {
+        constants: Vec::new(),
+        variant: "plain".into(),
         kernel: Kernel::BatchNorm,
         params,
         buffers: buffers.to_vec(),

@@ -10,8 +10,25 @@ mod tests;
 /// Largest workgroup the reduction's shared array holds (global_avg.wgsl).
 pub const MAX_REDUCE_WG: u32 = 256;
 
-/// The mean of each of `planes` planes of `size` elements; one workgroup per plane.
+/// Largest plane the one-invocation-per-plane kernel sums (larger planes, or fewer
+/// planes than a workgroup holds, take a workgroup per plane).
+pub const MAX_PLANE_PER_INVOCATION: usize = 1024;
+
+/// The mean of each of `planes` planes of `size` elements: an invocation per plane for
+/// many small planes, else a workgroup per plane.
 pub fn global_avg(planes: usize, size: usize, [x, y]: [usize; 2], wg: u32) -> Result<Call> {
+    if size <= MAX_PLANE_PER_INVOCATION && planes >= wg as usize {
+        let mut params = Params::default();
+        params.set_all(0, &[planes])?;
+        return Ok(Call {
+            constants: vec![("SIZE", size as f64)],
+            variant: "plain".into(),
+            kernel: Kernel::GlobalAvgPoolPlanes,
+            params,
+            buffers: vec![x, y],
+            groups: grid_1d(planes, wg)?,
+        });
+    }
     if !wg.is_power_of_two() || wg > MAX_REDUCE_WG {
         return Err(Error::Gpu {
             backend: "kernel".into(),
@@ -24,6 +41,8 @@ pub fn global_avg(planes: usize, size: usize, [x, y]: [usize; 2], wg: u32) -> Re
     params.set_all(0, &[planes, size])?;
     let gx = planes.min(MAX_GROUPS as usize);
     Ok(Call {
+        constants: Vec::new(),
+        variant: "plain".into(),
         kernel: Kernel::GlobalAvgPool,
         params,
         buffers: vec![x, y],
@@ -56,6 +75,8 @@ pub fn avg(p: &Pool2d, [x, y]: [usize; 2], wg: u32) -> Result<Call> {
         ],
     )?;
     Ok(Call {
+        constants: Vec::new(),
+        variant: "plain".into(),
         kernel: Kernel::AvgPool,
         params,
         buffers: vec![x, y],

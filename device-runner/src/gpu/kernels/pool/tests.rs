@@ -10,7 +10,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(40))]
 
     #[test]
-    fn global_average_matches(n in 1usize..3, c in 1usize..20, h in 1usize..30, w in 1usize..30, seed in any::<u32>()) {
+    fn global_average_matches(n in 1usize..3, c in prop::sample::select(vec![1usize, 7, 19, 64, 97, 200]), h in 1usize..30, w in 1usize..30, seed in any::<u32>()) {
         let s = vec![n, c, h, w];
         let g = chain(&[("x", s.clone())], &[], vec![(Op::GlobalAveragePool, vec![])]);
         let x = Tensor::f32(s.clone(), values(s.iter().product(), u64::from(seed)));
