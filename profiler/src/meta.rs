@@ -41,6 +41,13 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
             })?;
             options.insert("adapter".into(), chosen.name.clone());
             options.insert("wgpu_backend".into(), chosen.backend.clone());
+            // Autotuned kernels are chosen on the device and remembered there
+            // (device-runner's kernel-choices.json), so a deployment on it runs the
+            // variants this table timed.
+            options.insert(
+                "kernel_tuning".into(),
+                format!("{:?}", opts.gpu.tuning).to_lowercase(),
+            );
             (
                 info.wgpu_version.clone().unwrap_or_default(),
                 chosen.name.clone(),

@@ -596,8 +596,10 @@ struct Builder<'a, 'c> {
 }
 
 impl Builder<'_, '_> {
+    /// A storage buffer of at least `bytes`, rounded up to whole 16-byte vec4s (kernels
+    /// may read any buffer as vec4s), zero-filled beyond `init`.
     fn raw_buffer(&mut self, label: &str, bytes: u64, init: Option<&[f32]>) -> Result<usize> {
-        let size = bytes.max(4).div_ceil(4) * 4;
+        let size = bytes.max(16).div_ceil(16) * 16;
         if size > self.ctx.max_binding_bytes {
             return Err(Error::tensor(
                 label,
@@ -612,7 +614,8 @@ impl Builder<'_, '_> {
             | wgpu::BufferUsages::COPY_SRC;
         let buffer = match init {
             Some(data) if !data.is_empty() => {
-                let contents: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                let mut contents: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                contents.resize(contents.len().max(size as usize), 0);
                 self.ctx
                     .device
                     .create_buffer_init(&wgpu::util::BufferInitDescriptor {

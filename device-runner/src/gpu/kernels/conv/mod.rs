@@ -22,12 +22,14 @@ pub enum Variant {
         /// vec4s of pixels per invocation (`filters · pixels` at most 4).
         pixels: u32,
     },
-    /// A convolution with `pixels` outputs of a row per invocation (1–8): square
+    /// A convolution with a block of `rows` × `pixels` outputs per invocation: square
     /// kernels up to 7, equal strides up to 2, equal top and left paddings, no
     /// dilation, any groups ([`rows_fit`]).
     Rows {
-        /// Outputs per invocation.
+        /// Outputs along a row (1–8).
         pixels: u32,
+        /// Rows (`pixels · rows` at most 16).
+        rows: u32,
     },
 }
 
@@ -36,7 +38,7 @@ impl std::fmt::Display for Variant {
         match self {
             Variant::Plain => write!(f, "plain"),
             Variant::Blocked { filters, pixels } => write!(f, "blocked {filters}x{pixels}"),
-            Variant::Rows { pixels } => write!(f, "rows {pixels}"),
+            Variant::Rows { pixels, rows } => write!(f, "rows {pixels}x{rows}"),
         }
     }
 }
@@ -45,7 +47,7 @@ impl std::str::FromStr for Variant {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Variant, String> {
-        let bad = || format!("'{s}' is not a convolution variant (plain, blocked FxP, rows P)");
+        let bad = || format!("'{s}' is not a convolution variant (plain, blocked FxP, rows PxR)");
         match s.split_once(' ') {
             None if s == "plain" => Ok(Variant::Plain),
             Some(("blocked", fp)) => {
@@ -55,9 +57,13 @@ impl std::str::FromStr for Variant {
                     pixels: p.parse().map_err(|_| bad())?,
                 })
             }
-            Some(("rows", p)) => Ok(Variant::Rows {
-                pixels: p.parse().map_err(|_| bad())?,
-            }),
+            Some(("rows", pr)) => {
+                let (p, r) = pr.split_once('x').ok_or_else(bad)?;
+                Ok(Variant::Rows {
+                    pixels: p.parse().map_err(|_| bad())?,
+                    rows: r.parse().map_err(|_| bad())?,
+                })
+            }
             _ => Err(bad()),
         }
     }
@@ -73,7 +79,9 @@ pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
             v.push(Variant::Blocked { filters, pixels });
         }
     } else if rows_fit(g) {
-        v.extend([2, 4, 8].map(|pixels| Variant::Rows { pixels }));
+        for (pixels, rows) in [(2, 1), (4, 1), (8, 1), (4, 2), (8, 2), (4, 4)] {
+            v.push(Variant::Rows { pixels, rows });
+        }
     }
     v
 }
@@ -87,7 +95,7 @@ pub fn default_variant(g: &Conv2d, weights_known: bool) -> Variant {
             pixels: 2,
         }
     } else if rows_fit(g) {
-        Variant::Rows { pixels: 4 }
+        Variant::Rows { pixels: 4, rows: 2 }
     } else {
         Variant::Plain
     }
@@ -159,11 +167,11 @@ pub fn call(
     wg: u32,
     variant: Variant,
 ) -> Result<Call> {
-    if let (Variant::Rows { pixels }, true) = (variant, rows_fit(g)) {
+    if let (Variant::Rows { pixels, rows }, true) = (variant, rows_fit(g)) {
         let (code, a, bb) = act.code();
         let mut params = Params::default();
         params.set_all(0, &[g.n])?;
-        let invocations = g.n * g.m * g.oh * g.ow.div_ceil(pixels as usize);
+        let invocations = g.n * g.m * g.oh.div_ceil(rows as usize) * g.ow.div_ceil(pixels as usize);
         return Ok(Call {
             kernel: Kernel::ConvRows,
             variant: variant.to_string(),
@@ -180,6 +188,7 @@ pub fn call(
                 ("S", g.sh as f64),
                 ("P", g.pt as f64),
                 ("PX", f64::from(pixels)),
+                ("PY", f64::from(rows)),
                 ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
                 ("ACT", f64::from(code)),
                 ("ACT_A", f64::from(a)),

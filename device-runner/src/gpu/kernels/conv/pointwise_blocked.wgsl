@@ -1,7 +1,8 @@
 // 1×1 convolution (stride 1, no padding, one group), register-blocked: no workgroup
 // memory and no barriers. Each invocation computes 4·TM4 filters × 4·PQ pixels in
 // registers, reading the weights pre-transposed to [C][M4] vec4s of four filters (zero
-// padded), and four pixels of a channel at a time:
+// padded), and four pixels of a channel at a time (one vec4 load when the plane is a
+// whole number of vec4s):
 // y[n, m, q] = Σ_c w[m, c] · x[n, c, q] + bias[m], activation fused.
 //
 // Params: 0 n (the batch; everything else is an override constant). Shapes, blocking
@@ -9,7 +10,8 @@
 // sees constant trip counts and folds the index arithmetic. Neighbouring invocations
 // take neighbouring pixel blocks of the same filters.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+// x as vec4s: the model's buffers are padded to 16 bytes, so every element is reachable.
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -29,7 +31,8 @@ override ACT_B: f32 = 0.0;
 
 fn xload(base: u32, q: u32) -> f32 {
     if (q < Q) {
-        return x[base + q];
+        let e = base + q;
+        return x[e / 4u][e % 4u];
     }
     return 0.0;
 }
@@ -57,8 +60,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         var xv: array<vec4<f32>, 4>;
         for (var j = 0u; j < PQ; j++) {
             let q = q0 + 4u * j;
-            if (q + 3u < Q) {
-                xv[j] = vec4<f32>(x[xo + q], x[xo + q + 1u], x[xo + q + 2u], x[xo + q + 3u]);
+            if (Q % 4u == 0u && q < Q) {
+                // Rows of whole vec4s: one 16-byte load.
+                xv[j] = x[(xo + q) / 4u];
             } else {
                 xv[j] = vec4<f32>(xload(xo, q), xload(xo, q + 1u), xload(xo, q + 2u), xload(xo, q + 3u));
             }

@@ -1,8 +1,9 @@
 // 2-D convolution with a square kernel (at most 7), equal strides (at most 2), equal
 // top and left paddings and no dilation, any groups (depthwise: one channel per group),
-// bias and activation fused. Each invocation computes PX neighbouring outputs of one row
-// of one filter: per input channel of its group, the K×K taps are loaded once into
-// registers and each input row's span once for all PX outputs.
+// bias and activation fused. Each invocation computes a block of PY rows × PX
+// neighbouring outputs of one filter: per input channel of its group, each input row
+// the block's rows share is loaded once (its span, for all PX outputs) and used by every
+// output row it reaches, with that kernel row's taps in registers.
 // Shapes, kernel size, stride, padding, blocking and the activation are override
 // constants: the loops over taps unroll and the padding checks fold away inside.
 //
@@ -26,8 +27,9 @@ override OW: u32 = 1u;
 override K: u32 = 3u;
 override S: u32 = 1u;
 override P: u32 = 1u;
-// Outputs along the row per invocation (at most 8).
+// Outputs along the row (at most 8) and rows (PX · PY at most 16) per invocation.
 override PX: u32 = 4u;
+override PY: u32 = 1u;
 override HAS_BIAS: bool = false;
 override ACT: u32 = 0u;
 override ACT_A: f32 = 0.0;
@@ -37,12 +39,13 @@ override ACT_B: f32 = 0.0;
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
     let owb = (OW + PX - 1u) / PX;
-    if (i >= p(0u) * M * OH * owb) {
+    let ohb = (OH + PY - 1u) / PY;
+    if (i >= p(0u) * M * ohb * owb) {
         return;
     }
     let ox0 = (i % owb) * PX;
-    let oy = (i / owb) % OH;
-    let plane = i / (owb * OH);
+    let oy0 = ((i / owb) % ohb) * PY;
+    let plane = i / (owb * ohb);
     let m = plane % M;
     let n = plane / M;
     let c0 = (m / MG) * CG;
@@ -50,21 +53,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (HAS_BIAS) {
         b = bias[m];
     }
-    var acc: array<f32, 8>;
-    for (var j = 0u; j < PX; j++) {
-        acc[j] = b;
+    // acc[py · PX + j]: output (oy0 + py, ox0 + j).
+    var acc: array<f32, 16>;
+    for (var a = 0u; a < PX * PY; a++) {
+        acc[a] = b;
     }
     let ix0 = i32(ox0 * S) - i32(P);
     let span = (PX - 1u) * S + K;
     let inside = ix0 >= 0 && ix0 + i32(span) <= i32(W);
     for (var cc = 0u; cc < CG; cc++) {
-        var taps: array<f32, 49>;
-        for (var t = 0u; t < K * K; t++) {
-            taps[t] = w[(m * CG + cc) * K * K + t];
-        }
+        let wbase = (m * CG + cc) * K * K;
         let xplane = n * C + c0 + cc;
-        for (var ky = 0u; ky < K; ky++) {
-            let iy = i32(oy * S + ky) - i32(P);
+        // Input rows r of the block: output row py uses r = py · S + ky.
+        for (var r = 0u; r < (PY - 1u) * S + K; r++) {
+            let iy = i32(oy0 * S + r) - i32(P);
             if (iy < 0 || iy >= i32(H)) {
                 continue;
             }
@@ -80,17 +82,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                     xr[t] = select(0.0, x[row + u32(clamp(ix, 0, i32(W) - 1))], ix >= 0 && ix < i32(W));
                 }
             }
-            for (var j = 0u; j < PX; j++) {
+            for (var py = 0u; py < PY; py++) {
+                let ky = i32(r) - i32(py * S);
+                if (ky < 0 || ky >= i32(K)) {
+                    continue;
+                }
+                // The taps of this kernel row (a short loop the compiler unrolls into
+                // registers; a whole K×K array would not be).
+                var taps: array<f32, 7>;
                 for (var kx = 0u; kx < K; kx++) {
-                    acc[j] += xr[j * S + kx] * taps[ky * K + kx];
+                    taps[kx] = w[wbase + u32(ky) * K + kx];
+                }
+                for (var j = 0u; j < PX; j++) {
+                    for (var kx = 0u; kx < K; kx++) {
+                        acc[py * PX + j] += xr[j * S + kx] * taps[kx];
+                    }
                 }
             }
         }
     }
-    let yo = (plane * OH + oy) * OW;
-    for (var j = 0u; j < PX; j++) {
-        if (ox0 + j < OW) {
-            y[yo + ox0 + j] = activate(acc[j], ACT, ACT_A, ACT_B);
+    for (var py = 0u; py < PY; py++) {
+        let oy = oy0 + py;
+        if (oy >= OH) {
+            continue;
+        }
+        let yo = (plane * OH + oy) * OW;
+        for (var j = 0u; j < PX; j++) {
+            if (ox0 + j < OW) {
+                y[yo + ox0 + j] = activate(acc[py * PX + j], ACT, ACT_A, ACT_B);
+            }
         }
     }
 }

@@ -91,7 +91,9 @@ fn every_variant_matches_the_reference() {
     let mut variants: Vec<Variant> = [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2)]
         .map(|(filters, pixels)| Variant::Blocked { filters, pixels })
         .to_vec();
-    variants.extend([2, 4, 8].map(|pixels| Variant::Rows { pixels }));
+    for (pixels, rows) in [(2, 1), (4, 1), (8, 1), (4, 2), (8, 2), (4, 4)] {
+        variants.push(Variant::Rows { pixels, rows });
+    }
     for v in variants {
         let ctx = GpuContext::new(&GpuOptions {
             tuning: Tuning::Force(v),
