@@ -14,7 +14,7 @@
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<vec4<f32>>;
 
 override C: u32 = 1u;
 override M: u32 = 1u;
@@ -92,10 +92,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
             let yo = (n * M + m) * Q;
             for (var j = 0u; j < PQ; j++) {
-                for (var p = 0u; p < 4u; p++) {
-                    let q = q0 + 4u * j + p;
+                let a = (t * PQ + j) * 4u;
+                let q = q0 + 4u * j;
+                if (Q % 4u == 0u) {
                     if (q < Q) {
-                        y[yo + q] = activate(acc[(t * PQ + j) * 4u + p][f] + b, ACT, ACT_A, ACT_B);
+                        let v = vec4<f32>(acc[a][f], acc[a + 1u][f], acc[a + 2u][f], acc[a + 3u][f]) + b;
+                        y[(yo + q) / 4u] = vec4<f32>(
+                            activate(v.x, ACT, ACT_A, ACT_B),
+                            activate(v.y, ACT, ACT_A, ACT_B),
+                            activate(v.z, ACT, ACT_A, ACT_B),
+                            activate(v.w, ACT, ACT_A, ACT_B),
+                        );
+                    }
+                } else {
+                    for (var p = 0u; p < 4u; p++) {
+                        if (q + p < Q) {
+                            let e = yo + q + p;
+                            y[e / 4u][e % 4u] = activate(acc[a + p][f] + b, ACT, ACT_A, ACT_B);
+                        }
                     }
                 }
             }
