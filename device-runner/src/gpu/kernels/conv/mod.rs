@@ -22,14 +22,17 @@ pub enum Variant {
         /// vec4s of pixels per invocation (`filters · pixels` at most 4).
         pixels: u32,
     },
-    /// A convolution with a block of `rows` × `pixels` outputs per invocation: square
-    /// kernels up to 7, equal strides up to 2, equal top and left paddings, no
-    /// dilation, any groups ([`rows_fit`]).
+    /// A convolution with a block of `filters` × `rows` × `pixels` outputs per
+    /// invocation: square kernels up to 7, equal strides up to 2, equal top and left
+    /// paddings, no dilation, any groups ([`rows_fit`]).
     Rows {
         /// Outputs along a row (1–8).
         pixels: u32,
-        /// Rows (`pixels · rows` at most 16).
+        /// Rows.
         rows: u32,
+        /// Filters of one group (dividing the filters per group; the product of the
+        /// three at most 16).
+        filters: u32,
     },
 }
 
@@ -38,7 +41,11 @@ impl std::fmt::Display for Variant {
         match self {
             Variant::Plain => write!(f, "plain"),
             Variant::Blocked { filters, pixels } => write!(f, "blocked {filters}x{pixels}"),
-            Variant::Rows { pixels, rows } => write!(f, "rows {pixels}x{rows}"),
+            Variant::Rows {
+                pixels,
+                rows,
+                filters,
+            } => write!(f, "rows {pixels}x{rows}x{filters}"),
         }
     }
 }
@@ -47,7 +54,7 @@ impl std::str::FromStr for Variant {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Variant, String> {
-        let bad = || format!("'{s}' is not a convolution variant (plain, blocked FxP, rows PxR)");
+        let bad = || format!("'{s}' is not a convolution variant (plain, blocked FxP, rows PxRxF)");
         match s.split_once(' ') {
             None if s == "plain" => Ok(Variant::Plain),
             Some(("blocked", fp)) => {
@@ -57,12 +64,19 @@ impl std::str::FromStr for Variant {
                     pixels: p.parse().map_err(|_| bad())?,
                 })
             }
-            Some(("rows", pr)) => {
-                let (p, r) = pr.split_once('x').ok_or_else(bad)?;
-                Ok(Variant::Rows {
-                    pixels: p.parse().map_err(|_| bad())?,
-                    rows: r.parse().map_err(|_| bad())?,
-                })
+            Some(("rows", prf)) => {
+                let v: Vec<u32> = prf
+                    .split('x')
+                    .map(|t| t.parse().map_err(|_| bad()))
+                    .collect::<std::result::Result<_, _>>()?;
+                match v[..] {
+                    [pixels, rows, filters] => Ok(Variant::Rows {
+                        pixels,
+                        rows,
+                        filters,
+                    }),
+                    _ => Err(bad()),
+                }
             }
             _ => Err(bad()),
         }
@@ -80,7 +94,22 @@ pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
         }
     } else if rows_fit(g) {
         for (pixels, rows) in [(2, 1), (4, 1), (8, 1), (4, 2), (8, 2), (4, 4)] {
-            v.push(Variant::Rows { pixels, rows });
+            v.push(Variant::Rows {
+                pixels,
+                rows,
+                filters: 1,
+            });
+        }
+        // Several filters per invocation share the input rows they read (the stem).
+        let per_group = g.m / g.group;
+        for (pixels, rows, filters) in [(4, 1, 2), (4, 1, 4), (8, 1, 2), (2, 2, 4)] {
+            if per_group % filters as usize == 0 {
+                v.push(Variant::Rows {
+                    pixels,
+                    rows,
+                    filters,
+                });
+            }
         }
     }
     v
@@ -95,7 +124,11 @@ pub fn default_variant(g: &Conv2d, weights_known: bool) -> Variant {
             pixels: 2,
         }
     } else if rows_fit(g) {
-        Variant::Rows { pixels: 4, rows: 2 }
+        Variant::Rows {
+            pixels: 4,
+            rows: 2,
+            filters: 1,
+        }
     } else {
         Variant::Plain
     }
@@ -167,11 +200,21 @@ pub fn call(
     wg: u32,
     variant: Variant,
 ) -> Result<Call> {
-    if let (Variant::Rows { pixels, rows }, true) = (variant, rows_fit(g)) {
+    if let Variant::Rows {
+        pixels,
+        rows,
+        filters,
+    } = variant
+        && rows_fit(g)
+        && (g.m / g.group) % filters as usize == 0
+    {
         let (code, a, bb) = act.code();
         let mut params = Params::default();
         params.set_all(0, &[g.n])?;
-        let invocations = g.n * g.m * g.oh.div_ceil(rows as usize) * g.ow.div_ceil(pixels as usize);
+        let invocations = g.n
+            * (g.m / filters as usize)
+            * g.oh.div_ceil(rows as usize)
+            * g.ow.div_ceil(pixels as usize);
         return Ok(Call {
             kernel: Kernel::ConvRows,
             variant: variant.to_string(),
@@ -189,6 +232,7 @@ pub fn call(
                 ("P", g.pt as f64),
                 ("PX", f64::from(pixels)),
                 ("PY", f64::from(rows)),
+                ("MF", f64::from(filters)),
                 ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
                 ("ACT", f64::from(code)),
                 ("ACT_A", f64::from(a)),

@@ -1,9 +1,9 @@
 // 2-D convolution with a square kernel (at most 7), equal strides (at most 2), equal
 // top and left paddings and no dilation, any groups (depthwise: one channel per group),
 // bias and activation fused. Each invocation computes a block of PY rows × PX
-// neighbouring outputs of one filter: per input channel of its group, each input row
-// the block's rows share is loaded once (its span, for all PX outputs) and used by every
-// output row it reaches, with that kernel row's taps in registers.
+// neighbouring outputs of MF filters of one group: per input channel of the group, each
+// input row the block's rows share is loaded once (its span, for all PX outputs) and used
+// by every output row and filter it reaches, with that kernel row's taps in registers.
 // Shapes, kernel size, stride, padding, blocking and the activation are override
 // constants: the loops over taps unroll and the padding checks fold away inside.
 //
@@ -27,9 +27,11 @@ override OW: u32 = 1u;
 override K: u32 = 3u;
 override S: u32 = 1u;
 override P: u32 = 1u;
-// Outputs along the row (at most 8) and rows (PX · PY at most 16) per invocation.
+// Outputs along the row (at most 8), rows and filters (MF divides MG) per invocation;
+// PX · PY · MF at most 16.
 override PX: u32 = 4u;
 override PY: u32 = 1u;
+override MF: u32 = 1u;
 override HAS_BIAS: bool = false;
 override ACT: u32 = 0u;
 override ACT_A: f32 = 0.0;
@@ -40,29 +42,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = linear_index(gid, nwg);
     let owb = (OW + PX - 1u) / PX;
     let ohb = (OH + PY - 1u) / PY;
-    if (i >= p(0u) * M * ohb * owb) {
+    let mb = M / MF;
+    if (i >= p(0u) * mb * ohb * owb) {
         return;
     }
     let ox0 = (i % owb) * PX;
     let oy0 = ((i / owb) % ohb) * PY;
-    let plane = i / (owb * ohb);
-    let m = plane % M;
-    let n = plane / M;
-    let c0 = (m / MG) * CG;
-    var b = 0.0;
-    if (HAS_BIAS) {
-        b = bias[m];
-    }
-    // acc[py · PX + j]: output (oy0 + py, ox0 + j).
+    let fb = i / (owb * ohb);
+    let m0 = (fb % mb) * MF;
+    let n = fb / mb;
+    let c0 = (m0 / MG) * CG;
+    // acc[(f · PY + py) · PX + j]: filter m0 + f, output (oy0 + py, ox0 + j).
     var acc: array<f32, 16>;
-    for (var a = 0u; a < PX * PY; a++) {
-        acc[a] = b;
+    for (var f = 0u; f < MF; f++) {
+        var b = 0.0;
+        if (HAS_BIAS) {
+            b = bias[m0 + f];
+        }
+        for (var a = 0u; a < PX * PY; a++) {
+            acc[f * PX * PY + a] = b;
+        }
     }
     let ix0 = i32(ox0 * S) - i32(P);
     let span = (PX - 1u) * S + K;
     let inside = ix0 >= 0 && ix0 + i32(span) <= i32(W);
     for (var cc = 0u; cc < CG; cc++) {
-        let wbase = (m * CG + cc) * K * K;
+        let wbase = (m0 * CG + cc) * K * K;
         let xplane = n * C + c0 + cc;
         // Input rows r of the block: output row py uses r = py · S + ky.
         for (var r = 0u; r < (PY - 1u) * S + K; r++) {
@@ -87,29 +92,33 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 if (ky < 0 || ky >= i32(K)) {
                     continue;
                 }
-                // The taps of this kernel row (a short loop the compiler unrolls into
-                // registers; a whole K×K array would not be).
-                var taps: array<f32, 7>;
-                for (var kx = 0u; kx < K; kx++) {
-                    taps[kx] = w[wbase + u32(ky) * K + kx];
-                }
-                for (var j = 0u; j < PX; j++) {
+                for (var f = 0u; f < MF; f++) {
+                    // The taps of this kernel row (a short loop the compiler unrolls
+                    // into registers; a whole K×K array would not be).
+                    var taps: array<f32, 7>;
                     for (var kx = 0u; kx < K; kx++) {
-                        acc[py * PX + j] += xr[j * S + kx] * taps[kx];
+                        taps[kx] = w[wbase + f * CG * K * K + u32(ky) * K + kx];
+                    }
+                    for (var j = 0u; j < PX; j++) {
+                        for (var kx = 0u; kx < K; kx++) {
+                            acc[(f * PY + py) * PX + j] += xr[j * S + kx] * taps[kx];
+                        }
                     }
                 }
             }
         }
     }
-    for (var py = 0u; py < PY; py++) {
-        let oy = oy0 + py;
-        if (oy >= OH) {
-            continue;
-        }
-        let yo = (plane * OH + oy) * OW;
-        for (var j = 0u; j < PX; j++) {
-            if (ox0 + j < OW) {
-                y[yo + ox0 + j] = activate(acc[py * PX + j], ACT, ACT_A, ACT_B);
+    for (var f = 0u; f < MF; f++) {
+        for (var py = 0u; py < PY; py++) {
+            let oy = oy0 + py;
+            if (oy >= OH) {
+                continue;
+            }
+            let yo = ((n * M + m0 + f) * OH + oy) * OW;
+            for (var j = 0u; j < PX; j++) {
+                if (ox0 + j < OW) {
+                    y[yo + ox0 + j] = activate(acc[(f * PY + py) * PX + j], ACT, ACT_A, ACT_B);
+                }
             }
         }
     }

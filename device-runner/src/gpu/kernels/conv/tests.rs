@@ -91,8 +91,23 @@ fn every_variant_matches_the_reference() {
     let mut variants: Vec<Variant> = [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2)]
         .map(|(filters, pixels)| Variant::Blocked { filters, pixels })
         .to_vec();
-    for (pixels, rows) in [(2, 1), (4, 1), (8, 1), (4, 2), (8, 2), (4, 4)] {
-        variants.push(Variant::Rows { pixels, rows });
+    for (pixels, rows, filters) in [
+        (2, 1, 1),
+        (4, 1, 1),
+        (8, 1, 1),
+        (4, 2, 1),
+        (8, 2, 1),
+        (4, 4, 1),
+        (4, 1, 2),
+        (4, 1, 4),
+        (8, 1, 2),
+        (2, 2, 4),
+    ] {
+        variants.push(Variant::Rows {
+            pixels,
+            rows,
+            filters,
+        });
     }
     for v in variants {
         let ctx = GpuContext::new(&GpuOptions {
@@ -121,7 +136,14 @@ fn every_variant_matches_the_reference() {
                 _ => {
                     let k: usize = [1, 3, 5, 7][pick(4)];
                     let p = pick(k.div_ceil(2) + 1).min(k - 1);
-                    let (group, cpg, mpg) = [(1, 3, 8), (6, 1, 1), (5, 1, 2), (2, 3, 2)][pick(4)];
+                    let (group, cpg, mpg) = match v {
+                        // Filter blocks need the filters per group to divide.
+                        Variant::Rows { filters: 4, .. } => [(1, 3, 8), (2, 3, 4)][pick(2)],
+                        Variant::Rows { filters: 2, .. } => {
+                            [(1, 3, 8), (5, 1, 2), (2, 3, 2)][pick(3)]
+                        }
+                        _ => [(1, 3, 8), (6, 1, 1), (5, 1, 2), (2, 3, 2)][pick(4)],
+                    };
                     let hw = k + pick(12);
                     let stride = if k == 1 { 2 } else { 1 + pick(2) };
                     Case {
