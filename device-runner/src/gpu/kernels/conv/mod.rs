@@ -103,7 +103,7 @@ pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
         // Several filters per invocation share the input rows they read (the stem).
         let per_group = g.m / g.group;
         for (pixels, rows, filters) in [(4, 1, 2), (4, 1, 4), (8, 1, 2), (2, 2, 4)] {
-            if per_group % filters as usize == 0 {
+            if per_group.is_multiple_of(filters as usize) {
                 v.push(Variant::Rows {
                     pixels,
                     rows,
@@ -206,7 +206,7 @@ pub fn call(
         filters,
     } = variant
         && rows_fit(g)
-        && (g.m / g.group) % filters as usize == 0
+        && (g.m / g.group).is_multiple_of(filters as usize)
     {
         let (code, a, bb) = act.code();
         let mut params = Params::default();
