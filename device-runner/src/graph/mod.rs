@@ -152,8 +152,10 @@ impl Op {
         }
     }
 
-    /// Every operator type the runner executes.
-    pub const SUPPORTED: [&'static str; 16] = [
+    /// Every operator type the runner executes (Constant nodes become initializers
+    /// when the graph is read).
+    pub const SUPPORTED: [&'static str; 17] = [
+        "Constant",
         "Conv",
         "BatchNormalization",
         "Relu",
@@ -281,6 +283,23 @@ impl Graph {
         known.extend(inputs.iter().map(|v| v.name.clone()));
         let mut nodes = Vec::with_capacity(g.node.len());
         for n in &g.node {
+            if n.op_type.as_deref() == Some("Constant")
+                && matches!(n.domain.as_deref(), None | Some("") | Some("ai.onnx"))
+            {
+                // A constant is an initializer by another name: folded here, so that
+                // every backend (and the fusions that look for constant weights) sees
+                // it as one.
+                let (out, t) = constant_node(n)?;
+                if !known.insert(out.clone()) {
+                    return Err(Error::node(
+                        &out,
+                        "Constant",
+                        format!("output '{out}' is produced twice"),
+                    ));
+                }
+                initializers.insert(out, t);
+                continue;
+            }
             let node = parse_node(n, opset)?;
             for i in node.inputs.iter().filter(|i| !i.is_empty()) {
                 if !known.contains(i) {
@@ -361,6 +380,40 @@ fn value_info(v: &proto::ValueInfoProto, what: &str) -> Result<ValueInfo> {
             .collect()
     });
     Ok(ValueInfo { name, elem, shape })
+}
+
+/// A Constant node's output name and value: its `value` tensor, or `value_float(s)` /
+/// `value_int(s)`; sparse and string values are refused, naming the node.
+fn constant_node(n: &proto::NodeProto) -> Result<(String, Tensor)> {
+    let out = n.output.first().cloned().unwrap_or_default();
+    let name = n
+        .name
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| out.clone());
+    let fail = |m: &str| Error::node(&name, "Constant", m.to_string());
+    if out.is_empty() {
+        return Err(fail("has no output"));
+    }
+    let [a] = n.attribute.as_slice() else {
+        return Err(fail("needs exactly one value attribute"));
+    };
+    let t = match a.name.as_deref().unwrap_or_default() {
+        "value" => Tensor::from_proto(
+            a.t.as_ref()
+                .ok_or_else(|| fail("'value' holds no tensor"))?,
+        )?,
+        "value_float" => Tensor::f32(vec![], vec![a.f.unwrap_or(0.0)]),
+        "value_floats" => Tensor::f32(vec![a.floats.len()], a.floats.clone()),
+        "value_int" => Tensor::i64(vec![], vec![a.i.unwrap_or(0)]),
+        "value_ints" => Tensor::i64(vec![a.ints.len()], a.ints.clone()),
+        other => {
+            return Err(fail(&format!(
+                "attribute '{other}' is not supported (sparse and string constants are not)"
+            )));
+        }
+    };
+    Ok((out, t))
 }
 
 /// Typed attribute access for one node, with errors naming node and attribute.
