@@ -473,8 +473,7 @@ const TUNING_ROUNDS: usize = 5;
 
 /// The GPU time (wall time on adapters without timestamps) of one run of `d` alone, in
 /// milliseconds: what the autotuner compares.
-fn time_dispatch(ctx: &GpuContext, d: &Dispatch) -> Result<f64> {
-    let t = ctx.timestamps.then(|| Timestamps::new(ctx, 2));
+fn time_dispatch(ctx: &GpuContext, d: &Dispatch, t: Option<&Timestamps>) -> Result<f64> {
     let mut enc = ctx
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -483,7 +482,7 @@ fn time_dispatch(ctx: &GpuContext, d: &Dispatch) -> Result<f64> {
     {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some(&d.node),
-            timestamp_writes: t.as_ref().map(|t| wgpu::ComputePassTimestampWrites {
+            timestamp_writes: t.map(|t| wgpu::ComputePassTimestampWrites {
                 query_set: &t.queries,
                 beginning_of_pass_write_index: Some(0),
                 end_of_pass_write_index: Some(1),
@@ -493,7 +492,7 @@ fn time_dispatch(ctx: &GpuContext, d: &Dispatch) -> Result<f64> {
         pass.set_bind_group(0, &d.bind_group, &[]);
         pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
     }
-    if let Some(t) = &t {
+    if let Some(t) = t {
         t.resolve(&mut enc);
     }
     let start = Instant::now();
@@ -501,7 +500,7 @@ fn time_dispatch(ctx: &GpuContext, d: &Dispatch) -> Result<f64> {
     ctx.wait()?;
     let wall = start.elapsed().as_secs_f64() * 1e3;
     ctx.check(&format!("timing a variant of {}", d.node))?;
-    Ok(match &t {
+    Ok(match t {
         Some(t) => gpu_span_ms(&read_buffer(ctx, &t.readback)?, ctx.timestamp_period_ns),
         None => wall,
     })
@@ -741,9 +740,10 @@ impl Builder<'_, '_> {
             )?);
         }
         let mut times = vec![Vec::with_capacity(TUNING_ROUNDS); candidates.len()];
+        let stamps = self.ctx.timestamps.then(|| Timestamps::new(self.ctx, 2));
         for round in 0..=TUNING_ROUNDS {
             for (d, t) in dispatches.iter().zip(&mut times) {
-                let ms = time_dispatch(self.ctx, d)?;
+                let ms = time_dispatch(self.ctx, d, stamps.as_ref())?;
                 if round > 0 {
                     t.push(ms);
                 }
@@ -805,17 +805,17 @@ impl Builder<'_, '_> {
                     ),
                 };
                 let y = self.tensor_slot(&s.output)?;
-                let host: Option<Vec<f32>> = match &s.folded {
-                    Some((w, _)) => Some(w.clone()),
+                let graph = self.graph;
+                let host: Option<&[f32]> = match &s.folded {
+                    Some((w, _)) => Some(w),
                     None => node
                         .input(1)
-                        .and_then(|n| self.graph.initializers.get(n))
-                        .and_then(Tensor::as_f32)
-                        .map(<[f32]>::to_vec),
+                        .and_then(|n| graph.initializers.get(n))
+                        .and_then(Tensor::as_f32),
                 };
                 let has_bias = b.is_some();
                 let slots = [x, w, b.unwrap_or(self.dummy), y];
-                self.conv_call(g, &label, slots, host.as_deref(), has_bias, s.act)
+                self.conv_call(g, &label, slots, host, has_bias, s.act)
             }
             (Op::BatchNorm { epsilon }, _) => {
                 let mut slots = [0usize; 6];

@@ -123,6 +123,17 @@ impl Act {
     }
 }
 
+/// The override constants of a fused activation (`ACT`, `ACT_A`, `ACT_B`, as the
+/// specialised kernels declare them).
+pub fn act_constants(act: Act) -> [(&'static str, f64); 3] {
+    let (code, a, b) = act.code();
+    [
+        ("ACT", f64::from(code)),
+        ("ACT_A", f64::from(a)),
+        ("ACT_B", f64::from(b)),
+    ]
+}
+
 /// The parameter block: 64 words, floats as bits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Params {

@@ -1,7 +1,7 @@
 //! Convolutions: a tiled matrix-product kernel for 1×1 convolutions, a depthwise kernel,
 //! and a direct kernel for everything else; bias and activation fused in all three.
 
-use super::{Call, Kernel, Params, grid_1d};
+use super::{Call, Kernel, Params, act_constants, grid_1d};
 use crate::cpu::Act;
 use crate::error::Result;
 use crate::graph::shape::Conv2d;
@@ -208,7 +208,6 @@ pub fn call(
         && rows_fit(g)
         && (g.m / g.group).is_multiple_of(filters as usize)
     {
-        let (code, a, bb) = act.code();
         let mut params = Params::default();
         params.set_all(0, &[g.n])?;
         let invocations = g.n
@@ -234,10 +233,10 @@ pub fn call(
                 ("PY", f64::from(rows)),
                 ("MF", f64::from(filters)),
                 ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
-                ("ACT", f64::from(code)),
-                ("ACT_A", f64::from(a)),
-                ("ACT_B", f64::from(bb)),
-            ],
+            ]
+            .into_iter()
+            .chain(act_constants(act))
+            .collect(),
             params,
             buffers: vec![x, w, b, y],
             groups: grid_1d(invocations, wg)?,
@@ -246,7 +245,6 @@ pub fn call(
     if let (Variant::Blocked { filters, pixels }, true) = (variant, g.is_pointwise()) {
         let q = g.h * g.w;
         let m4 = g.m.div_ceil(4 * filters as usize) * filters as usize;
-        let (code, a, bb) = act.code();
         let invocations = g.n * (m4 / filters as usize) * q.div_ceil(4 * pixels as usize);
         let mut params = Params::default();
         params.set_all(0, &[g.n, g.c, g.m, q, m4])?;
@@ -261,10 +259,10 @@ pub fn call(
                 ("TM4", f64::from(filters)),
                 ("PQ", f64::from(pixels)),
                 ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
-                ("ACT", f64::from(code)),
-                ("ACT_A", f64::from(a)),
-                ("ACT_B", f64::from(bb)),
-            ],
+            ]
+            .into_iter()
+            .chain(act_constants(act))
+            .collect(),
             params,
             buffers: vec![x, w, b, y],
             groups: grid_1d(invocations, wg)?,

@@ -1,6 +1,6 @@
 //! Gemm and MatMul.
 
-use super::{Call, Kernel, Params, grid_1d};
+use super::{Call, Kernel, Params, act_constants, grid_1d};
 use crate::cpu::Act;
 use crate::error::{Error, Result};
 use crate::graph::shape::{MatMulPlan, broadcast_strides};
@@ -28,7 +28,6 @@ pub fn gemm(
         }
         None => (0, 0),
     };
-    let (code, act_a, act_b) = act.code();
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     Ok(Call {
         constants: vec![
@@ -42,10 +41,10 @@ pub fn gemm(
             ("HAS_C", flag(c_shape.is_some())),
             ("CS0", cs0 as f64),
             ("CS1", cs1 as f64),
-            ("ACT", f64::from(code)),
-            ("ACT_A", f64::from(act_a)),
-            ("ACT_B", f64::from(act_b)),
-        ],
+        ]
+        .into_iter()
+        .chain(act_constants(act))
+        .collect(),
         variant: "plain".into(),
         kernel: Kernel::Gemm,
         params,
