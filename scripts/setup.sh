@@ -78,6 +78,31 @@ fi
 
 site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 ln -sfn "$site/torch" "$deps/libtorch"
+
+# --- torchvision, for exporting real PyTorch models to ONNX (scripts/export-torchvision.sh)
+# torch's pure-Python dependencies (skipped by --no-deps above) and torchvision itself,
+# without its CUDA wheels; on a host without the CUDA libraries, stub libraries let
+# `import torch` load (scripts/torch_cpu_stubs.py explains).
+TORCHVISION_VERSION=0.28.0
+if have torchvision "$TORCHVISION_VERSION" && have sympy 1.14.0 && have pillow 13.0.0; then
+  say "torchvision $TORCHVISION_VERSION present"
+else
+  say "installing torchvision==$TORCHVISION_VERSION (--no-deps) and torch's Python dependencies"
+  "${pip[@]}" --no-deps "torchvision==$TORCHVISION_VERSION"
+  "${pip[@]}" sympy==1.14.0 mpmath==1.3.0 networkx==3.6.1 jinja2==3.1.6 markupsafe==3.0.4 \
+    filelock==4.3.1 fsspec==2026.9.0 pillow==13.0.0
+fi
+stubs="$deps/torch-cpu-stubs"
+if [ "$cuda" = 1 ]; then
+  rm -rf "$stubs"
+elif [ -f "$stubs/.done-$TORCH_VERSION" ]; then
+  say "CUDA stub libraries for CPU-only torch present"
+else
+  say "building CUDA stub libraries so the venv's torch imports without CUDA (.deps/torch-cpu-stubs)"
+  rm -rf "$stubs"
+  python3 "$root/scripts/torch_cpu_stubs.py" "$site/torch/lib" "$stubs" >/dev/null
+  touch "$stubs/.done-$TORCH_VERSION"
+fi
 ort_lib=$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n 1)
 [ -n "$ort_lib" ] || { say "error: no libonnxruntime.so.* in $site/onnxruntime/capi"; exit 1; }
 ln -sfn "$ort_lib" "$deps/libonnxruntime.so"

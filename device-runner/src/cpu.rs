@@ -1,11 +1,16 @@
 //! The CPU reference: a plain, unoptimised interpreter of the graph, accumulating in f64.
 //! It is the yardstick the GPU kernels are tested against (and `--backend cpu` for
-//! checking a model by hand); speed is not its job.
+//! checking a model by hand); speed is not its job. Index arithmetic that ONNX defines
+//! (padding, Resize's coordinate mapping, strided copies) is resolved once in
+//! [`shape`]'s plans, which both backends execute.
 
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::graph::shape::{self, Conv2d, Geometry, MatMulPlan, Pool2d, broadcast_strides};
+use crate::graph::shape::{
+    self, Conv2d, Geometry, MatMulPlan, PadPlan, Pool2d, ResizePlan, Strided, broadcast_strides,
+    contiguous_strides, pad_source,
+};
 use crate::graph::{Graph, Node, Op};
 use crate::onnx::Tensor;
 
@@ -59,8 +64,8 @@ pub fn run(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .collect()
 }
 
-/// Checks `inputs` against the graph and infers shapes; int64 inputs count as constants
-/// (they carry shapes, not data).
+/// Checks `inputs` against the graph and infers shapes; int64 inputs and inputs read only
+/// as parameters (shapes, pads, scales) count as constants.
 pub fn bind(graph: &Graph, inputs: &[Tensor]) -> Result<(shape::Shapes, HashMap<String, Tensor>)> {
     if inputs.len() != graph.inputs.len() {
         let names: Vec<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
@@ -88,7 +93,7 @@ pub fn bind(graph: &Graph, inputs: &[Tensor]) -> Result<(shape::Shapes, HashMap<
     }
     let consts: HashMap<String, &Tensor> = values
         .iter()
-        .filter(|(_, t)| t.as_i64().is_some())
+        .filter(|(k, t)| t.as_i64().is_some() || graph.is_parameter(k))
         .map(|(k, v)| (k.clone(), v))
         .collect();
     let shapes = shape::infer(graph, &in_shapes, &consts)?;
@@ -171,6 +176,19 @@ fn eval(
             global_avg_pool(x()?, s[0] * s[1], s[2..].iter().product())
         }
         (Op::AveragePool(_), Geometry::Pool(p)) => avg_pool(x()?, p),
+        (Op::MaxPool(_), Geometry::Pool(p)) => max_pool(x()?, p),
+        (_, Geometry::Copy(copies)) => {
+            let mut out = vec![0f32; out_shape().iter().product()];
+            for (i, c) in copies.iter().enumerate() {
+                strided_copy(f32_of(node, values, i)?, c, &mut out);
+            }
+            out
+        }
+        (Op::Pad { .. }, Geometry::Pad(p)) => pad(x()?, p),
+        (Op::Softmax { .. }, Geometry::Softmax { outer, len, inner }) => {
+            softmax(x()?, *outer, *len, *inner)
+        }
+        (Op::Resize(_), Geometry::Resize(p)) => resize(x()?, p),
         (
             Op::Gemm {
                 alpha,
@@ -194,7 +212,7 @@ fn eval(
             )
         }
         (Op::MatMul, Geometry::MatMul(p)) => matmul(x()?, f32_of(node, values, 1)?, p),
-        (Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity, _) => x()?.to_vec(),
+        (op, _) if op.is_view() => x()?.to_vec(),
         _ => {
             let act = node_act(node, values)?.ok_or_else(|| node.error("no CPU implementation"))?;
             x()?.iter()
@@ -384,6 +402,104 @@ pub fn matmul(a: &[f32], b: &[f32], p: &MatMulPlan) -> Vec<f32> {
                     .map(|kk| f64::from(a[oa + i * p.k + kk]) * f64::from(b[ob + kk * p.n + j]))
                     .sum();
                 out[(bi * p.m + i) * p.n + j] = acc as f32;
+            }
+        }
+    }
+    out
+}
+
+/// Windowed maximum (ONNX MaxPool semantics: padding and ceil mode; padded positions
+/// never win).
+pub fn max_pool(x: &[f32], p: &Pool2d) -> Vec<f32> {
+    let mut out = vec![0f32; p.planes * p.oh * p.ow];
+    for pl in 0..p.planes {
+        for oy in 0..p.oh {
+            for ox in 0..p.ow {
+                let mut best = f32::NEG_INFINITY;
+                for ky in 0..p.kh {
+                    let iy = (oy * p.sh + ky * p.dh) as isize - p.pt as isize;
+                    for kx in 0..p.kw {
+                        let ix = (ox * p.sw + kx * p.dw) as isize - p.pl as isize;
+                        if iy >= 0 && ix >= 0 && iy < p.h as isize && ix < p.w as isize {
+                            best = best.max(x[(pl * p.h + iy as usize) * p.w + ix as usize]);
+                        }
+                    }
+                }
+                out[(pl * p.oh + oy) * p.ow + ox] = best;
+            }
+        }
+    }
+    out
+}
+
+/// A strided copy into `out`.
+pub fn strided_copy(x: &[f32], c: &Strided, out: &mut [f32]) {
+    c.for_each(|s, d| out[d] = x[s]);
+}
+
+/// Pad (or crop).
+pub fn pad(x: &[f32], p: &PadPlan) -> Vec<f32> {
+    let n: usize = p.output.iter().product();
+    let st = contiguous_strides(&p.input);
+    (0..n)
+        .map(|mut i| {
+            let mut src = 0;
+            for d in (0..p.output.len()).rev() {
+                let o = (i % p.output[d]) as i64;
+                i /= p.output[d];
+                match pad_source(o - p.begins[d], p.input[d], p.mode) {
+                    Some(k) => src += k * st[d],
+                    None => return p.value,
+                }
+            }
+            x[src]
+        })
+        .collect()
+}
+
+/// Softmax over `len` elements `inner` apart (max subtracted first).
+pub fn softmax(x: &[f32], outer: usize, len: usize, inner: usize) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| (o * len + k) * inner + i;
+            let max = (0..len)
+                .map(|k| f64::from(x[at(k)]))
+                .fold(f64::MIN, f64::max);
+            let sum: f64 = (0..len).map(|k| (f64::from(x[at(k)]) - max).exp()).sum();
+            for k in 0..len {
+                out[at(k)] = ((f64::from(x[at(k)]) - max).exp() / sum) as f32;
+            }
+        }
+    }
+    out
+}
+
+/// Resize (nearest or bilinear on the last two axes) by the plan's taps.
+pub fn resize(x: &[f32], p: &ResizePlan) -> Vec<f32> {
+    let [_, c, h, w] = p.input;
+    let [on, oc, oh, ow] = p.output;
+    let mut out = Vec::with_capacity(on * oc * oh * ow);
+    for a in &p.taps[0] {
+        for b in &p.taps[1] {
+            let plane = (a.i0 * c + b.i0) * h * w;
+            for ty in &p.taps[2] {
+                for tx in &p.taps[3] {
+                    if a.outside || b.outside || ty.outside || tx.outside {
+                        out.push(p.extrapolation);
+                        continue;
+                    }
+                    let v = |y: usize, xx: usize| f64::from(x[plane + y * w + xx]);
+                    let value = if p.linear {
+                        let (wy, wx) = (f64::from(ty.w), f64::from(tx.w));
+                        let top = v(ty.i0, tx.i0) * (1.0 - wx) + v(ty.i0, tx.i1) * wx;
+                        let bottom = v(ty.i1, tx.i0) * (1.0 - wx) + v(ty.i1, tx.i1) * wx;
+                        top * (1.0 - wy) + bottom * wy
+                    } else {
+                        v(ty.i0, tx.i0)
+                    };
+                    out.push(value as f32);
+                }
             }
         }
     }

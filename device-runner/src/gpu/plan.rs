@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use wgpu::util::DeviceExt;
 
-use super::kernels::{Call, conv, elementwise, linear, norm, pool};
+use super::kernels::{Call, conv, data, elementwise, linear, norm, pool};
 use super::{GpuContext, Tuning};
 use crate::cpu::{self, Act};
 use crate::error::{Error, Result};
@@ -91,7 +91,7 @@ impl Timestamps {
 pub struct GpuModel<'c> {
     ctx: &'c GpuContext,
     buffers: Vec<wgpu::Buffer>,
-    inputs: Vec<(String, usize, Vec<usize>)>,
+    inputs: Vec<(String, Feed)>,
     outputs: Vec<(String, usize, Vec<usize>, wgpu::Buffer)>,
     dispatches: Vec<Dispatch>,
     timestamps: Option<Timestamps>,
@@ -99,6 +99,15 @@ pub struct GpuModel<'c> {
     dispatch_timestamps: Option<Timestamps>,
     /// Kernel dispatches per run.
     pub dispatch_count: usize,
+}
+
+/// How a graph input reaches the model.
+enum Feed {
+    /// Uploaded to this buffer slot each run; its shape is fixed at compile time.
+    Upload(usize, Vec<usize>),
+    /// A parameter (int64 shapes, Resize's scales, Pad's pads, …) consumed when the model
+    /// was compiled: later runs must give the same value.
+    Fixed(Tensor),
 }
 
 /// What one node becomes after fusion.
@@ -114,8 +123,8 @@ struct Step<'g> {
 }
 
 impl<'c> GpuModel<'c> {
-    /// Compiles `graph` for inputs shaped like `inputs` (int64 inputs are taken as the
-    /// constants they are, e.g. Reshape's shape).
+    /// Compiles `graph` for inputs shaped like `inputs` (int64 inputs and inputs read only
+    /// as parameters are taken as the constants they are, e.g. Reshape's shape).
     pub fn compile(ctx: &'c GpuContext, graph: &Graph, inputs: &[Tensor]) -> Result<GpuModel<'c>> {
         let (shapes, values) = cpu::bind(graph, inputs)?;
         let steps = fuse(graph, &shapes);
@@ -128,8 +137,10 @@ impl<'c> GpuModel<'c> {
             dummy: 0,
         };
         b.dummy = b.raw_buffer("dummy", 16, None)?;
+        let uploaded =
+            |v: &crate::graph::ValueInfo| v.elem == ElemType::F32 && !graph.is_parameter(&v.name);
         for v in &graph.inputs {
-            if v.elem == ElemType::F32 {
+            if uploaded(v) {
                 b.tensor_slot(&v.name)?;
             }
         }
@@ -137,16 +148,17 @@ impl<'c> GpuModel<'c> {
         for s in &steps {
             calls.extend(b.calls(s, &values)?);
         }
-        let inputs_meta: Vec<(String, usize, Vec<usize>)> = graph
+        let inputs_meta: Vec<(String, Feed)> = graph
             .inputs
             .iter()
-            .filter(|v| v.elem == ElemType::F32)
-            .map(|v| {
-                (
-                    v.name.clone(),
-                    b.slots[&v.name],
-                    shapes.of(&v.name).to_vec(),
-                )
+            .zip(inputs)
+            .map(|(v, t)| {
+                let feed = if uploaded(v) {
+                    Feed::Upload(b.slots[&v.name], shapes.of(&v.name).to_vec())
+                } else {
+                    Feed::Fixed(t.clone())
+                };
+                (v.name.clone(), feed)
             })
             .collect();
         let mut outputs = Vec::new();
@@ -186,24 +198,32 @@ impl<'c> GpuModel<'c> {
         })
     }
 
-    /// Uploads the float inputs (in the graph's input order; int64 inputs are skipped,
-    /// they were consumed at compile time).
+    /// Uploads the inputs (in the graph's input order); parameter inputs were consumed at
+    /// compile time and must keep the value they had.
     pub fn set_inputs(&self, inputs: &[Tensor]) -> Result<()> {
-        let floats: Vec<&Tensor> = inputs
-            .iter()
-            .filter(|t| t.elem_type() == ElemType::F32)
-            .collect();
-        if floats.len() != self.inputs.len() {
+        if inputs.len() != self.inputs.len() {
             return Err(Error::tensor(
                 "inputs",
                 format!(
-                    "{} float inputs given, the model takes {}",
-                    floats.len(),
+                    "{} inputs given, the model takes {}",
+                    inputs.len(),
                     self.inputs.len()
                 ),
             ));
         }
-        for ((name, slot, shape), t) in self.inputs.iter().zip(floats) {
+        for ((name, feed), t) in self.inputs.iter().zip(inputs) {
+            let (slot, shape) = match feed {
+                Feed::Upload(slot, shape) => (slot, shape),
+                Feed::Fixed(fixed) => {
+                    if fixed != t {
+                        return Err(Error::tensor(
+                            name,
+                            "sets the model's geometry (a shape, pads or scales) and differs from the value it was compiled with; compile again",
+                        ));
+                    }
+                    continue;
+                }
+            };
             if &t.shape != shape {
                 return Err(Error::tensor(
                     name,
@@ -783,7 +803,7 @@ impl Builder<'_, '_> {
         };
         let x_shape = self.shapes.of(node.input(0).unwrap_or_default()).to_vec();
         let call = match (&node.op, s.geo) {
-            (Op::Flatten { .. } | Op::Reshape { .. } | Op::Identity, _) => {
+            (op, _) if op.is_view() => {
                 let src = self.input(node, 0)?;
                 self.slots.insert(s.output.clone(), src);
                 return Ok(Vec::new());
@@ -847,9 +867,38 @@ impl Builder<'_, '_> {
                     wg,
                 )
             }
-            (Op::AveragePool(_), Geometry::Pool(p)) => {
+            (Op::AveragePool(_) | Op::MaxPool(_), Geometry::Pool(p)) => {
                 let (x, y) = (self.input(node, 0)?, self.tensor_slot(&s.output)?);
-                pool::avg(p, [x, y], wg)
+                pool::window(p, matches!(node.op, Op::MaxPool(_)), [x, y], wg)
+            }
+            (_, Geometry::Copy(copies)) => {
+                let y = self.tensor_slot(&s.output)?;
+                let mut calls = Vec::with_capacity(copies.len());
+                for (i, c) in copies.iter().enumerate() {
+                    if c.is_empty() {
+                        continue;
+                    }
+                    let x = self.input(node, i)?;
+                    let call = data::copy(c, [x, y], wg).map_err(with_node)?;
+                    calls.push((call, format!("{label}.{i}")));
+                }
+                return Ok(calls);
+            }
+            (Op::Pad { .. }, Geometry::Pad(p)) => {
+                let (x, y) = (self.input(node, 0)?, self.tensor_slot(&s.output)?);
+                data::pad(p, [x, y], wg)
+            }
+            (Op::Softmax { .. }, Geometry::Softmax { outer, len, inner }) => {
+                let (x, y) = (self.input(node, 0)?, self.tensor_slot(&s.output)?);
+                norm::softmax((*outer, *len, *inner), [x, y], wg)
+            }
+            (Op::Resize(_), Geometry::Resize(p)) => {
+                let (taps, first) = data::resize_taps(p).map_err(with_node)?;
+                let x = self.input(node, 0)?;
+                let t =
+                    self.raw_buffer(&format!("{label}.taps"), 4 * taps.len() as u64, Some(&taps))?;
+                let y = self.tensor_slot(&s.output)?;
+                data::resize(p, first, [x, t, y], wg)
             }
             (
                 Op::Gemm {

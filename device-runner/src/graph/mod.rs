@@ -5,7 +5,11 @@
 //!
 //! Operators (float32, 2-D images in NCHW): Conv, BatchNormalization (inference), Relu,
 //! HardSwish, HardSigmoid, Sigmoid, Clip, Add, Mul (broadcasting), GlobalAveragePool,
-//! AveragePool, Gemm, MatMul, Flatten, Reshape, Identity.
+//! AveragePool, MaxPool, Gemm, MatMul, Softmax, Concat, Pad, Transpose, Squeeze,
+//! Unsqueeze, Flatten, Reshape, Identity, Resize (nearest, linear), DepthToSpace; Constant
+//! nodes become initializers. Shape-like inputs (Reshape's shape, Pad's pads, Resize's
+//! scales or sizes, …) must be known before running: initializers, or graph inputs fed
+//! with the model and fixed when it is compiled.
 
 pub mod shape;
 
@@ -64,6 +68,81 @@ pub struct PoolAttrs {
     pub auto_pad: AutoPad,
 }
 
+/// How Pad fills what lies outside the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PadMode {
+    /// A constant.
+    Constant,
+    /// Mirrored about the edge, the edge not repeated.
+    Reflect,
+    /// The edge value repeated.
+    Edge,
+    /// The other end of the axis (periodic).
+    Wrap,
+}
+
+/// Resize's interpolation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResizeMode {
+    /// The nearest input element (rounded by `NearestMode`).
+    Nearest,
+    /// Linear in each resized axis (bilinear for images).
+    Linear,
+}
+
+/// How Resize maps an output coordinate to an input one (ONNX's
+/// `coordinate_transformation_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordMode {
+    /// (x + 0.5) / scale − 0.5.
+    HalfPixel,
+    /// Half-pixel, re-centred when the output size was rounded.
+    HalfPixelSymmetric,
+    /// Half-pixel, but 0 for an output of length 1 (PyTorch).
+    PytorchHalfPixel,
+    /// x · (in − 1) / (out − 1).
+    AlignCorners,
+    /// x / scale.
+    Asymmetric,
+    /// (x + 0.5) / scale.
+    TfHalfPixelForNn,
+    /// Within the region of interest, outside it the extrapolation value.
+    TfCropAndResize,
+}
+
+/// How nearest-neighbour Resize rounds a fractional coordinate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NearestMode {
+    /// Round, halves down.
+    RoundPreferFloor,
+    /// Round, halves up.
+    RoundPreferCeil,
+    /// Down.
+    Floor,
+    /// Up.
+    Ceil,
+}
+
+/// Resize attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResizeAttrs {
+    /// Interpolation.
+    pub mode: ResizeMode,
+    /// Coordinate mapping.
+    pub coord: CoordMode,
+    /// Rounding of nearest-neighbour coordinates.
+    pub nearest: NearestMode,
+    /// Value outside the region of interest (tf_crop_and_resize).
+    pub extrapolation: f32,
+    /// With `sizes`: keep the aspect ratio, fitting inside ("not_larger") or around
+    /// ("not_smaller") the sizes; `None` stretches.
+    pub keep_aspect: Option<bool>,
+    /// The axes `scales`/`sizes`/`roi` refer to (opset 18), else all.
+    pub axes: Option<Vec<i64>>,
+    /// Opset 10: inputs are (X, scales), no roi.
+    pub legacy: bool,
+}
+
 /// An operator with its attributes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -102,6 +181,8 @@ pub enum Op {
     GlobalAveragePool,
     /// Windowed mean.
     AveragePool(PoolAttrs),
+    /// Windowed maximum (padding never wins).
+    MaxPool(PoolAttrs),
     /// alpha · A' · B' + beta · C.
     Gemm {
         /// Scale of the product.
@@ -127,6 +208,52 @@ pub enum Op {
         /// A 0 in the shape means 0, not "copy".
         allowzero: bool,
     },
+    /// The inputs joined along `axis`.
+    Concat {
+        /// The joining axis (negative counts from the end).
+        axis: i64,
+    },
+    /// Padding (or cropping, with negative pads) of every axis.
+    Pad {
+        /// What fills the border.
+        mode: PadMode,
+        /// Pads from the attribute (opset < 11); else the second input.
+        pads: Option<Vec<i64>>,
+        /// The constant from the attribute (opset < 11); else the third input.
+        value: f32,
+    },
+    /// exp(x) / Σ exp(x) along `axis`.
+    Softmax {
+        /// The axis (negative counts from the end).
+        axis: i64,
+        /// Opset < 13: the input is flattened to 2-D at `axis` and normalised per row.
+        flatten: bool,
+    },
+    /// Axes permuted.
+    Transpose {
+        /// The permutation; `None` reverses the axes.
+        perm: Option<Vec<i64>>,
+    },
+    /// Axes of length 1 removed.
+    Squeeze {
+        /// From the attribute (opset < 13); else the optional second input; all axes of
+        /// length 1 when neither.
+        axes: Option<Vec<i64>>,
+    },
+    /// Axes of length 1 inserted.
+    Unsqueeze {
+        /// From the attribute (opset < 13); else the second input.
+        axes: Option<Vec<i64>>,
+    },
+    /// Interpolation to new sizes.
+    Resize(ResizeAttrs),
+    /// Channels rearranged into blocks of pixels.
+    DepthToSpace {
+        /// Block edge.
+        blocksize: usize,
+        /// Column-row-depth order (mode CRD) instead of depth-column-row (DCR).
+        crd: bool,
+    },
 }
 
 impl Op {
@@ -144,17 +271,49 @@ impl Op {
             Op::Mul => "Mul",
             Op::GlobalAveragePool => "GlobalAveragePool",
             Op::AveragePool(_) => "AveragePool",
+            Op::MaxPool(_) => "MaxPool",
             Op::Gemm { .. } => "Gemm",
             Op::MatMul => "MatMul",
             Op::Flatten { .. } => "Flatten",
             Op::Reshape { .. } => "Reshape",
             Op::Identity => "Identity",
+            Op::Concat { .. } => "Concat",
+            Op::Pad { .. } => "Pad",
+            Op::Softmax { .. } => "Softmax",
+            Op::Transpose { .. } => "Transpose",
+            Op::Squeeze { .. } => "Squeeze",
+            Op::Unsqueeze { .. } => "Unsqueeze",
+            Op::Resize(_) => "Resize",
+            Op::DepthToSpace { .. } => "DepthToSpace",
         }
+    }
+
+    /// Whether input `i` is a parameter (a shape, pads, scales, axes, a fill value)
+    /// rather than data: it must be known when the graph is compiled.
+    pub fn parameter_input(&self, i: usize) -> bool {
+        match self {
+            Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => i == 1,
+            Op::Pad { .. } | Op::Resize(_) => i >= 1,
+            _ => false,
+        }
+    }
+
+    /// Whether the operator only renames its input's memory (a view: same elements, same
+    /// order).
+    pub fn is_view(&self) -> bool {
+        matches!(
+            self,
+            Op::Flatten { .. }
+                | Op::Reshape { .. }
+                | Op::Identity
+                | Op::Squeeze { .. }
+                | Op::Unsqueeze { .. }
+        )
     }
 
     /// Every operator type the runner executes (Constant nodes become initializers
     /// when the graph is read).
-    pub const SUPPORTED: [&'static str; 17] = [
+    pub const SUPPORTED: [&'static str; 26] = [
         "Constant",
         "Conv",
         "BatchNormalization",
@@ -172,6 +331,15 @@ impl Op {
         "Flatten",
         "Reshape",
         "Identity",
+        "MaxPool",
+        "Concat",
+        "Pad",
+        "Softmax",
+        "Transpose",
+        "Squeeze",
+        "Unsqueeze",
+        "Resize",
+        "DepthToSpace",
     ];
 }
 
@@ -340,6 +508,23 @@ impl Graph {
             .filter(|(_, n)| n.inputs.iter().any(|i| i == name))
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// Whether tensor `name` is read only as a parameter (see [`Op::parameter_input`]),
+    /// so a graph input of that name is fixed when the graph is compiled.
+    pub fn is_parameter(&self, name: &str) -> bool {
+        let mut read = false;
+        for n in &self.nodes {
+            for (i, input) in n.inputs.iter().enumerate() {
+                if input == name {
+                    if !n.op.parameter_input(i) {
+                        return false;
+                    }
+                    read = true;
+                }
+            }
+        }
+        read && !self.is_output(name)
     }
 
     /// Whether `name` is a graph output.
@@ -611,15 +796,91 @@ fn parse_node(n: &proto::NodeProto, opset: i64) -> Result<Node> {
             if op_type == "Add" { Op::Add } else { Op::Mul }
         }
         "GlobalAveragePool" => Op::GlobalAveragePool,
-        "AveragePool" => Op::AveragePool(PoolAttrs {
-            kernel_shape: a.positive("kernel_shape", a.spatial("kernel_shape", [0, 0])?)?,
-            strides: a.positive("strides", a.spatial("strides", [1, 1])?)?,
-            pads: a.spatial("pads", [0; 4])?,
-            dilations: a.positive("dilations", a.spatial("dilations", [1, 1])?)?,
-            ceil_mode: a.int("ceil_mode", 0)? != 0,
-            count_include_pad: a.int("count_include_pad", 0)? != 0,
-            auto_pad: a.auto_pad()?,
-        }),
+        "AveragePool" | "MaxPool" => {
+            let pool = PoolAttrs {
+                kernel_shape: a.positive("kernel_shape", a.spatial("kernel_shape", [0, 0])?)?,
+                strides: a.positive("strides", a.spatial("strides", [1, 1])?)?,
+                pads: a.spatial("pads", [0; 4])?,
+                dilations: a.positive("dilations", a.spatial("dilations", [1, 1])?)?,
+                ceil_mode: a.int("ceil_mode", 0)? != 0,
+                count_include_pad: a.int("count_include_pad", 0)? != 0,
+                auto_pad: a.auto_pad()?,
+            };
+            if op_type == "AveragePool" {
+                Op::AveragePool(pool)
+            } else {
+                if outputs.iter().skip(1).any(|o| !o.is_empty()) {
+                    return Err(Error::node(
+                        &name,
+                        &op_type,
+                        "the Indices output is not supported",
+                    ));
+                }
+                Op::MaxPool(pool)
+            }
+        }
+        "Concat" => Op::Concat {
+            axis: a
+                .get("axis")
+                .map(|_| a.int("axis", 0))
+                .transpose()?
+                .ok_or_else(|| a.err("axis", "is required"))?,
+        },
+        "Pad" => {
+            let mode = match a.string("mode", "constant")?.as_str() {
+                "constant" => PadMode::Constant,
+                "reflect" => PadMode::Reflect,
+                "edge" => PadMode::Edge,
+                "wrap" => PadMode::Wrap,
+                other => return Err(a.err("mode", format!("unknown value '{other}'"))),
+            };
+            if opset < 11 {
+                Op::Pad {
+                    mode,
+                    pads: Some(
+                        a.ints("pads")?
+                            .ok_or_else(|| a.err("pads", "is required (opset < 11)"))?,
+                    ),
+                    value: a.float("value", 0.0)?,
+                }
+            } else {
+                Op::Pad {
+                    mode,
+                    pads: None,
+                    value: 0.0,
+                }
+            }
+        }
+        "Softmax" => Op::Softmax {
+            axis: a.int("axis", if opset < 13 { 1 } else { -1 })?,
+            flatten: opset < 13,
+        },
+        "Transpose" => Op::Transpose {
+            perm: a.ints("perm")?,
+        },
+        "Squeeze" | "Unsqueeze" => {
+            let axes = if opset < 13 { a.ints("axes")? } else { None };
+            if op_type == "Squeeze" {
+                Op::Squeeze { axes }
+            } else {
+                if opset < 13 && axes.is_none() {
+                    return Err(a.err("axes", "is required (opset < 13)"));
+                }
+                Op::Unsqueeze { axes }
+            }
+        }
+        "Resize" => Op::Resize(resize_attrs(&a, opset)?),
+        "DepthToSpace" => Op::DepthToSpace {
+            blocksize: usize::try_from(a.int("blocksize", 0)?)
+                .ok()
+                .filter(|&b| b >= 1)
+                .ok_or_else(|| a.err("blocksize", "is required and must be at least 1"))?,
+            crd: match a.string("mode", "DCR")?.as_str() {
+                "DCR" => false,
+                "CRD" => true,
+                other => return Err(a.err("mode", format!("unknown value '{other}'"))),
+            },
+        },
         "Gemm" => Op::Gemm {
             alpha: a.float("alpha", 1.0)?,
             beta: a.float("beta", 1.0)?,
@@ -653,6 +914,74 @@ fn parse_node(n: &proto::NodeProto, opset: i64) -> Result<Node> {
         op,
         inputs: n.input.clone(),
         outputs: outputs.into_iter().take(1).collect(),
+    })
+}
+
+fn resize_attrs(a: &Attrs, opset: i64) -> Result<ResizeAttrs> {
+    let mode = match a.string("mode", "nearest")?.as_str() {
+        "nearest" => ResizeMode::Nearest,
+        "linear" | "bilinear" => ResizeMode::Linear,
+        other => {
+            return Err(a.err(
+                "mode",
+                format!("'{other}' is not supported (nearest and linear are)"),
+            ));
+        }
+    };
+    if a.int("antialias", 0)? != 0 {
+        return Err(a.err("antialias", "antialiasing is not supported"));
+    }
+    let legacy = opset < 11;
+    let default_coord = if legacy { "asymmetric" } else { "half_pixel" };
+    let coord = match a
+        .string("coordinate_transformation_mode", default_coord)?
+        .as_str()
+    {
+        "half_pixel" => CoordMode::HalfPixel,
+        "half_pixel_symmetric" => CoordMode::HalfPixelSymmetric,
+        "pytorch_half_pixel" => CoordMode::PytorchHalfPixel,
+        "align_corners" => CoordMode::AlignCorners,
+        "asymmetric" => CoordMode::Asymmetric,
+        "tf_half_pixel_for_nn" => CoordMode::TfHalfPixelForNn,
+        "tf_crop_and_resize" => CoordMode::TfCropAndResize,
+        other => {
+            return Err(a.err(
+                "coordinate_transformation_mode",
+                format!("unknown value '{other}'"),
+            ));
+        }
+    };
+    let default_nearest = if legacy {
+        "floor"
+    } else {
+        "round_prefer_floor"
+    };
+    let nearest = match a.string("nearest_mode", default_nearest)?.as_str() {
+        "round_prefer_floor" => NearestMode::RoundPreferFloor,
+        "round_prefer_ceil" => NearestMode::RoundPreferCeil,
+        "floor" => NearestMode::Floor,
+        "ceil" => NearestMode::Ceil,
+        other => return Err(a.err("nearest_mode", format!("unknown value '{other}'"))),
+    };
+    let keep_aspect = match a.string("keep_aspect_ratio_policy", "stretch")?.as_str() {
+        "stretch" => None,
+        "not_larger" => Some(false),
+        "not_smaller" => Some(true),
+        other => {
+            return Err(a.err(
+                "keep_aspect_ratio_policy",
+                format!("unknown value '{other}'"),
+            ));
+        }
+    };
+    Ok(ResizeAttrs {
+        mode,
+        coord,
+        nearest,
+        extrapolation: a.float("extrapolation_value", 0.0)?,
+        keep_aspect,
+        axes: a.ints("axes")?,
+        legacy,
     })
 }
 

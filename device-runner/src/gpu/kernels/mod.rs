@@ -6,6 +6,7 @@
 //! 1-D kernels take their workgroup size as the override constant `WG`.
 
 pub mod conv;
+pub mod data;
 pub mod elementwise;
 pub mod linear;
 pub mod norm;
@@ -38,8 +39,16 @@ pub enum Kernel {
     GlobalAvgPool,
     /// Mean of each plane, an invocation per plane.
     GlobalAvgPoolPlanes,
-    /// Windowed mean.
-    AvgPool,
+    /// Windowed mean or maximum.
+    Pool,
+    /// Strided copy (Transpose, DepthToSpace, Concat).
+    Copy,
+    /// Pad.
+    Pad,
+    /// Resize by precomputed taps.
+    Resize,
+    /// Softmax per row.
+    Softmax,
     /// Gemm.
     Gemm,
     /// Batched matmul.
@@ -66,7 +75,11 @@ impl Kernel {
             Kernel::BatchNorm => shader!("norm/batchnorm.wgsl"),
             Kernel::GlobalAvgPool => shader!("pool/global_avg.wgsl"),
             Kernel::GlobalAvgPoolPlanes => shader!("pool/global_avg_planes.wgsl"),
-            Kernel::AvgPool => shader!("pool/avg.wgsl"),
+            Kernel::Pool => shader!("pool/window.wgsl"),
+            Kernel::Copy => shader!("data/copy.wgsl"),
+            Kernel::Pad => shader!("data/pad.wgsl"),
+            Kernel::Resize => shader!("data/resize.wgsl"),
+            Kernel::Softmax => shader!("norm/softmax.wgsl"),
             Kernel::Gemm => shader!("linear/gemm.wgsl"),
             Kernel::MatMul => shader!("linear/matmul.wgsl"),
         }
@@ -85,7 +98,11 @@ impl Kernel {
             Kernel::BatchNorm => "batchnorm",
             Kernel::GlobalAvgPool => "global_avg_pool",
             Kernel::GlobalAvgPoolPlanes => "global_avg_pool_planes",
-            Kernel::AvgPool => "avg_pool",
+            Kernel::Pool => "pool",
+            Kernel::Copy => "copy",
+            Kernel::Pad => "pad",
+            Kernel::Resize => "resize",
+            Kernel::Softmax => "softmax",
             Kernel::Gemm => "gemm",
             Kernel::MatMul => "matmul",
         }
@@ -94,8 +111,13 @@ impl Kernel {
     /// Storage buffers the kernel binds.
     pub fn storage_buffers(self) -> u32 {
         match self {
-            Kernel::Binary | Kernel::MatMul => 3,
-            Kernel::GlobalAvgPool | Kernel::GlobalAvgPoolPlanes | Kernel::AvgPool => 2,
+            Kernel::Binary | Kernel::MatMul | Kernel::Resize => 3,
+            Kernel::GlobalAvgPool
+            | Kernel::GlobalAvgPoolPlanes
+            | Kernel::Pool
+            | Kernel::Copy
+            | Kernel::Pad
+            | Kernel::Softmax => 2,
             Kernel::Unary
             | Kernel::ConvDirect
             | Kernel::ConvDepthwise

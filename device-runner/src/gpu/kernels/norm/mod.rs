@@ -1,5 +1,6 @@
-//! Batch normalisation that could not be folded into a convolution (its input is not a
-//! convolution's, or its statistics are inputs rather than constants).
+//! Normalisations: batch normalisation that could not be folded into a convolution (its
+//! input is not a convolution's, or its statistics are inputs rather than constants), and
+//! softmax.
 
 use super::{Call, Kernel, Params, grid_1d};
 use crate::error::Result;
@@ -20,5 +21,24 @@ pub fn batch_norm(shape: &[usize], eps: f32, buffers: [usize; 6], wg: u32) -> Re
         params,
         buffers: buffers.to_vec(),
         groups: grid_1d(n, wg)?,
+    })
+}
+
+/// Softmax over `len` elements `inner` apart, `outer × inner` rows.
+pub fn softmax(
+    (outer, len, inner): (usize, usize, usize),
+    [x, y]: [usize; 2],
+    wg: u32,
+) -> Result<Call> {
+    let rows = outer * inner;
+    let mut params = Params::default();
+    params.set_all(0, &[rows, len, inner.max(1)])?;
+    Ok(Call {
+        constants: Vec::new(),
+        variant: "plain".into(),
+        kernel: Kernel::Softmax,
+        params,
+        buffers: vec![x, y],
+        groups: grid_1d(rows, wg)?,
     })
 }

@@ -1,4 +1,4 @@
-//! Pooling: global average (a reduction per plane) and windowed average.
+//! Pooling: global average (a reduction per plane) and windowed average or maximum.
 
 use super::{Call, Kernel, MAX_GROUPS, Params, grid_1d};
 use crate::error::{Error, Result};
@@ -50,8 +50,8 @@ pub fn global_avg(planes: usize, size: usize, [x, y]: [usize; 2], wg: u32) -> Re
     })
 }
 
-/// ONNX AveragePool.
-pub fn avg(p: &Pool2d, [x, y]: [usize; 2], wg: u32) -> Result<Call> {
+/// ONNX AveragePool (`max` false) or MaxPool.
+pub fn window(p: &Pool2d, max: bool, [x, y]: [usize; 2], wg: u32) -> Result<Call> {
     let mut params = Params::default();
     params.set_all(
         0,
@@ -72,12 +72,14 @@ pub fn avg(p: &Pool2d, [x, y]: [usize; 2], wg: u32) -> Result<Call> {
             p.dh,
             p.dw,
             usize::from(p.count_include_pad),
+            usize::from(max),
         ],
     )?;
+    params.set_f32(17, f32::NEG_INFINITY);
     Ok(Call {
         constants: Vec::new(),
         variant: "plain".into(),
-        kernel: Kernel::AvgPool,
+        kernel: Kernel::Pool,
         params,
         buffers: vec![x, y],
         groups: grid_1d(p.planes * p.oh * p.ow, wg)?,

@@ -1,8 +1,9 @@
-// Windowed mean with ONNX AveragePool semantics: dilation, padding, ceil mode, and the
-// divisor counting padding (count_include_pad) or only real elements. One invocation per
-// output element. NAIVE: windows are re-read by neighbouring outputs.
+// Windowed mean or maximum with ONNX AveragePool / MaxPool semantics: dilation, padding,
+// ceil mode; the mean's divisor counts padding (count_include_pad) or only real
+// elements, the maximum never sees padding. One invocation per output element.
+// NAIVE: windows are re-read by neighbouring outputs.
 // Params: 0 planes, 1 h, 2 w, 3 oh, 4 ow, 5 kh, 6 kw, 7 sh, 8 sw, 9 pt, 10 pl, 11 pb,
-// 12 pr, 13 dh, 14 dw, 15 count_include_pad.
+// 12 pr, 13 dh, 14 dw, 15 count_include_pad, 16 maximum (else mean), 17 −∞ (bits).
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -20,6 +21,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let hpad = h + i32(p(11u));
     let wpad = wd + i32(p(12u));
     var sum = 0.0;
+    var best = pf(17u);
     var count = 0u;
     var padded = 0u;
     for (var ky = 0u; ky < p(5u); ky++) {
@@ -30,7 +32,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 padded += 1u;
             }
             if (iy >= 0 && ix >= 0 && iy < h && ix < wd) {
-                sum += x[(plane * u32(h) + u32(iy)) * u32(wd) + u32(ix)];
+                let v = x[(plane * u32(h) + u32(iy)) * u32(wd) + u32(ix)];
+                sum += v;
+                best = max(best, v);
                 count += 1u;
             }
         }
@@ -42,6 +46,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var v = 0.0;
     if (div > 0u) {
         v = sum / f32(div);
+    }
+    if (p(16u) != 0u) {
+        v = best;
     }
     y[i] = v;
 }
