@@ -110,6 +110,18 @@ fn local_profiles_with_both_backends() {
         );
         assert!(r.median_ms > 0.0 && r.invocations == 3, "{r:?}");
         assert!(context::sidecar(&s.path(file)).is_file());
+        // The wgpu table records the convolution kernels its networks ran.
+        assert_eq!(
+            m.kernel_choices.len(),
+            if timer == "gpu" { 18 } else { 0 },
+            "{file}: {:?}",
+            m.kernel_choices.keys().collect::<Vec<_>>()
+        );
+        assert!(
+            m.kernel_choices.values().all(|v| v.contains("conv_")),
+            "{:?}",
+            m.kernel_choices
+        );
     }
     assert!(!root.join("lock").exists(), "the lock is released");
 

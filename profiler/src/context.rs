@@ -242,6 +242,10 @@ impl Ledger<(usize, measure::Outcome)> for ContextLedger {
                         .and_then(|n| n.first())
                         .map_or(0, |n| n.runs as u64);
                 self.passes.extend(measure::passes(&r));
+                if let Some(choices) = measure::kernel_choices(&r) {
+                    let key = format!("network {}", self.archs[index].encode());
+                    self.lut.meta.kernel_choices.insert(key, choices);
+                }
                 self.take(index, &r)
             });
             match attribution {

@@ -100,6 +100,17 @@ fn file_name(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The convolution kernels a wgpu record ran (`node: kernel variant; …`), when it says.
+pub fn kernel_choices(r: &BenchRecord) -> Option<String> {
+    let parts: Vec<String> = r
+        .kernels
+        .as_ref()?
+        .iter()
+        .map(|k| format!("{}: {} {}", k.node, k.kernel, k.variant))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// A record's latency statistics: with a reference, the ratio to it × `nominal_ms`
 /// (the table's time unit); else the primary clock (GPU time where measured, else
 /// wall). Impossible figures are an error naming the field.

@@ -346,6 +346,12 @@ impl Ledger<(UnitKey, measure::Outcome)> for UnitLedger {
                 Ok(r) => {
                     self.runs += r.runs as u64;
                     self.passes.extend(measure::passes(&r));
+                    if let Some(choices) = measure::kernel_choices(&r) {
+                        self.lut
+                            .meta
+                            .kernel_choices
+                            .insert(key.to_string(), choices);
+                    }
                     match measure::latency(&r, self.unit.nominal_ms) {
                         Ok(s) => Outcome::Ok(s),
                         Err(error) => Outcome::Failed { error },

@@ -142,6 +142,12 @@ impl Lut {
                 .entry(k.clone())
                 .or_insert_with(|| v.clone());
         }
+        for (k, v) in &other.meta.kernel_choices {
+            self.meta
+                .kernel_choices
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
         if report.added + report.replaced > 0 {
             self.meta.correction = None;
         }

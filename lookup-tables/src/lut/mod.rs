@@ -255,6 +255,12 @@ pub struct LutMeta {
     pub repeatability: Option<Repeatability>,
     /// How an in-context table was measured.
     pub context: Option<ContextInfo>,
+    /// The GPU convolution kernels each unit ran, as the device's autotuner chose them
+    /// (`device-runner bench` reports them): unit (or `network <arch>`, measured in
+    /// context) → `node: kernel variant; …`. A
+    /// deployment on the same device runs the same choices (the runner remembers them).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernel_choices: BTreeMap<String, String>,
 }
 
 /// Latency statistics of one unit, milliseconds.
