@@ -8,9 +8,11 @@
 #    `device-runner bench --backend wgpu` (median wall time per run), then ncnn with
 #    fp16/bf16/int8 all off ("fp32") and with ncnn's defaults (fp16 storage and
 #    arithmetic where the driver has them), the same warm-up and runs, a fresh extractor
-#    per run, timed around input and extract as benchncnn does. Reported: the median of
-#    the round medians (min-max over rounds), the ratios moga / ncnn, and each output's
-#    max |y - ort| / max |ort| against ONNX Runtime 1.31.1 (Python, CPU) on that input.
+#    per run, timed around input and extract as benchncnn does; then (unless --no-f16)
+#    moga in half precision (`--dtype f16`), set against ncnn's defaults. Reported: the
+#    median of the round medians (min-max over rounds), the ratios moga / ncnn, and each
+#    output's max |y - ort| / max |ort| against ONNX Runtime 1.31.1 (Python, CPU) on that
+#    input.
 # 2. Microbenchmarks (single operators, built with onnx's helper): pointwise 1×1
 #    24→144 and 144→24 at 56×56, depthwise 3×3/5×5/7×7 on 144 channels at 56×56, the
 #    stem (3→16, 3×3 stride 2 at 224) and an SE block (144 channels, 56×56), measured
@@ -18,7 +20,8 @@
 #
 #   scripts/bench-gpu.sh [--models MoGA-A,FairNAS-A,Scarlet-A] [--resolutions 224,64]
 #                        [--rounds 5] [--warmup 2] [--runs 6] [--micro-runs 20]
-#                        [--no-micro] [--seed 0] [--bin target/release] [--json FILE]
+#                        [--no-micro] [--no-f16] [--seed 0] [--bin target/release]
+#                        [--json FILE]
 #
 # --bin DIR takes device-runner and moga from DIR; only the default (target/release) is
 # built first. The Python side lives in .deps/bench-venv (scripts/bench_gpu_ncnn.py).
@@ -26,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 models=MoGA-A,FairNAS-A,Scarlet-A resolutions=224,64 rounds=5 warmup=2 runs=6 micro_runs=20
-micro=1 seed=0 bin=target/release json=""
+micro=1 f16=1 seed=0 bin=target/release json=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models="$2"; shift 2 ;;
@@ -37,10 +40,11 @@ while [ $# -gt 0 ]; do
     --micro-runs) micro_runs="$2"; shift 2 ;;
     --micro) micro=1; shift ;;
     --no-micro) micro=0; shift ;;
+    --no-f16) f16=0; shift ;;
     --seed) seed="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
     --json) json="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench-gpu.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -110,6 +114,11 @@ for list in models micro; do
     "$runner" exec --backend wgpu --wgpu-backend vulkan --model "$d/model.onnx" --input "$d/input.pb" \
       --output-dir "$d/moga-out" < /dev/null > /dev/null 2> "$d/exec.log" \
       || { echo "bench-gpu: moga wgpu failed on $name:" >&2; tail -3 "$d/exec.log" >&2; }
+    if [ "$f16" = 1 ]; then
+      "$runner" exec --backend wgpu --wgpu-backend vulkan --dtype f16 --model "$d/model.onnx" \
+        --input "$d/input.pb" --output-dir "$d/moga16-out" < /dev/null > /dev/null 2> "$d/exec16.log" \
+        || { echo "bench-gpu: moga wgpu f16 failed on $name:" >&2; tail -3 "$d/exec16.log" >&2; }
+    fi
   done < "$tmp/$list"
   touch "$tmp/$list.ok"; mv "$tmp/$list.ok" "$tmp/$list"
 done
@@ -122,6 +131,12 @@ measure() { # name runs round
     > "$d/moga-$3.json" 2>> "$d/bench.log" || echo "bench-gpu: moga wgpu failed on $1 (round $3)" >&2
   helper bench "$d" "$warmup" "$2" > "$d/ncnn-$3.json" 2>> "$d/ncnn.log" \
     || { echo "bench-gpu: ncnn failed on $1 (round $3):" >&2; tail -3 "$d/ncnn.log" >&2; }
+  if [ "$f16" = 1 ]; then
+    "$runner" bench --backend wgpu --wgpu-backend vulkan --dtype f16 --model "$d/model.onnx" \
+      --input "$d/input.pb" --warmup "$warmup" --runs "$2" --min-runs "$2" --max-seconds 100000 \
+      --seed "$seed" --json > "$d/moga16-$3.json" 2>> "$d/bench.log" \
+      || echo "bench-gpu: moga wgpu f16 failed on $1 (round $3)" >&2
+  fi
 }
 nm=$(wc -l < "$tmp/models") nu=$(wc -l < "$tmp/micro")
 echo "bench-gpu: $rounds rounds of $nm models ($warmup warm-up + $runs runs each, per backend) and $nu micro cases ($micro_runs runs)" >&2

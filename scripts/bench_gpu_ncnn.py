@@ -222,10 +222,18 @@ def rel_diff(ref, y):
 
 def collect(tmp, name, rounds):
     d = f"{tmp}/m/{name}"
-    moga, fp32, dflt = [], [], []
+    moga, fp32, dflt, moga16 = [], [], [], []
     moga_gpu, pairs = [], {c: [] for c in CONFIGS}  # pairs: (moga, ncnn) of one round
+    pairs16 = []  # (moga f16, ncnn default) of one round
     for r in range(1, rounds + 1):
-        mm = None
+        mm = m16 = None
+        try:
+            m = json.load(open(f"{d}/moga16-{r}.json"))
+            if "wall_median_ms" in m:
+                m16 = m["wall_median_ms"]
+                moga16.append(m16)
+        except (OSError, ValueError):
+            pass
         try:
             m = json.load(open(f"{d}/moga-{r}.json"))
             if "wall_median_ms" in m:
@@ -242,12 +250,16 @@ def collect(tmp, name, rounds):
             if mm is not None:
                 for c in CONFIGS:
                     pairs[c].append((mm, n[c]["median_ms"]))
+            if m16 is not None:
+                pairs16.append((m16, n["default"]["median_ms"]))
         except (OSError, ValueError, KeyError):
             pass
     ort_y = np.load(f"{d}/ort.npy")
     diffs = {}
     if os.path.exists(f"{d}/moga-out/output_0.pb"):
         diffs["moga_wgpu"] = rel_diff(ort_y, read_pb(f"{d}/moga-out/output_0.pb"))
+    if os.path.exists(f"{d}/moga16-out/output_0.pb"):
+        diffs["moga_wgpu_f16"] = rel_diff(ort_y, read_pb(f"{d}/moga16-out/output_0.pb"))
     for c in CONFIGS:
         if os.path.exists(f"{d}/ncnn-{c}.npy"):
             diffs[f"ncnn_{c}"] = rel_diff(ort_y, np.load(f"{d}/ncnn-{c}.npy"))
@@ -256,7 +268,11 @@ def collect(tmp, name, rounds):
         return {"median_ms": statistics.median(v), "min_ms": min(v), "max_ms": max(v), "rounds_ms": v} if v else None
 
     rec = {"name": name, "moga_wgpu": stat(moga), "moga_wgpu_gpu_timestamps": stat(moga_gpu),
+           "moga_wgpu_f16": stat(moga16),
            "ncnn_fp32": stat(fp32), "ncnn_default": stat(dflt), "diff_vs_ort": diffs}
+    if moga16 and rec["ncnn_default"]:
+        rec["ratio_moga_f16_ncnn_default"] = rec["moga_wgpu_f16"]["median_ms"] / rec["ncnn_default"]["median_ms"]
+        rec["ratio_moga_f16_ncnn_default_rounds"] = [a / b for a, b in pairs16]
     for c in CONFIGS:
         if moga and rec[f"ncnn_{c}"]:
             rec[f"ratio_moga_ncnn_{c}"] = rec["moga_wgpu"]["median_ms"] / rec[f"ncnn_{c}"]["median_ms"]
@@ -297,6 +313,14 @@ def report(tmp, rounds, json_out=None):
         ok = [r["ratio_moga_ncnn_fp32"] for r in recs if "ratio_moga_ncnn_fp32" in r]
         okd = [r["ratio_moga_ncnn_default"] for r in recs if "ratio_moga_ncnn_default" in r]
         print(f"{'geomean':20} {'':>24} {'':>24} {'':>24} {num(gm(ok), '7.2f'):>7} {num(gm(okd), '7.2f'):>7}")
+        if any(r.get("moga_wgpu_f16") for r in recs):
+            print(f"\n{'half precision':20} {'moga wgpu f16':>24} {'ncnn default':>24} {'m16/def':>7} {'diff m16':>10}")
+            for r in recs:
+                print(f"{r['name']:20} {ms(r.get('moga_wgpu_f16')):>24} {ms(r['ncnn_default']):>24}"
+                      f" {num(r.get('ratio_moga_f16_ncnn_default'), '7.2f'):>7}"
+                      f" {num(r['diff_vs_ort'].get('moga_wgpu_f16'), '10.2e'):>10}")
+            ok16 = [r["ratio_moga_f16_ncnn_default"] for r in recs if "ratio_moga_f16_ncnn_default" in r]
+            print(f"{'geomean':20} {'':>24} {'':>24} {num(gm(ok16), '7.2f'):>7}")
     print(f"\nmoga wgpu: {meta.get('moga_device', '?')}; ncnn {meta.get('ncnn_version', '?')}: {meta.get('ncnn_gpu', '?')}")
     for kind in ("models", "micro"):
         for r in out[kind]:
@@ -306,6 +330,10 @@ def report(tmp, rounds, json_out=None):
                       f"(rounds {min(rr):.2f}-{max(rr):.2f}; vs ncnn default {r['ratio_moga_ncnn_default']:.2f}x)")
             else:
                 print(f"ratio moga-wgpu / ncnn-vulkan-fp32: {r['name']} failed")
+            if "ratio_moga_f16_ncnn_default" in r:
+                rr = r["ratio_moga_f16_ncnn_default_rounds"] or [float("nan")]
+                print(f"ratio moga-wgpu-f16 / ncnn-vulkan-default: {r['name']} "
+                      f"{r['ratio_moga_f16_ncnn_default']:.2f}x (rounds {min(rr):.2f}-{max(rr):.2f})")
     if json_out:
         with open(json_out, "w") as f:
             json.dump(out, f, indent=1)

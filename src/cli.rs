@@ -488,6 +488,9 @@ pub struct MeasureArgs {
     /// wgpu adapter by index or name (default: the table's).
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Tensors' element type on the GPU (default: the table's, else f32).
+    #[arg(long, value_enum)]
+    pub dtype: Option<device_runner::backend::Dtype>,
     /// The device-runner to use (else the build for the device's ABI).
     #[arg(long, value_name = "PATH")]
     pub runner: Option<PathBuf>,
@@ -695,6 +698,10 @@ pub struct ProfileArgs {
     /// wgpu adapter by index or name.
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Tensors' element type on the GPU: f16 (half precision, as phones' engines run by
+    /// default) needs an adapter with 16-bit shader floats.
+    #[arg(long, value_enum, default_value_t = device_runner::backend::Dtype::F32)]
+    pub dtype: device_runner::backend::Dtype,
     /// The device-runner to use (else the build for the device's ABI).
     #[arg(long, value_name = "PATH")]
     pub runner: Option<PathBuf>,

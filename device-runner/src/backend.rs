@@ -67,6 +67,66 @@ pub enum OptLevel {
     All,
 }
 
+/// The element type of tensors on the GPU: f32, or f16 (storage and arithmetic, as
+/// phones' GPU engines run by default; reductions, normalisations and activations
+/// evaluate in f32). f16 needs an adapter with 16-bit shader floats (wgpu's SHADER_F16).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    /// 32-bit floats.
+    #[default]
+    F32,
+    /// 16-bit floats.
+    F16,
+}
+
+impl Dtype {
+    /// Bytes per element.
+    pub fn bytes(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F16 => 2,
+        }
+    }
+
+    /// `f32` or `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F16 => "f16",
+        }
+    }
+
+    /// `data` as this type's little-endian bytes.
+    pub fn encode(self, data: &[f32]) -> Vec<u8> {
+        match self {
+            Dtype::F32 => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Dtype::F16 => data
+                .iter()
+                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                .collect(),
+        }
+    }
+
+    /// The first `n` elements of `bytes` (this type, little-endian) as f32.
+    pub fn decode(self, bytes: &[u8], n: usize) -> Vec<f32> {
+        match self {
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .take(n)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .take(n)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+        }
+    }
+}
+
 /// Which wgpu backends to look at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -103,6 +163,9 @@ pub struct AdapterSummary {
     pub timestamp_query: bool,
     /// Whether compute shaders run at all (GLES below 3.1 has none).
     pub compute: bool,
+    /// Whether shaders may use 16-bit floats (wgpu's SHADER_F16: `--precision f16`).
+    #[serde(default)]
+    pub shader_f16: bool,
     /// Selected limits that bound what kernels can do.
     pub limits: AdapterLimits,
 }

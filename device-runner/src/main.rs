@@ -106,6 +106,7 @@ fn open_devices(backend: BackendKind, gpu: &GpuArgs, ort: &OrtArgs) -> Result<De
                         }
                     }
                 },
+                dtype: gpu.dtype,
             };
             devices.gpu = Some(device_runner::gpu::GpuContext::new(&opts)?);
         }
@@ -483,14 +484,15 @@ fn print_info(out: &mut impl Write, r: &info::RunnerInfo) -> std::io::Result<()>
             for (i, a) in r.adapters.iter().enumerate() {
                 writeln!(
                     out,
-                    "  {i}: {} [{}; {}; driver {} {}] timestamps: {}, compute: {}",
+                    "  {i}: {} [{}; {}; driver {} {}] timestamps: {}, compute: {}, f16: {}",
                     a.name,
                     a.backend,
                     a.device_type,
                     a.driver,
                     a.driver_info,
                     if a.timestamp_query { "yes" } else { "no" },
-                    if a.compute { "yes" } else { "no" }
+                    if a.compute { "yes" } else { "no" },
+                    if a.shader_f16 { "yes" } else { "no" }
                 )?;
             }
         }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{BackendChoice, BackendKind, ExecutionProvider, OptLevel};
+use crate::backend::{BackendChoice, BackendKind, Dtype, ExecutionProvider, OptLevel};
 use crate::bench::BenchLimits;
 
 /// Choosing and driving the GPU.
@@ -34,6 +34,10 @@ pub struct GpuArgs {
     /// The autotuner's choices file (default: kernel-choices.json next to this binary).
     #[arg(long, value_name = "PATH")]
     pub kernel_choices: Option<PathBuf>,
+    /// Tensors' element type on the GPU: f16 needs an adapter with 16-bit shader floats
+    /// (`info` says which have them).
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    pub dtype: Dtype,
 }
 
 /// How convolution kernels are chosen.
@@ -54,6 +58,7 @@ impl Default for GpuArgs {
             workgroup_size: 64,
             tuning: TuningChoice::Auto,
             kernel_choices: None,
+            dtype: Dtype::F32,
         }
     }
 }
@@ -212,6 +217,9 @@ impl BenchCommand {
                 push("--tuning", value_name(self.gpu.tuning));
                 if let Some(p) = &self.gpu.kernel_choices {
                     push("--kernel-choices", p.display().to_string());
+                }
+                if self.gpu.dtype != Dtype::F32 {
+                    push("--dtype", value_name(self.gpu.dtype));
                 }
             }
             BackendKind::Ort => {
@@ -528,6 +536,7 @@ mod tests {
                 workgroup_size: 128,
                 tuning: TuningChoice::Defaults,
                 kernel_choices: Some("/data/local/tmp/k.json".into()),
+                dtype: Dtype::F16,
             },
             ort: OrtArgs::default(),
         };

@@ -48,6 +48,9 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
                 "kernel_tuning".into(),
                 format!("{:?}", opts.gpu.tuning).to_lowercase(),
             );
+            if opts.gpu.dtype != device_runner::backend::Dtype::F32 {
+                options.insert("dtype".into(), opts.gpu.dtype.name().into());
+            }
             (
                 info.wgpu_version.clone().unwrap_or_default(),
                 chosen.name.clone(),
@@ -127,5 +130,6 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
         reference: None,
         repeatability: None,
         context: None,
+        kernel_choices: BTreeMap::new(),
     })
 }

@@ -125,6 +125,11 @@ pub(super) fn measure_options(
                 .adapter
                 .clone()
                 .or_else(|| recorded("adapter").map(str::to_string)),
+            // The table's precision: a deployment runs the kernels it timed.
+            dtype: m
+                .dtype
+                .or_else(|| parse_enum(recorded("dtype")))
+                .unwrap_or_default(),
             ..GpuArgs::default()
         },
         ort: OrtArgs {

@@ -133,6 +133,7 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         gpu: GpuArgs {
             wgpu_backend: a.wgpu_backend,
             adapter: a.adapter.clone(),
+            dtype: a.dtype,
             ..GpuArgs::default()
         },
         ort: OrtArgs {

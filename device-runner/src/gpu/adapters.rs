@@ -67,6 +67,7 @@ pub fn summarise(adapter: &wgpu::Adapter) -> AdapterSummary {
         vendor: info.vendor,
         device: info.device,
         timestamp_query: adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY),
+        shader_f16: adapter.features().contains(wgpu::Features::SHADER_F16),
         compute: adapter
             .get_downlevel_capabilities()
             .flags

@@ -15,6 +15,7 @@ pub mod tune;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+pub use crate::backend::Dtype;
 pub use adapters::{AdapterLimits, AdapterSummary, BackendChoice, adapters, block_on};
 pub use plan::{GpuModel, RunTiming};
 pub use tune::Tuning;
@@ -34,6 +35,8 @@ pub struct GpuOptions {
     pub workgroup_size: u32,
     /// How convolutions choose their kernel variant.
     pub tuning: Tuning,
+    /// The tensors' element type on the GPU.
+    pub dtype: Dtype,
 }
 
 impl Default for GpuOptions {
@@ -43,6 +46,7 @@ impl Default for GpuOptions {
             adapter: None,
             workgroup_size: 64,
             tuning: Tuning::Defaults,
+            dtype: Dtype::F32,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct GpuContext {
     pub workgroup_size: u32,
     /// How convolutions choose their variant.
     pub tuning: Tuning,
+    /// The tensors' element type.
+    pub dtype: Dtype,
     pub(crate) choices: Mutex<tune::Choices>,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -99,14 +105,23 @@ impl GpuContext {
             return Err(gpu_err(&name, "the adapter cannot run compute shaders"));
         }
         let timestamps = summary.timestamp_query;
+        if opts.dtype == Dtype::F16 && !summary.shader_f16 {
+            return Err(gpu_err(
+                &name,
+                "--dtype f16 needs 16-bit shader floats (wgpu's SHADER_F16), which this adapter does not offer; use --dtype f32 or another adapter (`device-runner info` lists which have f16)",
+            ));
+        }
+        let mut features = wgpu::Features::empty();
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        if opts.dtype == Dtype::F16 {
+            features |= wgpu::Features::SHADER_F16;
+        }
         let limits = adapter.limits();
         let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("moga device-runner"),
-            required_features: if timestamps {
-                wgpu::Features::TIMESTAMP_QUERY
-            } else {
-                wgpu::Features::empty()
-            },
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -135,6 +150,7 @@ impl GpuContext {
                 .min(limits.max_buffer_size),
             workgroup_size: wg,
             tuning: opts.tuning.clone(),
+            dtype: opts.dtype,
             choices: Mutex::new(choices),
             pipelines: Mutex::default(),
             errors,
@@ -163,7 +179,9 @@ impl GpuContext {
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name()),
-                source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+                source: wgpu::ShaderSource::Wgsl(
+                    format!("{}{}", kernels::prelude(self.dtype), kernel.source()).into(),
+                ),
             });
         let mut all = vec![("WG", f64::from(self.workgroup_size))];
         all.extend_from_slice(constants);

@@ -136,7 +136,7 @@ impl<'c> GpuModel<'c> {
             slots: HashMap::new(),
             dummy: 0,
         };
-        b.dummy = b.raw_buffer("dummy", 16, None)?;
+        b.dummy = b.raw_buffer("dummy", 4, None)?;
         let uploaded =
             |v: &crate::graph::ValueInfo| v.elem == ElemType::F32 && !graph.is_parameter(&v.name);
         for v in &graph.inputs {
@@ -230,12 +230,10 @@ impl<'c> GpuModel<'c> {
                     format!("shape {:?} differs from the compiled {shape:?}", t.shape),
                 ));
             }
-            let bytes: Vec<u8> = t
-                .as_f32()
-                .unwrap_or_default()
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
+            let mut bytes = self.ctx.dtype.encode(t.as_f32().unwrap_or_default());
+            // Writes go in whole words (an odd count of f16s is padded; the buffer has
+            // room: buffers are whole 16-byte blocks).
+            bytes.resize(bytes.len().next_multiple_of(4), 0);
             if !bytes.is_empty() {
                 self.ctx.queue.write_buffer(&self.buffers[*slot], 0, &bytes);
             }
@@ -304,11 +302,7 @@ impl<'c> GpuModel<'c> {
             .map(|(_, _, shape, staging)| {
                 let bytes = read_buffer(self.ctx, staging)?;
                 let n: usize = shape.iter().product();
-                let data = bytes
-                    .chunks_exact(4)
-                    .take(n)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
+                let data = self.ctx.dtype.decode(&bytes, n);
                 Ok(Tensor::f32(shape.clone(), data))
             })
             .collect()
@@ -615,9 +609,21 @@ struct Builder<'a, 'c> {
 }
 
 impl Builder<'_, '_> {
-    /// A storage buffer of at least `bytes`, rounded up to whole 16-byte vec4s (kernels
-    /// may read any buffer as vec4s), zero-filled beyond `init`.
-    fn raw_buffer(&mut self, label: &str, bytes: u64, init: Option<&[f32]>) -> Result<usize> {
+    /// A storage buffer of at least `len` tensor elements (the context's dtype), rounded
+    /// up to whole 16-byte blocks (kernels may read any buffer as vec4s), zero-filled
+    /// beyond `init`.
+    fn raw_buffer(&mut self, label: &str, len: usize, init: Option<&[f32]>) -> Result<usize> {
+        let bytes = init.map(|d| self.ctx.dtype.encode(d));
+        self.byte_buffer(label, (len * self.ctx.dtype.bytes()) as u64, bytes)
+    }
+
+    /// A storage buffer of 32-bit words (indices, tables), whatever the tensors' dtype.
+    fn word_buffer(&mut self, label: &str, words: &[u32]) -> Result<usize> {
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        self.byte_buffer(label, bytes.len() as u64, Some(bytes))
+    }
+
+    fn byte_buffer(&mut self, label: &str, bytes: u64, init: Option<Vec<u8>>) -> Result<usize> {
         let size = bytes.max(16).div_ceil(16) * 16;
         if size > self.ctx.max_binding_bytes {
             return Err(Error::tensor(
@@ -632,8 +638,7 @@ impl Builder<'_, '_> {
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
         let buffer = match init {
-            Some(data) if !data.is_empty() => {
-                let mut contents: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            Some(mut contents) if !contents.is_empty() => {
                 contents.resize(contents.len().max(size as usize), 0);
                 self.ctx
                     .device
@@ -669,7 +674,7 @@ impl Builder<'_, '_> {
                     .ok_or_else(|| Error::tensor(name, "an int64 tensor cannot feed a GPU kernel"))
             })
             .transpose()?;
-        let slot = self.raw_buffer(name, 4 * n as u64, init)?;
+        let slot = self.raw_buffer(name, n, init)?;
         self.slots.insert(name.to_string(), slot);
         Ok(slot)
     }
@@ -696,11 +701,8 @@ impl Builder<'_, '_> {
                         Some(&s) => s,
                         None => {
                             let (t, _) = conv::blocked_weights(host, g.m, g.c, filters);
-                            let s = this.raw_buffer(
-                                &format!("{label}.w{filters}"),
-                                4 * t.len() as u64,
-                                Some(&t),
-                            )?;
+                            let s =
+                                this.raw_buffer(&format!("{label}.w{filters}"), t.len(), Some(&t))?;
                             transposed.insert(filters, s);
                             s
                         }
@@ -731,7 +733,11 @@ impl Builder<'_, '_> {
         act: Act,
         make: &mut dyn FnMut(&mut Self, conv::Variant) -> Result<Call>,
     ) -> Result<conv::Variant> {
-        let key = conv::tune_key(g, act, has_bias);
+        let mut key = conv::tune_key(g, act, has_bias);
+        if self.ctx.dtype != crate::backend::Dtype::F32 {
+            // Half precision changes what is fastest: its own choices.
+            key.push_str(&format!(" {}", self.ctx.dtype.name()));
+        }
         let poisoned = || Error::Gpu {
             backend: self.ctx.adapter.name.clone(),
             message: "kernel choices poisoned".into(),
@@ -812,12 +818,8 @@ impl Builder<'_, '_> {
                 let x = self.input(node, 0)?;
                 let (w, b) = match &s.folded {
                     Some((w, b)) => (
-                        self.raw_buffer(&format!("{label}.w"), 4 * w.len() as u64, Some(w))?,
-                        Some(self.raw_buffer(
-                            &format!("{label}.b"),
-                            4 * b.len() as u64,
-                            Some(b),
-                        )?),
+                        self.raw_buffer(&format!("{label}.w"), w.len(), Some(w))?,
+                        Some(self.raw_buffer(&format!("{label}.b"), b.len(), Some(b))?),
                     ),
                     None => (
                         self.input(node, 1)?,
@@ -895,8 +897,7 @@ impl Builder<'_, '_> {
             (Op::Resize(_), Geometry::Resize(p)) => {
                 let (taps, first) = data::resize_taps(p).map_err(with_node)?;
                 let x = self.input(node, 0)?;
-                let t =
-                    self.raw_buffer(&format!("{label}.taps"), 4 * taps.len() as u64, Some(&taps))?;
+                let t = self.word_buffer(&format!("{label}.taps"), &taps)?;
                 let y = self.tensor_slot(&s.output)?;
                 data::resize(p, first, [x, t, y], wg)
             }
@@ -933,11 +934,11 @@ impl Builder<'_, '_> {
                 let x = self.input(node, 0)?;
                 let lo = match node.input(1) {
                     Some(_) => self.input(node, 1)?,
-                    None => self.raw_buffer("clip.min", 4, Some(&[f32::MIN]))?,
+                    None => self.raw_buffer("clip.min", 1, Some(&[f32::MIN]))?,
                 };
                 let hi = match node.input(2) {
                     Some(_) => self.input(node, 2)?,
-                    None => self.raw_buffer("clip.max", 4, Some(&[f32::MAX]))?,
+                    None => self.raw_buffer("clip.max", 1, Some(&[f32::MAX]))?,
                 };
                 let y = self.tensor_slot(&s.output)?;
                 elementwise::unary(

@@ -186,7 +186,7 @@ impl Tensor {
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
                 .collect(),
             DataType::Float16 => chunks(2)
-                .map(|c| f64::from(f16_to_f32(u16::from_le_bytes([c[0], c[1]]))))
+                .map(|c| f64::from(half::f16::from_le_bytes([c[0], c[1]]).to_f32()))
                 .collect(),
             DataType::Bfloat16 => chunks(2)
                 .map(|c| {
@@ -319,24 +319,6 @@ impl Tensor {
             ..TensorProto::default()
         }
     }
-}
-
-/// IEEE half to single precision.
-pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h >> 15) << 31;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let frac = u32::from(h & 0x3ff);
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, f) => {
-            // subnormal: normalise
-            let shift = f.leading_zeros() - 21;
-            sign | ((127 - 15 + 1 - shift) << 23) | ((f << shift) & 0x3ff) << 13
-        }
-        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
-        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
-    };
-    f32::from_bits(bits)
 }
 
 fn expect_len<T>(v: Vec<T>, n: usize) -> std::result::Result<Vec<T>, String> {

@@ -1,4 +1,5 @@
-// Shared by every kernel (prepended to each shader's source).
+// Shared by every kernel (prepended to each shader's source, after the precision
+// prelude that defines F, the tensors' element type: f32, or f16 with `enable f16`).
 //
 // Parameters arrive in one uniform block of 64 u32 words; floats are stored as their
 // bits. 1-D kernels run over a 2-D grid of workgroups (x at most 65535 groups), and
@@ -26,14 +27,16 @@ fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 
 // Activation codes: 0 none, 1 relu, 2 clip(a, b), 3 hard-swish, 4 hard-sigmoid(a, b),
-// 5 sigmoid. Matches cpu::Act.
-fn activate(x: f32, code: u32, a: f32, b: f32) -> f32 {
+// 5 sigmoid. Matches cpu::Act. Evaluated in f32 whatever the tensors' type F (Clip's
+// open bounds are f32's extremes, which f16 cannot hold).
+fn activate(xf: F, code: u32, a: f32, b: f32) -> F {
+    let x = f32(xf);
     switch code {
-        case 1u: { return max(x, 0.0); }
-        case 2u: { return min(max(x, a), b); }
-        case 3u: { return x * clamp(x / 6.0 + 0.5, 0.0, 1.0); }
-        case 4u: { return clamp(a * x + b, 0.0, 1.0); }
-        case 5u: { return 1.0 / (1.0 + exp(-x)); }
-        default: { return x; }
+        case 1u: { return F(max(x, 0.0)); }
+        case 2u: { return F(min(max(x, a), b)); }
+        case 3u: { return F(x * clamp(x / 6.0 + 0.5, 0.0, 1.0)); }
+        case 4u: { return F(clamp(a * x + b, 0.0, 1.0)); }
+        case 5u: { return F(1.0 / (1.0 + exp(-x))); }
+        default: { return xf; }
     }
 }

@@ -55,6 +55,14 @@ pub enum Kernel {
     MatMul,
 }
 
+/// What precedes every kernel's source: the tensors' element type `F`.
+pub fn prelude(dtype: crate::backend::Dtype) -> &'static str {
+    match dtype {
+        crate::backend::Dtype::F32 => "alias F = f32;\n",
+        crate::backend::Dtype::F16 => "enable f16;\nalias F = f16;\n",
+    }
+}
+
 macro_rules! shader {
     ($path:literal) => {
         concat!(include_str!("common.wgsl"), "\n", include_str!($path))
@@ -243,6 +251,9 @@ pub fn grid_1d(n: usize, wg: u32) -> Result<[u32; 3]> {
     }
     Ok([x as u32, y as u32, 1])
 }
+
+#[cfg(test)]
+mod half_tests;
 
 #[cfg(test)]
 pub(crate) mod testing {

@@ -4,10 +4,10 @@
 //
 // Params as conv/direct.wgsl.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read> w: array<F>;
+@group(0) @binding(3) var<storage, read> bias: array<F>;
+@group(0) @binding(4) var<storage, read_write> y: array<F>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -22,7 +22,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let oy = (i / ow) % oh;
     let plane = i / (ow * oh);
     let ch = plane % c;
-    var acc = 0.0;
+    var acc = F(0.0);
     if (p(16u) != 0u) {
         acc = bias[ch];
     }

@@ -6,10 +6,10 @@
 // Params: 0 n, 1 c, 2 h, 3 w, 4 m, 5 oh, 6 ow, 7 kh, 8 kw, 9 sh, 10 sw, 11 pt, 12 pl,
 // 13 dh, 14 dw, 15 group, 16 has_bias, 17 act, 18 act a, 19 act b.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read> w: array<F>;
+@group(0) @binding(3) var<storage, read> bias: array<F>;
+@group(0) @binding(4) var<storage, read_write> y: array<F>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -26,7 +26,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let n = i / (ow * oh * m);
     let cg = c / p(15u);
     let g = oc / (m / p(15u));
-    var acc = 0.0;
+    var acc = F(0.0);
     if (p(16u) != 0u) {
         acc = bias[oc];
     }

@@ -8,17 +8,17 @@
 //
 // Params: 0 n, 1 c (K), 2 m, 3 q (pixels), 4 has_bias, 5 act, 6 act a, 7 act b.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read> w: array<F>;
+@group(0) @binding(3) var<storage, read> bias: array<F>;
+@group(0) @binding(4) var<storage, read_write> y: array<F>;
 
 const TM: u32 = 32u;
 const TQ: u32 = 32u;
 const TK: u32 = 8u;
 
-var<workgroup> ws: array<f32, 256>; // TM × TK, filter-major
-var<workgroup> xs: array<f32, 256>; // TK × TQ, channel-major
+var<workgroup> ws: array<F, 256>; // TM × TK, filter-major
+var<workgroup> xs: array<F, 256>; // TK × TQ, channel-major
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -27,23 +27,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let m0 = wg.y * TM;
     let q0 = wg.x * TQ;
     let tid = lid.y * 8u + lid.x;
-    var acc: array<f32, 16>;
+    var acc: array<F, 16>;
     for (var i = 0u; i < 16u; i++) {
-        acc[i] = 0.0;
+        acc[i] = F(0.0);
     }
     for (var k0 = 0u; k0 < c; k0 += TK) {
         for (var r = 0u; r < 4u; r++) {
             let e = tid + r * 64u;
             let mm = m0 + e / TK;
             let kk = k0 + e % TK;
-            var wv = 0.0;
+            var wv = F(0.0);
             if (mm < m && kk < c) {
                 wv = w[mm * c + kk];
             }
             ws[e] = wv;
             let kq = k0 + e / TQ;
             let qq = q0 + e % TQ;
-            var xv = 0.0;
+            var xv = F(0.0);
             if (kq < c && qq < q) {
                 xv = x[(n * c + kq) * q + qq];
             }
@@ -51,8 +51,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
+            var a: array<F, 4>;
+            var b: array<F, 4>;
             for (var i = 0u; i < 4u; i++) {
                 a[i] = ws[(lid.y * 4u + i) * TK + kk];
                 b[i] = xs[kk * TQ + lid.x * 4u + i];
@@ -70,7 +70,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (mm >= m) {
             continue;
         }
-        var bv = 0.0;
+        var bv = F(0.0);
         if (p(4u) != 0u) {
             bv = bias[mm];
         }

@@ -11,10 +11,10 @@
 // take neighbouring pixel blocks of the same filters.
 
 // x as vec4s: the model's buffers are padded to 16 bytes, so every element is reachable.
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<F>>;
+@group(0) @binding(2) var<storage, read> wt: array<vec4<F>>;
+@group(0) @binding(3) var<storage, read> bias: array<F>;
+@group(0) @binding(4) var<storage, read_write> y: array<vec4<F>>;
 
 override C: u32 = 1u;
 override M: u32 = 1u;
@@ -29,7 +29,7 @@ override ACT: u32 = 0u;
 override ACT_A: f32 = 0.0;
 override ACT_B: f32 = 0.0;
 
-fn xload(base: u32, q: u32) -> f32 {
+fn xload(base: u32, q: u32) -> F {
     if (q < Q) {
         let e = base + q;
         return x[e / 4u][e % 4u];
@@ -50,21 +50,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let n = i / (qb * mb);
     let q0 = iq * 4u * PQ;
     // acc[(t·PQ + j)·4 + p]: the four filters of block t at pixel 4j + p.
-    var acc: array<vec4<f32>, 16>;
+    var acc: array<vec4<F>, 16>;
     for (var a = 0u; a < 16u; a++) {
-        acc[a] = vec4<f32>(0.0);
+        acc[a] = vec4<F>(0.0);
     }
     var xo = n * C * Q;
     var wo = im * TM4;
     for (var k = 0u; k < C; k++) {
-        var xv: array<vec4<f32>, 4>;
+        var xv: array<vec4<F>, 4>;
         for (var j = 0u; j < PQ; j++) {
             let q = q0 + 4u * j;
             if (Q % 4u == 0u && q < Q) {
                 // Rows of whole vec4s: one 16-byte load.
                 xv[j] = x[(xo + q) / 4u];
             } else {
-                xv[j] = vec4<f32>(xload(xo, q), xload(xo, q + 1u), xload(xo, q + 2u), xload(xo, q + 3u));
+                xv[j] = vec4<F>(xload(xo, q), xload(xo, q + 1u), xload(xo, q + 2u), xload(xo, q + 3u));
             }
         }
         for (var t = 0u; t < TM4; t++) {
@@ -86,7 +86,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             if (m >= M) {
                 continue;
             }
-            var b = 0.0;
+            var b = F(0.0);
             if (HAS_BIAS) {
                 b = bias[m];
             }
@@ -96,8 +96,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 let q = q0 + 4u * j;
                 if (Q % 4u == 0u) {
                     if (q < Q) {
-                        let v = vec4<f32>(acc[a][f], acc[a + 1u][f], acc[a + 2u][f], acc[a + 3u][f]) + b;
-                        y[(yo + q) / 4u] = vec4<f32>(
+                        let v = vec4<F>(acc[a][f], acc[a + 1u][f], acc[a + 2u][f], acc[a + 3u][f]) + b;
+                        y[(yo + q) / 4u] = vec4<F>(
                             activate(v.x, ACT, ACT_A, ACT_B),
                             activate(v.y, ACT, ACT_A, ACT_B),
                             activate(v.z, ACT, ACT_A, ACT_B),

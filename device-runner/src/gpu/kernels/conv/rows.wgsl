@@ -9,10 +9,10 @@
 //
 // Params: 0 n.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read> w: array<F>;
+@group(0) @binding(3) var<storage, read> bias: array<F>;
+@group(0) @binding(4) var<storage, read_write> y: array<F>;
 
 override C: u32 = 1u;
 override M: u32 = 1u;
@@ -53,9 +53,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let n = fb / mb;
     let c0 = (m0 / MG) * CG;
     // acc[(f · PY + py) · PX + j]: filter m0 + f, output (oy0 + py, ox0 + j).
-    var acc: array<f32, 16>;
+    var acc: array<F, 16>;
     for (var f = 0u; f < MF; f++) {
-        var b = 0.0;
+        var b = F(0.0);
         if (HAS_BIAS) {
             b = bias[m0 + f];
         }
@@ -76,7 +76,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 continue;
             }
             let row = (xplane * H + u32(iy)) * W;
-            var xr: array<f32, 24>;
+            var xr: array<F, 24>;
             if (inside) {
                 for (var t = 0u; t < span; t++) {
                     xr[t] = x[row + u32(ix0) + t];
@@ -95,7 +95,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 for (var f = 0u; f < MF; f++) {
                     // The taps of this kernel row (a short loop the compiler unrolls
                     // into registers; a whole K×K array would not be).
-                    var taps: array<f32, 7>;
+                    var taps: array<F, 7>;
                     for (var kx = 0u; kx < K; kx++) {
                         taps[kx] = w[wbase + f * CG * K * K + u32(ky) * K + kx];
                     }

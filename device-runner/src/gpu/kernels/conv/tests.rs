@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use crate::cpu::Act;
 use crate::gpu::kernels::testing::{both_on, chain, ctx, rel_diff, values};
-use crate::gpu::{GpuContext, GpuOptions, Tuning};
+use crate::gpu::{Dtype, GpuContext, GpuOptions, Tuning};
 use crate::graph::shape::Conv2d;
 use crate::graph::{AutoPad, ConvAttrs, Op};
 use crate::onnx::Tensor;
@@ -85,6 +85,18 @@ fn run_case_on(ctx: &GpuContext, c: &Case, seed: u64) -> (f32, String) {
 /// groups (depthwise, with a channel multiplier, grouped, dense), every activation.
 #[test]
 fn every_variant_matches_the_reference() {
+    every_variant_within(Dtype::F32, 1e-5, 10);
+}
+
+/// The same in half precision (storage and arithmetic f16, activations in f32): within
+/// 1e-2 of the output's magnitude (f16 has an 11-bit significand; the sums here run over
+/// up to 70 × 49 products).
+#[test]
+fn every_variant_runs_in_half_precision() {
+    every_variant_within(Dtype::F16, 1e-2, 3);
+}
+
+fn every_variant_within(dtype: Dtype, tolerance: f32, cases: usize) {
     use super::Variant;
     let mut rng = lookup_tables::SplitMix64::new(11);
     let mut pick = |n: usize| rng.below(n as u64) as usize;
@@ -112,10 +124,11 @@ fn every_variant_matches_the_reference() {
     for v in variants {
         let ctx = GpuContext::new(&GpuOptions {
             tuning: Tuning::Force(v),
+            dtype,
             ..GpuOptions::default()
         })
-        .expect("a GPU adapter (lavapipe: scripts/setup.sh)");
-        for i in 0..10 {
+        .expect("a GPU adapter with f16 (lavapipe: scripts/setup.sh)");
+        for i in 0..cases {
             let c = match v {
                 Variant::Blocked { .. } => {
                     let hw = 1 + pick(13);
@@ -161,8 +174,11 @@ fn every_variant_matches_the_reference() {
                     }
                 }
             };
-            let (d, ran) = run_case_on(&ctx, &c, 100 + i);
-            assert!(d < 1e-5, "{v} {c:?}: relative difference {d}");
+            let (d, ran) = run_case_on(&ctx, &c, 100 + i as u64);
+            assert!(
+                d < tolerance,
+                "{v} {c:?} ({dtype:?}): relative difference {d}"
+            );
             assert_eq!(ran, v.to_string(), "{c:?}");
         }
     }

@@ -3,8 +3,8 @@
 // Params: 0 elements, 1 rank, 2 dst_base, 4..10 dims, 10..16 src strides,
 // 16..22 dst strides.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read_write> y: array<F>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

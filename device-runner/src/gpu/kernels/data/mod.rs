@@ -76,25 +76,21 @@ pub fn pad(plan: &PadPlan, [x, y]: [usize; 2], wg: u32) -> Result<Call> {
 }
 
 /// The taps of a resize plan as the kernel reads them: per axis and output coordinate
-/// (i0, i1, weight bits, outside), axis after axis; and each axis's first tap.
-pub fn resize_taps(plan: &ResizePlan) -> Result<(Vec<f32>, [usize; 4])> {
+/// (i0, i1, weight bits, outside) as 32-bit words, axis after axis; and each axis's
+/// first tap.
+pub fn resize_taps(plan: &ResizePlan) -> Result<(Vec<u32>, [usize; 4])> {
     let mut out = Vec::new();
     let mut first = [0usize; 4];
+    let idx = |i: usize| {
+        u32::try_from(i).map_err(|_| Error::Gpu {
+            backend: "kernel".into(),
+            message: format!("index {i} does not fit in 32 bits"),
+        })
+    };
     for (k, taps) in plan.taps.iter().enumerate() {
         first[k] = out.len() / 4;
         for t in taps {
-            let idx = |i: usize| {
-                u32::try_from(i).map_err(|_| Error::Gpu {
-                    backend: "kernel".into(),
-                    message: format!("index {i} does not fit in 32 bits"),
-                })
-            };
-            out.extend([
-                f32::from_bits(idx(t.i0)?),
-                f32::from_bits(idx(t.i1)?),
-                t.w,
-                f32::from_bits(u32::from(t.outside)),
-            ]);
+            out.extend([idx(t.i0)?, idx(t.i1)?, t.w.to_bits(), u32::from(t.outside)]);
         }
     }
     Ok((out, first))

@@ -5,8 +5,8 @@
 // Params: 0 elements, 1 rank, 2 mode, 3 value (bits), 4..10 output dims,
 // 10..16 input dims, 16..22 begins (i32 bits).
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read_write> y: array<F>;
 
 // The input coordinate padded coordinate `i` reads, or −1 for the constant.
 fn source(i: i32, n: i32, mode: u32) -> i32 {
@@ -64,7 +64,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let n = p(10u + d);
         let s = source(o - bitcast<i32>(p(16u + d)), i32(n), p(2u));
         if (s < 0) {
-            y[i] = pf(3u);
+            y[i] = F(pf(3u));
             return;
         }
         src += u32(s) * stride;

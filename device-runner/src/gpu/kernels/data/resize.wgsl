@@ -5,9 +5,9 @@
 // Params: 0 elements, 1 linear, 2 extrapolation (bits), 4..8 input dims,
 // 8..12 output dims, 12..16 first tap of each axis.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
 @group(0) @binding(2) var<storage, read> taps: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<F>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -23,7 +23,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let tc = taps[p(13u) + (i / (ow * oh)) % oc];
     let tn = taps[p(12u) + i / (ow * oh * oc)];
     if (tx.w + ty.w + tc.w + tn.w != 0u) {
-        y[i] = pf(2u);
+        y[i] = F(pf(2u));
         return;
     }
     let w = p(7u);
@@ -32,8 +32,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         y[i] = x[plane + ty.x * w + tx.x];
         return;
     }
-    let wy = bitcast<f32>(ty.z);
-    let wx = bitcast<f32>(tx.z);
+    let wy = F(bitcast<f32>(ty.z));
+    let wx = F(bitcast<f32>(tx.z));
     let top = x[plane + ty.x * w + tx.x] * (1.0 - wx) + x[plane + ty.x * w + tx.y] * wx;
     let bottom = x[plane + ty.y * w + tx.x] * (1.0 - wx) + x[plane + ty.y * w + tx.y] * wx;
     y[i] = top * (1.0 - wy) + bottom * wy;

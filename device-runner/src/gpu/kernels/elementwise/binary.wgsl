@@ -2,9 +2,9 @@
 // Params: 0 n, 1 rank, 2 op (0 add, 1 mul), 4..10 output dims, 10..16 a's strides,
 // 16..22 b's strides (0 on broadcast dimensions), all aligned to the output's rank.
 
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<F>;
+@group(0) @binding(2) var<storage, read> b: array<F>;
+@group(0) @binding(3) var<storage, read_write> y: array<F>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -3,9 +3,9 @@
 // Params: 0 m, 1 n, 2 k, 3 batch rank (≤ 4), 4..8 batch dims, 8..12 A's batch strides,
 // 12..16 B's batch strides, 16 total outputs.
 
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<F>;
+@group(0) @binding(2) var<storage, read> b: array<F>;
+@group(0) @binding(3) var<storage, read_write> y: array<F>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -27,9 +27,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         oa += coord * p(8u + axis);
         ob += coord * p(12u + axis);
     }
+    // f32 sums: MatMul's inner dimension is unbounded (a flattened feature map).
     var acc = 0.0;
     for (var kk = 0u; kk < k; kk++) {
-        acc += a[oa + i * k + kk] * b[ob + kk * n + j];
+        acc += f32(a[oa + i * k + kk]) * f32(b[ob + kk * n + j]);
     }
-    y[idx] = acc;
+    y[idx] = F(acc);
 }

@@ -2,8 +2,8 @@
 // maximum subtracted before the exponentials.
 // Params: 0 rows (outer × inner), 1 len, 2 inner.
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read_write> y: array<F>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -20,9 +20,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     var sum = 0.0;
     for (var k = 0u; k < len; k++) {
-        sum += exp(x[base + k * inner] - m);
+        sum += f32(exp(x[base + k * inner] - m));
     }
     for (var k = 0u; k < len; k++) {
-        y[base + k * inner] = exp(x[base + k * inner] - m) / sum;
+        y[base + k * inner] = F(f32(exp(x[base + k * inner] - m)) / sum);
     }
 }

@@ -2,8 +2,8 @@
 // per invocation, then a tree reduction in workgroup memory.
 // Params: 0 planes, 1 size (elements per plane).
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read_write> y: array<F>;
 
 var<workgroup> partial: array<f32, 256>;
 
@@ -14,7 +14,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var sum = 0.0;
     if (plane < p(0u)) {
         for (var i = lid.x; i < size; i += WG) {
-            sum += x[plane * size + i];
+            sum += f32(x[plane * size + i]);
         }
     }
     partial[lid.x] = sum;
@@ -26,6 +26,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
     }
     if (lid.x == 0u && plane < p(0u)) {
-        y[plane] = partial[0] / f32(size);
+        y[plane] = F(partial[0] / f32(size));
     }
 }

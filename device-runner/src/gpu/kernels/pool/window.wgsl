@@ -5,8 +5,8 @@
 // Params: 0 planes, 1 h, 2 w, 3 oh, 4 ow, 5 kh, 6 kw, 7 sh, 8 sw, 9 pt, 10 pl, 11 pb,
 // 12 pr, 13 dh, 14 dw, 15 count_include_pad, 16 maximum (else mean), 17 −∞ (bits).
 
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<F>;
+@group(0) @binding(2) var<storage, read_write> y: array<F>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -33,8 +33,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
             if (iy >= 0 && ix >= 0 && iy < h && ix < wd) {
                 let v = x[(plane * u32(h) + u32(iy)) * u32(wd) + u32(ix)];
-                sum += v;
-                best = max(best, v);
+                sum += f32(v);
+                best = max(best, f32(v));
                 count += 1u;
             }
         }
@@ -50,5 +50,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (p(16u) != 0u) {
         v = best;
     }
-    y[i] = v;
+    y[i] = F(v);
 }
