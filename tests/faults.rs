@@ -200,3 +200,27 @@ fn an_adb_server_that_goes_away_stops_the_run_cleanly_and_resume_completes() {
         assert_eq!(v["already_measured"].as_u64().unwrap() as usize, kept);
     }
 }
+
+#[test]
+fn a_stale_runner_of_the_same_size_is_replaced() {
+    let s = Scratch::new("faults-stale-runner");
+    let server = AdbServer::start(&s.dir);
+    let root = s.path("device");
+    let (_fixture, device) = start_fixture(&root, 0);
+    server.adb(&["connect", &device]);
+    // Another build's runner, as a device keeps it from an earlier run: the same size
+    // as this one, other bytes (it would not even start).
+    let host = std::fs::read(bin("device-runner")).unwrap();
+    let remote = root.join("data/local/tmp/moga/bin/device-runner");
+    std::fs::create_dir_all(remote.parent().unwrap()).unwrap();
+    let mut stale = host.clone();
+    let mid = stale.len() / 2;
+    stale[mid..mid + 64].iter_mut().for_each(|b| *b ^= 0x5a);
+    std::fs::write(&remote, &stale).unwrap();
+    s.moga(&profile_args(&device, &server.addr(), "lut.csv"))
+        .ok();
+    assert!(
+        std::fs::read(&remote).unwrap() == host,
+        "the stale runner was replaced by this build's"
+    );
+}

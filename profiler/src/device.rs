@@ -125,13 +125,40 @@ impl Device {
         }
     }
 
-    /// Pushes `local` unless the device already has a file of the same size there.
+    /// The SHA-256 of a file on the device (lowercase hex), `None` when it is absent or
+    /// the device cannot hash it (no `sha256sum`).
+    pub fn file_sha256(&self, remote: &str) -> Result<Option<String>> {
+        match self {
+            Device::Local(_) => match std::fs::File::open(remote) {
+                Ok(f) => sha256_of(f).map(Some).map_err(|e| Error::io(remote, e)),
+                Err(_) => Ok(None),
+            },
+            Device::Adb(_) | Device::Direct(_) => {
+                let out = self.run(&["sha256sum", remote], None, Some(120))?;
+                Ok(out
+                    .stdout
+                    .split_whitespace()
+                    .next()
+                    .filter(|h| out.code == 0 && h.len() == 64)
+                    .map(str::to_ascii_lowercase))
+            }
+        }
+    }
+
+    /// Pushes `local` unless the device already has the same file there: same size and
+    /// same SHA-256 (a stale runner of the same size, e.g. from another build of the
+    /// same version, is replaced). A device that cannot hash gets the file again.
     pub fn push_if_changed(&self, local: &Path, remote: &str) -> Result<bool> {
         let size = std::fs::metadata(local)
             .map_err(|e| Error::io(local, e))?
             .len();
         if self.file_size(remote)? == Some(size) {
-            return Ok(false);
+            let want = std::fs::File::open(local)
+                .and_then(sha256_of)
+                .map_err(|e| Error::io(local, e))?;
+            if self.file_sha256(remote)?.as_deref() == Some(want.as_str()) {
+                return Ok(false);
+            }
         }
         self.push(local, remote)?;
         Ok(true)
@@ -192,6 +219,21 @@ impl Device {
             }
         }
     }
+}
+
+/// The SHA-256 of everything `r` yields, lowercase hex.
+pub fn sha256_of(mut r: impl std::io::Read) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The default folder for `local`'s files: `$XDG_CACHE_HOME/moga/local` or

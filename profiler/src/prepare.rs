@@ -117,11 +117,16 @@ pub fn prepare(
         // What this device needs from the host, named with the device: with several
         // devices of different ABIs, which one lacks it matters.
         let for_device = |e: Error| Error::device(device.id(), e.to_string());
-        let host_runner = runner::runner_for(&abi, opts.runner.as_deref()).map_err(for_device)?;
+        let platform = match &device {
+            Device::Local(_) => runner::Platform::Linux,
+            _ => runner::Platform::probe(|argv| device.run(argv, None, Some(30)))?,
+        };
+        let host_runner =
+            runner::runner_for(&abi, platform, opts.runner.as_deref()).map_err(for_device)?;
         let host_lib = match opts.backend {
-            BackendKind::Ort => {
-                Some(runner::ort_lib_for(&abi, opts.ort_lib.as_deref()).map_err(for_device)?)
-            }
+            BackendKind::Ort => Some(
+                runner::ort_lib_for(&abi, platform, opts.ort_lib.as_deref()).map_err(for_device)?,
+            ),
             _ => None,
         };
         let (runner_path, lib_path, work_dir) = match &device {
@@ -174,6 +179,18 @@ pub fn prepare(
                 ),
             )
         })?;
+        // The runner on the device is the one pushed (same size and SHA-256): a
+        // different version here means the push did not take.
+        if info.runner_version != device_runner::RUNNER_VERSION {
+            return Err(Error::device(
+                device.id(),
+                format!(
+                    "{runner_path} reports runner version {}; this moga needs {}",
+                    info.runner_version,
+                    device_runner::RUNNER_VERSION
+                ),
+            ));
+        }
         let mut fixed = None;
         if opts.fixed_performance && !matches!(device, Device::Local(_)) {
             let r = device.run(
