@@ -10,6 +10,13 @@
 #   .deps/venv                 Python venv: onnxruntime, onnx, torch
 #   .deps/libtorch             -> the venv's site-packages/torch (LIBTORCH for tch 0.26)
 #   .deps/libonnxruntime.so    -> the onnxruntime wheel's library (ORT_DYLIB_PATH for ort)
+#   .deps/linux/arm64-v8a/libonnxruntime.so   the aarch64 library (manylinux aarch64 wheel),
+#                              pushed to arm64 GNU/Linux devices (the arm64 adbd fixture)
+#   .deps/torch-cpu-stubs      stub CUDA libraries so the venv's torch imports on a CPU host
+#
+# Also: the arm64 userland an emulated arm64 device needs (Debian multiarch: the
+# aarch64 cross linker, qemu-user, libvulkan1:arm64 and lavapipe for arm64) and the Rust
+# targets aarch64-unknown-linux-gnu (scripts/build-runner.sh) and aarch64-linux-android.
 set -euo pipefail
 
 ORT_VERSION=1.31.1
@@ -46,6 +53,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   say "Debian packages present: ${apt_pkgs[*]}"
+fi
+
+# --- arm64 userland: a real cross linker, user-mode emulation, arm64 Vulkan (lavapipe) -
+arm64_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6:arm64 libvulkan1:arm64 mesa-vulkan-drivers:arm64)
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  missing=()
+  for p in "${arm64_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    say "installing the arm64 userland: ${missing[*]}"
+    dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "arm64 userland present: ${arm64_pkgs[*]}"
+  fi
 fi
 
 # --- Python venv: ONNX Runtime (its wheel carries libonnxruntime.so), onnx, libtorch ------
@@ -130,12 +155,36 @@ PY
   rm -rf "$tmp"
 fi
 
-# --- Rust: the Android target, so the device-runner can be checked for phones ------------
-if rustup target list --installed | grep -qx aarch64-linux-android; then
-  say "rust target aarch64-linux-android present"
+# --- ONNX Runtime for arm64 GNU/Linux devices: the manylinux aarch64 wheel's library ---
+arm64_ort="$deps/linux/arm64-v8a/libonnxruntime.so"
+if [ -f "$arm64_ort" ]; then
+  say "onnxruntime $ORT_VERSION library for arm64 present"
 else
-  say "adding rust target aarch64-linux-android"
-  rustup target add aarch64-linux-android >/dev/null
+  say "fetching onnxruntime $ORT_VERSION's aarch64 library (manylinux_2_28_aarch64 wheel)"
+  tmp=$(mktemp -d)
+  "$py" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform manylinux_2_28_aarch64 --python-version 3.11 -d "$tmp" "onnxruntime==$ORT_VERSION"
+  mkdir -p "$(dirname "$arm64_ort")"
+  "$py" - "$tmp" "$arm64_ort.partial" <<'PY'
+import glob, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/onnxruntime-*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if "/capi/libonnxruntime.so." in n)
+    with z.open(name) as src, open(sys.argv[2], "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  mv "$arm64_ort.partial" "$arm64_ort"
+  rm -rf "$tmp"
 fi
+
+# --- Rust: the runner's device targets (GNU/Linux arm64 builds here; Android is checked)
+for t in aarch64-unknown-linux-gnu aarch64-linux-android; do
+  if rustup target list --installed | grep -qx "$t"; then
+    say "rust target $t present"
+  else
+    say "adding rust target $t"
+    rustup target add "$t" >/dev/null
+  fi
+done
 
 say "done"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole check, from nothing: set-up, formatting, lints, every test, and the
-# device-runner checked for Android phones. CI runs exactly this (.ci/run).
+# The whole check, from nothing: set-up, formatting, lints, the arm64 runner, every test
+# (the arm64 ones under user-mode emulation), and the device-runner checked for Android
+# phones. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "the device-runner for arm64 GNU/Linux (scripts/build-runner.sh; tests/arm64.rs pushes it)"
+scripts/build-runner.sh aarch64-unknown-linux-gnu
 
 step "cargo test --workspace"
 cargo test --workspace

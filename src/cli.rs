@@ -625,6 +625,11 @@ pub struct ProfileArgs {
     /// moga, fairnas or scarlet.
     #[arg(long, value_parser = parse_space)]
     pub space: SpaceId,
+    /// Measure only the units whose name matches PATTERN (`*` matches anything; as
+    /// tables and messages name units, e.g. 'conv 32x32*' or 'dwconv*'); repeatable.
+    /// Measured isolated; a later run without it and with --resume completes the table.
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Vec<String>,
     /// Measure the single-operator units of the space's blocks instead of the blocks
     /// (isolated).
     #[arg(long)]

@@ -7,6 +7,15 @@
 //! path `/data/local/tmp` is mapped onto `<root>/data/local/tmp` (in commands and sync
 //! paths), `getprop` answers from the configured properties, and sync refuses any path
 //! outside `/data/local/tmp` or with `..`.
+//!
+//! Presented as an `arm64-v8a` device on a host of another architecture, the fixture
+//! runs the programs it was given as an arm64 device would: every program under
+//! `/data/local/tmp` in a command's command position goes through `moga-arm64-exec`,
+//! which runs an aarch64 ELF under `qemu-aarch64` (its libraries from the host's arm64
+//! multiarch root: Debian's `libc6:arm64`, `libvulkan1:arm64`, lavapipe as the device's
+//! one Vulkan driver, an arm64 `/proc/cpuinfo` in a private mount namespace) and refuses
+//! any other ELF as a phone's shell does (exit 126). So what the profiler pushes there must
+//! really be the aarch64 runner and the aarch64 ONNX Runtime library.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -44,6 +53,44 @@ pub struct Config {
     pub disk_full: bool,
 }
 
+/// The program every arm64 program runs through on an emulated arm64 device.
+pub const ARM64_EXEC: &str = "moga-arm64-exec";
+
+const ARM64_EXEC_SCRIPT: &str = r#"#!/bin/sh
+# moga adbd fixture, arm64 device: runs a program as an arm64 device would. An aarch64
+# ELF runs under qemu-aarch64, seeing the device's CPU description (an arm64
+# /proc/cpuinfo, bound in a private mount namespace: ONNX Runtime's cpuinfo reads it)
+# and the device's one Vulkan driver (lavapipe for arm64); any other ELF is refused as
+# a phone's shell refuses it.
+f=$1
+shift
+if [ "$(head -c 4 "$f" | od -An -c | tr -d ' \n')" = "177ELF" ]; then
+  if [ "$(od -An -tx1 -j18 -N2 "$f" | tr -d ' \n')" = "b700" ]; then
+    icd=/usr/share/vulkan/icd.d/lvp_icd.aarch64.json
+    [ -f "$icd" ] && export VK_ICD_FILENAMES="$icd"
+    cpuinfo=$(dirname "$0")/cpuinfo.arm64
+    if unshare -m true 2> /dev/null; then
+      exec unshare -m sh -c 'mount --bind "$0" /proc/cpuinfo && exec qemu-aarch64 "$@"' "$cpuinfo" "$f" "$@"
+    fi
+    exec qemu-aarch64 "$f" "$@"
+  fi
+  echo "/system/bin/sh: $f: not executable: 64-bit ELF file" >&2
+  exit 126
+fi
+exec "$f" "$@"
+"#;
+
+/// The CPU an emulated arm64 device describes (four Cortex-A76 cores).
+fn arm64_cpuinfo() -> String {
+    (0..4)
+        .map(|i| {
+            format!(
+                "processor\t: {i}\nBogoMIPS\t: 48.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n"
+            )
+        })
+        .collect()
+}
+
 /// The device path mapped onto `<root>/data/local/tmp`.
 pub const DEVICE_TMP: &str = "/data/local/tmp";
 
@@ -66,7 +113,14 @@ impl Config {
         ]
     }
 
-    /// Creates the device folders and the `getprop` script.
+    /// Whether programs run under emulation: an `arm64-v8a` device on a host of another
+    /// architecture.
+    pub fn emulated(&self) -> bool {
+        self.abi == "arm64-v8a" && std::env::consts::ARCH != "aarch64"
+    }
+
+    /// Creates the device folders, the `getprop` script and (emulated) the arm64
+    /// program launcher.
     pub fn prepare(&self) -> io::Result<()> {
         std::fs::create_dir_all(self.root.join("data/local/tmp"))?;
         let bin = self.root.join("bin");
@@ -79,12 +133,10 @@ impl Config {
             all.push_str(&format!("[{k}]: [{v}]\n"));
         }
         script.push_str(&format!("  '') printf '%s' {} ;;\nesac\n", sh_quote(&all)));
-        let path = bin.join("getprop");
-        std::fs::write(&path, script)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        write_script(&bin.join("getprop"), &script)?;
+        if self.emulated() {
+            write_script(&bin.join(ARM64_EXEC), ARM64_EXEC_SCRIPT)?;
+            std::fs::write(bin.join("cpuinfo.arm64"), arm64_cpuinfo())?;
         }
         Ok(())
     }
@@ -107,11 +159,96 @@ impl Config {
     }
 
     fn map_command(&self, cmd: &str) -> String {
+        let cmd = if self.emulated() {
+            launch_through(cmd, ARM64_EXEC)
+        } else {
+            cmd.to_string()
+        };
         cmd.replace(
             DEVICE_TMP,
             &format!("{}/data/local/tmp", self.root.display()),
         )
     }
+}
+
+fn write_script(path: &Path, text: &str) -> io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+/// `cmd` with `launcher` put before every word in command position that names a file
+/// under `/data/local/tmp` (the programs pushed to the device). Command positions: the
+/// first word, the first after `;`, `&&`, `||` or `|`, and the first after `timeout`'s
+/// options and duration. Words may be single-quoted (as the profiler quotes them).
+pub fn launch_through(cmd: &str, launcher: &str) -> String {
+    #[derive(PartialEq)]
+    enum At {
+        Command,
+        TimeoutOptions,
+        TimeoutOptionValue,
+        Arguments,
+    }
+    let chars: Vec<char> = cmd.chars().collect();
+    let mut out = String::with_capacity(cmd.len() + 32);
+    let mut at = At::Command;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if matches!(c, ';' | '|' | '&') {
+            while i < chars.len() && matches!(chars[i], ';' | '|' | '&') {
+                out.push(chars[i]);
+                i += 1;
+            }
+            at = At::Command;
+            continue;
+        }
+        let start = i;
+        let mut word = String::new();
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '\'' {
+                i += 1;
+                while i < chars.len() && chars[i] != '\'' {
+                    word.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            } else if c == '\\' && i + 1 < chars.len() {
+                word.push(chars[i + 1]);
+                i += 2;
+            } else if c.is_whitespace() || matches!(c, ';' | '|' | '&') {
+                break;
+            } else {
+                word.push(c);
+                i += 1;
+            }
+        }
+        let i_end = i.min(chars.len());
+        if at == At::Command && word.starts_with(DEVICE_TMP) {
+            out.push_str(launcher);
+            out.push(' ');
+        }
+        out.extend(&chars[start..i_end]);
+        at = match at {
+            At::Command if word == "timeout" => At::TimeoutOptions,
+            At::TimeoutOptions if word == "-s" || word == "-k" => At::TimeoutOptionValue,
+            At::TimeoutOptions if word.starts_with('-') => At::TimeoutOptions,
+            At::TimeoutOptions => At::Command,
+            At::TimeoutOptionValue => At::TimeoutOptions,
+            _ => At::Arguments,
+        };
+    }
+    out
 }
 
 /// POSIX shell single-quoting.
@@ -642,6 +779,33 @@ mod tests {
             sdk: 34,
             disk_full: false,
         }
+    }
+
+    #[test]
+    fn programs_in_command_position_go_through_the_launcher() {
+        let l = |c: &str| launch_through(c, "L");
+        assert_eq!(
+            l(
+                "cd '/data/local/tmp/w' && timeout -s KILL 120 '/data/local/tmp/moga/bin/device-runner' 'info' '--json'; s=$?; echo"
+            ),
+            "cd '/data/local/tmp/w' && timeout -s KILL 120 L '/data/local/tmp/moga/bin/device-runner' 'info' '--json'; s=$?; echo"
+        );
+        // Arguments, hashes and file tools are left alone.
+        let c = "sha256sum '/data/local/tmp/moga/bin/device-runner' && chmod 755 /data/local/tmp/x";
+        assert_eq!(l(c), c);
+        assert_eq!(
+            l("/data/local/tmp/a --lib /data/local/tmp/b|/data/local/tmp/c"),
+            "L /data/local/tmp/a --lib /data/local/tmp/b|L /data/local/tmp/c"
+        );
+        assert!(
+            Config {
+                abi: "arm64-v8a".into(),
+                ..cfg()
+            }
+            .emulated()
+                != cfg!(target_arch = "aarch64")
+        );
+        assert!(!cfg().emulated());
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct ProfileOptions {
     pub space: Space,
     /// Single-operator units instead of blocks (isolated only).
     pub ops: bool,
+    /// Only the units whose name matches one of these patterns (`*` wildcards; isolated
+    /// only); empty: all.
+    pub only: Vec<String>,
     /// Isolated units or units in context.
     pub method: Method,
     /// `wgpu` or `ort`.
@@ -374,17 +377,55 @@ impl Ledger<(UnitKey, measure::Outcome)> for UnitLedger {
     }
 }
 
+/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
+pub fn matches_pattern(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, rest) = (parts[0], &parts[1..]);
+    let Some(mut tail) = name.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return tail.is_empty();
+    };
+    for p in middle {
+        match tail.find(p) {
+            Some(at) => tail = &tail[at + p.len()..],
+            None => return false,
+        }
+    }
+    tail.len() >= last.len() && tail.ends_with(last)
+}
+
 fn isolated(
     devices: Vec<Device>,
     opts: &ProfileOptions,
     bar: &ProgressBar,
 ) -> Result<Vec<ProfileReport>> {
     let start = Instant::now();
-    let keys = if opts.ops {
+    let mut keys = if opts.ops {
         opts.space.op_unit_list()
     } else {
         opts.space.unit_list()
     };
+    if !opts.only.is_empty() {
+        keys.retain(|k| {
+            let name = k.to_string();
+            opts.only.iter().any(|p| matches_pattern(p, &name))
+        });
+        if keys.is_empty() {
+            return Err(Error::Missing {
+                what: format!("--only {}", opts.only.join(" --only ")),
+                message: format!(
+                    "no unit of the space matches (units are named like '{}')",
+                    opts.space
+                        .unit_list()
+                        .first()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            });
+        }
+    }
     let staging = Staging::new("profile")?;
     let index = export_units(&staging.0, &keys, &mut RandomWeights::new(opts.seed))?;
     let file_of: BTreeMap<UnitKey, PathBuf> = index
@@ -578,6 +619,17 @@ pub(crate) fn release_all(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unit_patterns_match_like_a_shell() {
+        use super::matches_pattern as m;
+        assert!(m("conv 32x32*", "conv 32x32 3->32 k3 s2 relu6"));
+        assert!(!m("conv 32x32*", "dwconv 32x32 3->32 k3 s2"));
+        assert!(m("*k3*relu6", "conv 32x32 3->32 k3 s2 relu6"));
+        assert!(!m("*k5*", "conv 32x32 3->32 k3 s2 relu6"));
+        assert!(m("*", "") && m("a*a", "aa") && !m("a*a", "a"));
+        assert!(m("pool*", "pool 1x1 1280->1280"));
+    }
+
     use super::*;
 
     #[test]

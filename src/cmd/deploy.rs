@@ -98,6 +98,7 @@ pub(super) fn measure_options(
     Ok(ProfileOptions {
         space: space.clone(),
         ops: false,
+        only: Vec::new(),
         method: Method::Isolated,
         backend,
         output: PathBuf::new(),

@@ -101,9 +101,10 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         .iter()
         .map(|id| device::open(id, &list, &root))
         .collect::<Result<_, _>>()?;
-    let method = match (a.method, a.ops) {
+    let isolated_only = a.ops || !a.only.is_empty();
+    let method = match (a.method, isolated_only) {
         (MethodArg::Context, true) => {
-            anyhow::bail!("--ops tables are measured isolated: drop --method context")
+            anyhow::bail!("--ops and --only tables are measured isolated: drop --method context")
         }
         (MethodArg::Context, false) | (MethodArg::Auto, false) => Method::Context,
         (MethodArg::Isolated, _) | (MethodArg::Auto, true) => Method::Isolated,
@@ -112,6 +113,7 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
     let opts = ProfileOptions {
         space,
         ops: a.ops,
+        only: a.only.clone(),
         method,
         backend: match a.backend {
             ProfileBackend::Wgpu => BackendKind::Wgpu,

@@ -143,7 +143,7 @@ fn print(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
     match &r.android_target {
         Ok(true) => writeln!(
             out,
-            "ok   android   rust target aarch64-linux-android installed (linking needs the NDK: scripts/build-android.sh)"
+            "ok   android   rust target aarch64-linux-android installed (linking needs the NDK: scripts/build-runner.sh aarch64-linux-android)"
         )?,
         Ok(false) => writeln!(
             out,

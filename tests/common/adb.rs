@@ -70,15 +70,19 @@ impl Drop for AdbServer {
 /// Starts the fixture on `port` (0: any) with its device files under `root`; returns it
 /// and its address.
 pub fn start_fixture(root: &Path, port: u16) -> (Killed, String) {
+    start_fixture_as(root, port, &["--model", "Moga Fixture"])
+}
+
+/// [`start_fixture`] with other device arguments (`--abi arm64-v8a`, `--model M`, …).
+pub fn start_fixture_as(root: &Path, port: u16, device: &[&str]) -> (Killed, String) {
     let mut child = Command::new(bin("moga-adbd-fixture"))
         .args([
             "--root",
             root.to_str().unwrap(),
             "--port",
             &port.to_string(),
-            "--model",
-            "Moga Fixture",
         ])
+        .args(device)
         .stdout(Stdio::piped())
         .spawn()
         .expect("the fixture binary is built with the workspace");
