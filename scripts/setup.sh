@@ -39,38 +39,32 @@ deps="$root/.deps"
 mkdir -p "$deps"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-# --- Debian packages: lavapipe (Vulkan on the CPU), the Vulkan loader, the adb server,
-# --- and a font for PNG plots ----------------------------------------------------------
-apt_pkgs=(mesa-vulkan-drivers libvulkan1 adb fonts-dejavu-core)
-missing=()
-for p in "${apt_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  say "installing Debian packages: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  say "Debian packages present: ${apt_pkgs[*]}"
-fi
-
-# --- arm64 userland: a real cross linker, user-mode emulation, arm64 Vulkan (lavapipe) -
-arm64_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6:arm64 libvulkan1:arm64 mesa-vulkan-drivers:arm64)
-if [ "$(dpkg --print-architecture)" = amd64 ]; then
-  missing=()
-  for p in "${arm64_pkgs[@]}"; do
+sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+# apt_install WHAT PKG...: installs the packages not yet installed, saying which.
+apt_install() {
+  local what=$1 p; shift
+  local missing=()
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    say "installing the arm64 userland: ${missing[*]}"
-    dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
+    say "installing $what: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    say "arm64 userland present: ${arm64_pkgs[*]}"
+    say "$what present: $*"
   fi
+}
+
+# --- Debian packages: lavapipe (Vulkan on the CPU), the Vulkan loader, the adb server,
+# --- and a font for PNG plots ----------------------------------------------------------
+apt_install "Debian packages" mesa-vulkan-drivers libvulkan1 adb fonts-dejavu-core
+
+# --- arm64 userland: a real cross linker, user-mode emulation, arm64 Vulkan (lavapipe) -
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
+  apt_install "the arm64 userland" gcc-aarch64-linux-gnu qemu-user libc6:arm64 libvulkan1:arm64 \
+    mesa-vulkan-drivers:arm64
 fi
 
 # --- Python venv: ONNX Runtime (its wheel carries libonnxruntime.so), onnx, libtorch ------
@@ -81,7 +75,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 pip=("$py" -m pip install -q --disable-pip-version-check)
-have() { "$py" -m pip show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+# (sed reads all of pip's output: `grep -q` would stop early and, under pipefail, fail
+# the check whenever pip is still writing.)
+have() { [ "$("$py" -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p')" = "$2" ]; }
 
 if have onnxruntime "$ORT_VERSION" && have onnx "$ONNX_VERSION"; then
   say "onnxruntime $ORT_VERSION and onnx $ONNX_VERSION present"
@@ -134,48 +130,39 @@ ln -sfn "$ort_lib" "$deps/libonnxruntime.so"
 say "LIBTORCH=.deps/libtorch -> $site/torch"
 say "ORT_DYLIB_PATH=.deps/libonnxruntime.so -> $ort_lib"
 
+# ort_wheel_lib WHAT VERSION DEST [PIP-ARGS...]: libonnxruntime.so.* of PyPI's onnxruntime
+# wheel (PIP-ARGS choose another platform's) written to DEST, unless DEST exists.
+ort_wheel_lib() {
+  local what=$1 version=$2 dest=$3; shift 3
+  if [ -f "$dest" ]; then
+    say "onnxruntime $version library ($what) present"
+    return
+  fi
+  say "fetching onnxruntime $version's library ($what)"
+  local tmp; tmp=$(mktemp -d)
+  "$py" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: "$@" \
+    -d "$tmp" "onnxruntime==$version"
+  mkdir -p "$(dirname "$dest")"
+  "$py" - "$tmp" "$dest.partial" <<'PY'
+import glob, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/onnxruntime-*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if "/capi/libonnxruntime.so." in n)
+    with z.open(name) as src, open(sys.argv[2], "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  mv "$dest.partial" "$dest"
+  rm -rf "$tmp"
+}
+
 # --- An older ONNX Runtime, for the test that a too-old library is refused by name ------
 OLD_ORT_VERSION=1.20.1
-old_ort="$deps/ort-$OLD_ORT_VERSION/libonnxruntime.so.$OLD_ORT_VERSION"
-if [ -f "$old_ort" ]; then
-  say "onnxruntime $OLD_ORT_VERSION library (test fixture) present"
-else
-  say "fetching onnxruntime $OLD_ORT_VERSION's library (test fixture: a too-old version)"
-  tmp=$(mktemp -d)
-  "$py" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d "$tmp" "onnxruntime==$OLD_ORT_VERSION"
-  mkdir -p "$(dirname "$old_ort")"
-  "$py" - "$tmp" "$old_ort" <<'PY'
-import glob, shutil, sys, zipfile
-wheel = glob.glob(sys.argv[1] + "/onnxruntime-*.whl")[0]
-with zipfile.ZipFile(wheel) as z:
-    name = next(n for n in z.namelist() if "/capi/libonnxruntime.so." in n)
-    with z.open(name) as src, open(sys.argv[2], "wb") as dst:
-        shutil.copyfileobj(src, dst)
-PY
-  rm -rf "$tmp"
-fi
+ort_wheel_lib "test fixture: a too-old version" "$OLD_ORT_VERSION" \
+  "$deps/ort-$OLD_ORT_VERSION/libonnxruntime.so.$OLD_ORT_VERSION"
 
 # --- ONNX Runtime for arm64 GNU/Linux devices: the manylinux aarch64 wheel's library ---
-arm64_ort="$deps/linux/arm64-v8a/libonnxruntime.so"
-if [ -f "$arm64_ort" ]; then
-  say "onnxruntime $ORT_VERSION library for arm64 present"
-else
-  say "fetching onnxruntime $ORT_VERSION's aarch64 library (manylinux_2_28_aarch64 wheel)"
-  tmp=$(mktemp -d)
-  "$py" -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-    --platform manylinux_2_28_aarch64 --python-version 3.11 -d "$tmp" "onnxruntime==$ORT_VERSION"
-  mkdir -p "$(dirname "$arm64_ort")"
-  "$py" - "$tmp" "$arm64_ort.partial" <<'PY'
-import glob, shutil, sys, zipfile
-wheel = glob.glob(sys.argv[1] + "/onnxruntime-*.whl")[0]
-with zipfile.ZipFile(wheel) as z:
-    name = next(n for n in z.namelist() if "/capi/libonnxruntime.so." in n)
-    with z.open(name) as src, open(sys.argv[2], "wb") as dst:
-        shutil.copyfileobj(src, dst)
-PY
-  mv "$arm64_ort.partial" "$arm64_ort"
-  rm -rf "$tmp"
-fi
+ort_wheel_lib "arm64 GNU/Linux devices" "$ORT_VERSION" "$deps/linux/arm64-v8a/libonnxruntime.so" \
+  --platform manylinux_2_28_aarch64 --python-version 3.11
 
 # --- Rust: the runner's device targets (GNU/Linux arm64 builds here; Android is checked)
 for t in aarch64-unknown-linux-gnu aarch64-linux-android; do
