@@ -733,11 +733,7 @@ impl Builder<'_, '_> {
         act: Act,
         make: &mut dyn FnMut(&mut Self, conv::Variant) -> Result<Call>,
     ) -> Result<conv::Variant> {
-        let mut key = conv::tune_key(g, act, has_bias);
-        if self.ctx.dtype != crate::backend::Dtype::F32 {
-            // Half precision changes what is fastest: its own choices.
-            key.push_str(&format!(" {}", self.ctx.dtype.name()));
-        }
+        let key = conv::tune_key(g, act, has_bias, self.ctx.dtype);
         let poisoned = || Error::Gpu {
             backend: self.ctx.adapter.name.clone(),
             message: "kernel choices poisoned".into(),

@@ -789,21 +789,10 @@ fn infer_node<'t>(
                         .ok_or_else(|| node.error("the pads input is missing"))?;
                     let pads = const_ints(node, constant, name)?;
                     let value = match node.input(2) {
-                        Some(v) => {
-                            let t = constant(v).ok_or_else(|| {
-                                node.error(format!(
-                                    "the constant_value input '{v}' must be a constant"
-                                ))
-                            })?;
-                            match t.as_f32() {
-                                Some(d) => d.first().copied().unwrap_or(0.0),
-                                None => {
-                                    return Err(node.error(format!(
-                                        "the constant_value input '{v}' must be float32"
-                                    )));
-                                }
-                            }
-                        }
+                        Some(v) => const_floats(node, constant, v)?
+                            .first()
+                            .copied()
+                            .unwrap_or(0.0),
                         None => 0.0,
                     };
                     let axes = match node.input(3) {
@@ -865,13 +854,9 @@ fn infer_node<'t>(
             let sname = node
                 .input(1)
                 .ok_or_else(|| node.error("the shape input is missing"))?;
-            let spec = constant(sname).and_then(Tensor::as_i64).ok_or_else(|| {
-                node.error(format!(
-                    "the shape input '{sname}' must be a constant int64 tensor"
-                ))
-            })?;
+            let spec = const_ints(node, constant, sname)?;
             Ok((
-                reshape(&x, spec, *allowzero).map_err(|m| node.error(m))?,
+                reshape(&x, &spec, *allowzero).map_err(|m| node.error(m))?,
                 Geometry::Plain,
             ))
         }
@@ -916,6 +901,21 @@ fn const_ints<'t>(
                 "input '{name}' must be a constant int64 tensor (an initializer or a fed input)"
             ))
         })
+}
+
+fn const_floats<'t>(
+    node: &Node,
+    constant: &dyn Fn(&str) -> Option<&'t Tensor>,
+    name: &str,
+) -> Result<Vec<f32>> {
+    let t = constant(name).ok_or_else(|| {
+        node.error(format!(
+            "input '{name}' must be a constant (an initializer or a fed input)"
+        ))
+    })?;
+    t.as_f32()
+        .map(<[f32]>::to_vec)
+        .ok_or_else(|| node.error(format!("input '{name}' must be float32")))
 }
 
 /// Where output coordinate `o` of a resized axis lies in the input (ONNX's
@@ -1017,15 +1017,8 @@ fn resize_plan<'t>(
         let Some(name) = node.input(i) else {
             return Ok(None);
         };
-        let t = constant(name).ok_or_else(|| {
-            node.error(format!(
-                "input '{name}' must be a constant (an initializer or a fed input)"
-            ))
-        })?;
-        let v = t
-            .as_f32()
-            .ok_or_else(|| node.error(format!("input '{name}' must be float32")))?;
-        Ok((!v.is_empty()).then(|| v.to_vec()))
+        let v = const_floats(node, constant, name)?;
+        Ok((!v.is_empty()).then_some(v))
     };
     let (roi, scales, sizes) = if a.legacy {
         (None, floats(1)?, None)

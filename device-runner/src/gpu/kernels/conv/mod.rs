@@ -2,6 +2,7 @@
 //! and a direct kernel for everything else; bias and activation fused in all three.
 
 use super::{Call, Kernel, Params, act_constants, grid_1d};
+use crate::backend::Dtype;
 use crate::cpu::Act;
 use crate::error::Result;
 use crate::graph::shape::Conv2d;
@@ -134,11 +135,17 @@ pub fn default_variant(g: &Conv2d, weights_known: bool) -> Variant {
     }
 }
 
-/// What the autotuner's choice for a convolution depends on: its whole geometry and
-/// whether an activation and a bias are fused (the batch included).
-pub fn tune_key(g: &Conv2d, act: Act, has_bias: bool) -> String {
+/// What the autotuner's choice for a convolution depends on: its whole geometry,
+/// whether an activation and a bias are fused (the batch included) and, other than f32
+/// (whose keys carry no suffix), the tensors' dtype: half precision changes what is
+/// fastest.
+pub fn tune_key(g: &Conv2d, act: Act, has_bias: bool, dtype: Dtype) -> String {
+    let suffix = match dtype {
+        Dtype::F32 => String::new(),
+        other => format!(" {}", other.name()),
+    };
     format!(
-        "conv n{} c{} {}x{} m{} k{}x{} s{}x{} p{},{} d{}x{} g{} act{} bias{}",
+        "conv n{} c{} {}x{} m{} k{}x{} s{}x{} p{},{} d{}x{} g{} act{} bias{}{suffix}",
         g.n,
         g.c,
         g.h,
