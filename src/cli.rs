@@ -77,6 +77,26 @@ fn parse_space(s: &str) -> Result<SpaceId, String> {
     s.parse().map_err(|e: lookup_tables::Error| e.to_string())
 }
 
+/// A classification or a super-resolution space.
+#[derive(Clone, Copy, Debug)]
+pub enum AnySpace {
+    /// moga, fairnas, scarlet.
+    Classify(SpaceId),
+    /// falsr, moremnas.
+    Sr(lookup_tables::SrSpaceId),
+}
+
+fn parse_any_space(s: &str) -> Result<AnySpace, String> {
+    if let Ok(id) = s.parse::<SpaceId>() {
+        return Ok(AnySpace::Classify(id));
+    }
+    s.parse::<lookup_tables::SrSpaceId>()
+        .map(AnySpace::Sr)
+        .map_err(|_| {
+            format!("unknown search space '{s}' (known: moga, fairnas, scarlet, falsr, moremnas)")
+        })
+}
+
 #[derive(Subcommand)]
 pub enum SpaceCmd {
     /// List the spaces.
@@ -101,18 +121,23 @@ pub enum ArchCmd {
     /// Multiply-adds and parameters, in total and per layer.
     Stats {
         /// Preset name (MoGA-A), encoding (moga:k5e6-…), JSON, or a file holding one.
+        /// Super-resolution presets and encodings too (FALSR-A, falsr:conv_f64_k3_b4_skip-…).
         #[arg(required = true, value_name = "ARCH")]
         archs: Vec<String>,
         #[command(flatten)]
         shape: SpaceShape,
+        /// Super-resolution: the low-resolution input's side (the published figures use
+        /// 480, a 960×960 output).
+        #[arg(long, default_value_t = lookup_tables::sr::SR_STATS_SIDE, value_name = "PIXELS")]
+        lr_side: u32,
         #[command(flatten)]
         out: Output,
     },
     /// Draw random architectures (uniform per layer; the same seed gives the same list).
     Sample {
-        /// moga, fairnas or scarlet.
-        #[arg(long, value_parser = parse_space)]
-        space: SpaceId,
+        /// moga, fairnas, scarlet, falsr or moremnas.
+        #[arg(long, value_parser = parse_any_space)]
+        space: AnySpace,
         /// How many.
         #[arg(short = 'n', long = "count", default_value_t = 1)]
         count: usize,

@@ -46,6 +46,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A super-resolution cell with a field the space does not offer.
+    #[error("space {space}, cell {cell}, field '{field}': {message}")]
+    InvalidCell {
+        /// The space.
+        space: String,
+        /// Zero-based index of the cell.
+        cell: usize,
+        /// The bad field: `filters`, `kernel` or `repeats`.
+        field: &'static str,
+        /// The bad value and the valid ones.
+        message: String,
+    },
+
     /// A space option (resolution, classes) that cannot work.
     #[error("space {space}: {message}")]
     SpaceOption {

@@ -1,5 +1,5 @@
-//! The data model every moga crate shares: search spaces and their fixed skeletons, the
-//! published presets, architectures (encoding, JSON, validation, seeded sampling), exact
+//! The data model every moga crate shares: search spaces and their fixed skeletons
+//! (classification, and super-resolution in [`sr`]), the published presets, architectures (encoding, JSON, validation, seeded sampling), exact
 //! multiply-adds and parameter counts, the units a latency table is keyed by, and the
 //! table file itself (strict reading, atomic writing, merging, prediction).
 //!
@@ -15,6 +15,7 @@ pub mod lut;
 mod presets;
 mod rng;
 mod space;
+pub mod sr;
 mod stats;
 mod unit;
 
@@ -28,5 +29,6 @@ pub use space::{
     Activation, Choice, Head, Layer, MbConv, SeRule, SeSqueeze, Separable, Space, SpaceId,
     SpaceOptions, Stem,
 };
+pub use sr::{SR_PRESETS, SrArch, SrCell, SrOp, SrPreset, SrSource, SrSpaceId, sr_preset};
 pub use stats::{ArchStats, PartStats, expanded, se_width};
 pub use unit::{KeyField, PlacedUnit, UnitKey, UnitKind};

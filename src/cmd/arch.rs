@@ -4,9 +4,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use lookup_tables::{ArchStats, Space};
+use lookup_tables::{ArchStats, Space, SrArch};
 
-use crate::cli::ArchCmd;
+use crate::cli::{AnySpace, ArchCmd};
 use crate::output::{Table, json_line, thousands};
 
 pub fn run(cmd: ArchCmd) -> Result<ExitCode> {
@@ -15,11 +15,17 @@ pub fn run(cmd: ArchCmd) -> Result<ExitCode> {
         ArchCmd::Stats {
             archs,
             shape,
+            lr_side,
             out: o,
         } => {
             for (i, arg) in archs.iter().enumerate() {
-                let (arch, space) = super::load_valid_arch(arg, shape)?;
-                let stats = space.stats(&arch)?;
+                let stats = match super::load_sr_arch(arg)? {
+                    Some(sr) => sr.stats(lr_side)?,
+                    None => {
+                        let (arch, space) = super::load_valid_arch(arg, shape)?;
+                        space.stats(&arch)?
+                    }
+                };
                 if o.json {
                     json_line(&mut out, &stats)?;
                 } else {
@@ -35,16 +41,26 @@ pub fn run(cmd: ArchCmd) -> Result<ExitCode> {
             count,
             seed,
             out: o,
-        } => {
-            let space = Space::new(space);
-            for arch in space.sample(count, seed) {
-                if o.json {
-                    json_line(&mut out, &arch)?;
-                } else {
-                    writeln!(out, "{arch}")?;
+        } => match space {
+            AnySpace::Classify(id) => {
+                for arch in Space::new(id).sample(count, seed) {
+                    if o.json {
+                        json_line(&mut out, &arch)?;
+                    } else {
+                        writeln!(out, "{arch}")?;
+                    }
                 }
             }
-        }
+            AnySpace::Sr(id) => {
+                for arch in SrArch::sample_n(id, count, seed) {
+                    if o.json {
+                        json_line(&mut out, &arch)?;
+                    } else {
+                        writeln!(out, "{arch}")?;
+                    }
+                }
+            }
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -59,6 +59,27 @@ pub fn load_arch(arg: &str) -> Result<Arch> {
     Ok(Arch::parse(arg)?)
 }
 
+/// Reads an `<ARCH>` argument that names a super-resolution architecture (preset,
+/// encoding, JSON, or a file holding one; validated), or `None` when it is not one.
+pub fn load_sr_arch(arg: &str) -> Result<Option<lookup_tables::SrArch>> {
+    use lookup_tables::SrArch;
+    let path = Path::new(arg);
+    let text = if !arg.trim_start().starts_with('{') && path.is_file() {
+        std::fs::read_to_string(path).with_context(|| format!("reading architecture file {arg}"))?
+    } else {
+        arg.to_string()
+    };
+    if !SrArch::claims(&text) {
+        return Ok(None);
+    }
+    if text == arg {
+        return Ok(Some(SrArch::parse(&text)?));
+    }
+    Ok(Some(
+        SrArch::parse(&text).with_context(|| format!("in {arg}"))?,
+    ))
+}
+
 /// Member `n` (0 = best accuracy) of the front in a `moga search` output file.
 fn front_member(file: &Path, n: &str) -> Result<Arch> {
     let shown = file.display();

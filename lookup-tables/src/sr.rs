@@ -1,0 +1,827 @@
+//! Super-resolution spaces (×2, luminance only): FALSR's cells with links, MoreMNAS's
+//! plain chain of the same cells, their presets and their exact costs.
+//!
+//! The structure is the authors' released frozen graphs, read node by node
+//! (`docs/sr-released-graphs.md` has every cell, link and weight shape):
+//! - feature extractor (`fe`): 3×3 conv 1 → 32 + ReLU;
+//! - 7 searchable cells, each {conv, grouped conv with 2 or 4 groups, inverted
+//!   bottleneck with expansion 2} × filters {16, 32, 48, 64} × kernel {1, 3} ×
+//!   repeats {1, 2, 4} × in-cell skip {yes, no} = 192 choices:
+//!   - conv / grouped: per repeat a k×k conv (+ bias) + ReLU; the skip adds the first
+//!     repeat's output to the last's (no add when there is one repeat);
+//!   - inverted bottleneck: a linear 1×1 conv maps the input to f channels, then per
+//!     repeat k×k conv f → 2f + ReLU, 3×3 depthwise + ReLU, k×k conv 2f → f, plus the
+//!     repeat's input (always); the skip adds the 1×1 map's output to the last repeat's
+//!     (no add when there is one repeat); the output is linear;
+//! - tail: 3×3 conv (its inputs concatenated) → 32 + ReLU, plus the feature extractor's
+//!   output; depth-to-space ×2 (32 → 8, TensorFlow's channel order = ONNX's DCR); 3×3
+//!   conv 8 → 1 (+ bias, no activation) predicting the high-resolution Y directly.
+//!   Every convolution has a bias; there is no BatchNorm.
+//!
+//! **Links** (FALSR only): cell 0 reads the feature extractor; cell j ≥ 1 always reads
+//! cell j − 1 and optionally the feature extractor and cells 0 … j − 2; the tail always
+//! reads cell 6 and optionally the feature extractor and cells 0 … 5. One bit per
+//! optional link, grouped cell 1 (1 bit) | cell 2 (2) | … | cell 6 (6) | tail (7), each
+//! group in source order FE, c0, c1, …: 21 + 7 = 28 bits, FALSR's n(n+1)/2. Inputs are
+//! concatenated in ascending source order (FE first). This bit order is our
+//! reconstruction from the released graphs (the paper does not print one); the link
+//! sets themselves are the graphs'. MoreMNAS has no links: every cell and the tail read
+//! the previous part only.
+//!
+//! **Costs** (the classification spaces' convention): multiply-adds are
+//! `Hout·Wout·Cout·(Cin/groups)·k²` per convolution (biases, ReLUs, adds, concatenation
+//! and depth-to-space are free); parameters are weights + biases. The published
+//! figures are multiply-adds at a 480×480 *low-resolution* input (a 960×960 output).
+//!
+//! **Encoding**: `falsr:<cell>-<cell>-…-<cell>/<28 bits>` or `moremnas:<cell>-…-<cell>`,
+//! a cell written `<op>_f<filters>_k<kernel>_b<repeats>_<skip|noskip>` with op `conv`,
+//! `group2`, `group4` or `invbot`, e.g. `conv_f64_k3_b4_skip`; bits may be grouped with
+//! `.` (`0.00.001.1010.00000.101001.1111111`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+use crate::stats::{ArchStats, PartStats};
+
+/// Searchable cells of both spaces.
+pub const SR_CELLS: usize = 7;
+/// Channels of the feature extractor and of the tail.
+pub const SR_FEATURES: u32 = 32;
+/// Optional links of FALSR: n(n+1)/2 for n = 7.
+pub const SR_LINK_BITS: usize = 28;
+/// Upscaling factor.
+pub const SR_SCALE: u32 = 2;
+/// Filters a cell may have.
+pub const SR_FILTERS: [u32; 4] = [16, 32, 48, 64];
+/// Kernel sizes a cell may have.
+pub const SR_KERNELS: [u32; 2] = [1, 3];
+/// Repeats a cell may have.
+pub const SR_REPEATS: [u32; 3] = [1, 2, 4];
+/// The published figures' low-resolution input side.
+pub const SR_STATS_SIDE: u32 = 480;
+
+/// A super-resolution search space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrSpaceId {
+    /// FALSR: 7 cells × 192 choices plus 28 link bits.
+    Falsr,
+    /// MoreMNAS: 7 cells × 192 choices in a plain chain.
+    Moremnas,
+}
+
+impl SrSpaceId {
+    /// Both spaces.
+    pub const ALL: [SrSpaceId; 2] = [SrSpaceId::Falsr, SrSpaceId::Moremnas];
+
+    /// The lower-case name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SrSpaceId::Falsr => "falsr",
+            SrSpaceId::Moremnas => "moremnas",
+        }
+    }
+
+    /// Link bits of an architecture of this space.
+    pub fn link_bits(self) -> usize {
+        match self {
+            SrSpaceId::Falsr => SR_LINK_BITS,
+            SrSpaceId::Moremnas => 0,
+        }
+    }
+}
+
+impl fmt::Display for SrSpaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SrSpaceId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        SrSpaceId::ALL
+            .into_iter()
+            .find(|id| id.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| Error::UnknownSpace {
+                name: s.to_string(),
+                known: SrSpaceId::ALL.map(SrSpaceId::name).join(", "),
+            })
+    }
+}
+
+/// The operator of a cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrOp {
+    /// Plain k×k convolution + ReLU per repeat.
+    Conv,
+    /// Grouped convolution, 2 groups.
+    Group2,
+    /// Grouped convolution, 4 groups.
+    Group4,
+    /// Inverted bottleneck with expansion 2.
+    Invbot,
+}
+
+impl SrOp {
+    /// Every operator, in a stable order.
+    pub const ALL: [SrOp; 4] = [SrOp::Conv, SrOp::Group2, SrOp::Group4, SrOp::Invbot];
+
+    /// The token in encodings.
+    pub fn name(self) -> &'static str {
+        match self {
+            SrOp::Conv => "conv",
+            SrOp::Group2 => "group2",
+            SrOp::Group4 => "group4",
+            SrOp::Invbot => "invbot",
+        }
+    }
+
+    /// Groups of the cell's k×k convolutions (1 for conv and the inverted bottleneck).
+    pub fn groups(self) -> u32 {
+        match self {
+            SrOp::Group2 => 2,
+            SrOp::Group4 => 4,
+            SrOp::Conv | SrOp::Invbot => 1,
+        }
+    }
+}
+
+/// One searchable cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrCell {
+    /// The operator.
+    pub op: SrOp,
+    /// Output channels (16, 32, 48, 64).
+    pub filters: u32,
+    /// Kernel size of the k×k convolutions (1 or 3).
+    pub kernel: u32,
+    /// Repeats of the block (1, 2, 4).
+    pub repeats: u32,
+    /// The in-cell skip.
+    pub skip: bool,
+}
+
+impl SrCell {
+    /// Every one of the 192 choices, in a stable order.
+    pub fn all() -> Vec<SrCell> {
+        let mut v = Vec::with_capacity(192);
+        for op in SrOp::ALL {
+            for filters in SR_FILTERS {
+                for kernel in SR_KERNELS {
+                    for repeats in SR_REPEATS {
+                        for skip in [false, true] {
+                            v.push(SrCell {
+                                op,
+                                filters,
+                                kernel,
+                                repeats,
+                                skip,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// Reads `<op>_f<filters>_k<kernel>_b<repeats>_<skip|noskip>` (syntax only).
+    pub fn parse_token(token: &str) -> std::result::Result<SrCell, String> {
+        let t = token.trim().to_ascii_lowercase();
+        let bad = || {
+            format!(
+                "'{token}' is not a cell (expected <op>_f<filters>_k<kernel>_b<repeats>_<skip|noskip> \
+                 with op conv, group2, group4 or invbot, e.g. conv_f64_k3_b4_skip)"
+            )
+        };
+        let parts: Vec<&str> = t.split('_').collect();
+        let [op, f, k, b, s] = parts[..] else {
+            return Err(bad());
+        };
+        let op = SrOp::ALL
+            .into_iter()
+            .find(|o| o.name() == op)
+            .ok_or_else(bad)?;
+        let num = |s: &str, prefix: char| -> std::result::Result<u32, String> {
+            let d = s.strip_prefix(prefix).ok_or_else(bad)?;
+            if d.is_empty() || d.len() > 3 || !d.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            d.parse().map_err(|_| bad())
+        };
+        let skip = match s {
+            "skip" => true,
+            "noskip" => false,
+            _ => return Err(bad()),
+        };
+        Ok(SrCell {
+            op,
+            filters: num(f, 'f')?,
+            kernel: num(k, 'k')?,
+            repeats: num(b, 'b')?,
+            skip,
+        })
+    }
+
+    /// Checks the cell against the space's choices; the message names the bad field.
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        let field = |name: &'static str, v: u32, ok: &[u32]| {
+            if ok.contains(&v) {
+                Ok(())
+            } else {
+                let ok: Vec<String> = ok.iter().map(u32::to_string).collect();
+                Err((
+                    name,
+                    format!("{v} is not one of {} ({self})", ok.join(", ")),
+                ))
+            }
+        };
+        field("filters", self.filters, &SR_FILTERS)?;
+        field("kernel", self.kernel, &SR_KERNELS)?;
+        field("repeats", self.repeats, &SR_REPEATS)
+    }
+
+    /// Whether the cell ends with an activation (conv and grouped cells do; the inverted
+    /// bottleneck's output is linear).
+    pub fn ends_with_relu(&self) -> bool {
+        self.op != SrOp::Invbot
+    }
+}
+
+impl fmt::Display for SrCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}_f{}_k{}_b{}_{}",
+            self.op.name(),
+            self.filters,
+            self.kernel,
+            self.repeats,
+            if self.skip { "skip" } else { "noskip" }
+        )
+    }
+}
+
+/// Where a part's input comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SrSource {
+    /// The feature extractor's output (32 channels).
+    Features,
+    /// The output of cell `i`.
+    Cell(usize),
+}
+
+/// A super-resolution architecture: 7 cells and, for FALSR, 28 link bits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrArch {
+    /// The space.
+    pub space: SrSpaceId,
+    /// One cell per searchable position.
+    pub cells: Vec<SrCell>,
+    /// FALSR's optional links (empty for MoreMNAS), in the documented bit order.
+    #[serde(default, with = "bits")]
+    pub links: Vec<bool>,
+}
+
+mod bits {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[bool], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::bit_string(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<bool>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_bits(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+fn bit_string(v: &[bool]) -> String {
+    v.iter().map(|&b| if b { '1' } else { '0' }).collect()
+}
+
+fn parse_bits(s: &str) -> std::result::Result<Vec<bool>, String> {
+    s.chars()
+        .filter(|c| !matches!(c, '.' | ' ' | '_'))
+        .map(|c| match c {
+            '0' => Ok(false),
+            '1' => Ok(true),
+            _ => Err(format!("'{c}' in the links is not 0 or 1")),
+        })
+        .collect()
+}
+
+/// First bit of the link group of input slot `slot` (1 … 6 for cells, 7 for the tail):
+/// slot j has j optional sources FE, c0, …, c(j − 2).
+fn group_start(slot: usize) -> usize {
+    slot * (slot - 1) / 2
+}
+
+impl SrArch {
+    /// Whether `text` names a super-resolution architecture (preset, encoding or JSON of
+    /// one of these spaces), so commands can route it here.
+    pub fn claims(text: &str) -> bool {
+        let t = text.trim();
+        if sr_preset(t).is_some() {
+            return true;
+        }
+        if t.starts_with('{') {
+            return SrSpaceId::ALL
+                .iter()
+                .any(|s| t.contains(&format!("\"{}\"", s.name())));
+        }
+        t.split_once(':')
+            .is_some_and(|(s, _)| s.trim().parse::<SrSpaceId>().is_ok())
+    }
+
+    /// Reads a preset name, an encoding or JSON; validated.
+    pub fn parse(input: &str) -> Result<SrArch> {
+        let text = input.trim();
+        let arch = if text.starts_with('{') {
+            serde_json::from_str(text).map_err(|error| Error::Json {
+                what: "super-resolution architecture JSON".into(),
+                error,
+            })?
+        } else if let Some(p) = sr_preset(text) {
+            return Ok(p.arch());
+        } else {
+            SrArch::parse_encoding(text)?
+        };
+        arch.validate()?;
+        Ok(arch)
+    }
+
+    /// Reads the compact encoding (syntax only; see [`SrArch::validate`]).
+    pub fn parse_encoding(input: &str) -> Result<SrArch> {
+        let text = input.trim();
+        let syntax = |message: String| Error::ArchSyntax {
+            input: text.chars().take(120).collect(),
+            message,
+        };
+        let (space, rest) = text
+            .split_once(':')
+            .ok_or_else(|| syntax("expected '<space>:<cell>-<cell>-…[/<link bits>]'".into()))?;
+        let space: SrSpaceId = space.parse()?;
+        let (cells, links) = match rest.split_once('/') {
+            Some((c, l)) => (c, parse_bits(l).map_err(syntax)?),
+            None => (rest, Vec::new()),
+        };
+        if cells.trim().is_empty() {
+            return Err(syntax("no cells after the space name".into()));
+        }
+        let cells = cells
+            .split('-')
+            .enumerate()
+            .map(|(i, t)| SrCell::parse_token(t).map_err(|m| syntax(format!("cell {i}: {m}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SrArch {
+            space,
+            cells,
+            links,
+        })
+    }
+
+    /// Checks cell count, every cell's fields and the link count; errors name the cell
+    /// and the field.
+    pub fn validate(&self) -> Result<()> {
+        let space = self.space.name().to_string();
+        if self.cells.len() != SR_CELLS {
+            return Err(Error::LayerCount {
+                space,
+                expected: SR_CELLS,
+                found: self.cells.len(),
+            });
+        }
+        for (i, c) in self.cells.iter().enumerate() {
+            c.check().map_err(|(field, message)| Error::InvalidCell {
+                space: space.clone(),
+                cell: i,
+                field,
+                message,
+            })?;
+        }
+        let want = self.space.link_bits();
+        if self.links.len() != want {
+            return Err(Error::SpaceOption {
+                space,
+                message: format!(
+                    "field 'links': {} bits given, the space has {want}{}",
+                    self.links.len(),
+                    if want == 0 {
+                        " (a plain chain: drop the '/…' part)"
+                    } else {
+                        " (cell 1 … cell 6, then the tail: 1+2+3+4+5+6+7)"
+                    }
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The compact encoding.
+    pub fn encode(&self) -> String {
+        self.to_string()
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("architectures always serialise")
+    }
+
+    /// One architecture drawn uniformly: each cell among the 192 choices, each link bit
+    /// a fair coin.
+    pub fn sample(space: SrSpaceId, rng: &mut SplitMix64) -> SrArch {
+        let all = SrCell::all();
+        let cells = (0..SR_CELLS)
+            .map(|_| all[rng.below(all.len() as u64) as usize])
+            .collect();
+        let links = (0..space.link_bits()).map(|_| rng.below(2) == 1).collect();
+        SrArch {
+            space,
+            cells,
+            links,
+        }
+    }
+
+    /// `n` architectures from `seed` (the same seed gives the same list).
+    pub fn sample_n(space: SrSpaceId, n: usize, seed: u64) -> Vec<SrArch> {
+        let mut rng = SplitMix64::new(seed);
+        (0..n).map(|_| SrArch::sample(space, &mut rng)).collect()
+    }
+
+    /// The sources of input slot `slot` (0 … 6 = cells, 7 = the tail), in concatenation
+    /// order.
+    pub fn sources(&self, slot: usize) -> Vec<SrSource> {
+        assert!(slot <= SR_CELLS, "slot {slot} out of range");
+        if slot == 0 {
+            return vec![SrSource::Features];
+        }
+        let mut v = Vec::new();
+        if !self.links.is_empty() {
+            let start = group_start(slot);
+            for (k, &on) in self.links[start..start + slot].iter().enumerate() {
+                if on {
+                    v.push(if k == 0 {
+                        SrSource::Features
+                    } else {
+                        SrSource::Cell(k - 1)
+                    });
+                }
+            }
+        }
+        v.push(SrSource::Cell(slot - 1));
+        v
+    }
+
+    /// Channels of a source.
+    pub fn channels(&self, s: SrSource) -> u32 {
+        match s {
+            SrSource::Features => SR_FEATURES,
+            SrSource::Cell(i) => self.cells[i].filters,
+        }
+    }
+
+    /// Input channels of slot `slot` (the concatenation's).
+    pub fn input_channels(&self, slot: usize) -> u32 {
+        self.sources(slot).iter().map(|&s| self.channels(s)).sum()
+    }
+
+    /// The preset's name when the architecture is one.
+    pub fn preset_name(&self) -> Option<&'static str> {
+        SR_PRESETS
+            .iter()
+            .find(|p| p.arch() == *self)
+            .map(|p| p.name)
+    }
+
+    /// Multiply-adds and parameters at a `side`×`side` low-resolution input, part by part.
+    pub fn stats(&self, side: u32) -> Result<ArchStats> {
+        self.validate()?;
+        let hw = side;
+        let mut parts = Vec::new();
+        let mut part = |name: String, op: String, cin, cout, in_hw, out_hw, c: SrCost| {
+            parts.push(PartStats {
+                name,
+                op,
+                input_hw: in_hw,
+                cin,
+                cout,
+                output_hw: out_hw,
+                madds: c.madds,
+                params: c.params,
+            })
+        };
+        let mut c = SrCost::new(hw);
+        c.conv(1, SR_FEATURES, 3, 1);
+        part(
+            "fe".into(),
+            "conv3x3 relu".into(),
+            1,
+            SR_FEATURES,
+            hw,
+            hw,
+            c,
+        );
+        for (i, cell) in self.cells.iter().enumerate() {
+            let cin = self.input_channels(i);
+            let c = cell_cost(cell, cin, hw);
+            part(
+                format!("cell {i}"),
+                cell.to_string(),
+                cin,
+                cell.filters,
+                hw,
+                hw,
+                c,
+            );
+        }
+        let cin = self.input_channels(SR_CELLS);
+        let mut c = SrCost::new(hw);
+        c.conv(cin, SR_FEATURES, 3, 1);
+        part(
+            "tail".into(),
+            "conv3x3 relu + fe".into(),
+            cin,
+            SR_FEATURES,
+            hw,
+            hw,
+            c,
+        );
+        let up = SR_FEATURES / (SR_SCALE * SR_SCALE);
+        let out_hw = hw * SR_SCALE;
+        let c = SrCost::new(hw);
+        part(
+            "upsample".into(),
+            "depth-to-space x2".into(),
+            SR_FEATURES,
+            up,
+            hw,
+            out_hw,
+            c,
+        );
+        let mut c = SrCost::new(out_hw);
+        c.conv(up, 1, 3, 1);
+        part("out".into(), "conv3x3".into(), up, 1, out_hw, out_hw, c);
+        Ok(ArchStats {
+            arch: self.encode(),
+            preset: self.preset_name().map(str::to_string),
+            madds: parts.iter().map(|p| p.madds).sum(),
+            params: parts.iter().map(|p| p.params).sum(),
+            depth: self.cells.iter().map(|c| c.repeats as usize).sum(),
+            parts,
+        })
+    }
+}
+
+/// Cost of convolutions with bias at one spatial size.
+struct SrCost {
+    hw: u64,
+    madds: u64,
+    params: u64,
+}
+
+impl SrCost {
+    fn new(hw: u32) -> SrCost {
+        SrCost {
+            hw: u64::from(hw),
+            madds: 0,
+            params: 0,
+        }
+    }
+
+    fn conv(&mut self, cin: u32, cout: u32, k: u32, groups: u32) {
+        let weights = u64::from(cout) * u64::from(cin / groups) * u64::from(k * k);
+        self.madds += self.hw * self.hw * weights;
+        self.params += weights + u64::from(cout);
+    }
+}
+
+/// Cost of one cell with `cin` input channels at `hw`×`hw`.
+fn cell_cost(cell: &SrCell, cin: u32, hw: u32) -> SrCost {
+    let mut c = SrCost::new(hw);
+    let (f, k) = (cell.filters, cell.kernel);
+    match cell.op {
+        SrOp::Invbot => {
+            c.conv(cin, f, 1, 1);
+            for _ in 0..cell.repeats {
+                c.conv(f, 2 * f, k, 1);
+                c.conv(2 * f, 2 * f, 3, 2 * f);
+                c.conv(2 * f, f, k, 1);
+            }
+        }
+        op => {
+            let mut ci = cin;
+            for _ in 0..cell.repeats {
+                c.conv(ci, f, k, op.groups());
+                ci = f;
+            }
+        }
+    }
+    c
+}
+
+impl fmt::Display for SrArch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.space)?;
+        for (i, c) in self.cells.iter().enumerate() {
+            if i > 0 {
+                f.write_str("-")?;
+            }
+            write!(f, "{c}")?;
+        }
+        if !self.links.is_empty() {
+            f.write_str("/")?;
+            // Grouped per input slot, as the module documentation describes.
+            let mut at = 0;
+            for slot in 1..=SR_CELLS {
+                if slot > 1 {
+                    f.write_str(".")?;
+                }
+                let end = (at + slot).min(self.links.len());
+                f.write_str(&bit_string(&self.links[at..end]))?;
+                at = end;
+            }
+            f.write_str(&bit_string(&self.links[at..]))?;
+        }
+        Ok(())
+    }
+}
+
+/// A published super-resolution model.
+#[derive(Clone, Copy, Debug)]
+pub struct SrPreset {
+    /// The name as published, e.g. `FALSR-A`.
+    pub name: &'static str,
+    /// The architecture in the compact encoding.
+    pub encoding: &'static str,
+}
+
+impl SrPreset {
+    /// The architecture (checked by the tests, so this cannot fail).
+    pub fn arch(&self) -> SrArch {
+        SrArch::parse_encoding(self.encoding).expect("preset encodings are valid")
+    }
+}
+
+/// The released models whose graphs could be read (MoreMNAS-A and -B are missing from
+/// the authors' repository: `docs/sr-released-graphs.md`).
+pub const SR_PRESETS: [SrPreset; 5] = [
+    SrPreset {
+        name: "FALSR-A",
+        encoding: "falsr:conv_f64_k3_b4_skip-conv_f48_k1_b1_skip-conv_f64_k3_b4_skip-conv_f64_k3_b4_skip-conv_f64_k3_b4_skip-conv_f64_k1_b4_noskip-conv_f64_k3_b4_skip/0.00.001.1010.00000.101001.1111111",
+    },
+    SrPreset {
+        name: "FALSR-B",
+        encoding: "falsr:invbot_f16_k3_b1_skip-invbot_f48_k1_b2_skip-conv_f16_k1_b2_skip-invbot_f32_k3_b4_noskip-conv_f64_k3_b2_noskip-group4_f16_k3_b4_noskip-conv_f16_k3_b1_skip/1.11.000.0011.00101.111000.0100101",
+    },
+    SrPreset {
+        name: "FALSR-C",
+        encoding: "falsr:group2_f32_k1_b1_noskip-conv_f64_k1_b4_noskip-invbot_f48_k3_b4_noskip-group2_f32_k1_b1_noskip-group4_f32_k1_b1_skip-conv_f48_k1_b4_noskip-conv_f16_k3_b1_skip/1.00.010.1000.10000.010000.1010001",
+    },
+    SrPreset {
+        name: "MoreMNAS-C",
+        encoding: "moremnas:invbot_f16_k1_b2_noskip-invbot_f16_k1_b2_noskip-invbot_f16_k1_b2_noskip-group2_f48_k1_b4_skip-group2_f16_k1_b1_noskip-invbot_f16_k1_b2_noskip-invbot_f16_k1_b2_noskip",
+    },
+    SrPreset {
+        name: "MoreMNAS-D",
+        encoding: "moremnas:conv_f48_k1_b1_skip-group4_f32_k1_b2_skip-conv_f48_k1_b1_skip-group4_f48_k1_b1_skip-invbot_f48_k1_b4_skip-group4_f16_k1_b1_noskip-invbot_f64_k3_b4_noskip",
+    },
+];
+
+/// The super-resolution preset called `name` (case-insensitive, `_` accepted for `-`).
+pub fn sr_preset(name: &str) -> Option<&'static SrPreset> {
+    let want = name.trim().replace('_', "-");
+    SR_PRESETS
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(&want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_round_trip_and_validate() {
+        for p in SR_PRESETS {
+            let a = p.arch();
+            a.validate().unwrap();
+            assert_eq!(a.encode(), p.encoding, "{}", p.name);
+            assert_eq!(SrArch::parse(&a.to_json()).unwrap(), a);
+            assert_eq!(a.preset_name(), Some(p.name));
+            assert!(SrArch::claims(p.name) && SrArch::claims(p.encoding));
+        }
+        assert!(!SrArch::claims("MoGA-A") && !SrArch::claims("moga:k3e3"));
+    }
+
+    /// The input channels of every cell and of the tail, as the released graphs' weight
+    /// shapes show them (docs/sr-released-graphs.md, column Cin).
+    #[test]
+    fn links_give_the_released_input_channels() {
+        let cin = |name: &str| {
+            let a = sr_preset(name).unwrap().arch();
+            (0..=SR_CELLS)
+                .map(|s| a.input_channels(s))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(cin("FALSR-A"), [32, 64, 48, 112, 144, 64, 208, 464]);
+        assert_eq!(cin("FALSR-B"), [32, 48, 96, 16, 96, 144, 112, 80]);
+        assert_eq!(cin("FALSR-C"), [32, 64, 64, 80, 64, 64, 80, 160]);
+        assert_eq!(cin("MoreMNAS-C"), [32, 16, 16, 16, 48, 16, 16, 16]);
+        assert_eq!(cin("MoreMNAS-D"), [32, 48, 32, 48, 48, 48, 16, 64]);
+    }
+
+    /// Parameters recounted from the released graphs' weights, part by part
+    /// (docs/sr-released-graphs.md §5): exact.
+    #[test]
+    fn params_equal_the_released_graphs() {
+        let parts = |name: &str| {
+            let s = sr_preset(name).unwrap().arch().stats(480).unwrap();
+            (
+                s.params,
+                s.parts.iter().map(|p| p.params).collect::<Vec<u64>>(),
+            )
+        };
+        assert_eq!(
+            parts("FALSR-A"),
+            (
+                1_021_401,
+                vec![
+                    320, 129_280, 3_120, 138_496, 175_360, 193_792, 16_640, 230_656, 133_664, 0, 73
+                ]
+            )
+        );
+        assert_eq!(parts("FALSR-B").0, 324_745);
+        assert_eq!(parts("FALSR-C").0, 426_569);
+        assert_eq!(parts("MoreMNAS-C").0, 25_001);
+        assert_eq!(parts("MoreMNAS-D").0, 663_993);
+        assert_eq!(
+            parts("MoreMNAS-D").1,
+            vec![
+                320, 1_584, 704, 1_584, 624, 43_632, 208, 596_800, 18_464, 0, 73
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_cell_and_the_field() {
+        let e = SrArch::parse("moremnas:conv_f40_k3_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cell 0") && e.contains("'filters'") && e.contains("40"),
+            "{e}"
+        );
+        let e = SrArch::parse("moremnas:conv_f16_k1_b1_skip-conv_f16_k5_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cell 1") && e.contains("'kernel'"), "{e}");
+        let e = SrArch::parse("moremnas:conv_f16_k1_b1_skip-conv_f16_k1_b3_skip")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("7") && e.contains("2"), "{e}");
+        let e = SrArch::parse("falsr:conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip-conv_f16_k1_b1_skip/0101")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'links'") && e.contains("4 bits"), "{e}");
+        let e = SrArch::parse("falsr:sep_f16_k1_b1_skip")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cell 0") && e.contains("sep_f16"), "{e}");
+    }
+
+    #[test]
+    fn sampling_is_seeded_valid_and_covers_the_choices() {
+        for space in SrSpaceId::ALL {
+            let a = SrArch::sample_n(space, 300, 7);
+            assert_eq!(a, SrArch::sample_n(space, 300, 7));
+            for x in &a {
+                x.validate().unwrap();
+                assert_eq!(SrArch::parse(&x.encode()).unwrap(), *x);
+            }
+            let distinct: std::collections::HashSet<_> =
+                a.iter().flat_map(|x| x.cells.iter().copied()).collect();
+            assert!(distinct.len() > 150, "{}", distinct.len());
+        }
+        assert_eq!(SrCell::all().len(), 192);
+    }
+
+    #[test]
+    fn a_plain_chain_reads_only_the_previous_part() {
+        let a = sr_preset("MoreMNAS-C").unwrap().arch();
+        for slot in 1..=SR_CELLS {
+            assert_eq!(a.sources(slot), [SrSource::Cell(slot - 1)]);
+        }
+        let mut dense = sr_preset("FALSR-A").unwrap().arch();
+        dense.links = vec![true; SR_LINK_BITS];
+        assert_eq!(dense.sources(7).len(), 8);
+        assert_eq!(dense.sources(3)[0], SrSource::Features);
+    }
+}
