@@ -443,10 +443,30 @@ pub struct ExportArgs {
     /// the largest logit.
     #[arg(long)]
     pub verify: bool,
+    /// Super-resolution networks: the low-resolution input's size, HEIGHTxWIDTH (the
+    /// output is twice that); default --resolution square.
+    #[arg(long, value_name = "HxW", value_parser = parse_hw)]
+    pub lr_size: Option<(usize, usize)>,
     #[command(flatten)]
     pub shape: SpaceShape,
     #[command(flatten)]
     pub out: Output,
+}
+
+/// Reads `HEIGHTxWIDTH` (or one number for a square).
+pub fn parse_hw(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("'{s}' is not a size: expected HEIGHTxWIDTH, e.g. 120x160, or one number");
+    let num = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(bad)
+    };
+    match s.split_once(['x', 'X']) {
+        Some((h, w)) => Ok((num(h)?, num(w)?)),
+        None => num(s).map(|n| (n, n)),
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -502,74 +502,50 @@ impl SrArch {
             .map(|p| p.name)
     }
 
-    /// Multiply-adds and parameters at a `side`×`side` low-resolution input, part by part.
+    /// Multiply-adds and parameters at a `side`×`side` low-resolution input, part by part
+    /// (summed over [`SrArch::plan`]'s convolutions).
     pub fn stats(&self, side: u32) -> Result<ArchStats> {
         self.validate()?;
-        let hw = side;
+        let plan = self.plan();
         let mut parts = Vec::new();
-        let mut part = |name: String, op: String, cin, cout, in_hw, out_hw, c: SrCost| {
+        for (part, (name, op)) in self.part_names().into_iter().enumerate() {
+            let nodes: Vec<&SrNode> = plan
+                .iter()
+                .filter(|n| n.part == part && n.op != SrNodeOp::Input)
+                .collect();
+            let (first, last) = (nodes[0], nodes[nodes.len() - 1]);
+            let cin = match &first.op {
+                SrNodeOp::Conv { cin, .. } => *cin,
+                _ => first.inputs.iter().map(|&i| plan[i].channels).sum(),
+            };
+            let (mut madds, mut params) = (0, 0);
+            for n in &nodes {
+                if let SrNodeOp::Conv {
+                    cin,
+                    cout,
+                    kernel,
+                    groups,
+                    ..
+                } = n.op
+                {
+                    let hw = u64::from(side * n.scale);
+                    let weights =
+                        u64::from(cout) * u64::from(cin / groups) * u64::from(kernel * kernel);
+                    madds += hw * hw * weights;
+                    params += weights + u64::from(cout);
+                }
+            }
             parts.push(PartStats {
                 name,
                 op,
-                input_hw: in_hw,
+                input_hw: side * plan[first.inputs[0]].scale,
                 cin,
-                cout,
-                output_hw: out_hw,
-                madds: c.madds,
-                params: c.params,
-            })
-        };
-        let mut c = SrCost::new(hw);
-        c.conv(1, SR_FEATURES, 3, 1);
-        part(
-            "fe".into(),
-            "conv3x3 relu".into(),
-            1,
-            SR_FEATURES,
-            hw,
-            hw,
-            c,
-        );
-        for (i, cell) in self.cells.iter().enumerate() {
-            let cin = self.input_channels(i);
-            let c = cell_cost(cell, cin, hw);
-            part(
-                format!("cell {i}"),
-                cell.to_string(),
-                cin,
-                cell.filters,
-                hw,
-                hw,
-                c,
-            );
+                cout: last.channels,
+                output_hw: side * last.scale,
+                madds,
+                params,
+            });
         }
-        let cin = self.input_channels(SR_CELLS);
-        let mut c = SrCost::new(hw);
-        c.conv(cin, SR_FEATURES, 3, 1);
-        part(
-            "tail".into(),
-            "conv3x3 relu + fe".into(),
-            cin,
-            SR_FEATURES,
-            hw,
-            hw,
-            c,
-        );
-        let up = SR_FEATURES / (SR_SCALE * SR_SCALE);
-        let out_hw = hw * SR_SCALE;
-        let c = SrCost::new(hw);
-        part(
-            "upsample".into(),
-            "depth-to-space x2".into(),
-            SR_FEATURES,
-            up,
-            hw,
-            out_hw,
-            c,
-        );
-        let mut c = SrCost::new(out_hw);
-        c.conv(up, 1, 3, 1);
-        part("out".into(), "conv3x3".into(), up, 1, out_hw, out_hw, c);
         Ok(ArchStats {
             arch: self.encode(),
             preset: self.preset_name().map(str::to_string),
@@ -579,53 +555,186 @@ impl SrArch {
             parts,
         })
     }
-}
 
-/// Cost of convolutions with bias at one spatial size.
-struct SrCost {
-    hw: u64,
-    madds: u64,
-    params: u64,
-}
-
-impl SrCost {
-    fn new(hw: u32) -> SrCost {
-        SrCost {
-            hw: u64::from(hw),
-            madds: 0,
-            params: 0,
+    /// The parts of the network, input to output: (name, what it is). [`SrNode::part`]
+    /// indexes this list.
+    pub fn part_names(&self) -> Vec<(String, String)> {
+        let mut v = vec![("fe".to_string(), "conv3x3 relu".to_string())];
+        for (i, c) in self.cells.iter().enumerate() {
+            v.push((format!("cell {i}"), c.to_string()));
         }
+        v.push(("tail".into(), "conv3x3 relu + fe".into()));
+        v.push(("upsample".into(), "depth-to-space x2".into()));
+        v.push(("out".into(), "conv3x3".into()));
+        v
     }
 
-    fn conv(&mut self, cin: u32, cout: u32, k: u32, groups: u32) {
-        let weights = u64::from(cout) * u64::from(cin / groups) * u64::from(k * k);
-        self.madds += self.hw * self.hw * weights;
-        self.params += weights + u64::from(cout);
+    /// The network as a list of nodes, input first and output last: the one description
+    /// of the structure that the cost count, the ONNX builder and the trainer all read.
+    /// Node `i` writes tensor `i`; inputs refer to earlier nodes.
+    pub fn plan(&self) -> Vec<SrNode> {
+        let mut p = Plan::default();
+        let x = p.push("input", 0, SrNodeOp::Input, vec![], 1);
+        let fe = p.conv("fe", 0, x, (SR_FEATURES, 3, 1), true);
+        let mut outputs: Vec<usize> = Vec::with_capacity(SR_CELLS);
+        let source = |s: SrSource, outputs: &[usize]| match s {
+            SrSource::Features => fe,
+            SrSource::Cell(i) => outputs[i],
+        };
+        for (i, cell) in self.cells.iter().enumerate() {
+            let part = 1 + i;
+            let srcs = self
+                .sources(i)
+                .iter()
+                .map(|&s| source(s, &outputs))
+                .collect();
+            let input = p.concat(&format!("cells.{i}.concat"), part, srcs);
+            let (f, k) = (cell.filters, cell.kernel);
+            let skip = cell.skip && cell.repeats > 1;
+            let out = match cell.op {
+                SrOp::Invbot => {
+                    let start = p.conv(&format!("cells.{i}.map"), part, input, (f, 1, 1), false);
+                    let mut x = start;
+                    for r in 0..cell.repeats {
+                        let n = format!("cells.{i}.{r}");
+                        let e = p.conv(&format!("{n}.expand"), part, x, (2 * f, k, 1), true);
+                        let d = p.conv(&format!("{n}.dw"), part, e, (2 * f, 3, 2 * f), true);
+                        let j = p.conv(&format!("{n}.project"), part, d, (f, k, 1), false);
+                        x = p.push(&format!("{n}.add"), part, SrNodeOp::Add, vec![x, j], f);
+                    }
+                    if skip {
+                        let name = format!("cells.{i}.skip");
+                        x = p.push(&name, part, SrNodeOp::Add, vec![start, x], f);
+                    }
+                    x
+                }
+                op => {
+                    let mut x = input;
+                    let mut first = None;
+                    for r in 0..cell.repeats {
+                        let name = format!("cells.{i}.{r}.conv");
+                        x = p.conv(&name, part, x, (f, k, op.groups()), true);
+                        first.get_or_insert(x);
+                    }
+                    match first {
+                        Some(f0) if skip => {
+                            let name = format!("cells.{i}.skip");
+                            p.push(&name, part, SrNodeOp::Add, vec![f0, x], f)
+                        }
+                        _ => x,
+                    }
+                }
+            };
+            outputs.push(out);
+        }
+        let part = 1 + SR_CELLS;
+        let srcs = self
+            .sources(SR_CELLS)
+            .iter()
+            .map(|&s| source(s, &outputs))
+            .collect();
+        let input = p.concat("tail.concat", part, srcs);
+        let t = p.conv("tail", part, input, (SR_FEATURES, 3, 1), true);
+        let t = p.push("tail.add", part, SrNodeOp::Add, vec![t, fe], SR_FEATURES);
+        let up = SR_FEATURES / (SR_SCALE * SR_SCALE);
+        let u = p.push("upsample", part + 1, SrNodeOp::DepthToSpace, vec![t], up);
+        p.nodes[u].scale = SR_SCALE;
+        p.conv("out", part + 2, u, (1, 3, 1), false);
+        p.nodes
     }
 }
 
-/// Cost of one cell with `cin` input channels at `hw`×`hw`.
-fn cell_cost(cell: &SrCell, cin: u32, hw: u32) -> SrCost {
-    let mut c = SrCost::new(hw);
-    let (f, k) = (cell.filters, cell.kernel);
-    match cell.op {
-        SrOp::Invbot => {
-            c.conv(cin, f, 1, 1);
-            for _ in 0..cell.repeats {
-                c.conv(f, 2 * f, k, 1);
-                c.conv(2 * f, 2 * f, 3, 2 * f);
-                c.conv(2 * f, f, k, 1);
-            }
-        }
-        op => {
-            let mut ci = cin;
-            for _ in 0..cell.repeats {
-                c.conv(ci, f, k, op.groups());
-                ci = f;
-            }
-        }
+/// One node of [`SrArch::plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrNode {
+    /// The node's name; a convolution's weights are `<name>.weight` and `<name>.bias`.
+    pub name: String,
+    /// Index into [`SrArch::part_names`].
+    pub part: usize,
+    /// What it computes.
+    pub op: SrNodeOp,
+    /// Earlier nodes it reads (several for a concatenation, in channel order).
+    pub inputs: Vec<usize>,
+    /// Channels of its output.
+    pub channels: u32,
+    /// Its output's size relative to the low-resolution input (1, or 2 after upsampling).
+    pub scale: u32,
+}
+
+/// What a node computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrNodeOp {
+    /// The low-resolution Y input, `[N, 1, H, W]`.
+    Input,
+    /// A convolution with bias, stride 1, padding `kernel / 2`, then ReLU when `relu`.
+    Conv {
+        /// Input channels.
+        cin: u32,
+        /// Output channels.
+        cout: u32,
+        /// Kernel size.
+        kernel: u32,
+        /// Groups (the channel count for the depthwise convolution).
+        groups: u32,
+        /// Whether a ReLU follows.
+        relu: bool,
+    },
+    /// Element-wise sum of the two inputs.
+    Add,
+    /// Channel concatenation of the inputs, in order.
+    Concat,
+    /// Depth-to-space ×2 in TensorFlow's channel order (ONNX `DepthToSpace`, mode DCR).
+    DepthToSpace,
+}
+
+#[derive(Default)]
+struct Plan {
+    nodes: Vec<SrNode>,
+}
+
+impl Plan {
+    fn push(&mut self, name: &str, part: usize, op: SrNodeOp, inputs: Vec<usize>, c: u32) -> usize {
+        let scale = inputs.first().map_or(1, |&i| self.nodes[i].scale);
+        self.nodes.push(SrNode {
+            name: name.to_string(),
+            part,
+            op,
+            inputs,
+            channels: c,
+            scale,
+        });
+        self.nodes.len() - 1
     }
-    c
+
+    /// A convolution `(cout, kernel, groups)` of node `x`.
+    fn conv(
+        &mut self,
+        name: &str,
+        part: usize,
+        x: usize,
+        shape: (u32, u32, u32),
+        relu: bool,
+    ) -> usize {
+        let (cout, kernel, groups) = shape;
+        let cin = self.nodes[x].channels;
+        let op = SrNodeOp::Conv {
+            cin,
+            cout,
+            kernel,
+            groups,
+            relu,
+        };
+        self.push(name, part, op, vec![x], cout)
+    }
+
+    /// A concatenation of several sources, or the one source itself.
+    fn concat(&mut self, name: &str, part: usize, srcs: Vec<usize>) -> usize {
+        if srcs.len() == 1 {
+            return srcs[0];
+        }
+        let c = srcs.iter().map(|&i| self.nodes[i].channels).sum();
+        self.push(name, part, SrNodeOp::Concat, srcs, c)
+    }
 }
 
 impl fmt::Display for SrArch {

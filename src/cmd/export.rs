@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use device_runner::backend::BackendKind;
-use device_runner::onnx::builder::{NamedWeights, RandomWeights, network_model};
+use device_runner::onnx::builder::{NamedWeights, RandomWeights, network_model, sr_model};
 use device_runner::onnx::proto::ModelProto;
 use device_runner::onnx::{Tensor, encode_model, write_model};
 use device_runner::session::{Devices, Session};
-use lookup_tables::{Arch, Space, SplitMix64};
+use lookup_tables::{Arch, SplitMix64, SrArch};
 use serde::Serialize;
 use supernet::Evaluator;
 
@@ -48,8 +48,11 @@ struct Agreement {
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
+    if let Some(sr) = super::load_sr_arch(&args.arch)? {
+        return run_sr(args, sr);
+    }
     let arch = super::load_arch(&args.arch)?;
-    let (space, model, weights, mut evaluator) = match &args.ckpt {
+    let (space, model, weights, evaluator) = match &args.ckpt {
         None => {
             let space = super::space(arch.space, args.shape)?;
             space.validate(&arch)?;
@@ -83,7 +86,16 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         .with_context(|| format!("writing {}", args.output.display()))?;
     let stats = space.stats(&arch)?;
     let verify = if args.verify {
-        verify(&args.output, &space, &arch, evaluator.as_mut(), args.seed)
+        let r = space.options.resolution as usize;
+        let input = seeded_input(vec![1, space.in_channels as usize, r, r], args.seed, -1.0);
+        let first = evaluator.map(|ev| {
+            let data = input.as_f32().expect("f32").to_vec();
+            (
+                "libtorch (the supernet path)".to_string(),
+                ev.logits(&arch, &data).map_err(Into::into),
+            )
+        });
+        verify(&args.output, &input, first, true)
     } else {
         Vec::new()
     };
@@ -97,9 +109,58 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         weights,
         verify,
     };
+    print_report(&report, args.out.json)
+}
+
+/// `moga export` of a super-resolution network: random weights (seeded) at the
+/// low-resolution size `--lr-size` (else `--resolution` square).
+fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
+    anyhow::ensure!(
+        args.ckpt.is_none(),
+        "--ckpt holds a classification supernet; a super-resolution network's trained weights come from `moga train --task sr` (--weights)"
+    );
+    let (h, w) = args.lr_size.unwrap_or((
+        args.shape.resolution as usize,
+        args.shape.resolution as usize,
+    ));
+    let model = sr_model(&arch, h, w, &mut RandomWeights::new(args.seed))?;
+    let weights = format!("random (seed {})", args.seed);
+    write_model(&args.output, &model)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    let stats = arch.stats(h.max(w) as u32)?;
+    let verify = if args.verify {
+        let input = seeded_input(vec![1, 1, h, w], args.seed, 0.0);
+        verify(&args.output, &input, None, false)
+    } else {
+        Vec::new()
+    };
+    let report = Exported {
+        model: args.output.display().to_string(),
+        arch: arch.encode(),
+        nodes: model.graph.as_ref().map_or(0, |g| g.node.len()),
+        bytes: encode_model(&model).len(),
+        params: stats.params,
+        madds: arch.stats(1)?.madds * (h * w) as u64,
+        weights,
+        verify,
+    };
+    print_report(&report, args.out.json)
+}
+
+/// A seeded input of `shape` with values uniform in [lo, 1).
+fn seeded_input(shape: Vec<usize>, seed: u64, lo: f64) -> Tensor {
+    let mut rng = SplitMix64::new(seed ^ 0x5EED);
+    let n = shape.iter().product();
+    let data = (0..n)
+        .map(|_| (lo + rng.next_f64() * (1.0 - lo)) as f32)
+        .collect();
+    Tensor::f32(shape, data)
+}
+
+fn print_report(report: &Exported, json: bool) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    if args.out.json {
-        json_line(&mut out, &report)?;
+    if json {
+        json_line(&mut out, report)?;
     } else {
         writeln!(
             out,
@@ -111,12 +172,12 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
                 (Some(e), _) => writeln!(out, "  {:<28} FAILED: {e}", a.engine)?,
                 (None, Some(d)) => writeln!(
                     out,
-                    "  {:<28} max |diff| / max |logit| = {d:.2e}, same top-1: {}  {}",
+                    "  {:<28} max |diff| / max |output| = {d:.2e}{}  {}",
                     a.engine,
-                    if a.same_top1 == Some(true) {
-                        "yes"
-                    } else {
-                        "no"
+                    match a.same_top1 {
+                        Some(true) => ", same top-1: yes",
+                        Some(false) => ", same top-1: no",
+                        None => "",
                     },
                     if a.ok { "ok" } else { "OUTSIDE TOLERANCE" }
                 )?,
@@ -149,38 +210,25 @@ pub(super) fn inherited_model(ev: &mut Evaluator, arch: &Arch) -> Result<ModelPr
     Ok(model)
 }
 
-/// Runs the written model on every engine here on one seeded input; the reference is
-/// libtorch (the supernet itself) with a checkpoint, else the CPU interpreter.
+/// Runs the written model on every engine here on `input`; the reference is `first`
+/// (libtorch, the supernet itself) when given, else the CPU interpreter. `top1`: also
+/// compare the top class (classifiers).
 fn verify(
     model: &Path,
-    space: &Space,
-    arch: &Arch,
-    evaluator: Option<&mut Evaluator>,
-    seed: u64,
+    input: &Tensor,
+    first: Option<(String, Result<Vec<f32>>)>,
+    top1: bool,
 ) -> Vec<Agreement> {
-    let r = space.options.resolution as usize;
-    let c = space.in_channels as usize;
-    let mut rng = SplitMix64::new(seed ^ 0x5EED);
-    let data: Vec<f32> = (0..c * r * r)
-        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
-        .collect();
-    let input = Tensor::f32(vec![1, c, r, r], data.clone());
-    let mut outputs: Vec<(String, Result<Vec<f32>>)> = Vec::new();
-    if let Some(ev) = evaluator {
-        outputs.push((
-            "libtorch (the supernet path)".into(),
-            ev.logits(arch, &data).map_err(Into::into),
-        ));
-    }
+    let mut outputs: Vec<(String, Result<Vec<f32>>)> = first.into_iter().collect();
     outputs.push((
         "cpu reference".into(),
-        run_on(BackendKind::Cpu, model, &input),
+        run_on(BackendKind::Cpu, model, input),
     ));
     outputs.push((
         "onnxruntime (cpu)".into(),
-        run_on(BackendKind::Ort, model, &input),
+        run_on(BackendKind::Ort, model, input),
     ));
-    outputs.push(("wgpu".into(), run_on(BackendKind::Wgpu, model, &input)));
+    outputs.push(("wgpu".into(), run_on(BackendKind::Wgpu, model, input)));
     let reference = match &outputs[0].1 {
         Ok(v) => v.clone(),
         Err(_) => Vec::new(),
@@ -232,7 +280,7 @@ fn verify(
                 Agreement {
                     engine,
                     max_rel_diff: Some(d),
-                    same_top1: Some(top(&v) == top(&reference)),
+                    same_top1: top1.then(|| top(&v) == top(&reference)),
                     ok: d <= TOLERANCE,
                     error: None,
                 }

@@ -7,7 +7,8 @@
 //! (tested through the venv's Python). Tensor names follow the network's structure
 //! (`layers.3.expand.w`), so weights from a trained supernet map onto them.
 
-use lookup_tables::{Activation, Arch, Space, SplitMix64, UnitKey, UnitKind};
+use lookup_tables::sr::SrNodeOp;
+use lookup_tables::{Activation, Arch, Space, SplitMix64, SrArch, UnitKey, UnitKind};
 
 use super::Tensor;
 use super::proto::{
@@ -231,6 +232,15 @@ fn attr_float(name: &str, v: f32) -> AttributeProto {
         name: Some(name.into()),
         r#type: Some(AttributeType::Float as i32),
         f: Some(v),
+        ..AttributeProto::default()
+    }
+}
+
+fn attr_string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(v.as_bytes().to_vec()),
         ..AttributeProto::default()
     }
 }
@@ -698,6 +708,78 @@ pub fn network_model(space: &Space, arch: &Arch, weights: &mut dyn Weights) -> R
     e.g.meta("moga.arch", &arch.encode());
     e.g.meta("moga.space", space.id.name());
     Ok(e.g.finish(&[(&y, vec![1, space.head.classes as usize])]))
+}
+
+/// The model of a super-resolution network (×2, luminance) for a `height`×`width`
+/// low-resolution input: input `input` `[1, 1, height, width]` (Y in [0, 1]), output `y`
+/// `[1, 1, 2·height, 2·width]`. The structure is [`SrArch::plan`]'s, node for node, with
+/// the plan's names (`cells.3.1.conv`; weights `<name>.weight`, `<name>.bias`).
+pub fn sr_model(
+    arch: &SrArch,
+    height: usize,
+    width: usize,
+    weights: &mut dyn Weights,
+) -> Result<ModelProto> {
+    let name = arch
+        .preset_name()
+        .map_or_else(|| arch.encode(), str::to_string);
+    arch.validate().map_err(|e| Error::Model {
+        model: name.clone(),
+        message: e.to_string(),
+    })?;
+    if height == 0 || width == 0 {
+        return Err(Error::Model {
+            model: name,
+            message: format!("input size {height}x{width}: both sides must be at least 1"),
+        });
+    }
+    let plan = arch.plan();
+    let mut g = GraphBuilder::new(&name);
+    let mut t: Vec<String> = Vec::with_capacity(plan.len());
+    for n in &plan {
+        let ins: Vec<&str> = n.inputs.iter().map(|&i| t[i].as_str()).collect();
+        let out = match n.op {
+            SrNodeOp::Input => g.input("input", &[1, 1, height, width]),
+            SrNodeOp::Conv {
+                cin,
+                cout,
+                kernel,
+                groups,
+                relu,
+            } => {
+                let (cin, cout, k, groups) = (
+                    cin as usize,
+                    cout as usize,
+                    kernel as usize,
+                    groups as usize,
+                );
+                let shape = [cout, cin / groups, k, k];
+                let w = Tensor::f32(shape.to_vec(), weights.conv(&n.name, shape));
+                let b = Tensor::f32(vec![cout], weights.bias(&format!("{}.bias", n.name), cout));
+                let y = g.conv(&n.name, ins[0], w, b, 1, groups);
+                if relu {
+                    g.act(&format!("{}.relu", n.name), &y, Activation::Relu)
+                } else {
+                    y
+                }
+            }
+            SrNodeOp::Add => g.node("Add", &n.name, &ins, vec![]),
+            SrNodeOp::Concat => g.node("Concat", &n.name, &ins, vec![attr_int("axis", 1)]),
+            SrNodeOp::DepthToSpace => g.node(
+                "DepthToSpace",
+                &n.name,
+                &ins,
+                vec![attr_int("blocksize", 2), attr_string("mode", "DCR")],
+            ),
+        };
+        t.push(out);
+    }
+    let last = t.last().expect("a plan has nodes").clone();
+    let y = g.node("Identity", "y", &[&last], vec![]);
+    g.meta("moga.arch", &arch.encode());
+    g.meta("moga.space", arch.space.name());
+    g.meta("moga.task", "sr");
+    Ok(g.finish(&[(&y, vec![1, 1, 2 * height, 2 * width])]))
 }
 
 /// One exported unit model: a line of `units.jsonl`.
