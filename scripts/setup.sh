@@ -113,6 +113,30 @@ else
   "${pip[@]}" sympy==1.14.0 mpmath==1.3.0 networkx==3.6.1 jinja2==3.1.6 markupsafe==3.0.4 \
     filelock==4.3.1 fsspec==2026.9.0 pillow==13.0.0
 fi
+# --- scikit-image: the super-resolution metrics' reference (scripts/sr_metrics_check.py)
+# and its public-domain sample images, moga's bundled super-resolution data. The split is
+# fixed here, by name, so no stereo pair (motorcycle_left/right) straddles it.
+SKIMAGE_VERSION=0.25.2
+if have scikit-image "$SKIMAGE_VERSION"; then
+  say "scikit-image $SKIMAGE_VERSION present"
+else
+  say "installing scikit-image==$SKIMAGE_VERSION (the SR metrics' reference, sample images)"
+  "${pip[@]}" "scikit-image==$SKIMAGE_VERSION" scipy==1.17.1 imageio==2.38.2 \
+    tifffile==2026.3.3 lazy-loader==0.6
+fi
+sr="$deps/sr-images"
+if [ -f "$sr/.done-$SKIMAGE_VERSION" ]; then
+  say "super-resolution sample images present (.deps/sr-images)"
+else
+  skdata=$("$py" -c 'import skimage, os; print(os.path.join(os.path.dirname(skimage.__file__), "data"))')
+  rm -rf "$sr" && mkdir -p "$sr/train" "$sr/val"
+  for n in astronaut brick cell coins grass ihc moon motorcycle_left motorcycle_right page; do
+    cp "$skdata/$n.png" "$sr/train/"
+  done
+  for n in camera chelsea coffee gravel text; do cp "$skdata/$n.png" "$sr/val/"; done
+  touch "$sr/.done-$SKIMAGE_VERSION"
+  say "super-resolution sample images: 10 training, 5 held-out (.deps/sr-images/{train,val})"
+fi
 stubs="$deps/torch-cpu-stubs"
 if [ "$cuda" = 1 ]; then
   rm -rf "$stubs"

@@ -52,6 +52,85 @@ pub enum Command {
     Deploy(Box<DeployArgs>),
     /// Check the installed stack: GPU adapters, ONNX Runtime, libtorch, adb.
     Doctor(DoctorArgs),
+    /// Super-resolution (x2, luminance; FALSR and MoreMNAS spaces): train a network on
+    /// an image folder, upscale images with it.
+    #[command(subcommand)]
+    Sr(SrCmd),
+}
+
+#[derive(Subcommand)]
+pub enum SrCmd {
+    /// Train one architecture stand-alone on random patches of an image folder (L1,
+    /// Adam, cosine decay) and score it against bicubic on the held-out images (PSNR and
+    /// SSIM on Y, border 2). Writes sr.safetensors and sr.json to --output at every
+    /// evaluation.
+    Train(Box<SrTrainArgs>),
+    /// Upscale an image x2 with a trained network: Y by the network (libtorch, or an ONNX
+    /// engine: the CPU reference, onnxruntime, wgpu), Cb/Cr bicubic.
+    Upscale(Box<SrUpscaleArgs>),
+}
+
+#[derive(Args)]
+pub struct SrTrainArgs {
+    /// Preset (FALSR-A, MoreMNAS-C), encoding (falsr:conv_f64_k3_b4_skip-…/…), JSON or a
+    /// file holding one.
+    #[arg(value_name = "ARCH")]
+    pub arch: String,
+    /// images:DIR — DIR/train and DIR/val, else every image of DIR sorted by name with
+    /// every third (index 2, 5, …) held out. scripts/setup.sh installs scikit-image's
+    /// sample images as .deps/sr-images (10 training, 5 held-out).
+    #[arg(long, default_value = "images:.deps/sr-images")]
+    pub data: String,
+    /// Training time budget in minutes (evaluations not counted).
+    #[arg(long, value_name = "MIN", required_unless_present = "steps")]
+    pub minutes: Option<f64>,
+    /// Training steps (with --minutes: whichever comes first).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Patches per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Low-resolution patch side in pixels.
+    #[arg(long, default_value_t = 32)]
+    pub patch: usize,
+    /// Peak learning rate of Adam.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Score the held-out images every N steps (0: at the end only).
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub eval_every: usize,
+    /// Seed of weights and patches.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto (CUDA when libtorch sees a GPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch's CPU threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Folder for sr.safetensors and sr.json.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Args)]
+pub struct SrUpscaleArgs {
+    /// An image (PNG, JPEG; colour or greyscale).
+    #[arg(value_name = "IMAGE")]
+    pub input: PathBuf,
+    /// The upscaled image to write (PNG).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// A `moga sr train` output folder.
+    #[arg(long, value_name = "DIR")]
+    pub weights: PathBuf,
+    /// torch (libtorch), cpu (moga's ONNX reference), ort or wgpu.
+    #[arg(long, default_value = "torch")]
+    pub engine: String,
+    #[command(flatten)]
+    pub out: Output,
 }
 
 /// `--json`: machine output only on stdout.
@@ -429,7 +508,8 @@ pub struct ExportArgs {
     pub seed: u64,
     /// Inherit the weights from this supernet checkpoint (`moga train -o`): the path's
     /// BatchNorm recalibrated as `moga eval` does, then folded. The space's resolution
-    /// and classes are the checkpoint's.
+    /// and classes are the checkpoint's. Super-resolution: a `moga sr train -o` folder
+    /// holding this architecture.
     #[arg(long, value_name = "DIR")]
     pub ckpt: Option<PathBuf>,
     /// BatchNorm recalibration batches (with --ckpt).
@@ -785,16 +865,18 @@ pub enum AlgorithmArg {
 
 #[derive(Args)]
 pub struct SearchArgs {
-    /// moga, fairnas or scarlet.
-    #[arg(long, value_parser = parse_space)]
-    pub space: SpaceId,
+    /// moga, fairnas, scarlet, or the super-resolution spaces falsr and moremnas.
+    #[arg(long, value_parser = parse_any_space)]
+    pub space: AnySpace,
     /// The device's latency table (needed when latency is an objective or constrained;
     /// an incomplete table is refused with the units it lacks).
     #[arg(long, value_name = "LUT")]
     pub lut: Option<PathBuf>,
-    /// Objectives, NAME:min|max, from acc, lat, params, madds.
-    #[arg(long, default_value = "acc:max,lat:min,params:max")]
-    pub objectives: String,
+    /// Objectives, NAME:min|max, from acc, lat, params, madds [default:
+    /// acc:max,lat:min,params:max]; super-resolution: from psnr, madds, params [default:
+    /// psnr:max,madds:min,params:min].
+    #[arg(long)]
+    pub objectives: Option<String>,
     /// Per-objective weights for --algorithm moga (MoGA used 1,1,0.1 for acc, lat, params).
     #[arg(long, value_delimiter = ',')]
     pub weights: Vec<f64>,
@@ -804,9 +886,21 @@ pub struct SearchArgs {
     /// Parameter cap.
     #[arg(long, value_name = "N")]
     pub max_params: Option<u64>,
-    /// Accuracy oracle: proxy (a labelled stand-in) or csv:PATH (arch,accuracy).
-    #[arg(long, default_value = "proxy")]
-    pub accuracy: String,
+    /// Accuracy oracle: proxy (a labelled stand-in) or csv:PATH (arch,accuracy)
+    /// [default: proxy]; super-resolution: train:STEPS, FALSR's scoring (each candidate
+    /// trained STEPS steps from scratch, PSNR on the held-out images' centres) [default:
+    /// train:100].
+    #[arg(long)]
+    pub accuracy: Option<String>,
+    /// Super-resolution: the images the oracle trains and scores on (images:DIR).
+    #[arg(long, default_value = "images:.deps/sr-images")]
+    pub data: String,
+    /// Super-resolution: PSNR at least this (dB; FALSR's constraint).
+    #[arg(long, value_name = "DB")]
+    pub min_psnr: Option<f64>,
+    /// Super-resolution: multiply-adds (at 480x480) at most this many billions.
+    #[arg(long, value_name = "G")]
+    pub max_madds_g: Option<f64>,
     #[arg(long, value_enum, default_value_t = AlgorithmArg::Nsga2)]
     pub algorithm: AlgorithmArg,
     /// With --algorithm exact (or --seed-exact): keep one partial sum per cell of a

@@ -62,3 +62,182 @@ fn sr_networks_run_on_three_backends_and_agree() {
     assert!(err.contains("falsr has 7"), "{err}");
     assert!(!s.path("x.onnx").exists());
 }
+
+fn sample_images() -> String {
+    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/sr-images");
+    assert!(
+        d.join("val/text.png").is_file(),
+        "{} is missing: run scripts/setup.sh",
+        d.display()
+    );
+    format!("images:{}", d.display())
+}
+
+/// A short `moga sr train` on the bundled images writes weights and a record with a
+/// bicubic baseline; the trained network upscales a PNG on libtorch, the CPU reference,
+/// ONNX Runtime and wgpu to the same pixels (±1 level); `moga export --ckpt` writes it
+/// with its weights and the engines agree with libtorch.
+#[test]
+fn a_trained_network_upscales_a_png_on_every_engine() {
+    let s = common::Scratch::new("sr-train");
+    let data = sample_images();
+    let v = s
+        .moga(&[
+            "sr",
+            "train",
+            "MoreMNAS-C",
+            "--data",
+            &data,
+            "--steps",
+            "24",
+            "--eval-every",
+            "12",
+            "--batch",
+            "4",
+            "--patch",
+            "16",
+            "--device",
+            "cpu",
+            "-o",
+            "w",
+            "--json",
+        ])
+        .json();
+    assert_eq!(v["records"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["params"], 25_001);
+    assert_eq!(v["per_image"].as_array().unwrap().len(), 5);
+    let bicubic = v["bicubic"]["psnr_db"].as_f64().unwrap();
+    assert!((25.0..40.0).contains(&bicubic), "{bicubic}");
+    assert!(s.path("w/sr.safetensors").is_file() && s.path("w/sr.json").is_file());
+
+    // A small colour input: a crop of a held-out image.
+    let img = image::open(data.strip_prefix("images:").unwrap().to_string() + "/val/coffee.png")
+        .unwrap()
+        .crop_imm(200, 150, 40, 30)
+        .to_rgb8();
+    img.save(s.path("in.png")).unwrap();
+    let mut outs = Vec::new();
+    for engine in ["torch", "cpu", "ort", "wgpu"] {
+        let out = format!("up-{engine}.png");
+        let r = s
+            .moga(&[
+                "sr",
+                "upscale",
+                "in.png",
+                "-o",
+                &out,
+                "--weights",
+                "w",
+                "--engine",
+                engine,
+                "--json",
+            ])
+            .json();
+        assert_eq!(r["output_size"], serde_json::json!([80, 60]), "{r}");
+        outs.push(image::open(s.path(&out)).unwrap().to_rgb8());
+    }
+    for (e, o) in outs.iter().enumerate().skip(1) {
+        let worst = o
+            .as_raw()
+            .iter()
+            .zip(outs[0].as_raw())
+            .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "engine {e}: {worst} levels from libtorch");
+    }
+
+    let v = s
+        .moga(&[
+            "export",
+            "MoreMNAS-C",
+            "--ckpt",
+            "w",
+            "-o",
+            "c.onnx",
+            "--lr-size",
+            "10x14",
+            "--verify",
+            "--json",
+        ])
+        .json();
+    assert!(v["weights"].as_str().unwrap().starts_with("trained"), "{v}");
+    let engines = v["verify"].as_array().unwrap();
+    assert_eq!(engines.len(), 4, "{v}");
+    for e in &engines[1..] {
+        assert!(e["max_rel_diff"].as_f64().unwrap() <= 1e-4, "{e}");
+    }
+    let err = s
+        .moga(&["export", "FALSR-B", "--ckpt", "w", "-o", "b.onnx"])
+        .fails_with_one_line();
+    assert!(err.contains("not falsr:"), "{err}");
+}
+
+/// `moga search --space falsr` end to end with FALSR's brief-training oracle (a few
+/// steps: the figure is not the point here): a front, the presets scored by the same
+/// oracle, a plot; every score cached, so the same command again trains nothing, and a
+/// front member exports.
+#[test]
+fn a_falsr_search_writes_its_front_and_reuses_its_scores() {
+    let s = common::Scratch::new("sr-search");
+    let data = sample_images();
+    let args = [
+        "search",
+        "--space",
+        "falsr",
+        "--data",
+        &data,
+        "--population",
+        "4",
+        "--generations",
+        "1",
+        "--accuracy",
+        "train:3",
+        "-o",
+        "front.json",
+        "--plot",
+        "front.svg",
+        "--json",
+    ];
+    let v = s.moga(&args).json();
+    let front = v["front"].as_array().unwrap();
+    assert!(!front.is_empty(), "{v}");
+    assert_eq!(v["presets"].as_array().unwrap().len(), 3);
+    assert!(v["oracle"]["trained"].as_u64().unwrap() >= 4);
+    for m in front {
+        assert!(m["psnr"].as_f64().unwrap().is_finite() && m["madds"].as_u64().unwrap() > 0);
+    }
+    assert!(
+        std::fs::read_to_string(s.path("front.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    let again = s.moga(&args).json();
+    assert_eq!(again["oracle"]["trained"], 0, "{again}");
+    assert_eq!(again["front"], v["front"]);
+    let e = s
+        .moga(&[
+            "export",
+            "front.json#0",
+            "-o",
+            "f.onnx",
+            "--lr-size",
+            "8",
+            "--json",
+        ])
+        .json();
+    assert_eq!(e["arch"], front[0]["arch"]);
+    assert!(s.path("f.onnx").is_file());
+    let err = s
+        .moga(&[
+            "search",
+            "--space",
+            "moremnas",
+            "--objectives",
+            "psnr:max,lat:min",
+            "-o",
+            "x.json",
+        ])
+        .fails_with_one_line();
+    assert!(err.contains("latency-table"), "{err}");
+}

@@ -89,11 +89,12 @@ pub fn plot_front(report: &SearchReport, all: &[Metrics], path: &Path) -> Result
     outcome.map_err(|e| Error::Usage(format!("plotting {}: {e}", path.display())))
 }
 
-/// One series of a fidelity plot: (measured, predicted) points.
+/// One series of points: in a fidelity plot (measured, predicted) ms, in a scatter
+/// ([`plot_scatter`]) its two quantities.
 pub struct FidelitySeries {
     /// Legend text.
     pub label: String,
-    /// (measured ms, predicted ms).
+    /// (x, y): (measured ms, predicted ms) in a fidelity plot.
     pub points: Vec<(f64, f64)>,
 }
 
@@ -307,4 +308,104 @@ impl SearchReport {
             base
         }
     }
+}
+
+/// A scatter of any two quantities: `series` as dots (grey, red, green, blue in turn),
+/// `named` points as blue triangles with their names (e.g. presets).
+pub fn plot_scatter(
+    title: &str,
+    axes: (&str, &str),
+    series: &[FidelitySeries],
+    named: &[(String, (f64, f64))],
+    path: &Path,
+) -> Result<()> {
+    let ext = plot_format(path)?;
+    let size = (900, 600);
+    let outcome = if ext == "svg" {
+        draw_scatter(
+            SVGBackend::new(path, size).into_drawing_area(),
+            title,
+            axes,
+            series,
+            named,
+        )
+    } else {
+        draw_scatter(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            title,
+            axes,
+            series,
+            named,
+        )
+    };
+    outcome.map_err(|e| Error::Usage(format!("plotting {}: {e}", path.display())))
+}
+
+fn draw_scatter<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[FidelitySeries],
+    named: &[(String, (f64, f64))],
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let pts: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .chain(named.iter().map(|(_, p)| *p))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    if pts.is_empty() {
+        return Err("nothing to plot".into());
+    }
+    let range = |f: fn(&(f64, f64)) -> f64| {
+        let (lo, hi) = pts
+            .iter()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        let pad = (hi - lo).abs().max(1e-9) * 0.08;
+        (lo - pad, hi + pad)
+    };
+    let ((x0, x1), (y0, y1)) = (range(|p| p.0), range(|p| p.1));
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 17))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()?;
+    let colours = [RGBColor(170, 170, 170), RED, RGBColor(30, 120, 40), BLUE];
+    for (i, s) in series.iter().enumerate() {
+        let c = colours[i % colours.len()];
+        chart
+            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))?
+            .label(s.label.clone())
+            .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
+    }
+    for (name, pt) in named {
+        chart.draw_series(std::iter::once(TriangleMarker::new(*pt, 7, BLUE.filled())))?;
+        let label = (pt.0 + (x1 - x0) * 0.01, pt.1 - (y1 - y0) * 0.01);
+        chart.draw_series(std::iter::once(Text::new(
+            name.clone(),
+            label,
+            ("sans-serif", 13).into_font().color(&BLUE),
+        )))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }

@@ -115,22 +115,46 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 /// `moga export` of a super-resolution network: random weights (seeded) at the
 /// low-resolution size `--lr-size` (else `--resolution` square).
 fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
-    anyhow::ensure!(
-        args.ckpt.is_none(),
-        "--ckpt holds a classification supernet; a super-resolution network's trained weights come from `moga train --task sr` (--weights)"
-    );
     let (h, w) = args.lr_size.unwrap_or((
         args.shape.resolution as usize,
         args.shape.resolution as usize,
     ));
-    let model = sr_model(&arch, h, w, &mut RandomWeights::new(args.seed))?;
-    let weights = format!("random (seed {})", args.seed);
+    let trained = match &args.ckpt {
+        None => None,
+        Some(dir) => {
+            let net = super::sr::trained_sr(dir)?;
+            anyhow::ensure!(
+                net.arch == arch,
+                "{} holds {}, not {}",
+                dir.display(),
+                net.arch.encode(),
+                arch.encode()
+            );
+            Some(net)
+        }
+    };
+    let (model, weights) = match &trained {
+        None => (
+            sr_model(&arch, h, w, &mut RandomWeights::new(args.seed))?,
+            format!("random (seed {})", args.seed),
+        ),
+        Some(net) => (
+            super::sr::trained_model(net, h, w)?,
+            format!("trained ({})", args.ckpt.as_ref().expect("given").display()),
+        ),
+    };
     write_model(&args.output, &model)
         .with_context(|| format!("writing {}", args.output.display()))?;
     let stats = arch.stats(h.max(w) as u32)?;
     let verify = if args.verify {
         let input = seeded_input(vec![1, 1, h, w], args.seed, 0.0);
-        verify(&args.output, &input, None, false)
+        let first = trained.as_ref().map(|net| {
+            let x = input.as_f32().expect("f32");
+            let plane = supernet::sr_image::Plane::new(w, h, x.iter().map(|v| v * 255.0).collect());
+            let y = net.upscale(&plane).data.iter().map(|v| v / 255.0).collect();
+            ("libtorch (the trained network)".to_string(), Ok(y))
+        });
+        verify(&args.output, &input, first, false)
     } else {
         Vec::new()
     };
@@ -289,7 +313,7 @@ fn verify(
         .collect()
 }
 
-fn run_on(backend: BackendKind, model: &Path, input: &Tensor) -> Result<Vec<f32>> {
+pub(super) fn run_on(backend: BackendKind, model: &Path, input: &Tensor) -> Result<Vec<f32>> {
     let mut devices = Devices::default();
     match backend {
         BackendKind::Wgpu => {

@@ -9,6 +9,7 @@ pub(crate) mod export;
 mod lut;
 mod search;
 mod space;
+mod sr;
 mod train;
 mod validate;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(a) => train::eval(a),
         Command::Deploy(a) => deploy::deploy(*a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Sr(c) => sr::run(c),
     }
 }
 
@@ -63,6 +65,24 @@ pub fn load_arch(arg: &str) -> Result<Arch> {
 /// encoding, JSON, or a file holding one; validated), or `None` when it is not one.
 pub fn load_sr_arch(arg: &str) -> Result<Option<lookup_tables::SrArch>> {
     use lookup_tables::SrArch;
+    if let Some((file, n)) = arg.rsplit_once('#')
+        && Path::new(file).is_file()
+    {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{file}: not JSON"))?;
+        let code = n
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| v["front"].get(i))
+            .and_then(|m| m["arch"].as_str());
+        return match code {
+            Some(c) if SrArch::claims(c) => Ok(Some(
+                SrArch::parse(c).with_context(|| format!("{arg}: front[{n}].arch"))?,
+            )),
+            _ => Ok(None),
+        };
+    }
     let path = Path::new(arg);
     let text = if !arg.trim_start().starts_with('{') && path.is_file() {
         std::fs::read_to_string(path).with_context(|| format!("reading architecture file {arg}"))?

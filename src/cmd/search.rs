@@ -12,70 +12,29 @@ use search::oracle::AccuracyOracle;
 use search::rl::RlConfig;
 use search::run::{SearchOptions, search};
 
-use crate::cli::{AlgorithmArg, SearchArgs};
+use crate::cli::{AlgorithmArg, AnySpace, SearchArgs};
 use crate::output::{Table, json_line, thousands};
 
 pub fn run(a: SearchArgs) -> Result<ExitCode> {
-    let space = super::space(a.space, a.shape)?;
-    let objectives = parse_objectives(&a.objectives)?;
+    let space = match a.space {
+        AnySpace::Sr(id) => return super::sr::search(a, id),
+        AnySpace::Classify(id) => super::space(id, a.shape)?,
+    };
+    let objectives = parse_objectives(
+        a.objectives
+            .as_deref()
+            .unwrap_or("acc:max,lat:min,params:max"),
+    )?;
     let lut = match &a.lut {
         Some(p) => Some((p.clone(), Lut::read(p)?)),
         None => None,
     };
-    anyhow::ensure!(a.population >= 2, "--population must be at least 2");
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&a.rl_ratio),
-        "--rl-ratio must be within 0..=1"
-    );
-    let algorithm = match a.algorithm {
-        AlgorithmArg::Nsga2 => Algorithm::Nsga2,
-        AlgorithmArg::Moga => Algorithm::Moga,
-        AlgorithmArg::Random => Algorithm::Random,
-        AlgorithmArg::Exact => Algorithm::Exact,
-    };
-    if let Some(e) = a.epsilon {
-        anyhow::ensure!(
-            e > 0.0 && e.is_finite(),
-            "--epsilon must be positive (got {e})"
-        );
-        anyhow::ensure!(
-            algorithm == Algorithm::Exact || a.seed_exact,
-            "--epsilon applies to --algorithm exact or --seed-exact"
-        );
-    }
-    anyhow::ensure!(
-        a.weights.is_empty() || a.weights.len() == objectives.len(),
-        "--weights has {} values for {} objectives",
-        a.weights.len(),
-        objectives.len()
-    );
-    anyhow::ensure!(
-        a.weights.iter().all(|w| *w >= 0.0 && w.is_finite()),
-        "--weights must be finite and non-negative"
-    );
-    let ga = GaConfig {
-        algorithm,
-        population: a.population,
-        generations: a.generations,
-        seed: a.seed,
-        crossover_prob: 0.9,
-        mutation_prob: None,
-        weights: if a.weights.is_empty() {
-            vec![1.0; objectives.len()]
-        } else {
-            a.weights.clone()
-        },
-        rl: a.rl_mutation.then_some(RlConfig {
-            ratio: a.rl_ratio,
-            ..RlConfig::default()
-        }),
-        initial: Vec::new(),
-        archive_share: a.archive_share,
-    };
+    let ga = ga_config(&a, objectives.len())?;
+    let algorithm = ga.algorithm;
     let opts = SearchOptions {
         space,
         lut,
-        oracle: oracle(&a.accuracy)?,
+        oracle: oracle(a.accuracy.as_deref().unwrap_or("proxy"))?,
         objectives,
         constraints: Constraints {
             budget_ms: a.budget_ms,
@@ -233,6 +192,61 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
 
 /// `proxy`, `csv:PATH` or `supernet:CKPT_DIR` (evaluated on libtorch's CUDA device when
 /// there is one, else the CPU).
+/// The evolutionary engine's settings from the command line (shared by every space);
+/// `m` objectives.
+pub(super) fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
+    anyhow::ensure!(a.population >= 2, "--population must be at least 2");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.rl_ratio),
+        "--rl-ratio must be within 0..=1"
+    );
+    let algorithm = match a.algorithm {
+        AlgorithmArg::Nsga2 => Algorithm::Nsga2,
+        AlgorithmArg::Moga => Algorithm::Moga,
+        AlgorithmArg::Random => Algorithm::Random,
+        AlgorithmArg::Exact => Algorithm::Exact,
+    };
+    if let Some(e) = a.epsilon {
+        anyhow::ensure!(
+            e > 0.0 && e.is_finite(),
+            "--epsilon must be positive (got {e})"
+        );
+        anyhow::ensure!(
+            algorithm == Algorithm::Exact || a.seed_exact,
+            "--epsilon applies to --algorithm exact or --seed-exact"
+        );
+    }
+    anyhow::ensure!(
+        a.weights.is_empty() || a.weights.len() == m,
+        "--weights has {} values for {} objectives",
+        a.weights.len(),
+        m
+    );
+    anyhow::ensure!(
+        a.weights.iter().all(|w| *w >= 0.0 && w.is_finite()),
+        "--weights must be finite and non-negative"
+    );
+    Ok(GaConfig {
+        algorithm,
+        population: a.population,
+        generations: a.generations,
+        seed: a.seed,
+        crossover_prob: 0.9,
+        mutation_prob: None,
+        weights: if a.weights.is_empty() {
+            vec![1.0; m]
+        } else {
+            a.weights.clone()
+        },
+        rl: a.rl_mutation.then_some(RlConfig {
+            ratio: a.rl_ratio,
+            ..RlConfig::default()
+        }),
+        initial: Vec::new(),
+        archive_share: a.archive_share,
+    })
+}
+
 fn oracle(spec: &str) -> Result<Box<dyn AccuracyOracle>> {
     if let Some(o) = search::oracle::parse(spec) {
         return Ok(o?);

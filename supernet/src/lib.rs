@@ -30,6 +30,15 @@ mod error;
 pub mod eval;
 pub mod net;
 pub mod oracle;
+/// Images for ×2 luminance super-resolution in plain `Vec<f32>`: colour, MATLAB's bicubic
+/// resize, PSNR/SSIM as scikit-image computes them, training patches.
+pub mod sr_image;
+/// Super-resolution networks on libtorch: built from the space's plan, trained on image
+/// patches (L1, Adam), scored by PSNR/SSIM on Y against bicubic.
+pub mod sr_net;
+/// Searching the super-resolution spaces: genome, objectives, FALSR's initial population
+/// and its brief-training oracle.
+pub mod sr_search;
 pub mod torch;
 pub mod train;
 
