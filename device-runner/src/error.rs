@@ -78,6 +78,10 @@ pub enum Error {
         message: String,
     },
 
+    /// An image that cannot be read or written (the message names the file).
+    #[error(transparent)]
+    Image(#[from] imaging::Error),
+
     /// A tensor that cannot be read or does not fit.
     #[error("tensor '{name}': {message}")]
     Tensor {

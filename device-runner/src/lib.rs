@@ -6,6 +6,7 @@
 //! - `ort`: ONNX Runtime, loaded from `libonnxruntime.so` at run time;
 //!
 //! plus `cpu`, a plain reference interpreter that the GPU kernels are tested against.
+//! Super-resolution models can also take and give images ([`image_io`]).
 //!
 //! It must build for `aarch64-linux-android`, so it depends on nothing host-only (no
 //! tch, no adb): the host crates drive it over adb or as a local process, and use its
@@ -21,6 +22,7 @@ mod error;
 #[cfg(feature = "wgpu")]
 pub mod gpu;
 pub mod graph;
+pub mod image_io;
 pub mod info;
 pub mod onnx;
 #[cfg(feature = "ort")]

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use device_runner::backend::{BackendChoice, BackendKind};
 use device_runner::bench::{Measurement, Sample, Subject, measure_all};
+use device_runner::image_io::ImageInput;
 use device_runner::info;
 use device_runner::onnx::{self, Tensor};
 use device_runner::protocol::{BenchError, BenchOptions, BenchRecord, GpuArgs, OrtArgs};
@@ -40,19 +41,27 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         ort_lib: Option<PathBuf>,
     },
-    /// Run a model once on given inputs and write its outputs as TensorProto files.
+    /// Run a model once on given inputs and write its outputs as TensorProto files; for a
+    /// ×2 super-resolution model given an image, also the upscaled image as a PNG.
     Exec {
         #[arg(long, value_enum)]
         backend: BackendKind,
         /// The ONNX model.
         #[arg(long)]
         model: PathBuf,
-        /// Input tensors (TensorProto .pb), in the model's input order.
-        #[arg(long = "input", value_name = "PB")]
+        /// Inputs, in the model's input order: TensorProto files (.pb), or PNG/JPEG images
+        /// (by extension: .png, .jpg, .jpeg), each given as its luminance Y/255 (BT.601,
+        /// as scikit-image), a float tensor [1, 1, H, W].
+        #[arg(long = "input", value_name = "PB|IMAGE")]
         inputs: Vec<PathBuf>,
         /// Where output_0.pb, output_1.pb, … are written.
         #[arg(long)]
         output_dir: PathBuf,
+        /// Also write the first output, which must be the ×2 luminance [1, 1, 2H, 2W] of
+        /// the one image input H×W, as an RGB PNG (its chroma: the input's, bicubically
+        /// upscaled).
+        #[arg(long, value_name = "FILE")]
+        output_png: Option<PathBuf>,
         #[command(flatten)]
         gpu: GpuArgs,
         #[command(flatten)]
@@ -66,8 +75,9 @@ enum Command {
         /// (repeatable; measured in the order given).
         #[arg(long = "model", value_name = "PATH", required = true)]
         models: Vec<PathBuf>,
-        /// Input tensors (else seeded random inputs of the declared shapes).
-        #[arg(long = "input", value_name = "PB")]
+        /// Inputs as for exec: TensorProto files or PNG/JPEG images (else seeded random
+        /// inputs of the declared shapes).
+        #[arg(long = "input", value_name = "PB|IMAGE")]
         inputs: Vec<PathBuf>,
         #[command(flatten)]
         opts: BenchOptions,
@@ -129,8 +139,34 @@ fn open_devices(backend: BackendKind, gpu: &GpuArgs, ort: &OrtArgs) -> Result<De
     Ok(devices)
 }
 
-fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Tensor>> {
-    paths.iter().map(|p| Ok(onnx::read_tensor(p)?)).collect()
+/// One `--input`: a TensorProto file, or an image given as its luminance.
+enum Input {
+    Tensor(Tensor),
+    Image(ImageInput),
+}
+
+impl Input {
+    fn tensor(&self) -> Tensor {
+        match self {
+            Input::Tensor(t) => t.clone(),
+            Input::Image(i) => i.tensor(),
+        }
+    }
+}
+
+/// Reads `--input`s, each by its extension: an image (.png, .jpg, .jpeg) or a
+/// TensorProto file (anything else).
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
+    paths
+        .iter()
+        .map(|p| {
+            Ok(if imaging::has_image_extension(p) {
+                Input::Image(ImageInput::load(p)?)
+            } else {
+                Input::Tensor(onnx::read_tensor(p)?)
+            })
+        })
+        .collect()
 }
 
 fn exec(
@@ -138,18 +174,43 @@ fn exec(
     model: &Path,
     inputs: &[PathBuf],
     out_dir: &Path,
+    output_png: Option<&Path>,
     gpu: &GpuArgs,
     ort: &OrtArgs,
 ) -> Result<()> {
-    let inputs = read_inputs(inputs)?;
+    let images = inputs
+        .iter()
+        .filter(|p| imaging::has_image_extension(p))
+        .count();
+    if let Some(png) = output_png
+        && images != 1
+    {
+        bail!(
+            "--output-png {} needs exactly one image --input (.png, .jpg or .jpeg), got {images}",
+            png.display()
+        );
+    }
+    let given = read_inputs(inputs)?;
+    let tensors: Vec<Tensor> = given.iter().map(Input::tensor).collect();
     let devices = open_devices(backend, gpu, ort)?;
     let names = output_names(model)?;
-    let (mut session, inputs) = Session::open(backend, &devices, model, &inputs, 0)?;
-    let outputs = session.run(&inputs)?;
+    let (mut session, tensors) = Session::open(backend, &devices, model, &tensors, 0)?;
+    let outputs = session.run(&tensors)?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     for (i, t) in outputs.iter().enumerate() {
         let name = names.get(i).map_or("", String::as_str);
         onnx::write_tensor(&out_dir.join(format!("output_{i}.pb")), name, t)?;
+    }
+    if let Some(png) = output_png {
+        let image = given
+            .iter()
+            .find_map(|i| match i {
+                Input::Image(i) => Some(i),
+                Input::Tensor(_) => None,
+            })
+            .expect("exactly one image input, checked above");
+        let first = outputs.first().context("the model has no output")?;
+        image.save_upscaled(names.first().map_or("", String::as_str), first, png)?;
     }
     Ok(())
 }
@@ -283,7 +344,7 @@ fn bench(
     for p in paths {
         models.extend(models_of(p)?);
     }
-    let given = read_inputs(inputs)?;
+    let given: Vec<Tensor> = read_inputs(inputs)?.iter().map(Input::tensor).collect();
     let profile_dir = std::env::temp_dir().join(format!("moga-ort-profile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile_dir);
     if opts.per_node {
@@ -441,9 +502,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             model,
             inputs,
             output_dir,
+            output_png,
             gpu,
             ort,
-        } => exec(backend, &model, &inputs, &output_dir, &gpu, &ort)?,
+        } => exec(
+            backend,
+            &model,
+            &inputs,
+            &output_dir,
+            output_png.as_deref(),
+            &gpu,
+            &ort,
+        )?,
         Command::Bench {
             backend,
             models,

@@ -4,9 +4,11 @@
 mod common;
 
 use common::{Scratch, runner};
-use device_runner::onnx::builder::{RandomWeights, network_model, unit_model};
+use device_runner::onnx::builder::{
+    GraphBuilder, RandomWeights, network_model, sr_model, unit_model,
+};
 use device_runner::onnx::{self, Tensor};
-use lookup_tables::{Space, SpaceId, SpaceOptions, preset};
+use lookup_tables::{Space, SpaceId, SpaceOptions, preset, sr_preset};
 
 #[test]
 fn info_json_lists_adapters_and_the_ort_library() {
@@ -216,6 +218,143 @@ fn bad_inputs_fail_with_one_clear_line() {
         s.0.to_str().unwrap(),
     ]);
     assert!(String::from_utf8_lossy(&r.stderr).contains("/nonexistent.onnx"));
+}
+
+/// A deterministic `w`×`h` colour picture: smooth ramps plus a pattern, mid-range enough
+/// that most upscaled pixels are not clipped.
+fn colour_png(path: &std::path::Path, w: u32, h: u32) {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (60 + 6 * x) as u8,
+            (70 + 9 * y) as u8,
+            (90 + (x * 7 + y * 13) % 80) as u8,
+        ])
+    })
+    .save(path)
+    .unwrap();
+}
+
+#[test]
+fn exec_upscales_an_image_into_a_png() {
+    let s = Scratch::new("png");
+    let input = s.0.join("in.png");
+    colour_png(&input, 20, 14);
+    let model = s.0.join("m.onnx");
+    let arch = sr_preset("MoreMNAS-C").unwrap().arch();
+    onnx::write_model(
+        &model,
+        &sr_model(&arch, 14, 20, &mut RandomWeights::new(1)).unwrap(),
+    )
+    .unwrap();
+    let mut ups = Vec::new();
+    for backend in ["cpu", "wgpu"] {
+        let dir = s.0.join(backend);
+        let up = s.0.join(format!("up-{backend}.png"));
+        let r = runner(&[
+            "exec",
+            "--backend",
+            backend,
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output-dir",
+            dir.to_str().unwrap(),
+            "--output-png",
+            up.to_str().unwrap(),
+        ]);
+        assert!(
+            r.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let y = onnx::read_tensor(&dir.join("output_0.pb")).unwrap();
+        assert_eq!(y.shape, [1, 1, 28, 40]);
+        let img = image::open(&up).unwrap();
+        assert_eq!(img.color(), image::ColorType::Rgb8, "{backend}");
+        let img = img.into_rgb8();
+        assert_eq!(img.dimensions(), (40, 28), "{backend}");
+        // The PNG's luminance is the model's output (Y = output · 255), up to 8-bit
+        // rounding, wherever no channel was clipped.
+        let back = imaging::rgb_to_ycbcr(&imaging::load_rgb(&up).unwrap()).y;
+        let mut compared = 0;
+        for ((px, b), v) in img.pixels().zip(&back.data).zip(y.as_f32().unwrap()) {
+            if px.0.iter().all(|&c| c > 0 && c < 255) {
+                assert!(
+                    (b - 255.0 * v).abs() <= 1.0,
+                    "{backend}: {b} vs {}",
+                    255.0 * v
+                );
+                compared += 1;
+            }
+        }
+        // Random weights push most of Y out of range; a fair share still is not.
+        assert!(compared >= 100, "{backend}: {compared} unclipped pixels");
+        ups.push(img);
+    }
+    let worst = ups[0]
+        .as_raw()
+        .iter()
+        .zip(ups[1].as_raw())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert!(worst <= 1, "cpu and wgpu PNGs differ by {worst} levels");
+}
+
+#[test]
+fn an_output_that_is_not_the_upscaled_image_is_one_clear_error() {
+    let s = Scratch::new("png-bad");
+    let input = s.0.join("in.jpg");
+    image::DynamicImage::ImageRgb8(image::RgbImage::new(20, 14))
+        .save_with_format(&input, image::ImageFormat::Jpeg)
+        .unwrap();
+    // Same size out as in: a model that does not upscale.
+    let mut g = GraphBuilder::new("same-size");
+    let x = g.input("input", &[1, 1, 14, 20]);
+    let y = g.node("Relu", "y", &[&x], vec![]);
+    let model = s.0.join("relu.onnx");
+    onnx::write_model(&model, &g.finish(&[(&y, vec![1, 1, 14, 20])])).unwrap();
+    let up = s.0.join("up.png");
+    let exec = |input: &std::path::Path| {
+        runner(&[
+            "exec",
+            "--backend",
+            "cpu",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output-dir",
+            s.0.join("out").to_str().unwrap(),
+            "--output-png",
+            up.to_str().unwrap(),
+        ])
+    };
+    let r = exec(&input);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(
+        err.contains("[1, 1, 14, 20]") && err.contains("[1, 1, 28, 40]") && err.contains("in.jpg"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        s.0.join("out/output_0.pb").is_file() && !up.exists(),
+        "the tensor is still written, no PNG is"
+    );
+
+    let pb = s.0.join("x.pb");
+    onnx::write_tensor(
+        &pb,
+        "input",
+        &Tensor::f32(vec![1, 1, 14, 20], vec![0.5; 280]),
+    )
+    .unwrap();
+    let r = exec(&pb);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(err.contains("needs exactly one image --input"), "{err}");
 }
 
 #[test]

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use device_runner::backend::BackendKind;
+use device_runner::image_io::ImageInput;
 use device_runner::onnx::builder::{NamedWeights, sr_model};
 use device_runner::onnx::proto::ModelProto;
 use device_runner::onnx::{Tensor, write_model};
 use serde::Serialize;
-use supernet::sr_image::{Plane, YCbCr, load_rgb, resize_bicubic, rgb_to_ycbcr, ycbcr_to_rgb};
 use supernet::sr_net::{
     SR_RECORD_FILE, SR_WEIGHTS_FILE, SrNet, SrOutcome, SrTrainConfig, train_sr,
 };
@@ -195,41 +195,31 @@ fn upscale(a: SrUpscaleArgs) -> Result<ExitCode> {
         other => anyhow::bail!("--engine {other}: expected torch, cpu, ort or wgpu"),
     };
     let net = trained_sr(&a.weights)?;
-    let rgb = load_rgb(&a.input)?;
-    let (w, h) = (rgb.width(), rgb.height());
-    let ycc = rgb_to_ycbcr(&rgb);
+    // The runner's image path (`device-runner exec --output-png`): one conversion in
+    // and out for every engine.
+    let image = ImageInput::load(&a.input)?;
+    let (w, h) = (image.ycc.y.width, image.ycc.y.height);
+    let x = image.tensor();
     let t0 = std::time::Instant::now();
     let y = match backend {
-        None => net.upscale(&ycc.y),
+        None => {
+            let plane = net.upscale(&image.ycc.y);
+            Tensor::f32(
+                vec![1, 1, 2 * h, 2 * w],
+                plane.data.iter().map(|v| v / 255.0).collect(),
+            )
+        }
         Some(kind) => {
             let model = trained_model(&net, h, w)?;
             let file = a.output.with_extension("onnx");
             write_model(&file, &model).with_context(|| format!("writing {}", file.display()))?;
-            let x = Tensor::f32(
-                vec![1, 1, h, w],
-                ycc.y.data.iter().map(|v| v / 255.0).collect(),
-            );
             let out = super::export::run_on(kind, &file, &x);
             let _ = std::fs::remove_file(&file);
-            Plane::new(2 * w, 2 * h, out?.iter().map(|v| v * 255.0).collect())
+            Tensor::f32(vec![1, 1, 2 * h, 2 * w], out?)
         }
     };
     let seconds = t0.elapsed().as_secs_f64();
-    let up = YCbCr {
-        y,
-        cb: resize_bicubic(&ycc.cb, 2 * w, 2 * h),
-        cr: resize_bicubic(&ycc.cr, 2 * w, 2 * h),
-    };
-    let rgb = ycbcr_to_rgb(&up);
-    let mut img = image::RgbImage::new(2 * w as u32, 2 * h as u32);
-    for (i, px) in img.pixels_mut().enumerate() {
-        let q = |p: &Plane| p.data[i].round().clamp(0.0, 255.0) as u8;
-        *px = image::Rgb([q(&rgb.r), q(&rgb.g), q(&rgb.b)]);
-    }
-    let tmp = a.output.with_extension("tmp.png");
-    img.save(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    image.save_upscaled("y", &y, &a.output)?;
     let report = Upscaled {
         input: a.input.display().to_string(),
         output: a.output.display().to_string(),

@@ -30,8 +30,9 @@ mod error;
 pub mod eval;
 pub mod net;
 pub mod oracle;
-/// Images for ×2 luminance super-resolution in plain `Vec<f32>`: colour, MATLAB's bicubic
-/// resize, PSNR/SSIM as scikit-image computes them, training patches.
+/// The data of ×2 luminance super-resolution: image folders and their split,
+/// low-resolution pairs, training patches, the bicubic baseline; with the [`imaging`]
+/// crate's colour, MATLAB's bicubic resize and PSNR/SSIM re-exported.
 pub mod sr_image;
 /// Super-resolution networks on libtorch: built from the space's plan, trained on image
 /// patches (L1, Adam), scored by PSNR/SSIM on Y against bicubic.
