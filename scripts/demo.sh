@@ -89,4 +89,20 @@ print(f"measured {d['median_ms']:.3f} ms, predicted {d['predicted_ms']:.3f} ms: 
       f"({'within' if abs(err) <= 10 else 'OUTSIDE'} ±10 %)")
 sys.exit(0 if abs(err) <= 10 else 1)
 PY
+step "super-resolution: the FALSR and MoreMNAS presets (moga arch stats, multiply-adds at a 480x480 input)"
+printf '%-11s %9s %10s\n' model madds_G params_K
+for p in FALSR-A FALSR-B FALSR-C MoreMNAS-C MoreMNAS-D; do
+  $moga arch stats "$p" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%-11s %9.1f %10.1f" % (d["preset"], d["madds"]/1e9, d["params"]/1e3))'
+done
+
+step "MoreMNAS-C trained for one minute on scikit-image's sample images, scored against bicubic on the held-out five (moga sr train; scripts/sr-train.sh trains it for 10 minutes)"
+$moga sr train MoreMNAS-C --minutes 1 --eval-every 0 --seed 1 -o "$work/sr"
+
+step "a held-out image upscaled x2 by that network on wgpu (moga sr upscale), and the network on every engine (moga export --ckpt --verify)"
+$moga sr upscale .deps/sr-images/val/text.png --weights "$work/sr" --engine wgpu -o "$work/text-x2.png"
+$moga export MoreMNAS-C --ckpt "$work/sr" --lr-size 48x64 --verify -o "$work/moremnas-c.onnx"
+
+step "a FALSR search, each candidate briefly trained (FALSR's oracle; 2 generations of 6, 20 steps each: a taste)"
+$moga search --space falsr --accuracy train:20 --population 6 --generations 2 --seed 1 -o "$work/sr-front.json" --plot "$work/sr-front.svg" | head -n 8
+
 step "done"

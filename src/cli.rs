@@ -182,9 +182,9 @@ pub enum SpaceCmd {
     List(Output),
     /// Show one space: skeleton, per-layer shapes, choices, presets, unit count.
     Show {
-        /// moga, fairnas or scarlet.
-        #[arg(value_parser = parse_space)]
-        space: SpaceId,
+        /// moga, fairnas, scarlet, falsr or moremnas.
+        #[arg(value_parser = parse_any_space)]
+        space: AnySpace,
         #[command(flatten)]
         shape: SpaceShape,
         /// Also list every distinct unit a complete table for the space holds.

@@ -23,8 +23,17 @@ fn space_list_and_show_report_the_papers_shapes() {
         [
             ("moga".into(), 14, 12),
             ("fairnas".into(), 19, 6),
-            ("scarlet".into(), 19, 13)
+            ("scarlet".into(), 19, 13),
+            ("falsr".into(), 7, 192),
+            ("moremnas".into(), 7, 192)
         ]
+    );
+    let falsr = moga(&["space", "show", "falsr", "--json"]).json();
+    assert_eq!(falsr["link_bits"], 28);
+    assert_eq!(falsr["choices"].as_array().unwrap().len(), 192);
+    assert_eq!(
+        falsr["presets"],
+        serde_json::json!(["FALSR-A", "FALSR-B", "FALSR-C"])
     );
 
     let moga_space = moga(&["space", "show", "moga", "--json", "--units"]).json();

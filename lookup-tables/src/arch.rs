@@ -52,7 +52,11 @@ impl Arch {
             return Ok(p.arch());
         }
         if !text.contains(':') {
-            let names: Vec<&str> = presets::PRESETS.iter().map(|p| p.name).collect();
+            let names: Vec<&str> = presets::PRESETS
+                .iter()
+                .map(|p| p.name)
+                .chain(crate::sr::SR_PRESETS.iter().map(|p| p.name))
+                .collect();
             return Err(Error::ArchSyntax {
                 input: echo(text),
                 message: format!(

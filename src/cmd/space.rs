@@ -4,19 +4,39 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use lookup_tables::{Choice, PRESETS, SeSqueeze, Space, SpaceId};
+use lookup_tables::sr::SR_CELLS;
+use lookup_tables::{Choice, PRESETS, SR_PRESETS, SeSqueeze, Space, SpaceId, SrCell, SrSpaceId};
 use serde::Serialize;
 
-use crate::cli::{SpaceCmd, SpaceShape};
+use crate::cli::{AnySpace, SpaceCmd, SpaceShape};
 use crate::output::{Table, json_line};
 
 #[derive(Serialize)]
 struct SpaceSummary {
-    space: SpaceId,
+    space: String,
     layers: usize,
     choices: usize,
-    units: usize,
+    /// Distinct latency-table units (none yet for the super-resolution spaces).
+    units: Option<usize>,
     presets: Vec<&'static str>,
+}
+
+fn sr_presets_of(id: SrSpaceId) -> Vec<&'static str> {
+    SR_PRESETS
+        .iter()
+        .filter(|p| p.arch().space == id)
+        .map(|p| p.name)
+        .collect()
+}
+
+fn sr_summary(id: SrSpaceId) -> SpaceSummary {
+    SpaceSummary {
+        space: id.to_string(),
+        layers: SR_CELLS,
+        choices: SrCell::all().len(),
+        units: None,
+        presets: sr_presets_of(id),
+    }
 }
 
 fn presets_of(id: SpaceId) -> Vec<&'static str> {
@@ -29,10 +49,10 @@ fn presets_of(id: SpaceId) -> Vec<&'static str> {
 
 fn summary(space: &Space) -> SpaceSummary {
     SpaceSummary {
-        space: space.id,
+        space: space.id.to_string(),
         layers: space.layers.len(),
         choices: space.choices.len(),
-        units: space.unit_list().len(),
+        units: Some(space.unit_list().len()),
         presets: presets_of(space.id),
     }
 }
@@ -44,6 +64,7 @@ pub fn run(cmd: SpaceCmd) -> Result<ExitCode> {
             let all: Vec<SpaceSummary> = SpaceId::ALL
                 .iter()
                 .map(|&id| summary(&Space::new(id)))
+                .chain(SrSpaceId::ALL.into_iter().map(sr_summary))
                 .collect();
             if o.json {
                 for s in &all {
@@ -56,7 +77,7 @@ pub fn run(cmd: SpaceCmd) -> Result<ExitCode> {
                         s.space.to_string(),
                         s.layers.to_string(),
                         s.choices.to_string(),
-                        s.units.to_string(),
+                        s.units.map_or("-".into(), |u| u.to_string()),
                         s.presets.join(", "),
                     ]);
                 }
@@ -64,7 +85,12 @@ pub fn run(cmd: SpaceCmd) -> Result<ExitCode> {
             }
         }
         SpaceCmd::Show {
-            space,
+            space: AnySpace::Sr(id),
+            out: o,
+            ..
+        } => show_sr(&mut out, id, o.json)?,
+        SpaceCmd::Show {
+            space: AnySpace::Classify(space),
             shape,
             units,
             out: o,
@@ -196,5 +222,68 @@ fn show(
             writeln!(out, "  {u}")?;
         }
     }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SrSpaceJson {
+    space: String,
+    cells: usize,
+    choices: Vec<String>,
+    link_bits: usize,
+    search_space_size: f64,
+    presets: Vec<&'static str>,
+}
+
+/// `moga space show falsr|moremnas`.
+fn show_sr(out: &mut impl Write, id: SrSpaceId, json: bool) -> Result<()> {
+    let cells = SrCell::all();
+    let size = (cells.len() as f64).powi(SR_CELLS as i32) * 2f64.powi(id.link_bits() as i32);
+    if json {
+        let j = SrSpaceJson {
+            space: id.to_string(),
+            cells: SR_CELLS,
+            choices: cells.iter().map(ToString::to_string).collect(),
+            link_bits: id.link_bits(),
+            search_space_size: size,
+            presets: sr_presets_of(id),
+        };
+        return json_line(out, &j);
+    }
+    writeln!(
+        out,
+        "space {id}: x2 super-resolution of luminance; {SR_CELLS} cells x {} choices{} ({size:.3e} architectures)",
+        cells.len(),
+        if id.link_bits() > 0 {
+            format!(" + {} link bits", id.link_bits())
+        } else {
+            " in a plain chain".into()
+        }
+    )?;
+    writeln!(out, "fe: conv3x3 1->32 + ReLU")?;
+    writeln!(
+        out,
+        "cells: op conv | group2 | group4 | invbot (expansion 2) x filters 16 32 48 64 x kernel 1 3 x repeats 1 2 4 x skip | noskip"
+    )?;
+    writeln!(
+        out,
+        "  conv/group: per repeat k x k conv + ReLU; skip adds the first repeat's output to the last's"
+    )?;
+    writeln!(
+        out,
+        "  invbot: 1x1 map to f, per repeat k x k conv f->2f + ReLU, dw3x3 + ReLU, k x k conv 2f->f, + the repeat's input; skip adds the map's output"
+    )?;
+    if id.link_bits() > 0 {
+        writeln!(
+            out,
+            "links: cell j reads cell j-1 and, per bit, the fe and cells 0..j-2; the tail reads cell 6 and, per bit, fe and cells 0..5 (concatenated in source order)"
+        )?;
+    }
+    writeln!(
+        out,
+        "tail: conv3x3 -> 32 + ReLU, + fe; depth-to-space x2 (DCR) 32 -> 8; conv3x3 8 -> 1 (the high-resolution Y)"
+    )?;
+    writeln!(out, "presets: {}", sr_presets_of(id).join(", "))?;
+    writeln!(out, "latency-table units: not yet for this space")?;
     Ok(())
 }
