@@ -93,7 +93,8 @@ pub struct SrMetrics {
 /// FALSR's scoring: each candidate trained from scratch for a few steps on random
 /// patches, then scored on the centres of the held-out images. Scores are cached by
 /// encoding, in memory and (with a file) as JSON lines appended as they are made, so a
-/// rerun with the same file measures nothing twice.
+/// rerun with the same file measures nothing twice (lines of other steps, seeds or image
+/// folders are ignored).
 pub struct BriefTraining {
     /// Steps per candidate.
     pub steps: usize,
@@ -110,6 +111,7 @@ pub struct BriefTraining {
     held: Vec<SrPair>,
     cache: HashMap<String, SrScore>,
     file: Option<PathBuf>,
+    data: PathBuf,
     /// Candidates trained in this process, and their seconds.
     pub trained: usize,
     /// Seconds spent training and scoring.
@@ -145,6 +147,7 @@ impl BriefTraining {
             held,
             cache: HashMap::new(),
             file: cache.map(Path::to_path_buf),
+            data: data.to_path_buf(),
             trained: 0,
             seconds: 0.0,
         };
@@ -162,7 +165,7 @@ impl BriefTraining {
             {
                 let e: CacheLine = serde_json::from_str(line)
                     .map_err(|e| Error::Usage(format!("{}: line {}: {e}", f.display(), i + 1)))?;
-                if e.steps == steps && e.seed == seed {
+                if e.steps == steps && e.seed == seed && e.data == data.display().to_string() {
                     b.cache.insert(e.arch, e.score);
                 }
             }
@@ -202,6 +205,7 @@ impl BriefTraining {
                 arch: key.clone(),
                 steps: self.steps,
                 seed: self.seed,
+                data: self.data.display().to_string(),
                 score,
             };
             let mut fh = std::fs::OpenOptions::new()
@@ -234,11 +238,13 @@ impl BriefTraining {
     }
 }
 
+/// One cached score: valid for the same steps, seed and image folder.
 #[derive(Serialize, Deserialize)]
 struct CacheLine {
     arch: String,
     steps: usize,
     seed: u64,
+    data: String,
     score: SrScore,
 }
 
