@@ -142,11 +142,15 @@ fn validate_judges_corrections_and_deploy_compares_with_the_prediction() {
     );
 
     // A stored correction is what predictions use; one the plain sum beats beyond chance
-    // (here 1.9 × Σ units) is removed by the next validation.
+    // is removed by the next validation. Here 0.5 × Σ units: whole networks are never
+    // faster than three quarters of their units' sum, so the plain sum beats it on every
+    // network however the machine drifts. (1.9 × Σ units was used before and lost only
+    // when this quick protocol, under load, measured networks ~1.5× their sum: a test
+    // of the decision, not of the machine's calm.)
     let mut lut = Lut::read(&s.path("lut.csv")).unwrap();
     lut.meta.correction = Some(lookup_tables::lut::Correction {
         model: "affine".into(),
-        scale: 1.9,
+        scale: 0.5,
         overhead_ms: 0.01,
         fitted_on: 20,
         ..Default::default()
@@ -159,7 +163,7 @@ fn validate_judges_corrections_and_deploy_compares_with_the_prediction() {
         p["units_ms"].as_f64().unwrap(),
         p["latency_ms"].as_f64().unwrap(),
     );
-    assert!((latency - (1.9 * units + 0.01)).abs() < 1e-9, "{p}");
+    assert!((latency - (0.5 * units + 0.01)).abs() < 1e-9, "{p}");
     let v = s.moga(&args).json();
     assert_eq!(v["variants"][0]["model"], "stored", "{v}");
     assert!(v["decision"].as_str().unwrap().contains("removed"), "{v}");
