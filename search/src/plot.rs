@@ -166,14 +166,7 @@ where
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], band));
         }
     }
-    let colours = [RGBColor(150, 150, 150), RED, RGBColor(30, 120, 40), BLUE];
-    for (i, s) in series.iter().enumerate() {
-        let c = colours[i % colours.len()];
-        chart
-            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))?
-            .label(s.label.clone())
-            .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
-    }
+    draw_dots(&mut chart, series)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -383,14 +376,7 @@ where
         .x_desc(x_desc)
         .y_desc(y_desc)
         .draw()?;
-    let colours = [RGBColor(170, 170, 170), RED, RGBColor(30, 120, 40), BLUE];
-    for (i, s) in series.iter().enumerate() {
-        let c = colours[i % colours.len()];
-        chart
-            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))?
-            .label(s.label.clone())
-            .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
-    }
+    draw_dots(&mut chart, series)?;
     for (name, pt) in named {
         chart.draw_series(std::iter::once(TriangleMarker::new(*pt, 7, BLUE.filled())))?;
         let label = (pt.0 + (x1 - x0) * 0.01, pt.1 - (y1 - y0) * 0.01);
@@ -407,5 +393,28 @@ where
         .border_style(BLACK)
         .draw()?;
     root.present()?;
+    Ok(())
+}
+
+/// Each series as dots with a legend entry, grey, red, green, blue in turn.
+fn draw_dots<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    series: &[FidelitySeries],
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let colours = [RGBColor(150, 150, 150), RED, RGBColor(30, 120, 40), BLUE];
+    for (i, s) in series.iter().enumerate() {
+        let c = colours[i % colours.len()];
+        chart
+            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))?
+            .label(s.label.clone())
+            .legend(move |(x, y)| Circle::new((x, y), 4, c.filled()));
+    }
     Ok(())
 }

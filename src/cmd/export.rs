@@ -145,7 +145,8 @@ fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
     };
     write_model(&args.output, &model)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    let stats = arch.stats(h.max(w) as u32)?;
+    // Per low-resolution pixel; parameters do not depend on the size.
+    let stats = arch.stats(1)?;
     let verify = if args.verify {
         let input = seeded_input(vec![1, 1, h, w], args.seed, 0.0);
         let first = trained.as_ref().map(|net| {
@@ -164,7 +165,7 @@ fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
         nodes: model.graph.as_ref().map_or(0, |g| g.node.len()),
         bytes: encode_model(&model).len(),
         params: stats.params,
-        madds: arch.stats(1)?.madds * (h * w) as u64,
+        madds: stats.madds * (h * w) as u64,
         weights,
         verify,
     };
