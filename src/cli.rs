@@ -150,6 +150,10 @@ pub struct SpaceShape {
     /// Classifier outputs.
     #[arg(long, default_value_t = 1000)]
     pub classes: u32,
+    /// Super-resolution: the low-resolution input's side (the published figures use
+    /// 480, a 960×960 output).
+    #[arg(long, default_value_t = lookup_tables::sr::SR_STATS_SIDE, value_name = "PIXELS")]
+    pub lr_side: u32,
 }
 
 fn parse_space(s: &str) -> Result<SpaceId, String> {
@@ -205,10 +209,6 @@ pub enum ArchCmd {
         archs: Vec<String>,
         #[command(flatten)]
         shape: SpaceShape,
-        /// Super-resolution: the low-resolution input's side (the published figures use
-        /// 480, a 960×960 output).
-        #[arg(long, default_value_t = lookup_tables::sr::SR_STATS_SIDE, value_name = "PIXELS")]
-        lr_side: u32,
         #[command(flatten)]
         out: Output,
     },
@@ -234,9 +234,10 @@ pub enum LutCmd {
     Check {
         /// The table (CSV).
         lut: PathBuf,
-        /// Spaces the table must cover completely (repeatable).
-        #[arg(long = "space", value_parser = parse_space)]
-        spaces: Vec<SpaceId>,
+        /// Spaces the table must cover completely (repeatable; super-resolution spaces at
+        /// --lr-side).
+        #[arg(long = "space", value_parser = parse_any_space)]
+        spaces: Vec<AnySpace>,
         #[command(flatten)]
         shape: SpaceShape,
         #[command(flatten)]
@@ -524,7 +525,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub verify: bool,
     /// Super-resolution networks: the low-resolution input's size, HEIGHTxWIDTH (the
-    /// output is twice that); default --resolution square.
+    /// output is twice that); default --lr-side square.
     #[arg(long, value_name = "HxW", value_parser = parse_hw)]
     pub lr_size: Option<(usize, usize)>,
     #[command(flatten)]
@@ -661,9 +662,9 @@ pub struct ValidateArgs {
     /// The table (CSV); the fitted correction is written back into it (atomically).
     #[arg(long)]
     pub lut: PathBuf,
-    /// moga, fairnas or scarlet.
-    #[arg(long, value_parser = parse_space)]
-    pub space: SpaceId,
+    /// moga, fairnas, scarlet, or falsr, moremnas (at --lr-side).
+    #[arg(long, value_parser = parse_any_space)]
+    pub space: AnySpace,
     /// Random architectures to measure whole (a correction is fitted on half of them
     /// and judged on the other half; at least 10 each before one is stored).
     #[arg(long, default_value_t = 40)]
@@ -747,9 +748,10 @@ pub struct ProfileArgs {
     pub all: bool,
     #[arg(long, value_enum)]
     pub backend: ProfileBackend,
-    /// moga, fairnas or scarlet.
-    #[arg(long, value_parser = parse_space)]
-    pub space: SpaceId,
+    /// moga, fairnas, scarlet, or falsr, moremnas (their cells, feature extractor and
+    /// tail at an --lr-side square input; measured isolated).
+    #[arg(long, value_parser = parse_any_space)]
+    pub space: AnySpace,
     /// Measure only the units whose name matches PATTERN (`*` matches anything; as
     /// tables and messages name units, e.g. 'conv 32x32*' or 'dwconv*'); repeatable.
     /// Measured isolated; a later run without it and with --resume completes the table.
@@ -873,7 +875,8 @@ pub struct SearchArgs {
     #[arg(long, value_name = "LUT")]
     pub lut: Option<PathBuf>,
     /// Objectives, NAME:min|max, from acc, lat, params, madds [default:
-    /// acc:max,lat:min,params:max]; super-resolution: from psnr, madds, params [default:
+    /// acc:max,lat:min,params:max]; super-resolution: from psnr, madds, params, lat (with
+    /// --lut, at --lr-side) [default:
     /// psnr:max,madds:min,params:min].
     #[arg(long)]
     pub objectives: Option<String>,

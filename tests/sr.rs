@@ -241,3 +241,259 @@ fn a_falsr_search_writes_its_front_and_reuses_its_scores() {
         .fails_with_one_line();
     assert!(err.contains("latency-table"), "{err}");
 }
+
+const QUICK: [&str; 10] = [
+    "--warmup",
+    "2",
+    "--min-runs",
+    "5",
+    "--runs",
+    "20",
+    "--max-seconds",
+    "0.2",
+    "--precision",
+    "0",
+];
+
+/// Latency tables for super-resolution: MoreMNAS's whole table profiled with ONNX
+/// Runtime at an 8×8 input is complete, predicts a preset part by part and is validated
+/// against whole networks; FALSR-B's own units, profiled on wgpu, predict it.
+#[test]
+fn sr_tables_are_profiled_predicted_and_validated() {
+    let s = common::Scratch::new("sr-lut");
+    let root = s.path("root");
+    let root = root.to_str().unwrap();
+    let mut args = vec![
+        "profile",
+        "--device",
+        "local",
+        "--backend",
+        "ort",
+        "--space",
+        "moremnas",
+        "--lr-side",
+        "8",
+        "-o",
+        "m.csv",
+        "--local-root",
+        root,
+        "--json",
+    ];
+    args.extend(QUICK);
+    let p = s.moga(&args).json();
+    assert_eq!(
+        (p["units"].as_u64(), p["failed"].as_u64()),
+        (Some(645), Some(0)),
+        "{p}"
+    );
+    let lut = lookup_tables::Lut::read(&s.path("m.csv")).unwrap();
+    assert_eq!(lut.meta.sr_spaces, [lookup_tables::SrSpaceId::Moremnas]);
+    assert!(
+        lut.meta
+            .reference
+            .as_ref()
+            .unwrap()
+            .arch
+            .starts_with("moremnas:")
+    );
+    s.moga(&[
+        "lut",
+        "check",
+        "m.csv",
+        "--space",
+        "moremnas",
+        "--lr-side",
+        "8",
+    ])
+    .ok();
+
+    let v = s
+        .moga(&[
+            "lut",
+            "predict",
+            "--lut",
+            "m.csv",
+            "MoreMNAS-C",
+            "--lr-side",
+            "8",
+            "--breakdown",
+            "--json",
+        ])
+        .json();
+    let parts = v["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 9, "{v}");
+    assert_eq!(parts[0]["unit"], "srfe 8x8 1->32");
+    assert_eq!(parts[4]["unit"], "srcell 8x8 16->48 k1 e1 g2 b4 skip");
+    let sum: f64 = parts.iter().map(|p| p["median_ms"].as_f64().unwrap()).sum();
+    assert!(
+        (v["latency_ms"].as_f64().unwrap() - sum).abs() < 1e-9,
+        "{v}"
+    );
+    // At the default side the table has nothing, and says which side it holds.
+    let e = s.moga(&["lut", "predict", "--lut", "m.csv", "MoreMNAS-C"]);
+    assert!(e.stderr().contains("pass --lr-side 8"), "{}", e.stderr());
+
+    let mut args = vec![
+        "lut",
+        "validate",
+        "--lut",
+        "m.csv",
+        "--space",
+        "moremnas",
+        "--lr-side",
+        "8",
+        "--samples",
+        "8",
+        "--no-store",
+        "--local-root",
+        root,
+        "--json",
+    ];
+    args.extend(&QUICK[..8]);
+    let v = s.moga(&args).json();
+    assert_eq!(
+        (v["measured"].as_u64(), v["failed"].as_u64()),
+        (Some(8), Some(0)),
+        "{v}"
+    );
+
+    // Deployed beside its prediction.
+    let mut args = vec![
+        "deploy",
+        "MoreMNAS-C",
+        "--lut",
+        "m.csv",
+        "--lr-side",
+        "8",
+        "--local-root",
+        root,
+        "--json",
+    ];
+    args.extend(&QUICK[..8]);
+    let d = s.moga(&args).json();
+    assert_eq!(d["preset"], "MoreMNAS-C", "{d}");
+    assert!(
+        d["median_ms"].as_f64().unwrap() > 0.0 && d["predicted_ms"].as_f64().unwrap() > 0.0,
+        "{d}"
+    );
+    assert!(d["error_pct"].as_f64().unwrap().is_finite(), "{d}");
+
+    // The table as a search objective: a moremnas search minimising predicted latency.
+    let data = sample_images();
+    let v = s
+        .moga(&[
+            "search",
+            "--space",
+            "moremnas",
+            "--objectives",
+            "psnr:max,lat:min",
+            "--lut",
+            "m.csv",
+            "--lr-side",
+            "8",
+            "--data",
+            &data,
+            "--population",
+            "4",
+            "--generations",
+            "1",
+            "--accuracy",
+            "train:2",
+            "-o",
+            "lat.json",
+            "--json",
+        ])
+        .json();
+    for m in v["front"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["evaluated"].as_array().unwrap())
+    {
+        assert!(m["lat_ms"].as_f64().unwrap() > 0.0, "{m}");
+    }
+    let e = s.moga(&[
+        "search",
+        "--space",
+        "moremnas",
+        "--objectives",
+        "psnr:max,lat:min",
+        "--lut",
+        "m.csv",
+        "--data",
+        &data,
+        "-o",
+        "x.json",
+    ]);
+    assert!(
+        e.fails_with_one_line()
+            .contains("lacks 645 of the 645 units"),
+        "{}",
+        e.stderr()
+    );
+
+    // FALSR-B's units alone, on wgpu (lavapipe): grouped convolutions, concatenated
+    // inputs up to 208 channels, the tail.
+    let b = lookup_tables::sr_preset("FALSR-B").unwrap().arch();
+    let names: Vec<String> = b
+        .units(8)
+        .unwrap()
+        .iter()
+        .map(|u| u.key.to_string())
+        .collect();
+    let mut args = vec![
+        "profile",
+        "--device",
+        "local",
+        "--backend",
+        "wgpu",
+        "--space",
+        "falsr",
+        "--lr-side",
+        "8",
+        "-o",
+        "b.csv",
+        "--local-root",
+        root,
+        "--json",
+    ];
+    for n in &names {
+        args.extend(["--only", n.as_str()]);
+    }
+    args.extend(QUICK);
+    let p = s.moga(&args).json();
+    let distinct = names.iter().collect::<std::collections::HashSet<_>>().len();
+    assert_eq!(
+        (p["units"].as_u64(), p["measured"].as_u64()),
+        (Some(distinct as u64), Some(distinct as u64)),
+        "{p}"
+    );
+    let v = s
+        .moga(&[
+            "lut",
+            "predict",
+            "--lut",
+            "b.csv",
+            "FALSR-B",
+            "--lr-side",
+            "8",
+            "--json",
+        ])
+        .json();
+    assert!(v["latency_ms"].as_f64().unwrap() > 0.0, "{v}");
+    let e = s.moga(&[
+        "profile",
+        "--device",
+        "local",
+        "--backend",
+        "ort",
+        "--space",
+        "falsr",
+        "--ops",
+        "-o",
+        "x.csv",
+        "--local-root",
+        root,
+    ]);
+    assert!(e.fails_with_one_line().contains("measured whole"));
+}

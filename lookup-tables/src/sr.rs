@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 use crate::stats::{ArchStats, PartStats};
+use crate::unit::{KeyField, PlacedUnit, UnitKey, UnitKind};
 
 /// Searchable cells of both spaces.
 pub const SR_CELLS: usize = 7;
@@ -589,42 +590,7 @@ impl SrArch {
                 .map(|&s| source(s, &outputs))
                 .collect();
             let input = p.concat(&format!("cells.{i}.concat"), part, srcs);
-            let (f, k) = (cell.filters, cell.kernel);
-            let skip = cell.skip && cell.repeats > 1;
-            let out = match cell.op {
-                SrOp::Invbot => {
-                    let start = p.conv(&format!("cells.{i}.map"), part, input, (f, 1, 1), false);
-                    let mut x = start;
-                    for r in 0..cell.repeats {
-                        let n = format!("cells.{i}.{r}");
-                        let e = p.conv(&format!("{n}.expand"), part, x, (2 * f, k, 1), true);
-                        let d = p.conv(&format!("{n}.dw"), part, e, (2 * f, 3, 2 * f), true);
-                        let j = p.conv(&format!("{n}.project"), part, d, (f, k, 1), false);
-                        x = p.push(&format!("{n}.add"), part, SrNodeOp::Add, vec![x, j], f);
-                    }
-                    if skip {
-                        let name = format!("cells.{i}.skip");
-                        x = p.push(&name, part, SrNodeOp::Add, vec![start, x], f);
-                    }
-                    x
-                }
-                op => {
-                    let mut x = input;
-                    let mut first = None;
-                    for r in 0..cell.repeats {
-                        let name = format!("cells.{i}.{r}.conv");
-                        x = p.conv(&name, part, x, (f, k, op.groups()), true);
-                        first.get_or_insert(x);
-                    }
-                    match first {
-                        Some(f0) if skip => {
-                            let name = format!("cells.{i}.skip");
-                            p.push(&name, part, SrNodeOp::Add, vec![f0, x], f)
-                        }
-                        _ => x,
-                    }
-                }
-            };
+            let out = p.cell(&format!("cells.{i}"), part, input, cell);
             outputs.push(out);
         }
         let part = 1 + SR_CELLS;
@@ -634,13 +600,207 @@ impl SrArch {
             .map(|&s| source(s, &outputs))
             .collect();
         let input = p.concat("tail.concat", part, srcs);
-        let t = p.conv("tail", part, input, (SR_FEATURES, 3, 1), true);
-        let t = p.push("tail.add", part, SrNodeOp::Add, vec![t, fe], SR_FEATURES);
-        let up = SR_FEATURES / (SR_SCALE * SR_SCALE);
-        let u = p.push("upsample", part + 1, SrNodeOp::DepthToSpace, vec![t], up);
-        p.nodes[u].scale = SR_SCALE;
-        p.conv("out", part + 2, u, (1, 3, 1), false);
+        p.tail(part, input, fe);
         p.nodes
+    }
+
+    /// The latency-table units of the network at a `side`×`side` low-resolution input,
+    /// input to output: the feature extractor, each cell (fed its concatenated inputs),
+    /// the tail. Validates first.
+    pub fn units(&self, side: u32) -> Result<Vec<PlacedUnit>> {
+        self.validate()?;
+        let mut v = vec![PlacedUnit {
+            part: "fe".into(),
+            key: fe_unit(side),
+        }];
+        for (i, c) in self.cells.iter().enumerate() {
+            v.push(PlacedUnit {
+                part: format!("cell {i}"),
+                key: c.unit(side, self.input_channels(i)),
+            });
+        }
+        v.push(PlacedUnit {
+            part: "tail".into(),
+            key: tail_unit(side, self.input_channels(SR_CELLS)),
+        });
+        Ok(v)
+    }
+}
+
+/// The feature extractor's unit at a `side`×`side` input.
+pub fn fe_unit(side: u32) -> UnitKey {
+    UnitKey::new(UnitKind::SrFe, side, 1, SR_FEATURES)
+}
+
+/// The tail's unit at a `side`×`side` input fed `cin` concatenated channels.
+pub fn tail_unit(side: u32, cin: u32) -> UnitKey {
+    UnitKey::new(UnitKind::SrTail, side, cin, 1)
+}
+
+impl SrCell {
+    /// The cell's latency-table unit at a `side`×`side` input fed `cin` channels. A
+    /// cell of one block has no skip to take, so its key says `noskip` either way.
+    pub fn unit(&self, side: u32, cin: u32) -> UnitKey {
+        UnitKey {
+            kernel: self.kernel,
+            expansion: if self.op == SrOp::Invbot { 2 } else { 1 },
+            groups: self.op.groups(),
+            repeats: self.repeats,
+            skip: self.skip && self.repeats > 1,
+            ..UnitKey::new(UnitKind::SrCell, side, cin, self.filters)
+        }
+    }
+
+    /// The cell a checked `srcell` unit measures.
+    fn of_unit(key: &UnitKey) -> SrCell {
+        let op = match (key.expansion, key.groups) {
+            (2, _) => SrOp::Invbot,
+            (_, 2) => SrOp::Group2,
+            (_, 4) => SrOp::Group4,
+            _ => SrOp::Conv,
+        };
+        SrCell {
+            op,
+            filters: key.cout,
+            kernel: key.kernel,
+            repeats: key.repeats,
+            skip: key.skip,
+        }
+    }
+}
+
+/// The checks [`UnitKey::check`] makes of the super-resolution kinds (none of others).
+pub(crate) fn check_unit(key: &UnitKey) -> std::result::Result<(), (KeyField, String)> {
+    match key.kind {
+        UnitKind::SrFe if key.cin != 1 || key.cout != SR_FEATURES => Err((
+            KeyField::Cout,
+            format!(
+                "srfe maps 1 channel to {SR_FEATURES}, not {} to {}",
+                key.cin, key.cout
+            ),
+        )),
+        UnitKind::SrTail if key.cout != 1 => Err((
+            KeyField::Cout,
+            format!("srtail ends in 1 channel, not {}", key.cout),
+        )),
+        UnitKind::SrCell => {
+            match (key.expansion, key.groups) {
+                (1, 1 | 2 | 4) | (2, 1) => {}
+                (e, g) => {
+                    return Err((
+                        KeyField::Groups,
+                        format!(
+                            "expansion {e} with groups {g} is no cell operator (conv: e1 g1, group2: e1 g2, group4: e1 g4, invbot: e2 g1)"
+                        ),
+                    ));
+                }
+            }
+            if key.repeats == 0 {
+                return Err((KeyField::Repeats, "must be at least 1".into()));
+            }
+            if key.skip && key.repeats == 1 {
+                return Err((
+                    KeyField::Skip,
+                    "a cell of one block has no skip (write noskip)".into(),
+                ));
+            }
+            if key.expansion == 1 && (key.cin % key.groups != 0 || key.cout % key.groups != 0) {
+                return Err((
+                    KeyField::Groups,
+                    format!(
+                        "{} groups do not divide {} -> {} channels",
+                        key.groups, key.cin, key.cout
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The plan of one super-resolution unit's model: inputs `x` (and, for the tail, `x2`,
+/// the feature extractor's output), the same nodes the whole network has for that
+/// part, output last. `None` for a unit that is not a super-resolution kind.
+pub fn unit_plan(key: &UnitKey) -> Option<Vec<SrNode>> {
+    let mut p = Plan::default();
+    let x = p.push("x", 0, SrNodeOp::Input, vec![], key.cin);
+    match key.kind {
+        UnitKind::SrFe => {
+            p.conv("fe", 0, x, (SR_FEATURES, 3, 1), true);
+        }
+        UnitKind::SrCell => {
+            p.cell("cell", 0, x, &SrCell::of_unit(key));
+        }
+        UnitKind::SrTail => {
+            let fe = p.push("x2", 0, SrNodeOp::Input, vec![], SR_FEATURES);
+            p.tail(0, x, fe);
+        }
+        _ => return None,
+    }
+    Some(p.nodes)
+}
+
+impl SrSpaceId {
+    /// The network a table of the space measures its runs against: its smallest
+    /// published network (FALSR-B, MoreMNAS-C).
+    pub fn reference_arch(self) -> SrArch {
+        let name = match self {
+            SrSpaceId::Falsr => "FALSR-B",
+            SrSpaceId::Moremnas => "MoreMNAS-C",
+        };
+        sr_preset(name).expect("the reference is a preset").arch()
+    }
+
+    /// Every distinct unit any architecture of the space can need at a `side`×`side`
+    /// input: what a complete table for the space holds. Cells are keyed by every input
+    /// width their concatenation can have at their position, so FALSR's table is large
+    /// (a few thousand units) and MoreMNAS's chain needs a few hundred.
+    pub fn unit_list(self, side: u32) -> Vec<UnitKey> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = vec![fe_unit(side)];
+        let mut cells = SrCell::all();
+        cells.sort_by_key(|c| (c.op, c.filters, c.kernel, c.repeats, c.skip));
+        for slot in 0..=SR_CELLS {
+            for cin in self.input_widths(slot) {
+                if slot == SR_CELLS {
+                    out.push(tail_unit(side, cin));
+                    continue;
+                }
+                for c in &cells {
+                    let k = c.unit(side, cin);
+                    if seen.insert(k) {
+                        out.push(k);
+                    }
+                }
+            }
+        }
+        out.dedup();
+        out
+    }
+
+    /// The input widths slot `slot` (a cell, or [`SR_CELLS`] for the tail) can have:
+    /// the previous cell's filters, plus, in FALSR's space, any subset of the feature
+    /// extractor and the earlier cells.
+    pub fn input_widths(self, slot: usize) -> Vec<u32> {
+        if slot == 0 {
+            return vec![SR_FEATURES];
+        }
+        let mut extra: std::collections::BTreeSet<u32> = [0].into();
+        if self == SrSpaceId::Falsr {
+            extra.insert(SR_FEATURES);
+            for _ in 0..slot - 1 {
+                extra = extra
+                    .iter()
+                    .flat_map(|&e| std::iter::once(e).chain(SR_FILTERS.map(|f| e + f)))
+                    .collect();
+            }
+        }
+        let widths: std::collections::BTreeSet<u32> = extra
+            .iter()
+            .flat_map(|&e| SR_FILTERS.map(|f| e + f))
+            .collect();
+        widths.into_iter().collect()
     }
 }
 
@@ -725,6 +885,60 @@ impl Plan {
             relu,
         };
         self.push(name, part, op, vec![x], cout)
+    }
+
+    /// A searchable cell reading node `input`; nodes are named `<prefix>.…`. Returns the
+    /// cell's output.
+    fn cell(&mut self, prefix: &str, part: usize, input: usize, cell: &SrCell) -> usize {
+        let p = self;
+        let i = prefix;
+        let (f, k) = (cell.filters, cell.kernel);
+        let skip = cell.skip && cell.repeats > 1;
+        match cell.op {
+            SrOp::Invbot => {
+                let start = p.conv(&format!("{i}.map"), part, input, (f, 1, 1), false);
+                let mut x = start;
+                for r in 0..cell.repeats {
+                    let n = format!("{i}.{r}");
+                    let e = p.conv(&format!("{n}.expand"), part, x, (2 * f, k, 1), true);
+                    let d = p.conv(&format!("{n}.dw"), part, e, (2 * f, 3, 2 * f), true);
+                    let j = p.conv(&format!("{n}.project"), part, d, (f, k, 1), false);
+                    x = p.push(&format!("{n}.add"), part, SrNodeOp::Add, vec![x, j], f);
+                }
+                if skip {
+                    let name = format!("{i}.skip");
+                    x = p.push(&name, part, SrNodeOp::Add, vec![start, x], f);
+                }
+                x
+            }
+            op => {
+                let mut x = input;
+                let mut first = None;
+                for r in 0..cell.repeats {
+                    let name = format!("{i}.{r}.conv");
+                    x = p.conv(&name, part, x, (f, k, op.groups()), true);
+                    first.get_or_insert(x);
+                }
+                match first {
+                    Some(f0) if skip => {
+                        let name = format!("{i}.skip");
+                        p.push(&name, part, SrNodeOp::Add, vec![f0, x], f)
+                    }
+                    _ => x,
+                }
+            }
+        }
+    }
+
+    /// The tail reading node `input` (the concatenation) and the feature extractor
+    /// `fe`: conv + ReLU, the global residual, depth-to-space, the output conv.
+    fn tail(&mut self, part: usize, input: usize, fe: usize) -> usize {
+        let t = self.conv("tail", part, input, (SR_FEATURES, 3, 1), true);
+        let t = self.push("tail.add", part, SrNodeOp::Add, vec![t, fe], SR_FEATURES);
+        let up = SR_FEATURES / (SR_SCALE * SR_SCALE);
+        let u = self.push("upsample", part + 1, SrNodeOp::DepthToSpace, vec![t], up);
+        self.nodes[u].scale = SR_SCALE;
+        self.conv("out", part + 2, u, (1, 3, 1), false)
     }
 
     /// A concatenation of several sources, or the one source itself.
@@ -816,6 +1030,77 @@ pub fn sr_preset(name: &str) -> Option<&'static SrPreset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// falsr: srfe + 160 distinct cells × 26 input widths (16 … 416) + 30 tails (16 … 480).
+    const FALSR_UNITS: usize = 4191;
+
+    #[test]
+    fn units_cover_every_network_and_rebuild_its_parts() {
+        let convs = |nodes: Vec<&SrNode>| {
+            let mut v: Vec<SrNodeOp> = nodes
+                .into_iter()
+                .map(|n| n.op)
+                .filter(|op| matches!(op, SrNodeOp::Conv { .. }))
+                .collect();
+            v.sort_by_key(|op| format!("{op:?}"));
+            v
+        };
+        let counts: Vec<usize> = SrSpaceId::ALL.map(|s| s.unit_list(24).len()).to_vec();
+        // moremnas: srfe + 160 distinct cells × 4 input widths + 4 tails.
+        assert_eq!(counts, [FALSR_UNITS, 645]);
+        for space in SrSpaceId::ALL {
+            let list: std::collections::HashSet<UnitKey> =
+                space.unit_list(24).into_iter().collect();
+            let presets = SR_PRESETS.iter().map(SrPreset::arch);
+            for arch in SrArch::sample_n(space, 25, 5)
+                .into_iter()
+                .chain(presets.filter(|a| a.space == space))
+            {
+                let units = arch.units(24).unwrap();
+                assert_eq!(units.len(), 2 + SR_CELLS);
+                let plan = arch.plan();
+                for (part, u) in units.iter().enumerate() {
+                    u.key.check().unwrap();
+                    assert!(list.contains(&u.key), "{space}: {} not listed", u.key);
+                    let parts = if part == 1 + SR_CELLS {
+                        part..part + 3
+                    } else {
+                        part..part + 1
+                    };
+                    let whole = convs(plan.iter().filter(|n| parts.contains(&n.part)).collect());
+                    let unit = unit_plan(&u.key).unwrap();
+                    assert_eq!(whole, convs(unit.iter().collect()), "{}", u.key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sr_unit_keys_are_checked_and_named() {
+        let c = SrCell::parse_token("invbot_f48_k3_b2_skip").unwrap();
+        let k = c.unit(480, 96);
+        assert_eq!(k.to_string(), "srcell 480x480 96->48 k3 e2 g1 b2 skip");
+        let one = SrCell::parse_token("group4_f16_k1_b1_skip").unwrap();
+        assert_eq!(
+            one.unit(8, 32).to_string(),
+            "srcell 8x8 32->16 k1 e1 g4 b1 noskip"
+        );
+        let bad = UnitKey {
+            skip: true,
+            ..one.unit(8, 32)
+        };
+        assert_eq!(bad.check().unwrap_err().0, KeyField::Skip);
+        let bad = UnitKey { groups: 4, ..k };
+        assert_eq!(bad.check().unwrap_err().0, KeyField::Groups);
+        assert_eq!(tail_unit(10, 64).output_hw(), 20);
+        assert_eq!(
+            UnitKey::new(UnitKind::SrFe, 10, 3, 32)
+                .check()
+                .unwrap_err()
+                .0,
+            KeyField::Cout
+        );
+    }
 
     #[test]
     fn presets_round_trip_and_validate() {

@@ -45,6 +45,14 @@ pub enum UnitKind {
     Pool,
     /// Element-wise residual add.
     Add,
+    /// Super-resolution feature extractor: 3×3 conv 1 → 32 with bias + ReLU.
+    SrFe,
+    /// One searchable super-resolution cell (conv, grouped conv or inverted bottleneck,
+    /// repeated, with its skip), fed its concatenated inputs as one tensor.
+    SrCell,
+    /// Super-resolution tail: 3×3 conv (concatenated inputs → 32) + ReLU, plus the
+    /// feature extractor's output, depth-to-space ×2 and the 3×3 conv 8 → 1.
+    SrTail,
 }
 
 /// The key fields, in file order after `kind`.
@@ -66,11 +74,17 @@ pub enum KeyField {
     Se,
     /// Activation.
     Act,
+    /// Convolution groups (super-resolution cells).
+    Groups,
+    /// Repeats of a cell's block.
+    Repeats,
+    /// A cell's skip connection (`skip` or `noskip`).
+    Skip,
 }
 
 impl KeyField {
     /// Every field, in file order.
-    pub const ALL: [KeyField; 8] = [
+    pub const ALL: [KeyField; 11] = [
         KeyField::InputHw,
         KeyField::Cin,
         KeyField::Cout,
@@ -79,6 +93,9 @@ impl KeyField {
         KeyField::Expansion,
         KeyField::Se,
         KeyField::Act,
+        KeyField::Groups,
+        KeyField::Repeats,
+        KeyField::Skip,
     ];
 
     /// The column name.
@@ -92,13 +109,16 @@ impl KeyField {
             KeyField::Expansion => "expansion",
             KeyField::Se => "se",
             KeyField::Act => "act",
+            KeyField::Groups => "groups",
+            KeyField::Repeats => "repeats",
+            KeyField::Skip => "skip",
         }
     }
 }
 
 impl UnitKind {
     /// Every kind, in a stable order.
-    pub const ALL: [UnitKind; 10] = [
+    pub const ALL: [UnitKind; 13] = [
         UnitKind::Stem,
         UnitKind::Separable,
         UnitKind::Mbconv,
@@ -109,6 +129,9 @@ impl UnitKind {
         UnitKind::Se,
         UnitKind::Pool,
         UnitKind::Add,
+        UnitKind::SrFe,
+        UnitKind::SrCell,
+        UnitKind::SrTail,
     ];
 
     /// The lower-case name used in files.
@@ -124,6 +147,9 @@ impl UnitKind {
             UnitKind::Se => "se",
             UnitKind::Pool => "pool",
             UnitKind::Add => "add",
+            UnitKind::SrFe => "srfe",
+            UnitKind::SrCell => "srcell",
+            UnitKind::SrTail => "srtail",
         }
     }
 
@@ -134,11 +160,16 @@ impl UnitKind {
         use UnitKind as K;
         match field {
             F::InputHw | F::Cin | F::Cout => true,
-            F::Kernel | F::Stride => matches!(
+            F::Kernel => matches!(
+                self,
+                K::Stem | K::Separable | K::Mbconv | K::Conv | K::Dwconv | K::SrCell
+            ),
+            F::Stride => matches!(
                 self,
                 K::Stem | K::Separable | K::Mbconv | K::Conv | K::Dwconv
             ),
-            F::Expansion => self == K::Mbconv,
+            F::Expansion => matches!(self, K::Mbconv | K::SrCell),
+            F::Groups | F::Repeats | F::Skip => self == K::SrCell,
             F::Se => matches!(self, K::Mbconv | K::Se),
             F::Act => matches!(
                 self,
@@ -198,6 +229,15 @@ pub struct UnitKey {
     pub se: Option<Activation>,
     /// Activation (`None` where unused).
     pub act: Activation,
+    /// Convolution groups of a super-resolution cell (0 where unused).
+    #[serde(default)]
+    pub groups: u32,
+    /// Repeats of a super-resolution cell's block (0 where unused).
+    #[serde(default)]
+    pub repeats: u32,
+    /// A super-resolution cell's skip (false where unused; a cell of one block has none).
+    #[serde(default)]
+    pub skip: bool,
 }
 
 impl UnitKey {
@@ -213,6 +253,9 @@ impl UnitKey {
             expansion: 0,
             se: None,
             act: Activation::None,
+            groups: 0,
+            repeats: 0,
+            skip: false,
         }
     }
 
@@ -220,6 +263,7 @@ impl UnitKey {
     pub fn output_hw(&self) -> u32 {
         match self.kind {
             UnitKind::Head | UnitKind::Pool | UnitKind::Fc => 1,
+            UnitKind::SrTail => self.input_hw * crate::sr::SR_SCALE,
             _ if self.stride > 1 => self.input_hw.div_ceil(self.stride),
             _ => self.input_hw,
         }
@@ -274,7 +318,7 @@ impl UnitKey {
         if k == UnitKind::Fc && self.input_hw != 1 {
             return Err((F::InputHw, "an fc unit takes a 1×1 input".into()));
         }
-        Ok(())
+        crate::sr::check_unit(self)
     }
 }
 
@@ -296,6 +340,10 @@ impl fmt::Display for UnitKey {
         }
         if k.uses(KeyField::Expansion) {
             write!(f, " e{}", self.expansion)?;
+        }
+        if k.uses(KeyField::Groups) {
+            write!(f, " g{} b{}", self.groups, self.repeats)?;
+            f.write_str(if self.skip { " skip" } else { " noskip" })?;
         }
         if let Some(se) = self.se {
             write!(f, " se({se})")?;

@@ -270,7 +270,7 @@ pub fn profile(
     bar: &ProgressBar,
 ) -> Result<Vec<ProfileReport>> {
     let start = Instant::now();
-    let space = &opts.space;
+    let space = opts.target.space("profiling in context")?;
     let archs = space.covering_design(opts.designs.max(1), opts.seed);
     let width = archs.len() / opts.designs.max(1);
     let staging = Staging::new("context")?;

@@ -84,8 +84,7 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
         }
     };
     let b = &opts.bench;
-    Ok(LutMeta {
-        spaces: vec![opts.space.id],
+    let mut meta = LutMeta {
         device: DeviceInfo {
             model: s.model.clone(),
             manufacturer: s.manufacturer.clone(),
@@ -131,5 +130,9 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
         repeatability: None,
         context: None,
         kernel_choices: BTreeMap::new(),
-    })
+        spaces: Vec::new(),
+        sr_spaces: Vec::new(),
+    };
+    opts.target.record(&mut meta);
+    Ok(meta)
 }

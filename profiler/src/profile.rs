@@ -24,7 +24,7 @@ use device_runner::onnx::builder::{RandomWeights, export_units};
 use device_runner::protocol::{BenchOptions, GpuArgs, OrtArgs};
 use indicatif::ProgressBar;
 use lookup_tables::lut::{self, Repeatability};
-use lookup_tables::{Lut, LutMeta, LutRow, Outcome, Space, UnitKey};
+use lookup_tables::{Lut, LutMeta, LutRow, Outcome, Space, SrSpaceId, UnitKey};
 use serde::Serialize;
 
 use crate::device::Device;
@@ -46,11 +46,89 @@ pub enum Method {
     Context,
 }
 
+/// What a table is profiled for: the space whose units it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// A classification space at its resolution and classes.
+    Space(Space),
+    /// A super-resolution space at a `side`×`side` low-resolution input.
+    Sr {
+        /// The space.
+        space: SrSpaceId,
+        /// The input's side, pixels.
+        side: u32,
+    },
+}
+
+impl Target {
+    /// The units a complete table holds: blocks, or single operators with `ops`
+    /// (super-resolution cells are measured whole either way).
+    pub fn unit_list(&self, ops: bool) -> Vec<UnitKey> {
+        match self {
+            Target::Space(s) if ops => s.op_unit_list(),
+            Target::Space(s) => s.unit_list(),
+            Target::Sr { space, side } => space.unit_list(*side),
+        }
+    }
+
+    /// The reference network of a new table.
+    pub fn reference(&self, seed: u64) -> ReferenceNet {
+        match self {
+            Target::Space(s) => ReferenceNet::for_space(s, seed),
+            Target::Sr { space, side } => ReferenceNet::for_sr(*space, *side, seed),
+        }
+    }
+
+    /// The classification space, for what only classification networks have (covering
+    /// designs); an error names what needed it.
+    pub fn space(&self, what: &str) -> Result<&Space> {
+        match self {
+            Target::Space(s) => Ok(s),
+            Target::Sr { space, .. } => Err(Error::Missing {
+                what: what.into(),
+                message: format!(
+                    "is not available for the super-resolution space {space}: measure its units isolated"
+                ),
+            }),
+        }
+    }
+
+    /// Records the space in a table's metadata.
+    pub fn record(&self, meta: &mut LutMeta) {
+        match self {
+            Target::Space(s) if !meta.spaces.contains(&s.id) => meta.spaces.push(s.id),
+            Target::Sr { space, .. } if !meta.sr_spaces.contains(space) => {
+                meta.sr_spaces.push(*space)
+            }
+            _ => {}
+        }
+    }
+
+    /// A short name for folders: `fairnas-r224-c1000`, `falsr-lr48`.
+    pub fn slug(&self) -> String {
+        match self {
+            Target::Space(s) => {
+                format!("{}-r{}-c{}", s.id, s.options.resolution, s.options.classes)
+            }
+            Target::Sr { space, side } => format!("{space}-lr{side}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Space(s) => write!(f, "{}", s.id),
+            Target::Sr { space, side } => write!(f, "{space} at {side}x{side}"),
+        }
+    }
+}
+
 /// What to profile and how.
 #[derive(Clone, Debug)]
 pub struct ProfileOptions {
     /// The space whose units are measured.
-    pub space: Space,
+    pub target: Target,
     /// Single-operator units instead of blocks (isolated only).
     pub ops: bool,
     /// Only the units whose name matches one of these patterns (`*` wildcards; isolated
@@ -148,17 +226,14 @@ fn slug(s: &str) -> String {
 
 /// Where a device keeps this run's models: per space, shape, seed and kind of model.
 fn work_folder(opts: &ProfileOptions) -> String {
-    let o = opts.space.options;
     format!(
-        "{}/{}-r{}-c{}-s{}",
+        "{}/{}-s{}",
         match (opts.method, opts.ops) {
             (Method::Context, _) => "context",
             (Method::Isolated, true) => "ops",
             (Method::Isolated, false) => "units",
         },
-        opts.space.id,
-        o.resolution,
-        o.classes,
+        opts.target.slug(),
         opts.seed,
     )
 }
@@ -284,9 +359,7 @@ pub(crate) fn open_table(
                 existing.meta.device.serials.push(s.clone());
             }
         }
-        if !existing.meta.spaces.contains(&opts.space.id) {
-            existing.meta.spaces.push(opts.space.id);
-        }
+        opts.target.record(&mut existing.meta);
         existing.meta.device_state.extend(meta.device_state);
         existing
     } else {
@@ -402,11 +475,7 @@ fn isolated(
     bar: &ProgressBar,
 ) -> Result<Vec<ProfileReport>> {
     let start = Instant::now();
-    let mut keys = if opts.ops {
-        opts.space.op_unit_list()
-    } else {
-        opts.space.unit_list()
-    };
+    let mut keys = opts.target.unit_list(opts.ops);
     if !opts.only.is_empty() {
         keys.retain(|k| {
             let name = k.to_string();
@@ -417,8 +486,8 @@ fn isolated(
                 what: format!("--only {}", opts.only.join(" --only ")),
                 message: format!(
                     "no unit of the space matches (units are named like '{}')",
-                    opts.space
-                        .unit_list()
+                    opts.target
+                        .unit_list(false)
                         .first()
                         .map(ToString::to_string)
                         .unwrap_or_default()
@@ -441,7 +510,7 @@ fn isolated(
             let lut = open_table(&output, members, opts)?;
             let reference = opts.reference.then(|| match &lut.meta.reference {
                 Some(r) => ReferenceNet::recorded(r),
-                None => Ok(ReferenceNet::for_space(&opts.space, opts.seed)),
+                None => Ok(opts.target.reference(opts.seed)),
             });
             let reference = reference.transpose()?;
             let queue: Vec<UnitKey> = keys

@@ -8,30 +8,60 @@
 
 use std::path::{Path, PathBuf};
 
-use device_runner::onnx::builder::{RandomWeights, network_model};
-use lookup_tables::LutMeta;
+use device_runner::onnx::builder::{RandomWeights, network_model, sr_model};
 use lookup_tables::lut::Reference;
-use lookup_tables::{Arch, Space, SpaceOptions};
+use lookup_tables::{Arch, LutMeta, Space, SpaceOptions, SrArch, SrSpaceId};
 
 use crate::error::{Error, Result};
 
 /// The reference network of a table, buildable on the host.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReferenceNet {
-    /// The architecture.
-    pub arch: Arch,
-    /// Its space, at the table's resolution and classes.
-    pub space: Space,
+    /// The network.
+    pub net: RefModel,
     /// Seed of its random weights.
     pub seed: u64,
+}
+
+/// What a reference network is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefModel {
+    /// A classification network of a space at the table's resolution and classes.
+    Classifier {
+        /// The architecture.
+        arch: Arch,
+        /// Its space.
+        space: Space,
+    },
+    /// A super-resolution network at a `side`×`side` low-resolution input.
+    Sr {
+        /// The architecture.
+        arch: SrArch,
+        /// The input's side.
+        side: u32,
+    },
 }
 
 impl ReferenceNet {
     /// The reference for a new table of `space`: the space's first published model.
     pub fn for_space(space: &Space, seed: u64) -> ReferenceNet {
         ReferenceNet {
-            arch: space.reference_arch(),
-            space: space.clone(),
+            net: RefModel::Classifier {
+                arch: space.reference_arch(),
+                space: space.clone(),
+            },
+            seed,
+        }
+    }
+
+    /// The reference for a new table of a super-resolution space at a `side`×`side`
+    /// input: its smallest published network.
+    pub fn for_sr(space: SrSpaceId, side: u32, seed: u64) -> ReferenceNet {
+        ReferenceNet {
+            net: RefModel::Sr {
+                arch: space.reference_arch(),
+                side,
+            },
             seed,
         }
     }
@@ -42,6 +72,15 @@ impl ReferenceNet {
             what: "the table's reference network".into(),
             message: m,
         };
+        if SrArch::claims(&r.arch) {
+            return Ok(ReferenceNet {
+                net: RefModel::Sr {
+                    arch: SrArch::parse(&r.arch).map_err(|e| bad(e.to_string()))?,
+                    side: r.resolution,
+                },
+                seed: r.seed,
+            });
+        }
         let arch = Arch::parse(&r.arch).map_err(|e| bad(e.to_string()))?;
         let space = Space::with_options(
             arch.space,
@@ -52,15 +91,18 @@ impl ReferenceNet {
         )
         .map_err(|e| bad(e.to_string()))?;
         Ok(ReferenceNet {
-            arch,
-            space,
+            net: RefModel::Classifier { arch, space },
             seed: r.seed,
         })
     }
 
     /// Writes its ONNX file into `dir` (`reference.onnx`).
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
-        let model = network_model(&self.space, &self.arch, &mut RandomWeights::new(self.seed))?;
+        let mut w = RandomWeights::new(self.seed);
+        let model = match &self.net {
+            RefModel::Classifier { arch, space } => network_model(space, arch, &mut w)?,
+            RefModel::Sr { arch, side } => sr_model(arch, *side as usize, *side as usize, &mut w)?,
+        };
         let path = dir.join("reference.onnx");
         device_runner::onnx::write_model(&path, &model)?;
         Ok(path)
@@ -68,10 +110,18 @@ impl ReferenceNet {
 
     /// The metadata of a table whose time unit is `median_ms`.
     pub fn meta(&self, median_ms: f64) -> Reference {
+        let (arch, resolution, classes) = match &self.net {
+            RefModel::Classifier { arch, space } => (
+                arch.encode(),
+                space.options.resolution,
+                space.options.classes,
+            ),
+            RefModel::Sr { arch, side } => (arch.encode(), *side, 0),
+        };
         Reference {
-            arch: self.arch.encode(),
-            resolution: self.space.options.resolution,
-            classes: self.space.options.classes,
+            arch,
+            resolution,
+            classes,
             seed: self.seed,
             median_ms,
             invocations: 0,
@@ -214,5 +264,7 @@ mod tests {
             (3, -10.0, 20.0)
         );
         assert_eq!(ReferenceNet::recorded(&r).unwrap(), net);
+        let sr = ReferenceNet::for_sr(SrSpaceId::Falsr, 24, 5);
+        assert_eq!(ReferenceNet::recorded(&sr.meta(1.0)).unwrap(), sr);
     }
 }

@@ -6,17 +6,19 @@
 
 use std::path::Path;
 
-use device_runner::onnx::builder::{RandomWeights, network_model};
+use device_runner::onnx::builder::{RandomWeights, network_model, sr_model};
+use device_runner::onnx::proto::ModelProto;
 use indicatif::ProgressBar;
 use lookup_tables::lut::fidelity::{self, Gain, Metrics, Model};
-use lookup_tables::lut::{Correction, Repeatability};
-use lookup_tables::{Lut, Outcome, Space};
+use lookup_tables::lut::{Correction, Prediction, Repeatability};
+use lookup_tables::sr::{SR_CELLS, fe_unit, tail_unit};
+use lookup_tables::{Lut, Outcome, Space, SrArch, SrCell, SrSpaceId};
 use serde::Serialize;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::networks::{NetworkModel, ReferenceNow, measure_networks};
-use crate::profile::{ProfileOptions, Staging};
+use crate::profile::{ProfileOptions, Staging, Target};
 
 /// The share targets a report judges: this project's (≥ 95 % within ±5 %) and
 /// nn-Meter's (≥ 99 % within ±10 %).
@@ -159,7 +161,45 @@ pub fn units_range(lut: &Lut, space: &Space) -> Result<(f64, f64)> {
     ))
 }
 
-/// Measures `opts.samples` random networks of `space` on `device` and judges `lut`
+/// Bounds on the Σ units of a super-resolution space's networks that `lut` can
+/// predict: per part, the lightest and heaviest unit the table holds for any input
+/// width the part can have. An error when a part has none.
+pub fn sr_units_range(lut: &Lut, space: SrSpaceId, side: u32) -> Result<(f64, f64)> {
+    let cells = SrCell::all();
+    let mut slots: Vec<Vec<lookup_tables::UnitKey>> = vec![vec![fe_unit(side)]];
+    for slot in 0..=SR_CELLS {
+        let widths = space.input_widths(slot);
+        slots.push(if slot == SR_CELLS {
+            widths.iter().map(|&w| tail_unit(side, w)).collect()
+        } else {
+            widths
+                .iter()
+                .flat_map(|&w| cells.iter().map(move |c| c.unit(side, w)))
+                .collect()
+        });
+    }
+    let (mut lo, mut hi) = (0.0, 0.0);
+    for (i, keys) in slots.iter().enumerate() {
+        let ms: Vec<f64> = keys
+            .iter()
+            .filter_map(|k| lut.unit_ms(k).map(|(v, _)| v))
+            .collect();
+        if ms.is_empty() {
+            return Err(Error::Missing {
+                what: "units".into(),
+                message: format!(
+                    "the table has no unit for part {i} of {space} at {side}x{side} (e.g. {})",
+                    keys[0]
+                ),
+            });
+        }
+        lo += ms.iter().copied().fold(f64::INFINITY, f64::min);
+        hi += ms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    }
+    Ok((lo, hi))
+}
+
+/// Measures `opts.samples` random networks of `target` on `device` and judges `lut`
 /// (read from `path`) against them; writes the kept correction into the table when
 /// asked. Also returns every network's figures.
 pub fn validate(
@@ -167,7 +207,7 @@ pub fn validate(
     measuring: &ProfileOptions,
     lut: &mut Lut,
     path: &Path,
-    space: &Space,
+    target: &Target,
     opts: &ValidateOptions,
     bar: &ProgressBar,
 ) -> Result<(Validation, Vec<Point>)> {
@@ -179,27 +219,48 @@ pub fn validate(
             message: format!("at least {min} networks are needed (half fit, half held out)"),
         });
     }
-    let archs = space.sample(opts.samples, opts.seed);
     // Predictions first: an incomplete table is refused before anything is measured.
-    let mut units = Vec::with_capacity(archs.len());
+    type Build<'a> = Box<dyn Fn(&mut RandomWeights) -> Result<ModelProto> + 'a>;
+    let mut nets: Vec<(Result<Prediction, lookup_tables::Error>, String, Build)> = Vec::new();
+    match target {
+        Target::Space(space) => {
+            for arch in space.sample(opts.samples, opts.seed) {
+                let (name, p) = (arch.encode(), lut.predict(space, &arch));
+                let build: Build = Box::new(move |w| Ok(network_model(space, &arch, w)?));
+                nets.push((p, name, build));
+            }
+        }
+        &Target::Sr { space, side } => {
+            for arch in SrArch::sample_n(space, opts.samples, opts.seed) {
+                let (name, p) = (arch.encode(), lut.predict_sr(&arch, side));
+                let s = side as usize;
+                let build: Build = Box::new(move |w| Ok(sr_model(&arch, s, s, w)?));
+                nets.push((p, name, build));
+            }
+        }
+    }
+    let mut units = Vec::with_capacity(nets.len());
     let mut level = "block";
-    for arch in &archs {
-        let p = lut.predict(space, arch).map_err(|e| Error::Table {
+    for (p, name, _) in &nets {
+        let p = p.as_ref().map_err(|e| Error::Table {
             path: path.to_path_buf(),
-            message: format!("predicting {}: {e}", arch.encode()),
+            message: format!("predicting {name}: {e}"),
         })?;
         level = p.level;
         units.push(p.units_ms);
     }
-    let range = units_range(lut, space)?;
+    let range = match target {
+        Target::Space(space) => units_range(lut, space)?,
+        &Target::Sr { space, side } => sr_units_range(lut, space, side)?,
+    };
     let work = Staging::new("validate")?;
     let mut models = Vec::new();
-    for (i, arch) in archs.iter().enumerate() {
+    for (i, (_, name, build)) in nets.iter().enumerate() {
         let file = work.0.join(format!("net-{i:03}.onnx"));
-        let model = network_model(space, arch, &mut RandomWeights::new(opts.seed ^ i as u64))?;
+        let model = build(&mut RandomWeights::new(opts.seed ^ i as u64))?;
         device_runner::onnx::write_model(&file, &model)?;
         models.push(NetworkModel {
-            name: arch.encode(),
+            name: name.clone(),
             file,
         });
     }

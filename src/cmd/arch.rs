@@ -15,12 +15,11 @@ pub fn run(cmd: ArchCmd) -> Result<ExitCode> {
         ArchCmd::Stats {
             archs,
             shape,
-            lr_side,
             out: o,
         } => {
             for (i, arg) in archs.iter().enumerate() {
                 let stats = match super::load_sr_arch(arg)? {
-                    Some(sr) => sr.stats(lr_side)?,
+                    Some(sr) => sr.stats(shape.lr_side)?,
                     None => {
                         let (arch, space) = super::load_valid_arch(arg, shape)?;
                         space.stats(&arch)?

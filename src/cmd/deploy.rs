@@ -8,14 +8,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use device_runner::backend::{BackendKind, ExecutionProvider, OptLevel};
-use device_runner::onnx::builder::{RandomWeights, network_model};
+use device_runner::onnx::builder::{RandomWeights, network_model, sr_model};
 use device_runner::onnx::write_model;
 use device_runner::protocol::{BenchOptions, GpuArgs, OrtArgs};
 use indicatif::{ProgressBar, ProgressStyle};
-use lookup_tables::{Lut, Outcome, Space};
+use lookup_tables::{Lut, Outcome};
 use profiler::device;
 use profiler::networks::{NetworkModel, measure_networks};
-use profiler::profile::{Method, ProfileOptions};
+use profiler::profile::{Method, ProfileOptions, Target};
 use serde::Serialize;
 
 use crate::cli::{DeployArgs, MeasureArgs, ProfileBackend};
@@ -57,7 +57,7 @@ impl Drop for Workdir {
 /// protocol (so networks are measured as its units were), then the profiler defaults.
 pub(super) fn measure_options(
     m: &MeasureArgs,
-    space: &Space,
+    target: &Target,
     lut: Option<&Lut>,
 ) -> Result<ProfileOptions> {
     let meta = lut.map(|l| &l.meta);
@@ -96,7 +96,7 @@ pub(super) fn measure_options(
     };
     let p = meta.map(|m| &m.protocol);
     Ok(ProfileOptions {
-        space: space.clone(),
+        target: target.clone(),
         ops: false,
         only: Vec::new(),
         method: Method::Isolated,
@@ -199,46 +199,100 @@ struct Deployed {
     drift_pct: Option<f64>,
 }
 
+/// A network to deploy: a classifier of its space, or a super-resolution network.
+enum Net {
+    Classify(lookup_tables::Arch, lookup_tables::Space),
+    Sr(lookup_tables::SrArch),
+}
+
+impl Net {
+    fn encode(&self) -> String {
+        match self {
+            Net::Classify(a, _) => a.encode(),
+            Net::Sr(a) => a.encode(),
+        }
+    }
+
+    fn preset_name(&self) -> Option<&'static str> {
+        match self {
+            Net::Classify(a, _) => a.preset_name(),
+            Net::Sr(a) => a.preset_name(),
+        }
+    }
+}
+
 pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
-    let archs = a
-        .archs
-        .iter()
-        .map(|s| super::load_arch(s))
-        .collect::<Result<Vec<_>>>()?;
+    let side = a.shape.lr_side;
+    let mut archs = Vec::new();
+    for arg in &a.archs {
+        archs.push(match super::load_sr_arch(arg)? {
+            Some(sr) => Net::Sr(sr),
+            None => {
+                let arch = super::load_arch(arg)?;
+                let space = super::space(arch.space, a.shape)?;
+                Net::Classify(arch, space)
+            }
+        });
+    }
+    let classifiers = archs.iter().any(|n| matches!(n, Net::Classify(..)));
     let mut evaluator = match &a.ckpt {
         // 128 per recalibration batch, as `moga export` and `moga eval` default to.
-        Some(dir) => Some(super::export::open_checkpoint(dir, a.bn_batches, 128)?),
-        None => None,
+        Some(dir) if classifiers => Some(super::export::open_checkpoint(dir, a.bn_batches, 128)?),
+        _ => None,
+    };
+    let trained_sr = match &a.ckpt {
+        Some(dir) if !classifiers => Some(super::sr::trained_sr(dir)?),
+        _ => None,
     };
     let lut = a.lut.as_deref().map(Lut::read).transpose()?;
     let work = Workdir::new(a.keep.as_deref())?;
     let mut models = Vec::new();
-    let mut spaces = Vec::new();
-    for (i, arch) in archs.iter().enumerate() {
-        let name = arch
+    for (i, net) in archs.iter_mut().enumerate() {
+        let name = net
             .preset_name()
             .map_or_else(|| format!("arch-{i}"), str::to_string);
         let file = work.path.join(format!("{i:02}-{name}.onnx"));
-        let (space, model) = match evaluator.as_mut() {
-            Some(ev) => (
-                ev.net.space.clone(),
-                super::export::inherited_model(ev, arch)?,
-            ),
-            None => {
-                let space = super::space(arch.space, a.shape)?;
-                space.validate(arch)?;
-                let model = network_model(&space, arch, &mut RandomWeights::new(0))?;
-                (space, model)
+        let encoded = net.encode();
+        let model = match (net, evaluator.as_mut(), &trained_sr) {
+            (Net::Classify(arch, space), Some(ev), _) => {
+                *space = ev.net.space.clone();
+                super::export::inherited_model(ev, arch)?
             }
+            (Net::Classify(arch, space), None, _) => {
+                space.validate(arch)?;
+                network_model(space, arch, &mut RandomWeights::new(0))?
+            }
+            (Net::Sr(arch), _, Some(t)) => {
+                anyhow::ensure!(
+                    t.arch == *arch,
+                    "{} holds {}, not {}",
+                    a.ckpt.as_ref().expect("given").display(),
+                    t.arch.encode(),
+                    arch.encode()
+                );
+                super::sr::trained_model(t, side as usize, side as usize)?
+            }
+            (Net::Sr(arch), _, None) => sr_model(
+                arch,
+                side as usize,
+                side as usize,
+                &mut RandomWeights::new(0),
+            )?,
         };
         write_model(&file, &model).with_context(|| format!("writing {}", file.display()))?;
         models.push(NetworkModel {
-            name: arch.encode(),
+            name: encoded,
             file,
         });
-        spaces.push(space);
     }
-    let opts = measure_options(&a.measure, &spaces[0], lut.as_ref())?;
+    let target = match &archs[0] {
+        Net::Classify(_, space) => Target::Space(space.clone()),
+        Net::Sr(arch) => Target::Sr {
+            space: arch.space,
+            side,
+        },
+    };
+    let opts = measure_options(&a.measure, &target, lut.as_ref())?;
     let bar = progress(models.len(), "networks")?;
     let run = measure_networks(
         open_device(&a.measure)?,
@@ -256,13 +310,12 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
     let drift = run.reference.as_ref().map(|r| r.now_ms / r.table_ms);
     let mut rows = Vec::new();
     let mut all_ok = true;
-    for ((arch, space), (m, r)) in archs
-        .iter()
-        .zip(&spaces)
-        .zip(models.iter().zip(&run.results))
-    {
+    for (arch, (m, r)) in archs.iter().zip(models.iter().zip(&run.results)) {
         let predicted = match &lut {
-            Some(l) => match l.predict(space, arch) {
+            Some(l) => match match arch {
+                Net::Classify(arch, space) => l.predict(space, arch),
+                Net::Sr(sr) => l.predict_sr(sr, side),
+            } {
                 Ok(p) => Some(p.latency_ms),
                 Err(e) => {
                     eprintln!("moga: no prediction for {}: {e:#}", arch.encode());

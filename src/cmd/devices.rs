@@ -9,7 +9,7 @@ use device_runner::backend::BackendKind;
 use device_runner::protocol::{BenchOptions, GpuArgs, OrtArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 use profiler::device::{self, Device, default_local_root};
-use profiler::profile::{Method, ProfileOptions, ProfileReport, profile};
+use profiler::profile::{Method, ProfileOptions, ProfileReport, Target, profile};
 use profiler::{adb, lock};
 
 use crate::cli::{DevicesArgs, MethodArg, ProfileArgs, ProfileBackend, Servers};
@@ -82,7 +82,12 @@ pub fn devices(args: DevicesArgs) -> Result<ExitCode> {
 pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
     let list = servers(&a.servers)?;
     let root = local_root(&a.servers);
-    let space = super::space(a.space, a.shape)?;
+    let target = super::target(a.space, a.shape)?;
+    let sr = matches!(target, Target::Sr { .. });
+    anyhow::ensure!(
+        !(sr && a.ops),
+        "--ops: super-resolution cells are measured whole (their units are already single models of one cell)"
+    );
     let ids: Vec<String> = if a.all {
         let (found, errors) = device::discover(&list, &root);
         for e in errors {
@@ -101,17 +106,19 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         .iter()
         .map(|id| device::open(id, &list, &root))
         .collect::<Result<_, _>>()?;
-    let isolated_only = a.ops || !a.only.is_empty();
+    let isolated_only = a.ops || !a.only.is_empty() || sr;
     let method = match (a.method, isolated_only) {
         (MethodArg::Context, true) => {
-            anyhow::bail!("--ops and --only tables are measured isolated: drop --method context")
+            anyhow::bail!(
+                "--ops, --only and super-resolution tables are measured isolated: drop --method context"
+            )
         }
         (MethodArg::Context, false) | (MethodArg::Auto, false) => Method::Context,
         (MethodArg::Isolated, _) | (MethodArg::Auto, true) => Method::Isolated,
     };
     anyhow::ensure!(a.designs >= 1, "--designs must be at least 1");
     let opts = ProfileOptions {
-        space,
+        target,
         ops: a.ops,
         only: a.only.clone(),
         method,

@@ -115,10 +115,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 /// `moga export` of a super-resolution network: random weights (seeded) at the
 /// low-resolution size `--lr-size` (else `--resolution` square).
 fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
-    let (h, w) = args.lr_size.unwrap_or((
-        args.shape.resolution as usize,
-        args.shape.resolution as usize,
-    ));
+    let side = args.shape.lr_side as usize;
+    let (h, w) = args.lr_size.unwrap_or((side, side));
     let trained = match &args.ckpt {
         None => None,
         Some(dir) => {

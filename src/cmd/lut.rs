@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use lookup_tables::lut::{LutSummary, MissingUnit, Prediction};
-use lookup_tables::{Lut, LutMeta, LutRow, Outcome, SpaceId};
+use lookup_tables::{Lut, LutMeta, LutRow, Outcome};
 use serde::Serialize;
 
 use crate::cli::LutCmd;
@@ -27,11 +27,11 @@ pub fn run(cmd: LutCmd) -> Result<ExitCode> {
             let table = Lut::read(&lut)?;
             let mut coverage = Vec::new();
             for id in spaces {
-                let space = super::space(id, shape)?;
-                let needed = space.unit_list();
+                let target = super::target(id, shape)?;
+                let needed = target.unit_list(false);
                 let missing = table.missing(&needed);
                 coverage.push(Coverage {
-                    space: id,
+                    space: target.to_string(),
                     needed: needed.len(),
                     missing,
                 });
@@ -127,6 +127,10 @@ pub fn run(cmd: LutCmd) -> Result<ExitCode> {
             let table = Lut::read(&lut)?;
             let mut predictions = Vec::new();
             for arg in &archs {
+                if let Some(sr) = super::load_sr_arch(arg)? {
+                    predictions.push(predict_sr(&table, &sr, shape.lr_side)?);
+                    continue;
+                }
                 let (arch, space) = super::load_valid_arch(arg, shape)?;
                 predictions.push(table.predict(&space, &arch)?);
             }
@@ -148,7 +152,7 @@ pub fn run(cmd: LutCmd) -> Result<ExitCode> {
 
 #[derive(Serialize)]
 struct Coverage {
-    space: SpaceId,
+    space: String,
     needed: usize,
     missing: Vec<MissingUnit>,
 }
@@ -380,4 +384,36 @@ fn print_predictions(out: &mut impl Write, preds: &[Prediction], breakdown: bool
         bail!("no architectures given");
     }
     Ok(())
+}
+
+/// A super-resolution prediction at `side`; when the table lacks units and holds
+/// super-resolution units at other sides, the error says which.
+pub(super) fn predict_sr(
+    table: &Lut,
+    arch: &lookup_tables::SrArch,
+    side: u32,
+) -> Result<Prediction> {
+    table.predict_sr(arch, side).map_err(|e| {
+        let mut sides: Vec<u32> = table
+            .rows()
+            .iter()
+            .filter(|r| r.key.kind == lookup_tables::UnitKind::SrFe)
+            .map(|r| r.key.input_hw)
+            .filter(|&s| s != side)
+            .collect();
+        sides.sort_unstable();
+        sides.dedup();
+        let hint = sides
+            .iter()
+            .map(|s| format!("--lr-side {s}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if hint.is_empty() {
+            anyhow::Error::from(e)
+        } else {
+            anyhow::anyhow!(
+                "{e}\n(the table's super-resolution units are at other sides: pass {hint})"
+            )
+        }
+    })
 }

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use lookup_tables::{Arch, Space, SpaceId, SpaceOptions};
 
-use crate::cli::{Cli, Command, SpaceShape};
+use crate::cli::{AnySpace, Cli, Command, SpaceShape};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -134,6 +134,19 @@ pub fn space(id: SpaceId, shape: SpaceShape) -> Result<Space> {
             classes: shape.classes,
         },
     )?)
+}
+
+/// What a table is profiled and validated for: a classification space at its shape,
+/// or a super-resolution space at `--lr-side`.
+pub fn target(space: AnySpace, shape: SpaceShape) -> Result<profiler::profile::Target> {
+    anyhow::ensure!(shape.lr_side >= 1, "--lr-side must be at least 1");
+    Ok(match space {
+        AnySpace::Classify(id) => profiler::profile::Target::Space(self::space(id, shape)?),
+        AnySpace::Sr(id) => profiler::profile::Target::Sr {
+            space: id,
+            side: shape.lr_side,
+        },
+    })
 }
 
 /// Reads an architecture and its space, validated.

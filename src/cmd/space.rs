@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use lookup_tables::sr::SR_CELLS;
+use lookup_tables::sr::{SR_CELLS, SR_STATS_SIDE};
 use lookup_tables::{Choice, PRESETS, SR_PRESETS, SeSqueeze, Space, SpaceId, SrCell, SrSpaceId};
 use serde::Serialize;
 
@@ -16,7 +16,7 @@ struct SpaceSummary {
     space: String,
     layers: usize,
     choices: usize,
-    /// Distinct latency-table units (none yet for the super-resolution spaces).
+    /// Distinct latency-table units (super-resolution spaces: at a 480x480 input).
     units: Option<usize>,
     presets: Vec<&'static str>,
 }
@@ -34,7 +34,7 @@ fn sr_summary(id: SrSpaceId) -> SpaceSummary {
         space: id.to_string(),
         layers: SR_CELLS,
         choices: SrCell::all().len(),
-        units: None,
+        units: Some(id.unit_list(SR_STATS_SIDE).len()),
         presets: sr_presets_of(id),
     }
 }
@@ -86,9 +86,10 @@ pub fn run(cmd: SpaceCmd) -> Result<ExitCode> {
         }
         SpaceCmd::Show {
             space: AnySpace::Sr(id),
+            shape,
+            units,
             out: o,
-            ..
-        } => show_sr(&mut out, id, o.json)?,
+        } => show_sr(&mut out, id, shape.lr_side, units, o.json)?,
         SpaceCmd::Show {
             space: AnySpace::Classify(space),
             shape,
@@ -233,11 +234,16 @@ struct SrSpaceJson {
     link_bits: usize,
     search_space_size: f64,
     presets: Vec<&'static str>,
+    lr_side: u32,
+    units: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit_list: Option<Vec<String>>,
 }
 
 /// `moga space show falsr|moremnas`.
-fn show_sr(out: &mut impl Write, id: SrSpaceId, json: bool) -> Result<()> {
+fn show_sr(out: &mut impl Write, id: SrSpaceId, side: u32, units: bool, json: bool) -> Result<()> {
     let cells = SrCell::all();
+    let unit_list = id.unit_list(side);
     let size = (cells.len() as f64).powi(SR_CELLS as i32) * 2f64.powi(id.link_bits() as i32);
     if json {
         let j = SrSpaceJson {
@@ -247,6 +253,9 @@ fn show_sr(out: &mut impl Write, id: SrSpaceId, json: bool) -> Result<()> {
             link_bits: id.link_bits(),
             search_space_size: size,
             presets: sr_presets_of(id),
+            lr_side: side,
+            units: unit_list.len(),
+            unit_list: units.then(|| unit_list.iter().map(ToString::to_string).collect()),
         };
         return json_line(out, &j);
     }
@@ -284,6 +293,15 @@ fn show_sr(out: &mut impl Write, id: SrSpaceId, json: bool) -> Result<()> {
         "tail: conv3x3 -> 32 + ReLU, + fe; depth-to-space x2 (DCR) 32 -> 8; conv3x3 8 -> 1 (the high-resolution Y)"
     )?;
     writeln!(out, "presets: {}", sr_presets_of(id).join(", "))?;
-    writeln!(out, "latency-table units: not yet for this space")?;
+    writeln!(
+        out,
+        "latency-table units at {side}x{side}: {} (srfe, srcell per input width its position can have, srtail)",
+        unit_list.len()
+    )?;
+    if units {
+        for u in &unit_list {
+            writeln!(out, "  {u}")?;
+        }
+    }
     Ok(())
 }

@@ -311,9 +311,10 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
         .with_context(|| {
             format!("--accuracy {spec}: super-resolution is scored by train:STEPS (FALSR's brief training), e.g. train:100")
         })?;
+    let wants_lat = objectives.contains(&supernet::sr_search::SrObjective::Lat);
     anyhow::ensure!(
-        a.lut.is_none(),
-        "--lut: super-resolution cells have no latency-table units yet"
+        a.lut.is_some() || !wants_lat,
+        "--objectives lat:min needs the device's latency table (--lut, profiled with `moga profile --space {space} --lr-side N`)"
     );
     let mut ga = super::search::ga_config(&a, objectives.len())?;
     anyhow::ensure!(
@@ -330,6 +331,12 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
         max_madds: a.max_madds_g.map(|g| (g * 1e9) as u64),
     };
     let mut problem = SrProblem::new(space, objectives.clone(), constraints, oracle);
+    if let Some(path) = &a.lut {
+        let lut = lookup_tables::Lut::read(path)?;
+        problem = problem
+            .with_latency(lut, a.shape.lr_side)
+            .with_context(|| format!("{} at --lr-side {}", path.display(), a.shape.lr_side))?;
+    }
     if space == lookup_tables::SrSpaceId::Falsr {
         ga.initial = problem.falsr_initial(ga.population, a.seed);
     }
@@ -449,7 +456,9 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
             report.front.len(),
             bicubic.psnr_db
         )?;
-        let mut t = Table::new(&["#", " PSNR", " SSIM", " madds G", " params", "arch"]);
+        let mut t = Table::new(&[
+            "#", " PSNR", " SSIM", " madds G", " params", " lat ms", "arch",
+        ]);
         let rows = report
             .front
             .iter()
@@ -468,6 +477,7 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
                 format!("{:.4}", m.ssim),
                 format!("{:.1}", m.madds as f64 / 1e9),
                 thousands(m.params),
+                m.lat_ms.map_or("-".into(), |l| format!("{l:.3}")),
                 m.arch.clone(),
             ]);
         }

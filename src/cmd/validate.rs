@@ -16,8 +16,8 @@ use crate::output::{Table, json_line};
 
 pub fn run(a: ValidateArgs) -> Result<ExitCode> {
     let mut lut = Lut::read(&a.lut)?;
-    let space = super::space(a.space, a.shape)?;
-    let measuring = measure_options(&a.measure, &space, Some(&lut))?;
+    let target = super::target(a.space, a.shape)?;
+    let measuring = measure_options(&a.measure, &target, Some(&lut))?;
     let opts = ValidateOptions {
         samples: a.samples,
         seed: a.seed,
@@ -35,7 +35,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
         &measuring,
         &mut lut,
         &a.lut,
-        &space,
+        &target,
         &opts,
         &bar,
     )?;

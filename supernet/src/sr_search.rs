@@ -32,6 +32,8 @@ pub enum SrObjective {
     Madds,
     /// Parameters (minimised).
     Params,
+    /// Latency predicted by a device's table at the table's input side (minimised).
+    Lat,
 }
 
 /// Reads `psnr:max,madds:min,params:min` (each objective once, in its only sensible
@@ -44,14 +46,10 @@ pub fn parse_sr_objectives(s: &str) -> Result<Vec<SrObjective>> {
             "psnr" => (SrObjective::Psnr, "max"),
             "madds" => (SrObjective::Madds, "min"),
             "params" => (SrObjective::Params, "min"),
-            "lat" => {
-                return Err(Error::Usage(
-                    "--objectives lat: super-resolution cells have no latency-table units yet; use psnr, madds, params".into(),
-                ));
-            }
+            "lat" => (SrObjective::Lat, "min"),
             _ => {
                 return Err(Error::Usage(format!(
-                    "--objectives: '{name}' is not a super-resolution objective (psnr:max, madds:min, params:min)"
+                    "--objectives: '{name}' is not a super-resolution objective (psnr:max, madds:min, params:min, lat:min)"
                 )));
             }
         };
@@ -67,7 +65,7 @@ pub fn parse_sr_objectives(s: &str) -> Result<Vec<SrObjective>> {
     }
     if v.len() < 2 {
         return Err(Error::Usage(format!(
-            "--objectives '{s}': a multi-objective search needs two or more of psnr, madds, params"
+            "--objectives '{s}': a multi-objective search needs two or more of psnr, madds, params, lat"
         )));
     }
     Ok(v)
@@ -86,6 +84,9 @@ pub struct SrMetrics {
     pub madds: u64,
     /// Parameters.
     pub params: u64,
+    /// Latency predicted by the search's table, ms (with `lat` among the objectives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat_ms: Option<f64>,
     /// Whether the constraints hold.
     pub feasible: bool,
 }
@@ -280,6 +281,8 @@ pub struct SrProblem {
     constraints: SrConstraints,
     /// The oracle.
     pub oracle: BriefTraining,
+    /// The latency table and the input side its units were measured at.
+    latency: Option<(lookup_tables::Lut, u32)>,
     /// Every architecture evaluated, in order.
     pub evaluated: Vec<SrMetrics>,
 }
@@ -301,8 +304,28 @@ impl SrProblem {
             objectives,
             constraints,
             oracle,
+            latency: None,
             evaluated: Vec::new(),
         }
+    }
+
+    /// Predicts latencies from `lut` at a `side`×`side` input (needed for `lat`). The
+    /// table must hold every unit of the space at that side: an error says how many it
+    /// lacks and names the first.
+    pub fn with_latency(mut self, lut: lookup_tables::Lut, side: u32) -> Result<SrProblem> {
+        let needed = self.space.unit_list(side);
+        let missing = lut.missing(&needed);
+        if let Some(first) = missing.first() {
+            return Err(Error::Usage(format!(
+                "the latency table lacks {} of the {} units of {} at {side}x{side} (first: {first}); complete it with `moga profile --space {} --lr-side {side} --resume`",
+                missing.len(),
+                needed.len(),
+                self.space,
+                self.space
+            )));
+        }
+        self.latency = Some((lut, side));
+        Ok(self)
     }
 
     /// The architecture of a genome.
@@ -334,12 +357,17 @@ impl SrProblem {
         let s = self.oracle.score(arch)?;
         let feasible = self.constraints.min_psnr.is_none_or(|m| s.psnr_db >= m)
             && self.constraints.max_madds.is_none_or(|m| stats.madds <= m);
+        let lat_ms = match &self.latency {
+            Some((lut, side)) => Some(lut.predict_sr(arch, *side)?.latency_ms),
+            None => None,
+        };
         Ok(SrMetrics {
             arch: arch.encode(),
             psnr: s.psnr_db,
             ssim: s.ssim,
             madds: stats.madds,
             params: stats.params,
+            lat_ms,
             feasible,
         })
     }
@@ -382,6 +410,9 @@ impl search::ga::Problem for SrProblem {
                 SrObjective::Psnr => -m.psnr,
                 SrObjective::Madds => m.madds as f64,
                 SrObjective::Params => m.params as f64,
+                SrObjective::Lat => m.lat_ms.ok_or_else(|| {
+                    Error::Usage("--objectives lat needs a latency table (--lut)".into())
+                })?,
             };
         }
         let mut violation = 0.0;
@@ -415,5 +446,9 @@ mod tests {
             .to_string();
         assert!(e.contains("'acc'"), "{e}");
         assert!(parse_sr_objectives("psnr").is_err());
+        assert_eq!(
+            parse_sr_objectives("psnr:max,lat:min").unwrap(),
+            [SrObjective::Psnr, SrObjective::Lat]
+        );
     }
 }

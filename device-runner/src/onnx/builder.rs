@@ -599,6 +599,14 @@ pub fn unit_model(key: &UnitKey, weights: &mut dyn Weights) -> Result<ModelProto
         model: key.to_string(),
         message: format!("field {}: {m}", f.name()),
     })?;
+    if let Some(plan) = lookup_tables::sr::unit_plan(key) {
+        let mut g = GraphBuilder::new(&key.to_string());
+        let hw = key.input_hw as usize;
+        let y = emit_sr_plan(&mut g, &plan, hw, hw, weights);
+        let y = g.node("Identity", "y", &[&y], vec![]);
+        g.meta("moga.unit", &key.to_string());
+        return Ok(g.finish(&[(&y, unit_output_shape(key))]));
+    }
     let mut e = Emitter::new(&key.to_string(), weights);
     let x = e.g.input("x", &unit_input_shape(key));
     let (cin, cout) = (key.cin as usize, key.cout as usize);
@@ -625,6 +633,9 @@ pub fn unit_model(key: &UnitKey, weights: &mut dyn Weights) -> Result<ModelProto
         UnitKind::Add => {
             let other = e.g.input("x2", &unit_input_shape(key));
             e.g.node("Add", "add", &[&x, &other], vec![])
+        }
+        UnitKind::SrFe | UnitKind::SrCell | UnitKind::SrTail => {
+            unreachable!("super-resolution units are built from their plan above")
         }
     };
     let y = e.g.node("Identity", "y", &[&y], vec![]);
@@ -733,13 +744,30 @@ pub fn sr_model(
             message: format!("input size {height}x{width}: both sides must be at least 1"),
         });
     }
-    let plan = arch.plan();
     let mut g = GraphBuilder::new(&name);
+    let last = emit_sr_plan(&mut g, &arch.plan(), height, width, weights);
+    let y = g.node("Identity", "y", &[&last], vec![]);
+    g.meta("moga.arch", &arch.encode());
+    g.meta("moga.space", arch.space.name());
+    g.meta("moga.task", "sr");
+    Ok(g.finish(&[(&y, vec![1, 1, 2 * height, 2 * width])]))
+}
+
+/// Emits a super-resolution plan (a whole network's or one unit's) at a `height`×`width`
+/// input into `g`: each input node becomes a graph input of its name and channels.
+/// Returns the last node's output.
+fn emit_sr_plan(
+    g: &mut GraphBuilder,
+    plan: &[lookup_tables::sr::SrNode],
+    height: usize,
+    width: usize,
+    weights: &mut dyn Weights,
+) -> String {
     let mut t: Vec<String> = Vec::with_capacity(plan.len());
-    for n in &plan {
+    for n in plan {
         let ins: Vec<&str> = n.inputs.iter().map(|&i| t[i].as_str()).collect();
         let out = match n.op {
-            SrNodeOp::Input => g.input("input", &[1, 1, height, width]),
+            SrNodeOp::Input => g.input(&n.name, &[1, n.channels as usize, height, width]),
             SrNodeOp::Conv {
                 cin,
                 cout,
@@ -774,12 +802,7 @@ pub fn sr_model(
         };
         t.push(out);
     }
-    let last = t.last().expect("a plan has nodes").clone();
-    let y = g.node("Identity", "y", &[&last], vec![]);
-    g.meta("moga.arch", &arch.encode());
-    g.meta("moga.space", arch.space.name());
-    g.meta("moga.task", "sr");
-    Ok(g.finish(&[(&y, vec![1, 1, 2 * height, 2 * width])]))
+    t.pop().expect("a plan has nodes")
 }
 
 /// One exported unit model: a line of `units.jsonl`.

@@ -12,8 +12,9 @@ use crate::error::{Error, Result};
 use crate::space::Activation;
 use crate::unit::{KeyField, UnitKey, UnitKind};
 
-/// The file format version this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The file format version this code writes. Version 2 added the key columns `groups`,
+/// `repeats` and `skip` (super-resolution cells); version 1 tables are still read.
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &str = "# moga-lut";
 const META: &str = "# meta: ";
@@ -24,7 +25,34 @@ const END: &str = "# end: ";
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 20] = [
+pub const COLUMNS: [&str; 23] = [
+    "kind",
+    "input_hw",
+    "cin",
+    "cout",
+    "kernel",
+    "stride",
+    "expansion",
+    "se",
+    "act",
+    "groups",
+    "repeats",
+    "skip",
+    "status",
+    "median_ms",
+    "p10_ms",
+    "p90_ms",
+    "mean_ms",
+    "std_ms",
+    "runs",
+    "gpu_median_ms",
+    "serial",
+    "measured_unix_s",
+    "error",
+];
+
+/// Version 1's columns: version 2's without `groups`, `repeats`, `skip`.
+const COLUMNS_V1: [&str; 20] = [
     "kind",
     "input_hw",
     "cin",
@@ -46,6 +74,11 @@ pub const COLUMNS: [&str; 20] = [
     "measured_unix_s",
     "error",
 ];
+
+/// The columns of a version of the format.
+fn columns_of(version: u32) -> &'static [&'static str] {
+    if version == 1 { &COLUMNS_V1 } else { &COLUMNS }
+}
 
 /// Written in place of a key field the unit's kind does not use.
 const UNUSED: &str = "-";
@@ -90,8 +123,8 @@ impl Lut {
                 ),
             )
         })?;
-        match version.parse::<u32>() {
-            Ok(FORMAT_VERSION) => {}
+        let version = match version.parse::<u32>() {
+            Ok(v @ (1 | FORMAT_VERSION)) => v,
             Ok(v) if v > FORMAT_VERSION => {
                 return Err(line_err(
                     path,
@@ -107,11 +140,12 @@ impl Lut {
                     1,
                     "format",
                     format!(
-                        "'{version}' is not a format version this moga reads ({FORMAT_VERSION})"
+                        "'{version}' is not a format version this moga reads (1 to {FORMAT_VERSION})"
                     ),
                 ));
             }
-        }
+        };
+        let columns = columns_of(version);
         let second = lines.next().unwrap_or_default().trim_end();
         let json = second.strip_prefix(META).ok_or_else(|| {
             line_err(
@@ -159,18 +193,18 @@ impl Lut {
                 Err(e) => return Err(line_err(path, line, format!("unreadable CSV: {e}"))),
             }
             if !header_seen {
-                check_header(path, line, &record)?;
+                check_header(path, line, &record, columns)?;
                 header_seen = true;
                 continue;
             }
-            if record.len() != COLUMNS.len() {
+            if record.len() != columns.len() {
                 return Err(line_err(
                     path,
                     line,
-                    format!("has {} fields, expected {}", record.len(), COLUMNS.len()),
+                    format!("has {} fields, expected {}", record.len(), columns.len()),
                 ));
             }
-            let row = parse_row(path, line, &record)?;
+            let row = parse_row(path, line, &record, columns)?;
             if let Some(first) = lines_of.insert(row.key, line) {
                 return Err(line_err(
                     path,
@@ -185,7 +219,7 @@ impl Lut {
             return Err(line_err(
                 path,
                 3,
-                format!("expected the column header '{}'", COLUMNS.join(",")),
+                format!("expected the column header '{}'", columns.join(",")),
             ));
         }
         if declared != lut.rows().len() {
@@ -260,8 +294,8 @@ fn field_err(path: &Path, line: u64, field: &str, message: String) -> Error {
     }
 }
 
-fn check_header(path: &Path, line: u64, record: &StringRecord) -> Result<()> {
-    for (i, want) in COLUMNS.iter().enumerate() {
+fn check_header(path: &Path, line: u64, record: &StringRecord, columns: &[&str]) -> Result<()> {
+    for (i, want) in columns.iter().enumerate() {
         match record.get(i) {
             Some(got) if got == *want => {}
             Some(got) => {
@@ -277,20 +311,20 @@ fn check_header(path: &Path, line: u64, record: &StringRecord) -> Result<()> {
                     line,
                     format!(
                         "the header lacks column '{want}' (expected {} columns)",
-                        COLUMNS.len()
+                        columns.len()
                     ),
                 ));
             }
         }
     }
-    if record.len() > COLUMNS.len() {
+    if record.len() > columns.len() {
         return Err(line_err(
             path,
             line,
             format!(
                 "the header has {} columns, expected {}",
                 record.len(),
-                COLUMNS.len()
+                columns.len()
             ),
         ));
     }
@@ -319,6 +353,12 @@ fn row_fields(row: &LutRow) -> Vec<String> {
             k.se.map_or("none", Activation::name).to_string(),
         ),
         key_field(KeyField::Act, k.act.name().to_string()),
+        key_field(KeyField::Groups, k.groups.to_string()),
+        key_field(KeyField::Repeats, k.repeats.to_string()),
+        key_field(
+            KeyField::Skip,
+            if k.skip { "skip" } else { "noskip" }.to_string(),
+        ),
     ];
     match &row.outcome {
         Outcome::Ok(s) => {
@@ -343,14 +383,29 @@ fn row_fields(row: &LutRow) -> Vec<String> {
     out
 }
 
-fn parse_row(path: &Path, line: u64, r: &StringRecord) -> Result<LutRow> {
+fn parse_row(path: &Path, line: u64, r: &StringRecord, columns: &[&str]) -> Result<LutRow> {
+    // The key columns, then (from `s`) the status and the statistics.
+    let key_fields = columns.len() - 12;
+    let s = 1 + key_fields;
     let get = |i: usize| r.get(i).unwrap_or_default();
-    let ferr = |col: usize, message: String| field_err(path, line, COLUMNS[col], message);
+    let ferr = |col: usize, message: String| field_err(path, line, columns[col], message);
     let kind: UnitKind = get(0).parse().map_err(|m| ferr(0, m))?;
 
     let mut key = UnitKey::new(kind, 0, 0, 0);
     for (i, field) in KeyField::ALL.into_iter().enumerate() {
         let col = i + 1;
+        if i >= key_fields {
+            if kind.uses(field) {
+                return Err(ferr(
+                    0,
+                    format!(
+                        "kind {kind} needs column '{}', which this format version lacks",
+                        field.name()
+                    ),
+                ));
+            }
+            continue;
+        }
         let raw = get(col);
         if !kind.uses(field) {
             if raw != UNUSED {
@@ -372,6 +427,18 @@ fn parse_row(path: &Path, line: u64, r: &StringRecord) -> Result<LutRow> {
                 }
             }
             KeyField::Act => key.act = raw.parse().map_err(|m| ferr(col, m))?,
+            KeyField::Skip => {
+                key.skip = match raw {
+                    "skip" => true,
+                    "noskip" => false,
+                    other => {
+                        return Err(ferr(
+                            col,
+                            format!("'{}' is not skip or noskip", shorten(other)),
+                        ));
+                    }
+                }
+            }
             _ => {
                 let v = parse_u32(raw).map_err(|m| ferr(col, m))?;
                 match field {
@@ -381,7 +448,11 @@ fn parse_row(path: &Path, line: u64, r: &StringRecord) -> Result<LutRow> {
                     KeyField::Kernel => key.kernel = v,
                     KeyField::Stride => key.stride = v,
                     KeyField::Expansion => key.expansion = v,
-                    KeyField::Se | KeyField::Act => unreachable!("handled above"),
+                    KeyField::Groups => key.groups = v,
+                    KeyField::Repeats => key.repeats = v,
+                    KeyField::Se | KeyField::Act | KeyField::Skip => {
+                        unreachable!("handled above")
+                    }
                 }
             }
         }
@@ -394,56 +465,62 @@ fn parse_row(path: &Path, line: u64, r: &StringRecord) -> Result<LutRow> {
         raw.parse::<f64>()
             .map_err(|_| ferr(col, format!("'{}' is not a number", shorten(raw))))
     };
-    let outcome = match get(9) {
+    let outcome = match get(s) {
         "ok" => {
-            let gpu = match get(16) {
+            let gpu = match get(s + 7) {
                 "" => None,
-                _ => Some(stat(16)?),
+                _ => Some(stat(s + 7)?),
             };
             let stats = LatencyStats {
-                median_ms: stat(10)?,
-                p10_ms: stat(11)?,
-                p90_ms: stat(12)?,
-                mean_ms: stat(13)?,
-                std_ms: stat(14)?,
-                runs: parse_u32(get(15)).map_err(|m| ferr(15, m))?,
+                median_ms: stat(s + 1)?,
+                p10_ms: stat(s + 2)?,
+                p90_ms: stat(s + 3)?,
+                mean_ms: stat(s + 4)?,
+                std_ms: stat(s + 5)?,
+                runs: parse_u32(get(s + 6)).map_err(|m| ferr(s + 6, m))?,
                 gpu_median_ms: gpu,
             };
             stats
                 .check()
                 .map_err(|(f, m)| field_err(path, line, f, m))?;
-            if !get(19).is_empty() {
-                return Err(ferr(19, "a measured row carries no error message".into()));
+            if !get(s + 10).is_empty() {
+                return Err(ferr(
+                    s + 10,
+                    "a measured row carries no error message".into(),
+                ));
             }
             Outcome::Ok(stats)
         }
         "failed" => {
-            if let Some(col) = (10..=16).find(|&c| !get(c).is_empty()) {
+            if let Some(col) = (s + 1..=s + 7).find(|&c| !get(c).is_empty()) {
                 return Err(ferr(col, "a failed row carries no statistics".into()));
             }
-            let error = get(19).to_string();
+            let error = get(s + 10).to_string();
             if error.trim().is_empty() {
-                return Err(ferr(19, "a failed row must say why it failed".into()));
+                return Err(ferr(s + 10, "a failed row must say why it failed".into()));
             }
             Outcome::Failed { error }
         }
         other => {
             return Err(ferr(
-                9,
+                s,
                 format!("'{}' is not a status (ok or failed)", shorten(other)),
             ));
         }
     };
-    let measured_unix_s = get(18).parse::<u64>().map_err(|_| {
+    let measured_unix_s = get(s + 9).parse::<u64>().map_err(|_| {
         ferr(
-            18,
-            format!("'{}' is not a time in seconds since 1970", shorten(get(18))),
+            s + 9,
+            format!(
+                "'{}' is not a time in seconds since 1970",
+                shorten(get(s + 9))
+            ),
         )
     })?;
     Ok(LutRow {
         key,
         outcome,
-        serial: get(17).to_string(),
+        serial: get(s + 8).to_string(),
         measured_unix_s,
     })
 }
@@ -519,23 +596,23 @@ mod tests {
                 "line 5, field 'cout'",
             ),
             (
-                edit_field(&text, 6, 10, "-1"),
+                edit_field(&text, 6, 13, "-1"),
                 "line 6, field 'median_ms': -1 is negative",
             ),
             (
-                edit_field(&text, 6, 10, "NaN"),
+                edit_field(&text, 6, 13, "NaN"),
                 "line 6, field 'median_ms': NaN is not a finite number",
             ),
             (
-                edit_field(&text, 6, 11, "inf"),
+                edit_field(&text, 6, 14, "inf"),
                 "line 6, field 'p10_ms': inf is not a finite number",
             ),
             (
-                edit_field(&text, 6, 15, "0"),
+                edit_field(&text, 6, 18, "0"),
                 "line 6, field 'runs': a measurement needs at least one run",
             ),
             (
-                edit_field(&text, 6, 18, "yesterday"),
+                edit_field(&text, 6, 21, "yesterday"),
                 "line 6, field 'measured_unix_s'",
             ),
             (
@@ -544,7 +621,7 @@ mod tests {
             ),
             (
                 edit_line(&text, 8, |l| format!("{l},extra")),
-                "line 8: has 21 fields, expected 20",
+                "line 8: has 24 fields, expected 23",
             ),
             (
                 edit_line(&text, 3, |l| l.replacen("cin", "c_in", 1)),
@@ -570,6 +647,52 @@ mod tests {
                 "want '{want}', got '{got}'"
             );
         }
+    }
+
+    #[test]
+    fn version_1_tables_are_read_and_sr_keys_round_trip() {
+        // A version 1 table (no groups, repeats, skip columns) reads as before.
+        let lut = synthetic(SpaceId::Fairnas);
+        let v2 = lut.to_file_string();
+        let v1: String = v2
+            .lines()
+            .enumerate()
+            .map(|(i, l)| match i {
+                0 => "# moga-lut 1".to_string(),
+                1 => l.to_string(),
+                _ if l.starts_with("# end") => l.to_string(),
+                _ => {
+                    let mut f: Vec<&str> = l.split(',').collect();
+                    f.drain(9..12);
+                    f.join(",")
+                }
+            })
+            .map(|l| l + "\n")
+            .collect();
+        assert_eq!(Lut::parse(p(), v1.as_bytes()).unwrap(), lut);
+        // Super-resolution keys use the new columns and round-trip.
+        let mut sr = Lut::new(lut.meta.clone());
+        let keys = crate::SrSpaceId::Moremnas.unit_list(12);
+        for (i, k) in keys.iter().take(40).enumerate() {
+            sr.insert(LutRow {
+                key: *k,
+                ..lut.rows()[i % lut.rows().len()].clone()
+            })
+            .unwrap();
+        }
+        let text = sr.to_file_string();
+        assert!(
+            text.contains("\nsrcell,12,32,16,1,-,1,-,-,1,1,noskip,ok,"),
+            "{text}"
+        );
+        assert_eq!(Lut::parse(p(), text.as_bytes()).unwrap(), sr);
+        let bad = text.replacen(",1,2,skip,ok,", ",1,2,maybe,ok,", 1);
+        assert!(err_of(&bad).contains("field 'skip': 'maybe' is not skip or noskip"));
+        let bad = text.replacen(",1,2,skip,ok,", ",3,2,skip,ok,", 1);
+        assert!(err_of(&bad).contains("field 'groups': expansion 1 with groups 3"));
+        // A version 1 table cannot hold them.
+        let v1_sr = text.replacen("# moga-lut 2", "# moga-lut 1", 1);
+        assert!(err_of(&v1_sr).contains("line 3: column 10 is 'groups'"));
     }
 
     #[test]

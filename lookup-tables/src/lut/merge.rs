@@ -136,6 +136,11 @@ impl Lut {
                 self.meta.spaces.push(*s);
             }
         }
+        for s in &other.meta.sr_spaces {
+            if !self.meta.sr_spaces.contains(s) {
+                self.meta.sr_spaces.push(*s);
+            }
+        }
         for (k, v) in &other.meta.device_state {
             self.meta
                 .device_state

@@ -5,10 +5,10 @@
 //! moga can tell a complete table from a cut one:
 //!
 //! ```text
-//! # moga-lut 1
+//! # moga-lut 2
 //! # meta: {"device":{…},"backend":{…},"protocol":{…},…}
-//! kind,input_hw,cin,cout,kernel,stride,expansion,se,act,status,median_ms,…
-//! mbconv,56,24,40,5,2,6,none,relu,ok,0.4121,…
+//! kind,input_hw,cin,cout,kernel,stride,expansion,se,act,groups,repeats,skip,status,…
+//! mbconv,56,24,40,5,2,6,none,relu,-,-,-,ok,0.4121,…
 //! # end: 125 rows
 //! ```
 //!
@@ -234,6 +234,9 @@ impl Correction {
 pub struct LutMeta {
     /// Spaces the table was profiled for (a table may serve several).
     pub spaces: Vec<SpaceId>,
+    /// Super-resolution spaces the table was profiled for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sr_spaces: Vec<crate::sr::SrSpaceId>,
     /// The device.
     pub device: DeviceInfo,
     /// Readable device state before and after profiling (thermal status, clocks,

@@ -13,7 +13,8 @@ use super::{Correction, Lut, Outcome};
 use crate::arch::Arch;
 use crate::error::{Error, Result};
 use crate::space::{Choice, Space};
-use crate::unit::UnitKey;
+use crate::sr::SrArch;
+use crate::unit::{PlacedUnit, UnitKey};
 
 /// One part of a prediction.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -110,7 +111,17 @@ impl Lut {
     /// Predicts `arch`'s latency; an incomplete table is an error that lists every unit
     /// it lacks.
     pub fn predict(&self, space: &Space, arch: &Arch) -> Result<Prediction> {
-        let units = space.units_of(arch)?;
+        self.predict_units(arch.encode(), space.units_of(arch)?)
+    }
+
+    /// Predicts a super-resolution network's latency at a `side`×`side` low-resolution
+    /// input, the same way.
+    pub fn predict_sr(&self, arch: &SrArch, side: u32) -> Result<Prediction> {
+        self.predict_units(arch.encode(), arch.units(side)?)
+    }
+
+    /// The one prediction: the correction applied to the sum of `units`' latencies.
+    fn predict_units(&self, arch: String, units: Vec<PlacedUnit>) -> Result<Prediction> {
         let mut parts = Vec::with_capacity(units.len());
         let mut lacking = Vec::new();
         let (mut blocks, mut ops) = (0, 0);
@@ -133,7 +144,7 @@ impl Lut {
         }
         if !lacking.is_empty() {
             return Err(Error::MissingUnits {
-                arch: arch.encode(),
+                arch,
                 missing: self
                     .missing(lacking.iter())
                     .iter()
@@ -144,7 +155,7 @@ impl Lut {
         let units_ms: f64 = parts.iter().map(|p| p.median_ms).sum();
         let correction = self.correction();
         Ok(Prediction {
-            arch: arch.encode(),
+            arch,
             latency_ms: correction.apply(units_ms),
             level: level(blocks, ops),
             scale: correction.scale,
