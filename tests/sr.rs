@@ -239,7 +239,7 @@ fn a_falsr_search_writes_its_front_and_reuses_its_scores() {
             "x.json",
         ])
         .fails_with_one_line();
-    assert!(err.contains("latency-table"), "{err}");
+    assert!(err.contains("needs the device's latency table (--lut"), "{err}");
 }
 
 const QUICK: [&str; 10] = [
