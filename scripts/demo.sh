@@ -102,6 +102,11 @@ step "a held-out image upscaled x2 by that network on wgpu (moga sr upscale), an
 $moga sr upscale .deps/sr-images/val/text.png --weights "$work/sr" --engine wgpu -o "$work/text-x2.png"
 $moga export MoreMNAS-C --ckpt "$work/sr" --lr-size 48x64 --verify -o "$work/moremnas-c.onnx"
 
+step "MoreMNAS's latency table at a 32x32 input (645 units, ONNX Runtime, a quick protocol), the trained network deployed beside its prediction"
+$moga profile --device local --backend ort --space moremnas --lr-side 32 --max-seconds 0.05 --runs 50 \
+  -o "$work/lut-sr.csv" --local-root "$work/local" --json > /dev/null
+$moga deploy MoreMNAS-C --ckpt "$work/sr" --lut "$work/lut-sr.csv" --lr-side 32 --local-root "$work/local"
+
 step "a FALSR search, each candidate briefly trained (FALSR's oracle; 2 generations of 6, 20 steps each: a taste)"
 $moga search --space falsr --accuracy train:20 --population 6 --generations 2 --seed 1 -o "$work/sr-front.json" --plot "$work/sr-front.svg" | head -n 8
 

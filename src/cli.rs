@@ -927,6 +927,12 @@ pub struct SearchArgs {
     /// Share of children the controller mutates (the roulette's reinforced slice).
     #[arg(long, default_value_t = 0.5)]
     pub rl_ratio: f64,
+    /// Super-resolution, FALSR's hybrid mutation: the share of mutated genes whose new
+    /// choice is drawn from a roulette wheel biased by multiply-adds or by parameters
+    /// (picked in turn at random; weights log-scaled), the rest uniformly (0: random
+    /// mutation only; with --rl-mutation the controller's share is taken first).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub roulette_mutation: f64,
     /// Individuals per generation.
     #[arg(long, default_value_t = 64)]
     pub population: usize,

@@ -6,22 +6,12 @@
 
 mod common;
 
+use common::QUICK;
+
 use common::Scratch;
 use lookup_tables::Lut;
 
 const SHAPE: [&str; 4] = ["--resolution", "32", "--classes", "10"];
-const QUICK: [&str; 10] = [
-    "--warmup",
-    "2",
-    "--min-runs",
-    "5",
-    "--runs",
-    "20",
-    "--max-seconds",
-    "0.2",
-    "--precision",
-    "0",
-];
 
 #[test]
 fn validate_judges_corrections_and_deploy_compares_with_the_prediction() {

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::QUICK;
+
 /// Every preset and two sampled architectures of each space: one model per network at
 /// a small non-square size; all three engines agree within 1e-4 of the largest output,
 /// and the ONNX checker accepts the file.
@@ -193,6 +195,8 @@ fn a_falsr_search_writes_its_front_and_reuses_its_scores() {
         "1",
         "--accuracy",
         "train:3",
+        "--roulette-mutation",
+        "0.5",
         "-o",
         "front.json",
         "--plot",
@@ -239,21 +243,11 @@ fn a_falsr_search_writes_its_front_and_reuses_its_scores() {
             "x.json",
         ])
         .fails_with_one_line();
-    assert!(err.contains("needs the device's latency table (--lut"), "{err}");
+    assert!(
+        err.contains("needs the device's latency table (--lut"),
+        "{err}"
+    );
 }
-
-const QUICK: [&str; 10] = [
-    "--warmup",
-    "2",
-    "--min-runs",
-    "5",
-    "--runs",
-    "20",
-    "--max-seconds",
-    "0.2",
-    "--precision",
-    "0",
-];
 
 /// Latency tables for super-resolution: MoreMNAS's whole table profiled with ONNX
 /// Runtime at an 8×8 input is complete, predicts a preset part by part and is validated

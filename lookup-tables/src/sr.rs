@@ -651,6 +651,27 @@ impl SrCell {
         }
     }
 
+    /// Multiply-adds per low-resolution pixel and parameters of the cell fed `cin`
+    /// channels (its plan's convolutions).
+    pub fn cost(&self, cin: u32) -> (u64, u64) {
+        let plan = unit_plan(&self.unit(1, cin)).expect("a cell unit has a plan");
+        plan.iter()
+            .filter_map(|n| match n.op {
+                SrNodeOp::Conv {
+                    cin,
+                    cout,
+                    kernel,
+                    groups,
+                    ..
+                } => {
+                    let w = u64::from(cout) * u64::from(cin / groups) * u64::from(kernel * kernel);
+                    Some((w, w + u64::from(cout)))
+                }
+                _ => None,
+            })
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
     /// The cell a checked `srcell` unit measures.
     fn of_unit(key: &UnitKey) -> SrCell {
         let op = match (key.expansion, key.groups) {
@@ -1100,6 +1121,11 @@ mod tests {
                 .0,
             KeyField::Cout
         );
+        // Costs per low-resolution pixel: one 1×1 conv 32 → 16 in 4 groups, with bias.
+        assert_eq!(one.cost(32), (128, 144));
+        // invbot f16 k1 b1: map 32→16, expand 16→32, dw 3×3 on 32, project 32→16.
+        let ib = SrCell::parse_token("invbot_f16_k1_b1_noskip").unwrap();
+        assert_eq!(ib.cost(32).0, 512 + 512 + 32 * 9 + 512);
     }
 
     #[test]

@@ -77,6 +77,15 @@ pub struct GaConfig {
     /// latency/parameter front); at most `population` are used.
     #[serde(skip)]
     pub initial: Vec<Vec<usize>>,
+    /// FALSR's hybrid mutation: roulette wheels, each a weight per gene and choice
+    /// (e.g. biased by multiply-adds, by parameters). A gene that mutates draws its new
+    /// choice from one of them, picked uniformly, with probability `roulette_share`;
+    /// otherwise uniformly (random mutation). Empty: random mutation only.
+    #[serde(skip)]
+    pub roulettes: Vec<Vec<Vec<f64>>>,
+    /// Share of gene mutations drawn from the roulettes.
+    #[serde(default)]
+    pub roulette_share: f64,
 }
 
 /// One genome and its evaluation.
@@ -392,14 +401,35 @@ impl Engine<'_> {
             }
             let c = self.cards[i];
             if c > 1 {
-                let mut v = self.rng.below(c as u64 - 1) as usize;
-                if v >= genes[i] {
-                    v += 1;
-                }
-                genes[i] = v;
+                genes[i] = self.new_choice(i, genes[i], c);
             }
             i += 1;
         }
+    }
+
+    /// A choice for gene `i` other than `current`: from a roulette wheel (hybrid
+    /// mutation) or uniformly.
+    fn new_choice(&mut self, i: usize, current: usize, cards: usize) -> usize {
+        let wheels = self.cfg.roulettes.len();
+        if wheels > 0 && self.rng.next_f64() < self.cfg.roulette_share {
+            let t = self.rng.below(wheels as u64) as usize;
+            let w = &self.cfg.roulettes[t][i];
+            let total: f64 = (0..cards).filter(|&c| c != current).map(|c| w[c]).sum();
+            if total > 0.0 && total.is_finite() {
+                let mut x = self.rng.next_f64() * total;
+                for c in (0..cards).filter(|&c| c != current) {
+                    x -= w[c];
+                    if x < 0.0 {
+                        return c;
+                    }
+                }
+            }
+        }
+        let mut v = self.rng.below(cards as u64 - 1) as usize;
+        if v >= current {
+            v += 1;
+        }
+        v
     }
 
     /// One child of `pop` into `child`: its first parent's index and the controller's
@@ -687,6 +717,18 @@ pub fn run(
         ));
     }
     let cards = problem.cardinalities().to_vec();
+    for (t, wheel) in cfg.roulettes.iter().enumerate() {
+        let fits = wheel.len() == cards.len()
+            && wheel
+                .iter()
+                .zip(&cards)
+                .all(|(w, &c)| w.len() == c && w.iter().all(|x| x.is_finite() && *x >= 0.0));
+        if !fits {
+            return Err(crate::Error::Usage(format!(
+                "roulette {t} needs one non-negative weight per choice of every gene"
+            )));
+        }
+    }
     let m = problem.objectives();
     let width = cards.len();
     let controller = cfg.rl.map(|r| Controller::new(&cards, r.learning_rate));
@@ -923,4 +965,91 @@ fn sub_rows(all: &Rows, idx: &[usize]) -> Rows {
         r.push_from(all, i);
     }
     r
+}
+
+#[cfg(test)]
+mod roulette_tests {
+    use super::*;
+
+    /// Records every genome; one objective, the sum of the genes.
+    struct Recorder {
+        cards: Vec<usize>,
+        seen: Vec<Vec<usize>>,
+    }
+
+    impl Problem for Recorder {
+        fn cardinalities(&self) -> &[usize] {
+            &self.cards
+        }
+        fn objectives(&self) -> usize {
+            2
+        }
+        fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> crate::Result<f64> {
+            f[0] = genes.iter().sum::<usize>() as f64;
+            f[1] = -f[0];
+            self.seen.push(genes.to_vec());
+            Ok(0.0)
+        }
+    }
+
+    fn share_of_fours(roulette_share: f64, wheel: bool) -> f64 {
+        let mut p = Recorder {
+            cards: vec![5; 20],
+            seen: Vec::new(),
+        };
+        let w = vec![vec![1.0, 1.0, 1.0, 1.0, 20.0]; 20];
+        let cfg = GaConfig {
+            algorithm: Algorithm::Nsga2,
+            population: 20,
+            generations: 10,
+            seed: 3,
+            crossover_prob: 0.0,
+            mutation_prob: Some(0.3),
+            weights: vec![1.0, 1.0],
+            rl: None,
+            archive_share: 0.0,
+            initial: vec![],
+            roulettes: if wheel { vec![w] } else { Vec::new() },
+            roulette_share,
+        };
+        run(&mut p, &cfg, &mut |_| {}).unwrap();
+        let children: Vec<usize> = p.seen[20..].iter().flatten().copied().collect();
+        children.iter().filter(|&&g| g == 4).count() as f64 / children.len() as f64
+    }
+
+    #[test]
+    fn a_roulette_draws_mutations_by_its_weights() {
+        // A wheel weighing choice 4 twenty times any other sends most mutated genes
+        // there; half the mutations from it, fewer; without it choices are uniform.
+        let biased = share_of_fours(1.0, true);
+        let half = share_of_fours(0.5, true);
+        let uniform = share_of_fours(1.0, false);
+        assert!(
+            biased > half + 0.05 && half > uniform + 0.05 && uniform < 0.35,
+            "{biased} {half} {uniform}"
+        );
+        let mut p = Recorder {
+            cards: vec![5; 2],
+            seen: Vec::new(),
+        };
+        let cfg = GaConfig {
+            algorithm: Algorithm::Nsga2,
+            population: 4,
+            generations: 1,
+            seed: 0,
+            crossover_prob: 0.0,
+            mutation_prob: None,
+            weights: vec![1.0, 1.0],
+            rl: None,
+            archive_share: 0.0,
+            initial: vec![],
+            roulettes: vec![vec![vec![1.0; 4]; 2]],
+            roulette_share: 1.0,
+        };
+        let e = run(&mut p, &cfg, &mut |_| {}).unwrap_err().to_string();
+        assert!(
+            e.contains("roulette 0 needs one non-negative weight"),
+            "{e}"
+        );
+    }
 }

@@ -114,6 +114,8 @@ mod tests {
             rl: None,
             initial: vec![],
             archive_share: 0.0,
+            roulettes: Vec::new(),
+            roulette_share: 0.0,
         };
         let result = run(&mut p, &cfg, &mut |_| {}).unwrap();
         let front: Vec<Vec<f64>> = result.front.iter().map(|i| i.point.f.clone()).collect();
@@ -177,6 +179,8 @@ mod tests {
                 rl: None,
                 initial: vec![],
                 archive_share,
+                roulettes: Vec::new(),
+                roulette_share: 0.0,
             };
             let result = run(&mut p, &cfg, &mut |_| {}).unwrap();
             let key = |v: &[crate::ga::Individual]| {

@@ -37,6 +37,8 @@ fn options(objectives: &str, algorithm: Algorithm, seed: u64) -> SearchOptions {
             rl: None,
             initial: vec![],
             archive_share: 0.0,
+            roulettes: Vec::new(),
+            roulette_share: 0.0,
         },
         objectives,
         epsilon: None,

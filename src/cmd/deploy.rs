@@ -303,6 +303,7 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
     )?;
     bar.finish_and_clear();
     let weights = match &a.ckpt {
+        Some(d) if trained_sr.is_some() => format!("trained ({})", d.display()),
         Some(d) => format!("inherited from {}", d.display()),
         None => "random".into(),
     };

@@ -244,6 +244,8 @@ pub(super) fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
         }),
         initial: Vec::new(),
         archive_share: a.archive_share,
+        roulettes: Vec::new(),
+        roulette_share: a.roulette_mutation,
     })
 }
 

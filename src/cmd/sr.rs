@@ -340,6 +340,9 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
     if space == lookup_tables::SrSpaceId::Falsr {
         ga.initial = problem.falsr_initial(ga.population, a.seed);
     }
+    if ga.roulette_share > 0.0 {
+        ga.roulettes = problem.roulettes();
+    }
     eprintln!(
         "searching {space}: {} x {} generations, objectives {}; oracle: each candidate trained {steps} steps (batch {}, {}x{} patches) on {}, scored on {}x{} centres of the held-out images (bicubic there: {:.3} dB); {} scores cached in {}",
         ga.population,

@@ -372,6 +372,26 @@ impl SrProblem {
         })
     }
 
+    /// FALSR's roulette wheels for its hybrid mutation, one biased by multiply-adds and
+    /// one by parameters: a cell choice weighs `ln(1 + cost)`, its cost counted with a
+    /// 32-channel input (multiply-adds per low-resolution pixel); link bits weigh 1
+    /// each. Heavier cells are drawn more often, log-scaled so the lightest stay
+    /// reachable (our reading of FALSR's text; the authors' code is not public).
+    pub fn roulettes(&self) -> Vec<Vec<Vec<f64>>> {
+        let costs: Vec<(u64, u64)> = self
+            .cells
+            .iter()
+            .map(|c| c.cost(lookup_tables::sr::SR_FEATURES))
+            .collect();
+        let wheel = |pick: fn(&(u64, u64)) -> u64| {
+            let cells: Vec<f64> = costs.iter().map(|c| (1.0 + pick(c) as f64).ln()).collect();
+            let mut w = vec![cells; SR_CELLS];
+            w.extend(std::iter::repeat_n(vec![1.0, 1.0], self.space.link_bits()));
+            w
+        };
+        vec![wheel(|c| c.0), wheel(|c| c.1)]
+    }
+
     /// FALSR's initial population: each individual one random cell repeated in all seven
     /// positions, its links random, dense or none in turn (FALSR only).
     pub fn falsr_initial(&self, n: usize, seed: u64) -> Vec<Vec<usize>> {

@@ -9,6 +9,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// A quick measuring protocol for tests (a few runs, no adaptive stopping).
+pub const QUICK: [&str; 10] = [
+    "--warmup",
+    "2",
+    "--min-runs",
+    "5",
+    "--runs",
+    "20",
+    "--max-seconds",
+    "0.2",
+    "--precision",
+    "0",
+];
+
 /// A scratch folder removed when dropped.
 pub struct Scratch {
     pub dir: PathBuf,
