@@ -725,7 +725,9 @@ pub(crate) fn check_unit(key: &UnitKey) -> std::result::Result<(), (KeyField, St
                     "a cell of one block has no skip (write noskip)".into(),
                 ));
             }
-            if key.expansion == 1 && (key.cin % key.groups != 0 || key.cout % key.groups != 0) {
+            if key.expansion == 1
+                && (!key.cin.is_multiple_of(key.groups) || !key.cout.is_multiple_of(key.groups))
+            {
                 return Err((
                     KeyField::Groups,
                     format!(
