@@ -20,6 +20,10 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
         AnySpace::Sr(id) => return super::sr::search(a, id),
         AnySpace::Classify(id) => super::space(id, a.shape)?,
     };
+    anyhow::ensure!(
+        a.roulette_mutation == 0.0,
+        "--roulette-mutation is FALSR's hybrid mutation, for the super-resolution spaces (falsr, moremnas)"
+    );
     let objectives = parse_objectives(
         a.objectives
             .as_deref()
@@ -199,6 +203,10 @@ pub(super) fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
     anyhow::ensure!(
         (0.0..=1.0).contains(&a.rl_ratio),
         "--rl-ratio must be within 0..=1"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.roulette_mutation),
+        "--roulette-mutation must be within 0..=1"
     );
     let algorithm = match a.algorithm {
         AlgorithmArg::Nsga2 => Algorithm::Nsga2,
