@@ -63,8 +63,10 @@ apt_install "Debian packages" mesa-vulkan-drivers libvulkan1 adb fonts-dejavu-co
 # --- arm64 userland: a real cross linker, user-mode emulation, arm64 Vulkan (lavapipe) -
 if [ "$(dpkg --print-architecture)" = amd64 ]; then
   dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
-  apt_install "the arm64 userland" gcc-aarch64-linux-gnu qemu-user libc6:arm64 libvulkan1:arm64 \
-    mesa-vulkan-drivers:arm64
+  # libc6-dev-arm64-cross is only a recommendation of the cross compiler, and the linker
+  # needs its crt files and libdl (--no-install-recommends leaves it out).
+  apt_install "the arm64 userland" gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
+    libc6:arm64 libvulkan1:arm64 mesa-vulkan-drivers:arm64
 fi
 
 # --- Python venv: ONNX Runtime (its wheel carries libonnxruntime.so), onnx, libtorch ------
