@@ -781,25 +781,25 @@ impl SrSpaceId {
     /// (a few thousand units) and MoreMNAS's chain needs a few hundred.
     pub fn unit_list(self, side: u32) -> Vec<UnitKey> {
         let mut seen = std::collections::HashSet::new();
-        let mut out = vec![fe_unit(side)];
-        let mut cells = SrCell::all();
-        cells.sort_by_key(|c| (c.op, c.filters, c.kernel, c.repeats, c.skip));
-        for slot in 0..=SR_CELLS {
-            for cin in self.input_widths(slot) {
-                if slot == SR_CELLS {
-                    out.push(tail_unit(side, cin));
-                    continue;
-                }
-                for c in &cells {
-                    let k = c.unit(side, cin);
-                    if seen.insert(k) {
-                        out.push(k);
-                    }
-                }
-            }
+        std::iter::once(fe_unit(side))
+            .chain((0..=SR_CELLS).flat_map(|slot| self.slot_units(slot, side)))
+            .filter(|k| seen.insert(*k))
+            .collect()
+    }
+
+    /// The units slot `slot` (a cell position, or [`SR_CELLS`] for the tail) can be, at
+    /// every input width it can have (with repeats: a one-block cell's skip and noskip
+    /// are one unit).
+    pub fn slot_units(self, slot: usize, side: u32) -> Vec<UnitKey> {
+        let widths = self.input_widths(slot);
+        if slot == SR_CELLS {
+            return widths.iter().map(|&w| tail_unit(side, w)).collect();
         }
-        out.dedup();
-        out
+        let cells = SrCell::all();
+        widths
+            .iter()
+            .flat_map(|&w| cells.iter().map(move |c| c.unit(side, w)))
+            .collect()
     }
 
     /// The input widths slot `slot` (a cell, or [`SR_CELLS`] for the tail) can have:

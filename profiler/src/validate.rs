@@ -11,8 +11,8 @@ use device_runner::onnx::proto::ModelProto;
 use indicatif::ProgressBar;
 use lookup_tables::lut::fidelity::{self, Gain, Metrics, Model};
 use lookup_tables::lut::{Correction, Prediction, Repeatability};
-use lookup_tables::sr::{SR_CELLS, fe_unit, tail_unit};
-use lookup_tables::{Lut, Outcome, Space, SrArch, SrCell, SrSpaceId};
+use lookup_tables::sr::{SR_CELLS, fe_unit};
+use lookup_tables::{Lut, Outcome, Space, SrArch, SrSpaceId};
 use serde::Serialize;
 
 use crate::device::Device;
@@ -165,19 +165,8 @@ pub fn units_range(lut: &Lut, space: &Space) -> Result<(f64, f64)> {
 /// predict: per part, the lightest and heaviest unit the table holds for any input
 /// width the part can have. An error when a part has none.
 pub fn sr_units_range(lut: &Lut, space: SrSpaceId, side: u32) -> Result<(f64, f64)> {
-    let cells = SrCell::all();
-    let mut slots: Vec<Vec<lookup_tables::UnitKey>> = vec![vec![fe_unit(side)]];
-    for slot in 0..=SR_CELLS {
-        let widths = space.input_widths(slot);
-        slots.push(if slot == SR_CELLS {
-            widths.iter().map(|&w| tail_unit(side, w)).collect()
-        } else {
-            widths
-                .iter()
-                .flat_map(|&w| cells.iter().map(move |c| c.unit(side, w)))
-                .collect()
-        });
-    }
+    let mut slots = vec![vec![fe_unit(side)]];
+    slots.extend((0..=SR_CELLS).map(|slot| space.slot_units(slot, side)));
     let (mut lo, mut hi) = (0.0, 0.0);
     for (i, keys) in slots.iter().enumerate() {
         let ms: Vec<f64> = keys
