@@ -205,6 +205,23 @@ impl GpuContext {
     }
 
     /// Turns errors the device reported since the last check into one error.
+    /// The size of a storage buffer holding `bytes` of tensor `label` (whole 16-byte
+    /// blocks, at least one: kernels may read any buffer as vec4s), or the error naming
+    /// the tensor when the adapter cannot bind that much at once.
+    pub(crate) fn check_binding(&self, label: &str, bytes: u64) -> Result<u64> {
+        let size = bytes.max(16).div_ceil(16) * 16;
+        if size > self.max_binding_bytes {
+            return Err(Error::tensor(
+                label,
+                format!(
+                    "needs {size} bytes; adapter '{}' binds at most {}",
+                    self.adapter.name, self.max_binding_bytes
+                ),
+            ));
+        }
+        Ok(size)
+    }
+
     pub(crate) fn check(&self, doing: &str) -> Result<()> {
         let mut v = self
             .errors

@@ -128,6 +128,20 @@ impl<'c> GpuModel<'c> {
     pub fn compile(ctx: &'c GpuContext, graph: &Graph, inputs: &[Tensor]) -> Result<GpuModel<'c>> {
         let (shapes, values) = cpu::bind(graph, inputs)?;
         let steps = fuse(graph, &shapes);
+        // Every tensor a step reads or writes gets a binding: refuse a model that cannot
+        // bind before any buffer is made or any kernel is tuned or run.
+        for s in &steps {
+            for name in s
+                .node
+                .inputs
+                .iter()
+                .filter(|n| !n.is_empty())
+                .chain([&s.output])
+            {
+                let n: usize = shapes.of(name).iter().product();
+                ctx.check_binding(name, (n * ctx.dtype.bytes()) as u64)?;
+            }
+        }
         let mut b = Builder {
             ctx,
             graph,
@@ -624,16 +638,7 @@ impl Builder<'_, '_> {
     }
 
     fn byte_buffer(&mut self, label: &str, bytes: u64, init: Option<Vec<u8>>) -> Result<usize> {
-        let size = bytes.max(16).div_ceil(16) * 16;
-        if size > self.ctx.max_binding_bytes {
-            return Err(Error::tensor(
-                label,
-                format!(
-                    "needs {size} bytes; adapter '{}' binds at most {}",
-                    self.ctx.adapter.name, self.ctx.max_binding_bytes
-                ),
-            ));
-        }
+        let size = self.ctx.check_binding(label, bytes)?;
         let usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
