@@ -110,4 +110,8 @@ $moga deploy MoreMNAS-C --ckpt "$work/sr" --lut "$work/lut-sr.csv" --lr-side 32 
 step "a FALSR search, each candidate briefly trained (FALSR's oracle; 2 generations of 6, 20 steps each: a taste)"
 $moga search --space falsr --accuracy train:20 --population 6 --generations 2 --seed 1 -o "$work/sr-front.json" --plot "$work/sr-front.svg" | head -n 8
 
+step "a MoreMNAS supernet (FairNAS strict fairness over the cell operators; 40 steps: a taste) as the cheap oracle of a search"
+$moga sr supernet --space moremnas --steps 40 --batch 8 --patch 24 --eval-every 20 --seed 1 -o "$work/sr-supernet"
+$moga search --space moremnas --accuracy "supernet:$work/sr-supernet" --population 8 --generations 3 --seed 1 -o "$work/sn-front.json" | head -n 8
+
 step "done"

@@ -65,6 +65,17 @@ pub enum SrCmd {
     /// SSIM on Y, border 2). Writes sr.safetensors and sr.json to --output at every
     /// evaluation.
     Train(Box<SrTrainArgs>),
+    /// Train a weight-sharing supernet of falsr or moremnas with FairNAS's strict
+    /// fairness over the cell operators (four paths per step, each operator once per
+    /// position; the other choices and the links uniform), scoring the space's presets
+    /// with inherited weights at every evaluation. Writes srsupernet.safetensors (with
+    /// Adam's moments) and srsupernet.json to --output at every evaluation; --resume
+    /// continues them. The search's cheap oracle: `moga search --accuracy supernet:DIR`.
+    Supernet(Box<SrSupernetArgs>),
+    /// Score architectures with a search's PSNR oracle (train:STEPS or supernet:DIR):
+    /// held-out PSNR/SSIM on the centre crops, multiply-adds and parameters. The same
+    /// numbers `moga search` ranks by; used to compare oracles (scripts/bench-sr-supernet.sh).
+    Score(Box<SrScoreArgs>),
     /// Upscale an image x2 with a trained network: Y by the network (libtorch, or an ONNX
     /// engine: the CPU reference, onnxruntime, wgpu), Cb/Cr bicubic.
     Upscale(Box<SrUpscaleArgs>),
@@ -111,6 +122,75 @@ pub struct SrTrainArgs {
     /// Folder for sr.safetensors and sr.json.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Args)]
+pub struct SrSupernetArgs {
+    /// falsr or moremnas.
+    #[arg(long)]
+    pub space: lookup_tables::SrSpaceId,
+    /// images:DIR, as for `moga sr train`.
+    #[arg(long, default_value = "images:.deps/sr-images")]
+    pub data: String,
+    /// Training time budget in minutes (evaluations not counted).
+    #[arg(long, value_name = "MIN", required_unless_present_any = ["steps", "resume"])]
+    pub minutes: Option<f64>,
+    /// Training steps (with --minutes: whichever comes first). Each step trains four paths.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Patches per step (the four paths see the same batch).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Low-resolution patch side in pixels.
+    #[arg(long, default_value_t = 32)]
+    pub patch: usize,
+    /// Peak learning rate of Adam.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Score the presets every N steps (0: at the end only).
+    #[arg(long, default_value_t = 250, value_name = "N")]
+    pub eval_every: usize,
+    /// Seed of weights, patches and paths.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// auto (CUDA when libtorch sees a GPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch's CPU threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Continue the checkpoint in --output (its settings win).
+    #[arg(long)]
+    pub resume: bool,
+    /// Folder for srsupernet.safetensors and srsupernet.json.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub out: Output,
+}
+
+#[derive(Args)]
+pub struct SrScoreArgs {
+    /// Architectures (presets, encodings, JSON or files), scored in order.
+    #[arg(value_name = "ARCH")]
+    pub archs: Vec<String>,
+    /// falsr or moremnas.
+    #[arg(long)]
+    pub space: lookup_tables::SrSpaceId,
+    /// Also score N architectures sampled uniformly from the space (seeded by --seed).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sample: usize,
+    /// train:STEPS (FALSR's brief training) or supernet:DIR.
+    #[arg(long, default_value = "train:100")]
+    pub accuracy: String,
+    /// images:DIR the oracle trains and scores on.
+    #[arg(long, default_value = "images:.deps/sr-images")]
+    pub data: String,
+    /// Seed of the samples and of brief training.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     #[command(flatten)]
     pub out: Output,
 }
@@ -510,7 +590,7 @@ pub struct ExportArgs {
     /// Inherit the weights from this supernet checkpoint (`moga train -o`): the path's
     /// BatchNorm recalibrated as `moga eval` does, then folded. The space's resolution
     /// and classes are the checkpoint's. Super-resolution: a `moga sr train -o` folder
-    /// holding this architecture.
+    /// holding this architecture, or a `moga sr supernet -o` folder (inherited weights).
     #[arg(long, value_name = "DIR")]
     pub ckpt: Option<PathBuf>,
     /// BatchNorm recalibration batches (with --ckpt).
@@ -641,6 +721,7 @@ pub struct DeployArgs {
     pub lut: Option<PathBuf>,
     /// Deploy with the weights inherited from this supernet checkpoint (BatchNorm
     /// recalibrated and folded), at the checkpoint's resolution; else random weights.
+    /// Super-resolution: a `moga sr train -o` or `moga sr supernet -o` folder.
     #[arg(long, value_name = "DIR")]
     pub ckpt: Option<PathBuf>,
     /// BatchNorm recalibration batches (with --ckpt).
@@ -892,7 +973,8 @@ pub struct SearchArgs {
     /// Accuracy oracle: proxy (a labelled stand-in) or csv:PATH (arch,accuracy)
     /// [default: proxy]; super-resolution: train:STEPS, FALSR's scoring (each candidate
     /// trained STEPS steps from scratch, PSNR on the held-out images' centres) [default:
-    /// train:100].
+    /// train:100], or supernet:DIR (inherited weights of a `moga sr supernet`
+    /// checkpoint, scored on the same crops).
     #[arg(long)]
     pub accuracy: Option<String>,
     /// Super-resolution: the images the oracle trains and scores on (images:DIR).

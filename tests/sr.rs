@@ -491,3 +491,148 @@ fn sr_tables_are_profiled_predicted_and_validated() {
     ]);
     assert!(e.fails_with_one_line().contains("measured whole"));
 }
+
+/// The weight-sharing supernet: a short `moga sr supernet` checkpoints at every
+/// evaluation and resumes to a longer budget; its inherited weights score architectures
+/// (`moga sr score`), drive a search (`--accuracy supernet:DIR`) and export with
+/// `moga export --ckpt`, where every engine agrees with libtorch.
+#[test]
+fn an_sr_supernet_trains_resumes_scores_searches_and_exports() {
+    let s = common::Scratch::new("sr-supernet");
+    let data = sample_images();
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "sr",
+            "supernet",
+            "--space",
+            "moremnas",
+            "--data",
+            &data,
+            "--batch",
+            "2",
+            "--patch",
+            "8",
+            "--eval-every",
+            "2",
+            "--device",
+            "cpu",
+            "-o",
+            "sn",
+            "--json",
+        ];
+        args.extend(extra);
+        s.moga(&args).json()
+    };
+    let v = train(&["--steps", "4"]);
+    assert_eq!(v["steps_done"], 4, "{v}");
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{v}");
+    assert_eq!(records[1]["presets"].as_array().unwrap().len(), 2);
+    assert!(s.path("sn/srsupernet.safetensors").is_file());
+    let v = train(&["--steps", "6", "--resume"]);
+    assert_eq!(v["steps_done"], 6, "{v}");
+    assert_eq!(v["records"].as_array().unwrap().len(), 3, "{v}");
+    let e = s
+        .moga(&["sr", "supernet", "--space", "falsr", "--resume", "-o", "sn"])
+        .fails_with_one_line();
+    assert!(e.contains("holds a moremnas supernet"), "{e}");
+
+    let oracle = "supernet:sn";
+    let scored = s.moga(&[
+        "sr",
+        "score",
+        "MoreMNAS-C",
+        "--space",
+        "moremnas",
+        "--sample",
+        "2",
+        "--data",
+        &data,
+        "--accuracy",
+        oracle,
+        "--json",
+    ]);
+    let lines: Vec<serde_json::Value> = scored
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["name"], "MoreMNAS-C");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["psnr"].as_f64().unwrap().is_finite())
+    );
+    let e = s
+        .moga(&[
+            "sr",
+            "score",
+            "FALSR-B",
+            "--space",
+            "falsr",
+            "--data",
+            &data,
+            "--accuracy",
+            oracle,
+        ])
+        .fails_with_one_line();
+    assert!(e.contains("covers moremnas, not falsr"), "{e}");
+
+    let v = s
+        .moga(&[
+            "search",
+            "--space",
+            "moremnas",
+            "--data",
+            &data,
+            "--population",
+            "4",
+            "--generations",
+            "1",
+            "--accuracy",
+            oracle,
+            "-o",
+            "front.json",
+            "--json",
+        ])
+        .json();
+    assert!(
+        v["oracle"]["kind"]
+            .as_str()
+            .unwrap()
+            .starts_with("supernet"),
+        "{v}"
+    );
+    assert_eq!(v["oracle"]["supernet_steps"], 6);
+    assert!(!v["front"].as_array().unwrap().is_empty(), "{v}");
+    // A preset's inherited score is the one `moga sr score` gave.
+    let c = v["presets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "MoreMNAS-C")
+        .unwrap();
+    assert_eq!(c["psnr"], lines[0]["psnr"]);
+
+    let e = s
+        .moga(&[
+            "export",
+            "MoreMNAS-D",
+            "--ckpt",
+            "sn",
+            "-o",
+            "d.onnx",
+            "--lr-size",
+            "9x7",
+            "--verify",
+            "--json",
+        ])
+        .json();
+    let engines = e["verify"].as_array().unwrap();
+    assert_eq!(engines.len(), 4, "libtorch and three engines: {e}");
+    for x in &engines[1..] {
+        let d = x["max_rel_diff"].as_f64().unwrap_or(f64::NAN);
+        assert!(d <= 1e-4, "{}: {x}", x["engine"]);
+    }
+}

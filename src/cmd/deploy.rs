@@ -240,10 +240,7 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
         Some(dir) if classifiers => Some(super::export::open_checkpoint(dir, a.bn_batches, 128)?),
         _ => None,
     };
-    let trained_sr = match &a.ckpt {
-        Some(dir) if !classifiers => Some(super::sr::trained_sr(dir)?),
-        _ => None,
-    };
+    let sr_dir = a.ckpt.as_deref().filter(|_| !classifiers);
     let lut = a.lut.as_deref().map(Lut::read).transpose()?;
     let work = Workdir::new(a.keep.as_deref())?;
     let mut models = Vec::new();
@@ -253,7 +250,7 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
             .map_or_else(|| format!("arch-{i}"), str::to_string);
         let file = work.path.join(format!("{i:02}-{name}.onnx"));
         let encoded = net.encode();
-        let model = match (net, evaluator.as_mut(), &trained_sr) {
+        let model = match (net, evaluator.as_mut(), sr_dir) {
             (Net::Classify(arch, space), Some(ev), _) => {
                 *space = ev.net.space.clone();
                 super::export::inherited_model(ev, arch)?
@@ -262,15 +259,9 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
                 space.validate(arch)?;
                 network_model(space, arch, &mut RandomWeights::new(0))?
             }
-            (Net::Sr(arch), _, Some(t)) => {
-                anyhow::ensure!(
-                    t.arch == *arch,
-                    "{} holds {}, not {}",
-                    a.ckpt.as_ref().expect("given").display(),
-                    t.arch.encode(),
-                    arch.encode()
-                );
-                super::sr::trained_model(t, side as usize, side as usize)?
+            (Net::Sr(arch), _, Some(dir)) => {
+                let t = super::sr::sr_weights(dir, arch)?;
+                super::sr::trained_model(&t, side as usize, side as usize)?
             }
             (Net::Sr(arch), _, None) => sr_model(
                 arch,
@@ -303,7 +294,7 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
     )?;
     bar.finish_and_clear();
     let weights = match &a.ckpt {
-        Some(d) if trained_sr.is_some() => format!("trained ({})", d.display()),
+        Some(d) if sr_dir.is_some() => format!("trained ({})", d.display()),
         Some(d) => format!("inherited from {}", d.display()),
         None => "random".into(),
     };

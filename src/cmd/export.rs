@@ -119,17 +119,7 @@ fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
     let (h, w) = args.lr_size.unwrap_or((side, side));
     let trained = match &args.ckpt {
         None => None,
-        Some(dir) => {
-            let net = super::sr::trained_sr(dir)?;
-            anyhow::ensure!(
-                net.arch == arch,
-                "{} holds {}, not {}",
-                dir.display(),
-                net.arch.encode(),
-                arch.encode()
-            );
-            Some(net)
-        }
+        Some(dir) => Some(super::sr::sr_weights(dir, &arch)?),
     };
     let (model, weights) = match &trained {
         None => (

@@ -15,17 +15,124 @@ use serde::Serialize;
 use supernet::sr_net::{
     SR_RECORD_FILE, SR_WEIGHTS_FILE, SrNet, SrOutcome, SrTrainConfig, train_sr,
 };
-use supernet::sr_search::SrMetrics;
+use supernet::sr_search::{SrMetrics, SrOracle};
 use supernet::train::{device_name, parse_device};
 
-use crate::cli::{SrCmd, SrTrainArgs, SrUpscaleArgs};
+use crate::cli::{SrCmd, SrScoreArgs, SrSupernetArgs, SrTrainArgs, SrUpscaleArgs};
 use crate::output::{Table, json_line, thousands};
 
 pub fn run(cmd: SrCmd) -> Result<ExitCode> {
     match cmd {
         SrCmd::Train(a) => train(*a),
+        SrCmd::Supernet(a) => train_supernet(*a),
+        SrCmd::Score(a) => score(*a),
         SrCmd::Upscale(a) => upscale(*a),
     }
+}
+
+fn train_supernet(a: SrSupernetArgs) -> Result<ExitCode> {
+    use supernet::sr_supernet::{SrSupernetConfig, read_state, train_sr_supernet};
+    supernet::torch::set_threads(a.threads);
+    let device = parse_device(&a.device)?;
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let config = if a.resume {
+        let mut c = read_state(&a.output)?.config;
+        anyhow::ensure!(
+            c.space == a.space,
+            "--resume: {} holds a {} supernet, not {}",
+            a.output.display(),
+            c.space,
+            a.space
+        );
+        // A resumed run may be given a longer budget; the rest is the checkpoint's.
+        if a.steps.is_some() || a.minutes.is_some() {
+            c.steps = a.steps;
+            c.seconds = a.minutes.map(|m| m * 60.0);
+        }
+        c
+    } else {
+        SrSupernetConfig {
+            space: a.space,
+            data: images_dir(&a.data)?.to_path_buf(),
+            seconds: a.minutes.map(|m| m * 60.0),
+            steps: a.steps,
+            batch: a.batch,
+            patch: a.patch,
+            lr: a.lr,
+            eval_every: a.eval_every,
+            seed: a.seed,
+        }
+    };
+    eprintln!(
+        "training the {} supernet{} with strict fairness (4 paths a step) on {}{}{}, batch {} of {}x{} patches, Adam lr {}; device {}, {} CPU threads; writing {}",
+        config.space,
+        if a.resume { " (resumed)" } else { "" },
+        config.data.display(),
+        config
+            .seconds
+            .map(|s| format!(", {} min", s / 60.0))
+            .unwrap_or_default(),
+        config
+            .steps
+            .map(|s| format!(", {s} steps"))
+            .unwrap_or_default(),
+        config.batch,
+        config.patch,
+        config.patch,
+        config.lr,
+        device_name(device),
+        supernet::torch::threads(),
+        a.output.display()
+    );
+    let state = train_sr_supernet(&config, device, &a.output, a.resume, &mut |r| {
+        let presets: Vec<String> = r
+            .presets
+            .iter()
+            .map(|(n, p)| format!("{n} {p:.2}"))
+            .collect();
+        eprintln!(
+            "  step {:>6}  {:>7.1} s  L1 {:.4}  inherited PSNR dB: {}",
+            r.step,
+            r.seconds,
+            r.loss,
+            presets.join(", ")
+        );
+    })?;
+    let mut out = std::io::stdout().lock();
+    if a.out.json {
+        json_line(&mut out, &state)?;
+    } else {
+        writeln!(
+            out,
+            "{} supernet ({} shared parameters): {} steps in {:.0} s; bicubic {:.3} dB on the {}x{} held-out centres",
+            state.config.space,
+            thousands(state.params as u64),
+            state.steps_done,
+            state.seconds,
+            state.bicubic.psnr_db,
+            state.eval_crop,
+            state.eval_crop
+        )?;
+        if let Some(last) = state.records.last() {
+            let mut t = Table::new(&["preset", " inherited PSNR", " vs bicubic dB"]);
+            for (n, p) in &last.presets {
+                t.row(vec![
+                    n.clone(),
+                    format!("{p:.3}"),
+                    format!("{:+.3}", p - state.bicubic.psnr_db),
+                ]);
+            }
+            t.write(&mut out)?;
+        }
+        writeln!(
+            out,
+            "checkpoint: {}; search with --accuracy supernet:{}",
+            a.output.display(),
+            a.output.display()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The folder of an `images:DIR` data argument.
@@ -162,6 +269,25 @@ pub fn trained_sr(dir: &Path) -> Result<SrNet> {
     )?)
 }
 
+/// The weights of `arch` in `dir` (on the CPU): a `moga sr train` folder that holds
+/// this architecture, or a `moga sr supernet` folder of its space (inherited weights).
+pub fn sr_weights(dir: &Path, arch: &lookup_tables::SrArch) -> Result<SrNet> {
+    use supernet::sr_supernet::{SR_SUPERNET_RECORD, SrSupernet};
+    if dir.join(SR_SUPERNET_RECORD).exists() {
+        let net = SrSupernet::open(dir, parse_device("cpu")?)?;
+        return Ok(net.subnet(arch)?);
+    }
+    let net = trained_sr(dir)?;
+    anyhow::ensure!(
+        net.arch == *arch,
+        "{} holds {}, not {}",
+        dir.display(),
+        net.arch.encode(),
+        arch.encode()
+    );
+    Ok(net)
+}
+
 /// The ONNX model of a trained network for a `height`×`width` low-resolution input.
 pub fn trained_model(net: &SrNet, height: usize, width: usize) -> Result<ModelProto> {
     let tensors = net
@@ -249,6 +375,114 @@ fn upscale(a: SrUpscaleArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The PSNR oracle `spec` names: `train:STEPS` (FALSR's brief training, its scores
+/// cached in `cache`) or `supernet:DIR` (a supernet of `space`).
+fn sr_oracle(
+    spec: &str,
+    space: lookup_tables::SrSpaceId,
+    data: &Path,
+    seed: u64,
+    cache: Option<&Path>,
+) -> Result<SrOracle> {
+    use supernet::sr_search::BriefTraining;
+    use supernet::sr_supernet::SupernetSr;
+    let device = parse_device("auto")?;
+    if let Some(dir) = spec.strip_prefix("supernet:") {
+        let s = SupernetSr::open(Path::new(dir), data, device)?;
+        anyhow::ensure!(
+            s.space() == space,
+            "--accuracy {spec}: the supernet covers {}, not {space}",
+            s.space()
+        );
+        return Ok(SrOracle::Supernet(s));
+    }
+    let steps: usize = spec
+        .strip_prefix("train:")
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .with_context(|| {
+            format!("--accuracy {spec}: super-resolution is scored by train:STEPS (FALSR's brief training, e.g. train:100) or supernet:DIR (a `moga sr supernet` checkpoint)")
+        })?;
+    Ok(SrOracle::Brief(BriefTraining::new(
+        data, steps, seed, device, cache,
+    )?))
+}
+
+#[derive(Serialize)]
+struct Scored {
+    name: Option<&'static str>,
+    #[serde(flatten)]
+    metrics: SrMetrics,
+}
+
+fn score(a: SrScoreArgs) -> Result<ExitCode> {
+    use lookup_tables::SrArch;
+    use supernet::sr_search::{SrConstraints, SrObjective, SrProblem};
+    let data = images_dir(&a.data)?;
+    let oracle = sr_oracle(&a.accuracy, a.space, data, a.seed, None)?;
+    let mut archs = Vec::new();
+    for text in &a.archs {
+        let arch = super::load_sr_arch(text)?
+            .with_context(|| format!("{text}: not a super-resolution architecture"))?;
+        anyhow::ensure!(
+            arch.space == a.space,
+            "{text}: an architecture of {}, not {}",
+            arch.space,
+            a.space
+        );
+        archs.push(arch);
+    }
+    archs.extend(SrArch::sample_n(a.space, a.sample, a.seed));
+    anyhow::ensure!(
+        !archs.is_empty(),
+        "nothing to score: give ARCH or --sample N"
+    );
+    let bicubic = oracle.bicubic();
+    let mut problem = SrProblem::new(
+        a.space,
+        vec![SrObjective::Psnr, SrObjective::Madds],
+        SrConstraints::default(),
+        oracle,
+    );
+    let mut out = std::io::stdout().lock();
+    let mut t = Table::new(&["#", " PSNR", " SSIM", " madds G", " params", "arch"]);
+    for (i, arch) in archs.iter().enumerate() {
+        let metrics = problem.metrics(arch)?;
+        eprintln!(
+            "  {:>3}/{}  {:.3} dB  {}",
+            i + 1,
+            archs.len(),
+            metrics.psnr,
+            arch.preset_name().unwrap_or("")
+        );
+        let s = Scored {
+            name: arch.preset_name(),
+            metrics,
+        };
+        if a.out.json {
+            json_line(&mut out, &s)?;
+        } else {
+            t.row(vec![
+                s.name.map_or_else(|| i.to_string(), str::to_string),
+                format!("{:.3}", s.metrics.psnr),
+                format!("{:.4}", s.metrics.ssim),
+                format!("{:.1}", s.metrics.madds as f64 / 1e9),
+                thousands(s.metrics.params),
+                s.metrics.arch.clone(),
+            ]);
+        }
+    }
+    if !a.out.json {
+        t.write(&mut out)?;
+        writeln!(
+            out,
+            "oracle {}; bicubic {:.3} dB on the same crops",
+            a.accuracy, bicubic.psnr_db
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[derive(Serialize)]
 struct SrSearchReport {
     space: String,
@@ -269,18 +503,101 @@ struct SrSearchReport {
 #[derive(Serialize)]
 struct OracleInfo {
     kind: &'static str,
-    steps: usize,
-    batch: usize,
-    patch: usize,
-    lr: f64,
-    seed: u64,
+    /// Brief training: steps, batch, patch side, learning rate and seed per candidate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lr: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    /// Supernet: its checkpoint and the steps it was trained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supernet_steps: Option<usize>,
     data: String,
     eval_crop: usize,
     bicubic_psnr: f64,
     bicubic_ssim: f64,
+    /// Candidates trained (brief) or scored with inherited weights (supernet) here.
     trained: usize,
     cached: usize,
-    cache_file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_file: Option<String>,
+}
+
+impl OracleInfo {
+    fn of(oracle: &SrOracle, data: &Path, cache: &Path) -> OracleInfo {
+        let bicubic = oracle.bicubic();
+        let mut info = OracleInfo {
+            kind: "",
+            steps: None,
+            batch: None,
+            patch: None,
+            lr: None,
+            seed: None,
+            checkpoint: None,
+            supernet_steps: None,
+            data: data.display().to_string(),
+            eval_crop: supernet::sr_search::BRIEF_EVAL_SIDE,
+            bicubic_psnr: bicubic.psnr_db,
+            bicubic_ssim: bicubic.ssim,
+            trained: 0,
+            cached: 0,
+            cache_file: None,
+        };
+        match oracle {
+            SrOracle::Brief(b) => {
+                info.kind = "brief training (FALSR)";
+                info.steps = Some(b.steps);
+                info.batch = Some(b.batch);
+                info.patch = Some(b.patch);
+                info.lr = Some(b.lr);
+                info.seed = Some(b.seed);
+                info.trained = b.trained;
+                info.cached = b.cached();
+                info.cache_file = Some(cache.display().to_string());
+            }
+            SrOracle::Supernet(s) => {
+                info.kind = "supernet (inherited weights, FairNAS strict fairness)";
+                info.checkpoint = Some(s.dir.display().to_string());
+                info.supernet_steps = Some(s.state.steps_done);
+                info.trained = s.scored;
+            }
+        }
+        info
+    }
+
+    /// One line for the progress output.
+    fn describe(&self) -> String {
+        match (&self.checkpoint, self.steps) {
+            (Some(dir), _) => format!(
+                "inherited weights of the supernet {dir} ({} steps), scored on {}x{} centres of the held-out images of {} (bicubic there: {:.3} dB)",
+                self.supernet_steps.unwrap_or(0),
+                self.eval_crop,
+                self.eval_crop,
+                self.data,
+                self.bicubic_psnr
+            ),
+            (None, steps) => format!(
+                "each candidate trained {} steps (batch {}, {}x{} patches) on {}, scored on {}x{} centres of the held-out images (bicubic there: {:.3} dB); {} scores cached in {}",
+                steps.unwrap_or(0),
+                self.batch.unwrap_or(0),
+                self.patch.unwrap_or(0),
+                self.patch.unwrap_or(0),
+                self.data,
+                self.eval_crop,
+                self.eval_crop,
+                self.bicubic_psnr,
+                self.cached,
+                self.cache_file.as_deref().unwrap_or("-")
+            ),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -294,9 +611,7 @@ struct NamedMetrics {
 pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Result<ExitCode> {
     use lookup_tables::SR_PRESETS;
     use search::ga::{Algorithm, run};
-    use supernet::sr_search::{
-        BRIEF_EVAL_SIDE, BriefTraining, SrConstraints, SrProblem, parse_sr_objectives,
-    };
+    use supernet::sr_search::{SrConstraints, SrProblem, parse_sr_objectives};
 
     let objectives = parse_sr_objectives(
         a.objectives
@@ -304,13 +619,13 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
             .unwrap_or("psnr:max,madds:min,params:min"),
     )?;
     let spec = a.accuracy.as_deref().unwrap_or("train:100");
-    let steps: usize = spec
-        .strip_prefix("train:")
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n > 0)
-        .with_context(|| {
-            format!("--accuracy {spec}: super-resolution is scored by train:STEPS (FALSR's brief training), e.g. train:100")
-        })?;
+    let data = images_dir(&a.data)?;
+    let cache = a.output.with_extension("oracle.jsonl");
+    let oracle = sr_oracle(spec, space, data, a.seed, Some(&cache))?;
+    let oracle_name = match &oracle {
+        SrOracle::Brief(b) => format!("{} training steps", b.steps),
+        SrOracle::Supernet(_) => "inherited supernet weights".to_string(),
+    };
     let wants_lat = objectives.contains(&supernet::sr_search::SrObjective::Lat);
     anyhow::ensure!(
         a.lut.is_some() || !wants_lat,
@@ -321,10 +636,6 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
         ga.algorithm != Algorithm::Exact,
         "--algorithm exact needs additive objectives; PSNR is not"
     );
-    let device = parse_device("auto")?;
-    let data = images_dir(&a.data)?;
-    let cache = a.output.with_extension("oracle.jsonl");
-    let oracle = BriefTraining::new(data, steps, a.seed, device, Some(&cache))?;
     let bicubic = oracle.bicubic();
     let constraints = SrConstraints {
         min_psnr: a.min_psnr,
@@ -344,21 +655,13 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
         ga.roulettes = problem.roulettes();
     }
     eprintln!(
-        "searching {space}: {} x {} generations, objectives {}; oracle: each candidate trained {steps} steps (batch {}, {}x{} patches) on {}, scored on {}x{} centres of the held-out images (bicubic there: {:.3} dB); {} scores cached in {}",
+        "searching {space}: {} x {} generations, objectives {}; oracle: {}",
         ga.population,
         ga.generations,
         a.objectives
             .as_deref()
             .unwrap_or("psnr:max,madds:min,params:min"),
-        problem.oracle.batch,
-        problem.oracle.patch,
-        problem.oracle.patch,
-        data.display(),
-        BRIEF_EVAL_SIDE,
-        BRIEF_EVAL_SIDE,
-        bicubic.psnr_db,
-        problem.oracle.cached(),
-        cache.display()
+        OracleInfo::of(&problem.oracle, data, &cache).describe()
     );
     let t0 = std::time::Instant::now();
     let result = run(&mut problem, &ga, &mut |g| {
@@ -397,21 +700,7 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
         space: space.to_string(),
         objectives,
         constraints,
-        oracle: OracleInfo {
-            kind: "brief training (FALSR)",
-            steps,
-            batch: problem.oracle.batch,
-            patch: problem.oracle.patch,
-            lr: problem.oracle.lr,
-            seed: problem.oracle.seed,
-            data: data.display().to_string(),
-            eval_crop: BRIEF_EVAL_SIDE,
-            bicubic_psnr: bicubic.psnr_db,
-            bicubic_ssim: bicubic.ssim,
-            trained: problem.oracle.trained,
-            cached: problem.oracle.cached(),
-            cache_file: cache.display().to_string(),
-        },
+        oracle: OracleInfo::of(&problem.oracle, data, &cache),
         ga: ga.clone(),
         front,
         presets,
@@ -426,7 +715,7 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
         use search::plot::{FidelitySeries, plot_scatter};
         let pt = |m: &SrMetrics| (m.madds as f64 / 1e9, m.psnr);
         plot_scatter(
-            &format!("moga search --space {space}: held-out PSNR after {steps} training steps"),
+            &format!("moga search --space {space}: held-out PSNR, {oracle_name}"),
             ("multiply-adds at 480x480 (G)", "PSNR on Y (dB)"),
             &[
                 FidelitySeries {
@@ -452,9 +741,14 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
     } else {
         writeln!(
             out,
-            "{} evaluations ({} trained, {:.0} s); front of {} (bicubic {:.3} dB on the same crops):",
+            "{} evaluations ({} {}, {:.0} s); front of {} (bicubic {:.3} dB on the same crops):",
             report.evaluations,
             report.oracle.trained,
+            if report.oracle.checkpoint.is_some() {
+                "scored with inherited weights"
+            } else {
+                "trained"
+            },
             report.seconds,
             report.front.len(),
             bicubic.psnr_db

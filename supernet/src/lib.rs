@@ -40,6 +40,9 @@ pub mod sr_net;
 /// Searching the super-resolution spaces: genome, objectives, FALSR's initial population
 /// and its brief-training oracle.
 pub mod sr_search;
+/// A weight-sharing super-resolution supernet, trained with FairNAS's strict fairness
+/// over the cell operators: the search's cheap oracle.
+pub mod sr_supernet;
 pub mod torch;
 pub mod train;
 

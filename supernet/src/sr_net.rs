@@ -79,6 +79,17 @@ impl SrNet {
         })
     }
 
+    /// The network of `arch` on `params` (`<node>.weight` and `<node>.bias` of every
+    /// convolution of its plan, in plan order): how the supernet's sub-networks run on
+    /// tensors sliced from the shared weights.
+    pub(crate) fn from_params(arch: &SrArch, params: Vec<(String, Tensor)>) -> SrNet {
+        SrNet {
+            arch: arch.clone(),
+            plan: arch.plan(),
+            params,
+        }
+    }
+
     /// The network with the weights in `file` (a [`SR_WEIGHTS_FILE`] written by
     /// [`SrNet::save`]); every tensor must be there with its shape.
     pub fn load(arch: &SrArch, file: &Path, device: Device) -> Result<SrNet> {
@@ -229,7 +240,7 @@ pub fn mean_score(s: &[SrScore]) -> SrScore {
 }
 
 /// Adam (Kingma & Ba) over a fixed list of tensors.
-struct Adam {
+pub(crate) struct Adam {
     m: Vec<Tensor>,
     v: Vec<Tensor>,
     t: i32,
@@ -240,7 +251,7 @@ impl Adam {
     const B2: f64 = 0.999;
     const EPS: f64 = 1e-8;
 
-    fn new(params: &[(String, Tensor)]) -> Adam {
+    pub(crate) fn new(params: &[(String, Tensor)]) -> Adam {
         Adam {
             m: params.iter().map(|(_, p)| p.zeros_like()).collect(),
             v: params.iter().map(|(_, p)| p.zeros_like()).collect(),
@@ -248,7 +259,45 @@ impl Adam {
         }
     }
 
-    fn step(&mut self, params: &mut [(String, Tensor)], lr: f64) {
+    /// The moments and step count, named after `params` (`adam.m.<name>`,
+    /// `adam.v.<name>`, `adam.t`): what a checkpoint keeps to resume exactly.
+    pub(crate) fn state(&self, params: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = params
+            .iter()
+            .zip(self.m.iter().zip(&self.v))
+            .flat_map(|((n, _), (m, v))| {
+                [
+                    (format!("adam.m.{n}"), m.shallow_clone()),
+                    (format!("adam.v.{n}"), v.shallow_clone()),
+                ]
+            })
+            .collect();
+        v.push(("adam.t".into(), Tensor::from(i64::from(self.t))));
+        v
+    }
+
+    /// Takes the moments and step count [`Adam::state`] wrote, where `read` has them.
+    pub(crate) fn restore(
+        &mut self,
+        params: &[(String, Tensor)],
+        read: &std::collections::HashMap<String, Tensor>,
+    ) {
+        tch::no_grad(|| {
+            for (i, (n, _)) in params.iter().enumerate() {
+                if let Some(m) = read.get(&format!("adam.m.{n}")) {
+                    self.m[i].copy_(m);
+                }
+                if let Some(v) = read.get(&format!("adam.v.{n}")) {
+                    self.v[i].copy_(v);
+                }
+            }
+        });
+        if let Some(t) = read.get("adam.t") {
+            self.t = t.int64_value(&[]) as i32;
+        }
+    }
+
+    pub(crate) fn step(&mut self, params: &mut [(String, Tensor)], lr: f64) {
         self.t += 1;
         let c1 = 1.0 - Self::B1.powi(self.t);
         let c2 = 1.0 - Self::B2.powi(self.t);
@@ -373,65 +422,151 @@ pub fn train_sr_on(config: &SrTrainConfig, device: Device, train: &[SrPair]) -> 
     train_loop(&config, device, train, &mut |_, _, _, _| Ok(()))
 }
 
-/// The training loop: `evaluate(net, step, training seconds, mean loss since the last
-/// call)` every `eval_every` steps and once at the end.
+/// The training loop of one stand-alone network: `evaluate(net, step, training
+/// seconds, mean loss since the last call)` every `eval_every` steps and once at the end.
 fn train_loop(
     config: &SrTrainConfig,
     device: Device,
     train: &[SrPair],
     evaluate: &mut dyn FnMut(&SrNet, usize, f64, f64) -> Result<()>,
 ) -> Result<SrNet> {
-    if config.seconds.is_none() && config.steps.is_none() {
-        return Err(Error::Usage("give a time budget or a step count".into()));
-    }
-    if config.batch == 0 || config.patch < 4 {
-        return Err(Error::Usage(format!(
-            "batch {} / patch {}: a batch needs patches of at least 4 pixels",
-            config.batch, config.patch
-        )));
-    }
-    let mut net = SrNet::new(&config.arch, config.seed, device)?;
-    let mut adam = Adam::new(&net.params);
-    let mut rng = SplitMix64::new(config.seed ^ 0x5151);
-    let (mut seconds, mut loss_sum, mut loss_n, mut step) = (0.0, 0.0, 0usize, 0usize);
-    let mut evaluated_at = None;
-    let side = config.patch as i64;
-    loop {
-        let by_steps = config.steps.map(|s| step as f64 / s.max(1) as f64);
-        let by_time = config.seconds.map(|s| seconds / s);
-        let done = by_steps.into_iter().chain(by_time).fold(0f64, f64::max);
-        let finished = done >= 1.0;
-        let due = config.eval_every > 0 && step > 0 && step % config.eval_every == 0;
-        if (finished || due) && evaluated_at != Some(step) {
-            let loss = if loss_n > 0 {
-                loss_sum / loss_n as f64
-            } else {
-                f64::NAN
-            };
-            evaluate(&net, step, seconds, loss)?;
-            evaluated_at = Some(step);
-            (loss_sum, loss_n) = (0.0, 0);
-        }
-        if finished {
-            return Ok(net);
-        }
-        let t0 = Instant::now();
-        let lr = config.lr * 0.5 * (1.0 + (std::f64::consts::PI * done).cos());
-        let (lr_v, hr_v) = random_patches(train, config.patch, config.batch, &mut rng)?;
-        let n = config.batch as i64;
-        let x = Tensor::from_slice(&lr_v)
-            .reshape([n, 1, side, side])
-            .to_device(device);
-        let y = Tensor::from_slice(&hr_v)
-            .reshape([n, 1, 2 * side, 2 * side])
-            .to_device(device);
-        let loss = (net.forward(&x) - y).abs().mean(Kind::Float);
+    let schedule = Schedule::of(config, device)?;
+    let net = SrNet::new(&config.arch, config.seed, device)?;
+    let mut learner = Standalone {
+        adam: Adam::new(&net.params),
+        net,
+        evaluate,
+    };
+    schedule.run(train, (0, 0.0), &mut learner)?;
+    Ok(learner.net)
+}
+
+/// One network learning from patches: what [`Schedule::run`] drives.
+pub(crate) trait Learner {
+    /// One step on a batch (`x` low-, `y` high-resolution) at learning rate `lr`: the
+    /// batch's loss.
+    fn learn(&mut self, x: &Tensor, y: &Tensor, lr: f64) -> Result<f64>;
+    /// An evaluation after `step` steps and `seconds` of training; `loss` is the mean
+    /// since the previous one (NaN when none).
+    fn evaluate(&mut self, step: usize, seconds: f64, loss: f64) -> Result<()>;
+}
+
+struct Standalone<'e> {
+    net: SrNet,
+    adam: Adam,
+    evaluate: &'e mut dyn FnMut(&SrNet, usize, f64, f64) -> Result<()>,
+}
+
+impl Learner for Standalone<'_> {
+    fn learn(&mut self, x: &Tensor, y: &Tensor, lr: f64) -> Result<f64> {
+        let loss = (self.net.forward(x) - y).abs().mean(Kind::Float);
         loss.backward();
-        adam.step(&mut net.params, lr);
-        loss_sum += loss.double_value(&[]);
-        loss_n += 1;
-        step += 1;
-        seconds += t0.elapsed().as_secs_f64();
+        self.adam.step(&mut self.net.params, lr);
+        Ok(loss.double_value(&[]))
+    }
+
+    fn evaluate(&mut self, step: usize, seconds: f64, loss: f64) -> Result<()> {
+        (self.evaluate)(&self.net, step, seconds, loss)
+    }
+}
+
+/// The schedule every super-resolution training follows (stand-alone networks and the
+/// supernet): random patches, Adam's peak rate decayed by a cosine over the run (by
+/// steps when they bound it, else by time), evaluations every `eval_every` steps and at
+/// the end.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Schedule {
+    pub seconds: Option<f64>,
+    pub steps: Option<usize>,
+    pub batch: usize,
+    pub patch: usize,
+    pub lr: f64,
+    pub eval_every: usize,
+    pub seed: u64,
+    pub device: Device,
+    /// Steps over which the rate rises linearly to its peak first (0: none).
+    pub warmup: usize,
+}
+
+impl Schedule {
+    fn of(c: &SrTrainConfig, device: Device) -> Result<Schedule> {
+        Schedule {
+            seconds: c.seconds,
+            steps: c.steps,
+            batch: c.batch,
+            patch: c.patch,
+            lr: c.lr,
+            eval_every: c.eval_every,
+            seed: c.seed,
+            device,
+            warmup: 0,
+        }
+        .checked()
+    }
+
+    /// The schedule, or the error naming what cannot train.
+    pub fn checked(self) -> Result<Schedule> {
+        if self.seconds.is_none() && self.steps.is_none() {
+            return Err(Error::Usage("give a time budget or a step count".into()));
+        }
+        if self.batch == 0 || self.patch < 4 {
+            return Err(Error::Usage(format!(
+                "batch {} / patch {}: a batch needs patches of at least 4 pixels",
+                self.batch, self.patch
+            )));
+        }
+        Ok(self)
+    }
+
+    /// Runs from `start` (steps and training seconds done: a resumed run, whose patches
+    /// are drawn from a stream of their own) to the end.
+    pub fn run(
+        &self,
+        train: &[SrPair],
+        start: (usize, f64),
+        learner: &mut dyn Learner,
+    ) -> Result<()> {
+        let (start, mut seconds) = start;
+        let stream = (start as u64).wrapping_mul(0x9E37_79B9);
+        let mut rng = SplitMix64::new(self.seed ^ 0x5151 ^ stream);
+        let (mut loss_sum, mut loss_n, mut step) = (0.0, 0usize, start);
+        let mut evaluated_at = (start > 0).then_some(start);
+        let side = self.patch as i64;
+        loop {
+            let by_steps = self.steps.map(|s| step as f64 / s.max(1) as f64);
+            let by_time = self.seconds.map(|s| seconds / s);
+            let done = by_steps.into_iter().chain(by_time).fold(0f64, f64::max);
+            let finished = done >= 1.0;
+            let due = self.eval_every > 0 && step > 0 && step % self.eval_every == 0;
+            if (finished || due) && evaluated_at != Some(step) {
+                let loss = if loss_n > 0 {
+                    loss_sum / loss_n as f64
+                } else {
+                    f64::NAN
+                };
+                learner.evaluate(step, seconds, loss)?;
+                evaluated_at = Some(step);
+                (loss_sum, loss_n) = (0.0, 0);
+            }
+            if finished {
+                return Ok(());
+            }
+            let t0 = Instant::now();
+            let warm = ((step + 1) as f64 / self.warmup.max(1) as f64).min(1.0);
+            let lr = self.lr * warm * 0.5 * (1.0 + (std::f64::consts::PI * done).cos());
+            let (lr_v, hr_v) = random_patches(train, self.patch, self.batch, &mut rng)?;
+            let n = self.batch as i64;
+            let x = Tensor::from_slice(&lr_v)
+                .reshape([n, 1, side, side])
+                .to_device(self.device);
+            let y = Tensor::from_slice(&hr_v)
+                .reshape([n, 1, 2 * side, 2 * side])
+                .to_device(self.device);
+            loss_sum += learner.learn(&x, &y, lr)?;
+            loss_n += 1;
+            step += 1;
+            seconds += t0.elapsed().as_secs_f64();
+        }
     }
 }
 

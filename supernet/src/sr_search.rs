@@ -239,6 +239,33 @@ impl BriefTraining {
     }
 }
 
+/// How a search scores PSNR: FALSR's brief training of each candidate, or inherited
+/// weights from a supernet trained once ([`crate::sr_supernet`]).
+pub enum SrOracle {
+    /// Each candidate trained briefly from scratch.
+    Brief(BriefTraining),
+    /// Inherited weights from a supernet checkpoint.
+    Supernet(crate::sr_supernet::SupernetSr),
+}
+
+impl SrOracle {
+    /// The held-out PSNR and SSIM of `arch` (both oracles score the same centre crops).
+    pub fn score(&mut self, arch: &SrArch) -> Result<SrScore> {
+        match self {
+            SrOracle::Brief(b) => b.score(arch),
+            SrOracle::Supernet(s) => s.score(arch),
+        }
+    }
+
+    /// Bicubic on the same crops.
+    pub fn bicubic(&self) -> SrScore {
+        match self {
+            SrOracle::Brief(b) => b.bicubic(),
+            SrOracle::Supernet(s) => s.bicubic(),
+        }
+    }
+}
+
 /// One cached score: valid for the same steps, seed and image folder.
 #[derive(Serialize, Deserialize)]
 struct CacheLine {
@@ -250,7 +277,7 @@ struct CacheLine {
 }
 
 /// The centre `side`×`side` (low resolution) of a pair, or all of it when smaller.
-fn centre(p: &SrPair, side: usize) -> SrPair {
+pub(crate) fn centre(p: &SrPair, side: usize) -> SrPair {
     let (w, h) = (p.lr_y.width.min(side), p.lr_y.height.min(side));
     let (x, y) = ((p.lr_y.width - w) / 2, (p.lr_y.height - h) / 2);
     let crop = |pl: &Plane, s: usize| pl.crop(x * s, y * s, w * s, h * s);
@@ -280,7 +307,7 @@ pub struct SrProblem {
     objectives: Vec<SrObjective>,
     constraints: SrConstraints,
     /// The oracle.
-    pub oracle: BriefTraining,
+    pub oracle: SrOracle,
     /// The latency table and the input side its units were measured at.
     latency: Option<(lookup_tables::Lut, u32)>,
     /// Every architecture evaluated, in order.
@@ -293,7 +320,7 @@ impl SrProblem {
         space: SrSpaceId,
         objectives: Vec<SrObjective>,
         constraints: SrConstraints,
-        oracle: BriefTraining,
+        oracle: SrOracle,
     ) -> SrProblem {
         let mut cards = vec![192; SR_CELLS];
         cards.extend(std::iter::repeat_n(2, space.link_bits()));

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The super-resolution supernet, checked three ways in one run:
+#  1. training: `moga sr supernet` beside its PyTorch reference
+#     (scripts/sr_supernet_reference.py --train: the same shared weights, fairness,
+#     schedule and data folder), the presets' inherited PSNR at every evaluation;
+#  2. weight sharing: every preset and --check-archs sampled architectures exported with
+#     inherited weights (`moga export --ckpt`), run on ONNX Runtime, against the
+#     reference's own slicing of the same checkpoint (largest absolute difference);
+#  3. the oracle: --rank-archs sampled architectures (and the presets) scored by the
+#     supernet and by FALSR's brief training (train:--brief-steps), both on the same
+#     held-out crops: Kendall's tau and Spearman's rho between the two rankings, and
+#     the seconds each oracle took.
+#
+#   scripts/bench-sr-supernet.sh [--space moremnas] [--steps 400] [--batch 8] [--patch 24]
+#       [--lr 2e-3] [--eval-every 100] [--seed 0] [--check-archs 8] [--rank-archs 20]
+#       [--brief-steps 200] [--no-reference] [--out target/bench-sr-supernet]
+#
+# Needs the full torch, onnxruntime, safetensors and pillow in .deps/bench-venv
+# (scripts/bench-train.sh installs torch there; `pip install onnxruntime==1.31.1
+# safetensors pillow` the rest). About 20 minutes with the defaults on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+space=moremnas steps=400 batch=8 patch=24 lr=2e-3 every=100 seed=0 check=8 rank=20 brief=200
+reference=1 out=target/bench-sr-supernet
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --space) space="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --batch) batch="$2"; shift 2 ;;
+    --patch) patch="$2"; shift 2 ;;
+    --lr) lr="$2"; shift 2 ;;
+    --eval-every) every="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --check-archs) check="$2"; shift 2 ;;
+    --rank-archs) rank="$2"; shift 2 ;;
+    --brief-steps) brief="$2"; shift 2 ;;
+    --no-reference) reference=""; shift ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "bench-sr-supernet.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+py=.deps/bench-venv/bin/python
+if ! "$py" -c 'import torch, onnxruntime, safetensors, PIL' 2>/dev/null; then
+  echo "bench-sr-supernet.sh: $py lacks torch, onnxruntime, safetensors or pillow (see the header)" >&2
+  exit 1
+fi
+cargo build --release --bin moga --quiet
+moga=target/release/moga
+rm -rf "$out"; mkdir -p "$out"
+common=(--steps "$steps" --batch "$batch" --patch "$patch" --lr "$lr" --eval-every "$every" --seed "$seed")
+
+echo "== 1. training: moga sr supernet --space $space ${common[*]} (2 threads)" >&2
+start=$SECONDS
+"$moga" sr supernet --space "$space" "${common[@]}" --device cpu --threads 2 -o "$out/supernet" --json \
+  >"$out/moga-train.json"
+moga_s=$((SECONDS - start))
+ref_s=0
+if [ -n "$reference" ]; then
+  echo "== 1. training: the PyTorch reference, same settings (2 threads)" >&2
+  start=$SECONDS
+  "$py" scripts/sr_supernet_reference.py --train --space "$space" "${common[@]}" --threads 2 \
+    >"$out/reference-train.jsonl"
+  ref_s=$((SECONDS - start))
+fi
+
+echo "== 2. weight sharing: exported sub-networks against the reference's slicing" >&2
+presets=$("$moga" space show "$space" --json | "$py" -c 'import json,sys; print(" ".join(json.load(sys.stdin)["presets"]))')
+# shellcheck disable=SC2086
+"$moga" sr score $presets --space "$space" --sample "$check" --seed $((seed + 1)) \
+  --accuracy "supernet:$out/supernet" --json 2>/dev/null \
+  | "$py" -c 'import json,sys; [print(json.loads(l)["arch"]) for l in sys.stdin]' >"$out/check-archs.txt"
+"$py" scripts/sr_supernet_reference.py --check "$out/supernet" --archs "$out/check-archs.txt" \
+  --moga "$moga" --tmp "$out" >"$out/check.json"
+
+echo "== 3. the oracle: supernet against brief training (train:$brief) on $rank samples and the presets" >&2
+start=$SECONDS
+# shellcheck disable=SC2086
+"$moga" sr score $presets --space "$space" --sample "$rank" --seed $((seed + 2)) \
+  --accuracy "supernet:$out/supernet" --json >"$out/rank-supernet.jsonl"
+sup_s=$((SECONDS - start)); start=$SECONDS
+# shellcheck disable=SC2086
+"$moga" sr score $presets --space "$space" --sample "$rank" --seed $((seed + 2)) \
+  --accuracy "train:$brief" --json >"$out/rank-brief.jsonl"
+brief_s=$((SECONDS - start))
+
+"$py" - "$out" "$moga_s" "$ref_s" "$sup_s" "$brief_s" <<'EOF'
+import json, sys, itertools
+out, moga_s, ref_s, sup_s, brief_s = sys.argv[1], *map(float, sys.argv[2:])
+rows = lambda f: [json.loads(l) for l in open(f) if l.strip()]
+m = json.load(open(f"{out}/moga-train.json"))
+try:
+    r = rows(f"{out}/reference-train.jsonl")
+except FileNotFoundError:
+    r = []
+print(f"1. training ({m['config']['space']}, {m['steps_done']} steps; bicubic {m['bicubic']['psnr_db']:.3f} dB on the held-out 48x48 centres)")
+names = [n for n, _ in m["records"][0]["presets"]]
+print(f"{'step':>6} | {'moga L1':>8} " + " ".join(f"{n:>11}" for n in names) + f" | {'torch L1':>8} " + " ".join(f"{n:>11}" for n in names))
+for i, a in enumerate(m["records"]):
+    b = r[i] if i < len(r) else None
+    left = f"{a['step']:>6} | {a['loss']:>8.4f} " + " ".join(f"{p:>11.3f}" for _, p in a["presets"])
+    right = (f" | {b['loss']:>8.4f} " + " ".join(f"{b['presets'].get(n, float('nan')):>11.3f}" for n in names)) if b else ""
+    print(left + right)
+print(f"   whole runs: moga {moga_s:.0f} s, reference {ref_s:.0f} s")
+c = json.load(open(f"{out}/check.json"))
+print(f"2. weight sharing: {c['archs']} sub-networks exported by moga (ONNX Runtime) vs the reference's slicing: largest |difference| {c['max_abs_diff']:.2e}")
+s = rows(f"{out}/rank-supernet.jsonl"); t = rows(f"{out}/rank-brief.jsonl")
+assert [x["arch"] for x in s] == [x["arch"] for x in t]
+a = [x["psnr"] for x in s]; b = [x["psnr"] for x in t]
+def tau(a, b):
+    c = d = 0
+    for i, j in itertools.combinations(range(len(a)), 2):
+        x = (a[i] - a[j]) * (b[i] - b[j])
+        c += x > 0; d += x < 0
+    return (c - d) / max(1, c + d)
+def ranks(v):
+    o = sorted(range(len(v)), key=lambda i: v[i]); r = [0] * len(v)
+    for k, i in enumerate(o): r[i] = k
+    return r
+def rho(a, b):
+    ra, rb = ranks(a), ranks(b); n = len(a)
+    return 1 - 6 * sum((x - y) ** 2 for x, y in zip(ra, rb)) / (n * (n * n - 1))
+print(f"3. oracle: {len(a)} architectures; Kendall tau {tau(a, b):+.3f}, Spearman rho {rho(a, b):+.3f} between supernet and brief-training PSNR")
+print(f"   supernet {sup_s:.0f} s ({sup_s / len(a):.2f} s each), brief training {brief_s:.0f} s ({brief_s / len(a):.1f} s each)")
+for x, y in zip(s, t):
+    print(f"   {x['psnr']:8.3f} {y['psnr']:8.3f}  {x.get('name') or x['arch'][:70]}")
+json.dump({"train": {"moga": m["records"], "reference": r, "moga_s": moga_s, "reference_s": ref_s},
+           "check": {"archs": c["archs"], "max_abs_diff": c["max_abs_diff"]},
+           "rank": {"n": len(a), "kendall_tau": tau(a, b), "spearman_rho": rho(a, b),
+                    "supernet_s": sup_s, "brief_s": brief_s, "supernet": a, "brief": b}},
+          open(f"{out}/summary.json", "w"), indent=1)
+print(f"written: {out}/summary.json")
+EOF
