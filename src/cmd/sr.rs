@@ -618,6 +618,11 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
             .as_deref()
             .unwrap_or("psnr:max,madds:min,params:min"),
     )?;
+    let wants_lat = objectives.contains(&supernet::sr_search::SrObjective::Lat);
+    anyhow::ensure!(
+        a.lut.is_some() || !wants_lat,
+        "--objectives lat:min needs the device's latency table (--lut, profiled with `moga profile --space {space} --lr-side N`)"
+    );
     let spec = a.accuracy.as_deref().unwrap_or("train:100");
     let data = images_dir(&a.data)?;
     let cache = a.output.with_extension("oracle.jsonl");
@@ -626,11 +631,6 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
         SrOracle::Brief(b) => format!("{} training steps", b.steps),
         SrOracle::Supernet(_) => "inherited supernet weights".to_string(),
     };
-    let wants_lat = objectives.contains(&supernet::sr_search::SrObjective::Lat);
-    anyhow::ensure!(
-        a.lut.is_some() || !wants_lat,
-        "--objectives lat:min needs the device's latency table (--lut, profiled with `moga profile --space {space} --lr-side N`)"
-    );
     let mut ga = super::search::ga_config(&a, objectives.len())?;
     anyhow::ensure!(
         ga.algorithm != Algorithm::Exact,
