@@ -13,7 +13,7 @@ use device_runner::onnx::proto::ModelProto;
 use device_runner::onnx::{Tensor, write_model};
 use serde::Serialize;
 use supernet::sr_net::{
-    SR_RECORD_FILE, SR_WEIGHTS_FILE, SrNet, SrOutcome, SrTrainConfig, train_sr,
+    SR_RECORD_FILE, SR_WEIGHTS_FILE, SrNet, SrOutcome, SrSchedule, SrTrainConfig, train_sr,
 };
 use supernet::sr_search::{SrMetrics, SrOracle};
 use supernet::train::{device_name, parse_device};
@@ -47,21 +47,23 @@ fn train_supernet(a: SrSupernetArgs) -> Result<ExitCode> {
         );
         // A resumed run may be given a longer budget; the rest is the checkpoint's.
         if a.steps.is_some() || a.minutes.is_some() {
-            c.steps = a.steps;
-            c.seconds = a.minutes.map(|m| m * 60.0);
+            c.schedule.steps = a.steps;
+            c.schedule.seconds = a.minutes.map(|m| m * 60.0);
         }
         c
     } else {
         SrSupernetConfig {
             space: a.space,
             data: images_dir(&a.data)?.to_path_buf(),
-            seconds: a.minutes.map(|m| m * 60.0),
-            steps: a.steps,
-            batch: a.batch,
-            patch: a.patch,
-            lr: a.lr,
-            eval_every: a.eval_every,
-            seed: a.seed,
+            schedule: SrSchedule {
+                seconds: a.minutes.map(|m| m * 60.0),
+                steps: a.steps,
+                batch: a.batch,
+                patch: a.patch,
+                lr: a.lr,
+                eval_every: a.eval_every,
+                seed: a.seed,
+            },
         }
     };
     eprintln!(
@@ -70,17 +72,19 @@ fn train_supernet(a: SrSupernetArgs) -> Result<ExitCode> {
         if a.resume { " (resumed)" } else { "" },
         config.data.display(),
         config
+            .schedule
             .seconds
             .map(|s| format!(", {} min", s / 60.0))
             .unwrap_or_default(),
         config
+            .schedule
             .steps
             .map(|s| format!(", {s} steps"))
             .unwrap_or_default(),
-        config.batch,
-        config.patch,
-        config.patch,
-        config.lr,
+        config.schedule.batch,
+        config.schedule.patch,
+        config.schedule.patch,
+        config.schedule.lr,
         device_name(device),
         supernet::torch::threads(),
         a.output.display()
@@ -157,13 +161,15 @@ fn train(a: SrTrainArgs) -> Result<ExitCode> {
     let config = SrTrainConfig {
         arch,
         data: images_dir(&a.data)?.to_path_buf(),
-        seconds: a.minutes.map(|m| m * 60.0),
-        steps: a.steps,
-        batch: a.batch,
-        patch: a.patch,
-        lr: a.lr,
-        eval_every: a.eval_every,
-        seed: a.seed,
+        schedule: SrSchedule {
+            seconds: a.minutes.map(|m| m * 60.0),
+            steps: a.steps,
+            batch: a.batch,
+            patch: a.patch,
+            lr: a.lr,
+            eval_every: a.eval_every,
+            seed: a.seed,
+        },
     };
     eprintln!(
         "training {} stand-alone on {} ({}{}), batch {} of {}x{} patches, Adam lr {}; device {}, {} CPU threads; writing {}",
@@ -183,10 +189,10 @@ fn train(a: SrTrainArgs) -> Result<ExitCode> {
                 }
             ))
             .unwrap_or_default(),
-        config.batch,
-        config.patch,
-        config.patch,
-        config.lr,
+        config.schedule.batch,
+        config.schedule.patch,
+        config.schedule.patch,
+        config.schedule.lr,
         device_name(device),
         supernet::torch::threads(),
         a.output.display()

@@ -324,6 +324,15 @@ pub struct SrTrainConfig {
     pub arch: SrArch,
     /// The image folder ([`SrImages::load`]'s split).
     pub data: PathBuf,
+    /// Budget, batches, rate, evaluations, seed.
+    #[serde(flatten)]
+    pub schedule: SrSchedule,
+}
+
+/// The settings of a super-resolution training run, a stand-alone network's or the
+/// supernet's: what [`Schedule`] follows.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct SrSchedule {
     /// Stop after this many seconds of training (evaluation not counted).
     pub seconds: Option<f64>,
     /// Stop after this many steps.
@@ -334,9 +343,9 @@ pub struct SrTrainConfig {
     pub patch: usize,
     /// Peak learning rate of Adam.
     pub lr: f64,
-    /// Score the held-out images every this many steps (0: only at the end).
+    /// Evaluate every this many steps (0: only at the end).
     pub eval_every: usize,
-    /// Seed of weights and patches.
+    /// Seed of weights and patches (and the supernet's paths).
     pub seed: u64,
 }
 
@@ -415,10 +424,8 @@ pub fn train_sr(
 /// Trains `config.arch` on `train` without scoring it (FALSR's brief training of a
 /// search candidate; `config.data` and `eval_every` are not read).
 pub fn train_sr_on(config: &SrTrainConfig, device: Device, train: &[SrPair]) -> Result<SrNet> {
-    let config = SrTrainConfig {
-        eval_every: 0,
-        ..config.clone()
-    };
+    let mut config = config.clone();
+    config.schedule.eval_every = 0;
     train_loop(&config, device, train, &mut |_, _, _, _| Ok(()))
 }
 
@@ -430,8 +437,8 @@ fn train_loop(
     train: &[SrPair],
     evaluate: &mut dyn FnMut(&SrNet, usize, f64, f64) -> Result<()>,
 ) -> Result<SrNet> {
-    let schedule = Schedule::of(config, device)?;
-    let net = SrNet::new(&config.arch, config.seed, device)?;
+    let schedule = Schedule::new(config.schedule, device, 0)?;
+    let net = SrNet::new(&config.arch, config.schedule.seed, device)?;
     let mut learner = Standalone {
         adam: Adam::new(&net.params),
         net,
@@ -476,46 +483,25 @@ impl Learner for Standalone<'_> {
 /// the end.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Schedule {
-    pub seconds: Option<f64>,
-    pub steps: Option<usize>,
-    pub batch: usize,
-    pub patch: usize,
-    pub lr: f64,
-    pub eval_every: usize,
-    pub seed: u64,
-    pub device: Device,
+    s: SrSchedule,
+    device: Device,
     /// Steps over which the rate rises linearly to its peak first (0: none).
-    pub warmup: usize,
+    warmup: usize,
 }
 
 impl Schedule {
-    fn of(c: &SrTrainConfig, device: Device) -> Result<Schedule> {
-        Schedule {
-            seconds: c.seconds,
-            steps: c.steps,
-            batch: c.batch,
-            patch: c.patch,
-            lr: c.lr,
-            eval_every: c.eval_every,
-            seed: c.seed,
-            device,
-            warmup: 0,
-        }
-        .checked()
-    }
-
-    /// The schedule, or the error naming what cannot train.
-    pub fn checked(self) -> Result<Schedule> {
-        if self.seconds.is_none() && self.steps.is_none() {
+    /// The schedule of `s` on `device`, or the error naming what cannot train.
+    pub fn new(s: SrSchedule, device: Device, warmup: usize) -> Result<Schedule> {
+        if s.seconds.is_none() && s.steps.is_none() {
             return Err(Error::Usage("give a time budget or a step count".into()));
         }
-        if self.batch == 0 || self.patch < 4 {
+        if s.batch == 0 || s.patch < 4 {
             return Err(Error::Usage(format!(
                 "batch {} / patch {}: a batch needs patches of at least 4 pixels",
-                self.batch, self.patch
+                s.batch, s.patch
             )));
         }
-        Ok(self)
+        Ok(Schedule { s, device, warmup })
     }
 
     /// Runs from `start` (steps and training seconds done: a resumed run, whose patches
@@ -528,16 +514,16 @@ impl Schedule {
     ) -> Result<()> {
         let (start, mut seconds) = start;
         let stream = (start as u64).wrapping_mul(0x9E37_79B9);
-        let mut rng = SplitMix64::new(self.seed ^ 0x5151 ^ stream);
+        let mut rng = SplitMix64::new(self.s.seed ^ 0x5151 ^ stream);
         let (mut loss_sum, mut loss_n, mut step) = (0.0, 0usize, start);
         let mut evaluated_at = (start > 0).then_some(start);
-        let side = self.patch as i64;
+        let side = self.s.patch as i64;
         loop {
-            let by_steps = self.steps.map(|s| step as f64 / s.max(1) as f64);
-            let by_time = self.seconds.map(|s| seconds / s);
+            let by_steps = self.s.steps.map(|s| step as f64 / s.max(1) as f64);
+            let by_time = self.s.seconds.map(|s| seconds / s);
             let done = by_steps.into_iter().chain(by_time).fold(0f64, f64::max);
             let finished = done >= 1.0;
-            let due = self.eval_every > 0 && step > 0 && step % self.eval_every == 0;
+            let due = self.s.eval_every > 0 && step > 0 && step % self.s.eval_every == 0;
             if (finished || due) && evaluated_at != Some(step) {
                 let loss = if loss_n > 0 {
                     loss_sum / loss_n as f64
@@ -553,9 +539,9 @@ impl Schedule {
             }
             let t0 = Instant::now();
             let warm = ((step + 1) as f64 / self.warmup.max(1) as f64).min(1.0);
-            let lr = self.lr * warm * 0.5 * (1.0 + (std::f64::consts::PI * done).cos());
-            let (lr_v, hr_v) = random_patches(train, self.patch, self.batch, &mut rng)?;
-            let n = self.batch as i64;
+            let lr = self.s.lr * warm * 0.5 * (1.0 + (std::f64::consts::PI * done).cos());
+            let (lr_v, hr_v) = random_patches(train, self.s.patch, self.s.batch, &mut rng)?;
+            let n = self.s.batch as i64;
             let x = Tensor::from_slice(&lr_v)
                 .reshape([n, 1, side, side])
                 .to_device(self.device);

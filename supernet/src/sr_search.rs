@@ -20,7 +20,7 @@ use tch::Device;
 
 use crate::error::{Error, Result};
 use crate::sr_image::{Plane, SrImages, SrPair, SrScore};
-use crate::sr_net::{SrTrainConfig, mean_score, train_sr_on};
+use crate::sr_net::{SrSchedule, SrTrainConfig, mean_score, train_sr_on};
 
 /// What a search of these spaces can minimise or maximise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,13 +189,15 @@ impl BriefTraining {
         let config = SrTrainConfig {
             arch: arch.clone(),
             data: PathBuf::new(),
-            seconds: None,
-            steps: Some(self.steps),
-            batch: self.batch,
-            patch: self.patch,
-            lr: self.lr,
-            eval_every: 0,
-            seed: self.seed,
+            schedule: SrSchedule {
+                seconds: None,
+                steps: Some(self.steps),
+                batch: self.batch,
+                patch: self.patch,
+                lr: self.lr,
+                eval_every: 0,
+                seed: self.seed,
+            },
         };
         let net = train_sr_on(&config, self.device, &self.train)?;
         let (score, _) = net.score(&self.held);

@@ -42,7 +42,7 @@ use tch::{Device, Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::net::write_safetensors_atomic;
 use crate::sr_image::{SrImages, SrPair, SrScore, bicubic_baseline};
-use crate::sr_net::{Adam, Learner, Schedule, SrNet, mean_score};
+use crate::sr_net::{Adam, Learner, Schedule, SrNet, SrSchedule, mean_score};
 use crate::sr_search::{BRIEF_EVAL_SIDE, centre};
 
 /// The shared weights (and Adam's moments) of a supernet checkpoint.
@@ -419,20 +419,10 @@ pub struct SrSupernetConfig {
     pub space: SrSpaceId,
     /// The image folder.
     pub data: PathBuf,
-    /// Stop after this many seconds of training (evaluations not counted).
-    pub seconds: Option<f64>,
-    /// Stop after this many steps.
-    pub steps: Option<usize>,
-    /// Patches per step (every path of a step sees the same batch).
-    pub batch: usize,
-    /// Low-resolution patch side.
-    pub patch: usize,
-    /// Adam's peak learning rate.
-    pub lr: f64,
-    /// Score the presets every this many steps (0: only at the end).
-    pub eval_every: usize,
-    /// Seed of weights, patches and paths.
-    pub seed: u64,
+    /// Budget, batches (every path of a step sees the same batch), rate, evaluations
+    /// (the presets scored), seed (of weights, patches and paths).
+    #[serde(flatten)]
+    pub schedule: SrSchedule,
 }
 
 /// One evaluation of a supernet during training.
@@ -548,7 +538,7 @@ pub fn train_sr_supernet(
         state.seconds = state.records.last().map_or(0.0, |r| r.seconds);
         (net, adam, state)
     } else {
-        let net = SrSupernet::new(config.space, config.seed, device);
+        let net = SrSupernet::new(config.space, config.schedule.seed, device);
         let adam = Adam::new(&net.params);
         let state = SrSupernetState {
             config: config.clone(),
@@ -561,19 +551,8 @@ pub fn train_sr_supernet(
         };
         (net, adam, state)
     };
-    let c = state.config.clone();
-    let schedule = Schedule {
-        seconds: c.seconds,
-        steps: c.steps,
-        batch: c.batch,
-        patch: c.patch,
-        lr: c.lr,
-        eval_every: c.eval_every,
-        seed: c.seed,
-        device,
-        warmup: WARMUP_STEPS,
-    }
-    .checked()?;
+    let c = state.config.schedule;
+    let schedule = Schedule::new(c, device, WARMUP_STEPS)?;
     let start = (state.steps_done, state.seconds);
     let mut learner = FairLearner {
         net,
