@@ -241,6 +241,7 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
         _ => None,
     };
     let sr_dir = a.ckpt.as_deref().filter(|_| !classifiers);
+    let sr_weights = sr_dir.map(super::sr::SrWeights::open).transpose()?;
     let lut = a.lut.as_deref().map(Lut::read).transpose()?;
     let work = Workdir::new(a.keep.as_deref())?;
     let mut models = Vec::new();
@@ -260,8 +261,8 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
                 network_model(space, arch, &mut RandomWeights::new(0))?
             }
             (Net::Sr(arch), _, Some(dir)) => {
-                let t = super::sr::sr_weights(dir, arch)?;
-                super::sr::trained_model(&t, side as usize, side as usize)?
+                let w = sr_weights.as_ref().expect("opened with the folder");
+                w.model(arch, dir, side as usize, side as usize)?
             }
             (Net::Sr(arch), _, None) => sr_model(
                 arch,

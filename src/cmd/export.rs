@@ -119,7 +119,7 @@ fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
     let (h, w) = args.lr_size.unwrap_or((side, side));
     let trained = match &args.ckpt {
         None => None,
-        Some(dir) => Some(super::sr::sr_weights(dir, &arch)?),
+        Some(dir) => Some(super::sr::SrWeights::open(dir)?.into_net(&arch, dir)?),
     };
     let (model, weights) = match &trained {
         None => (

@@ -275,15 +275,58 @@ pub fn trained_sr(dir: &Path) -> Result<SrNet> {
     )?)
 }
 
-/// The weights of `arch` in `dir` (on the CPU): a `moga sr train` folder that holds
-/// this architecture, or a `moga sr supernet` folder of its space (inherited weights).
-pub fn sr_weights(dir: &Path, arch: &lookup_tables::SrArch) -> Result<SrNet> {
-    use supernet::sr_supernet::{SR_SUPERNET_RECORD, SrSupernet};
-    if dir.join(SR_SUPERNET_RECORD).exists() {
-        let net = SrSupernet::open(dir, parse_device("cpu")?)?;
-        return Ok(net.subnet(arch)?);
+/// Where super-resolution weights come from (on the CPU): a `moga sr train` folder (one
+/// architecture) or a `moga sr supernet` folder (any architecture of its space).
+pub enum SrWeights {
+    /// A trained network.
+    Trained(SrNet),
+    /// A supernet's shared weights.
+    Supernet(supernet::sr_supernet::SrSupernet),
+}
+
+impl SrWeights {
+    /// Opens `dir`, once for every network taken from it.
+    pub fn open(dir: &Path) -> Result<SrWeights> {
+        use supernet::sr_supernet::{SR_SUPERNET_RECORD, SrSupernet};
+        if dir.join(SR_SUPERNET_RECORD).exists() {
+            let (net, _) = SrSupernet::open(dir, parse_device("cpu")?)?;
+            return Ok(SrWeights::Supernet(net));
+        }
+        Ok(SrWeights::Trained(trained_sr(dir)?))
     }
-    let net = trained_sr(dir)?;
+
+    /// The ONNX model of `arch` at a `height`×`width` input with these weights: the
+    /// trained network's when it is this architecture, the supernet's inherited ones;
+    /// `dir` names the folder in errors.
+    pub fn model(
+        &self,
+        arch: &lookup_tables::SrArch,
+        dir: &Path,
+        height: usize,
+        width: usize,
+    ) -> Result<ModelProto> {
+        match self {
+            SrWeights::Supernet(s) => trained_model(&s.subnet(arch)?, height, width),
+            SrWeights::Trained(net) => {
+                check_holds(net, arch, dir)?;
+                trained_model(net, height, width)
+            }
+        }
+    }
+
+    /// The network of `arch` with these weights (see [`SrWeights::model`]).
+    pub fn into_net(self, arch: &lookup_tables::SrArch, dir: &Path) -> Result<SrNet> {
+        match self {
+            SrWeights::Supernet(s) => Ok(s.subnet(arch)?),
+            SrWeights::Trained(net) => {
+                check_holds(&net, arch, dir)?;
+                Ok(net)
+            }
+        }
+    }
+}
+
+fn check_holds(net: &SrNet, arch: &lookup_tables::SrArch, dir: &Path) -> Result<()> {
     anyhow::ensure!(
         net.arch == *arch,
         "{} holds {}, not {}",
@@ -291,7 +334,7 @@ pub fn sr_weights(dir: &Path, arch: &lookup_tables::SrArch) -> Result<SrNet> {
         net.arch.encode(),
         arch.encode()
     );
-    Ok(net)
+    Ok(())
 }
 
 /// The ONNX model of a trained network for a `height`×`width` low-resolution input.

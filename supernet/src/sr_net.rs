@@ -94,31 +94,8 @@ impl SrNet {
     /// [`SrNet::save`]); every tensor must be there with its shape.
     pub fn load(arch: &SrArch, file: &Path, device: Device) -> Result<SrNet> {
         let mut net = SrNet::new(arch, 0, device)?;
-        let read = Tensor::read_safetensors(file).map_err(|e| {
-            Error::Usage(format!(
-                "{}: not a readable safetensors file ({e})",
-                file.display()
-            ))
-        })?;
-        let read: std::collections::HashMap<String, Tensor> = read.into_iter().collect();
-        for (name, t) in &mut net.params {
-            let src = read.get(name.as_str()).ok_or_else(|| {
-                Error::Usage(format!(
-                    "{}: no tensor {name} (the weights are not of {})",
-                    file.display(),
-                    arch.encode()
-                ))
-            })?;
-            if src.size() != t.size() {
-                return Err(Error::Usage(format!(
-                    "{}: {name} has shape {:?}, the network needs {:?}",
-                    file.display(),
-                    src.size(),
-                    t.size()
-                )));
-            }
-            tch::no_grad(|| t.copy_(src));
-        }
+        let not_of = format!("the weights are not of {}", arch.encode());
+        let read = read_into(file, &mut net.params, &not_of, "the network")?;
         if read.len() != net.params.len() {
             return Err(Error::Usage(format!(
                 "{}: {} tensors, the network has {}",
@@ -216,6 +193,39 @@ impl SrNet {
             .collect();
         (mean_score(&each), each)
     }
+}
+
+/// Reads the safetensors `file` and copies into each of `params` the tensor of its name,
+/// which must be there with its shape: `not_of` says what a missing one means, `holder`
+/// who needs the shape. Returns everything read (checkpoints hold more than weights).
+pub(crate) fn read_into(
+    file: &Path,
+    params: &mut [(String, Tensor)],
+    not_of: &str,
+    holder: &str,
+) -> Result<std::collections::HashMap<String, Tensor>> {
+    let read = Tensor::read_safetensors(file).map_err(|e| {
+        Error::Usage(format!(
+            "{}: not a readable safetensors file ({e})",
+            file.display()
+        ))
+    })?;
+    let read: std::collections::HashMap<String, Tensor> = read.into_iter().collect();
+    for (name, t) in params {
+        let src = read.get(name.as_str()).ok_or_else(|| {
+            Error::Usage(format!("{}: no tensor {name} ({not_of})", file.display()))
+        })?;
+        if src.size() != t.size() {
+            return Err(Error::Usage(format!(
+                "{}: {name} has shape {:?}, {holder} needs {:?}",
+                file.display(),
+                src.size(),
+                t.size()
+            )));
+        }
+        tch::no_grad(|| t.copy_(src));
+    }
+    Ok(read)
 }
 
 /// ONNX's DepthToSpace in DCR mode (TensorFlow's channel order): output channel `c` at

@@ -42,7 +42,7 @@ use tch::{Device, Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::net::write_safetensors_atomic;
 use crate::sr_image::{SrImages, SrPair, SrScore, bicubic_baseline};
-use crate::sr_net::{Adam, Learner, Schedule, SrNet, SrSchedule, mean_score};
+use crate::sr_net::{Adam, Learner, Schedule, SrNet, SrSchedule, mean_score, read_into};
 use crate::sr_search::{BRIEF_EVAL_SIDE, centre};
 
 /// The shared weights (and Adam's moments) of a supernet checkpoint.
@@ -320,12 +320,13 @@ impl SrSupernet {
             .collect()
     }
 
-    /// The supernet of the checkpoint in `dir` (a `moga sr supernet` folder).
-    pub fn open(dir: &Path, device: Device) -> Result<SrSupernet> {
+    /// The supernet of the checkpoint in `dir` (a `moga sr supernet` folder) and its
+    /// record.
+    pub fn open(dir: &Path, device: Device) -> Result<(SrSupernet, SrSupernetState)> {
         let state = read_state(dir)?;
-        let (net, _, _) =
-            SrSupernet::load(state.config.space, &dir.join(SR_SUPERNET_WEIGHTS), device)?;
-        Ok(net)
+        let file = dir.join(SR_SUPERNET_WEIGHTS);
+        let (net, _) = SrSupernet::load(state.config.space, &file, device)?;
+        Ok((net, state))
     }
 
     /// Writes the shared tensors, Adam's moments when given, and the step they are of
@@ -343,40 +344,18 @@ impl SrSupernet {
         write_safetensors_atomic(&named, file)
     }
 
-    /// The supernet of `space` in `file`, with Adam's moments when it holds them, and the
-    /// step it was saved at.
-    fn load(space: SrSpaceId, file: &Path, device: Device) -> Result<(SrSupernet, Adam, usize)> {
+    /// The supernet of `space` in `file`, and everything the file holds (Adam's moments
+    /// and the step, for a resumed run).
+    fn load(
+        space: SrSpaceId,
+        file: &Path,
+        device: Device,
+    ) -> Result<(SrSupernet, HashMap<String, Tensor>)> {
         let mut net = SrSupernet::new(space, 0, device);
-        let read = Tensor::read_safetensors(file).map_err(|e| {
-            Error::Usage(format!(
-                "{}: not a readable safetensors file ({e})",
-                file.display()
-            ))
-        })?;
-        let read: HashMap<String, Tensor> = read.into_iter().collect();
-        for (name, t) in &mut net.params {
-            let src = read.get(name.as_str()).ok_or_else(|| {
-                Error::Usage(format!(
-                    "{}: no tensor {name} (not a {space} supernet)",
-                    file.display()
-                ))
-            })?;
-            if src.size() != t.size() {
-                return Err(Error::Usage(format!(
-                    "{}: {name} has shape {:?}, the {space} supernet needs {:?}",
-                    file.display(),
-                    src.size(),
-                    t.size()
-                )));
-            }
-            tch::no_grad(|| t.copy_(src));
-        }
-        let mut adam = Adam::new(&net.params);
-        adam.restore(&net.params, &read);
-        let step = read
-            .get("meta.step")
-            .map_or(0, |t| t.int64_value(&[]).max(0) as usize);
-        Ok((net, adam, step))
+        let not_of = format!("not a {space} supernet");
+        let holder = format!("the {space} supernet");
+        let read = read_into(file, &mut net.params, &not_of, &holder)?;
+        Ok((net, read))
     }
 }
 
@@ -528,8 +507,13 @@ pub fn train_sr_supernet(
     let bicubic = mean_score(&held.iter().map(bicubic_baseline).collect::<Vec<_>>());
     let (net, adam, state) = if resume {
         let state = read_state(out)?;
-        let (net, adam, step) =
-            SrSupernet::load(state.config.space, &out.join(SR_SUPERNET_WEIGHTS), device)?;
+        let file = out.join(SR_SUPERNET_WEIGHTS);
+        let (net, read) = SrSupernet::load(state.config.space, &file, device)?;
+        let mut adam = Adam::new(&net.params);
+        adam.restore(&net.params, &read);
+        let step = read
+            .get("meta.step")
+            .map_or(0, |t| t.int64_value(&[]).max(0) as usize);
         let mut state = state;
         // The caller's settings: the checkpoint's, with the budget it may have extended.
         state.config = config.clone();
@@ -601,8 +585,7 @@ pub struct SupernetSr {
 impl SupernetSr {
     /// Opens the checkpoint in `dir`, scoring on the held-out images of `data`.
     pub fn open(dir: &Path, data: &Path, device: Device) -> Result<SupernetSr> {
-        let state = read_state(dir)?;
-        let net = SrSupernet::open(dir, device)?;
+        let (net, state) = SrSupernet::open(dir, device)?;
         let images = SrImages::load(data)?;
         let held = SrPair::all(&images.held_out)
             .iter()
