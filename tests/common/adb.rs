@@ -27,23 +27,34 @@ pub struct AdbServer {
 }
 
 impl AdbServer {
+    /// A free port is only free until someone takes it: between dropping the probe
+    /// listener and adb binding the port, another process may open it (CI once got
+    /// `protocol fault (status 30 30 30 63?!)` from whatever answered there). So a failed
+    /// start is retried on a fresh port, a few times, before the test gives up.
     pub fn start(home: &Path) -> AdbServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let s = AdbServer {
-            port,
-            home: home.to_path_buf(),
-        };
-        let out = s.adb(&["start-server"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        s
+        let mut failures = Vec::new();
+        for _ in 0..4 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let s = AdbServer {
+                port,
+                home: home.to_path_buf(),
+            };
+            let out = s.adb(&["start-server"]);
+            if out.status.success() {
+                return s;
+            }
+            failures.push(format!(
+                "port {port}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            // Not ours: never send kill-server to whatever holds that port.
+            std::mem::forget(s);
+        }
+        panic!("adb start-server failed 4 times:\n{}", failures.join("\n"));
     }
 
     pub fn adb(&self, args: &[&str]) -> std::process::Output {
