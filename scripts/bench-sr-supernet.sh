@@ -9,20 +9,25 @@
 #  3. the oracle: --rank-archs sampled architectures (and the presets) scored by the
 #     supernet and by FALSR's brief training (train:--brief-steps), both on the same
 #     held-out crops: Kendall's tau and Spearman's rho between the two rankings, and
-#     the seconds each oracle took.
+#     the seconds each oracle took;
+#  4. the truth's own agreement: the same architectures briefly trained again with
+#     another seed (unless --no-repeat): Kendall's tau between the two brief rankings is
+#     the most any oracle can be expected to reach against one of them; and a
+#     structural baseline (fewer blocks in all, better) ranked against both.
 #
 #   scripts/bench-sr-supernet.sh [--space moremnas] [--steps 400] [--batch 8] [--patch 24]
 #       [--lr 2e-3] [--eval-every 100] [--seed 0] [--check-archs 8] [--rank-archs 20]
-#       [--brief-steps 200] [--no-reference] [--out target/bench-sr-supernet]
+#       [--brief-steps 200] [--no-reference] [--no-repeat] [--out target/bench-sr-supernet]
 #
 # Needs the full torch, onnxruntime, safetensors and pillow in .deps/bench-venv
 # (scripts/bench-train.sh installs torch there; `pip install onnxruntime==1.31.1
-# safetensors pillow` the rest). About 20 minutes with the defaults on 2 cores.
+# safetensors pillow` the rest). About 35 minutes with the defaults on 2 cores (20 with
+# --no-repeat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 space=moremnas steps=400 batch=8 patch=24 lr=2e-3 every=100 seed=0 check=8 rank=20 brief=200
-reference=1 out=target/bench-sr-supernet
+reference=1 repeat=1 out=target/bench-sr-supernet
 while [ $# -gt 0 ]; do
   case "$1" in
     --space) space="$2"; shift 2 ;;
@@ -36,8 +41,9 @@ while [ $# -gt 0 ]; do
     --rank-archs) rank="$2"; shift 2 ;;
     --brief-steps) brief="$2"; shift 2 ;;
     --no-reference) reference=""; shift ;;
+    --no-repeat) repeat=""; shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench-sr-supernet.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -84,6 +90,12 @@ sup_s=$((SECONDS - start)); start=$SECONDS
 "$moga" sr score $presets --space "$space" --sample "$rank" --seed $((seed + 2)) \
   --accuracy "train:$brief" --json >"$out/rank-brief.jsonl"
 brief_s=$((SECONDS - start))
+if [ -n "$repeat" ]; then
+  echo "== 4. the truth's own agreement: the same architectures, brief training with another seed" >&2
+  mapfile -t ranked < <("$py" -c 'import json,sys; [print(json.loads(l)["arch"]) for l in open(sys.argv[1])]' "$out/rank-brief.jsonl")
+  "$moga" sr score "${ranked[@]}" --space "$space" --seed $((seed + 7)) \
+    --accuracy "train:$brief" --json >"$out/rank-brief-again.jsonl"
+fi
 
 "$py" - "$out" "$moga_s" "$ref_s" "$sup_s" "$brief_s" <<'EOF'
 import json, sys, itertools
@@ -122,13 +134,27 @@ def rho(a, b):
     ra, rb = ranks(a), ranks(b); n = len(a)
     return 1 - 6 * sum((x - y) ** 2 for x, y in zip(ra, rb)) / (n * (n * n - 1))
 print(f"3. oracle: {len(a)} architectures; Kendall tau {tau(a, b):+.3f}, Spearman rho {rho(a, b):+.3f} between supernet and brief-training PSNR")
+def blocks(enc):
+    return sum(int(c.split("_")[3][1:]) for c in enc.split(":", 1)[1].split("/")[0].split("-"))
+fewer = [-blocks(x["arch"]) for x in s]
+try:
+    again = [x["psnr"] for x in rows(f"{out}/rank-brief-again.jsonl")]
+except FileNotFoundError:
+    again = None
+if again:
+    print(f"4. brief training against itself (another seed): Kendall tau {tau(b, again):+.3f}; the supernet against the second run {tau(a, again):+.3f}")
+    print(f"   structural baseline (fewer blocks, better): tau {tau(fewer, b):+.3f} against the first brief run, {tau(fewer, again):+.3f} against the second")
+else:
+    print(f"   structural baseline (fewer blocks, better): tau {tau(fewer, b):+.3f} against brief training")
 print(f"   supernet {sup_s:.0f} s ({sup_s / len(a):.2f} s each), brief training {brief_s:.0f} s ({brief_s / len(a):.1f} s each)")
 for x, y in zip(s, t):
     print(f"   {x['psnr']:8.3f} {y['psnr']:8.3f}  {x.get('name') or x['arch'][:70]}")
 json.dump({"train": {"moga": m["records"], "reference": r, "moga_s": moga_s, "reference_s": ref_s},
            "check": {"archs": c["archs"], "max_abs_diff": c["max_abs_diff"]},
            "rank": {"n": len(a), "kendall_tau": tau(a, b), "spearman_rho": rho(a, b),
-                    "supernet_s": sup_s, "brief_s": brief_s, "supernet": a, "brief": b}},
+                    "supernet_s": sup_s, "brief_s": brief_s, "supernet": a, "brief": b,
+                    "brief_again": again, "kendall_tau_brief_again": tau(b, again) if again else None,
+                    "kendall_tau_fewer_blocks": tau(fewer, b)}},
           open(f"{out}/summary.json", "w"), indent=1)
 print(f"written: {out}/summary.json")
 EOF

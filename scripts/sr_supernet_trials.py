@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Recipe trials for the super-resolution supernet, on scripts/sr_supernet_reference.py's
+PyTorch supernet (moremnas, batch 8, 24x24 patches, 2 threads), ranked against a file of
+brief-training scores (`moga sr score ... --accuracy train:200 --json`, e.g.
+target/bench-sr-supernet/rank-brief.jsonl):
+
+  train --steps 400 [--lr 2e-3] [--paths fair|sandwich] [--k1sep] [--fanscale] --ckpt F
+      trains the supernet (FairNAS's 4 paths a step; `sandwich`: 2 random paths, the
+      widest and the narrowest) and saves its weights to F;
+  score --ckpt F --ft 0,20,60 [--ftlr 1e-3] [--k1sep] [--fanscale]
+      scores every architecture of --truth with inherited weights, then after K
+      fine-tuning steps of that path alone; prints Kendall's tau per K;
+  score --scratch --ft 50,100,200 [--ftlr 2e-3]
+      the same architectures trained from scratch (the brief-training proxy re-run in
+      PyTorch, another seed and downscaler): how far the truth agrees with itself.
+
+--k1sep gives 1x1 kernels master weights of their own instead of the 3x3's centre;
+--fanscale multiplies a slice by sqrt(master fan / slice fan) so narrow inputs are not
+under-scaled. Both change what a sub-network inherits, so they are trials, not moga's
+supernet. Scores are written to F.scores.json (F.scratch.scores.json). Paths are relative to
+the repository root.
+"""
+import os, sys, json, math, random, time, itertools, glob, os, copy, argparse
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch, numpy as np
+import sr_supernet_reference as R
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("mode", choices=["train", "score"])
+ap.add_argument("--steps", type=int, default=400)
+ap.add_argument("--lr", type=float, default=2e-3)
+ap.add_argument("--ckpt", default="target/sr-supernet-trials/P.pt")
+ap.add_argument("--ft", default="0,20,50")
+ap.add_argument("--ftlr", type=float, default=1e-3)
+ap.add_argument("--scratch", action="store_true")
+ap.add_argument("--paths", default="fair", choices=["fair", "sandwich"])
+ap.add_argument("--truth", default="target/bench-sr-supernet/rank-brief.jsonl")
+ap.add_argument("--k1sep", action="store_true")
+ap.add_argument("--fanscale", action="store_true")
+a = ap.parse_args()
+os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # paths are the repository's
+_orig_sliced = R.sliced
+def sliced(P, name, rows, cols, g, k):
+    if a.k1sep and k == 1 and (name + "@1.weight") in P:
+        w, b = P[name + "@1.weight"], P[name + ".bias"]
+        r = torch.tensor(rows)
+        t = w.index_select(0, r)
+        if cols is not None:
+            t = t.index_select(1, torch.tensor(cols))
+            if g > 1:
+                po, pi = len(rows) // g, len(cols) // g
+                t = torch.cat([t[j*po:(j+1)*po, j*pi:(j+1)*pi] for j in range(g)], 0)
+        out = (t, b.index_select(0, r))
+    else:
+        out = _orig_sliced(P, name, rows, cols, g, k)
+    if a.fanscale and cols is not None and name not in ("fe",) and not name.endswith(".dw"):
+        full = P[name + ".weight"].shape[1]
+        if full > 1:
+            # the master is initialised for min(full,64) inputs per group; scale to the slice's fan
+            used = len(cols)
+            ref = min(full, 64)
+            out = (out[0] * math.sqrt(ref / max(used, 1)), out[1])
+    return out
+R.sliced = sliced
+_orig_init = R.init
+def init(space):
+    P = _orig_init(space)
+    if a.k1sep:
+        for name, shape, relu, g in R.layout(space):
+            cout, cin, k, _ = shape
+            if k == 3 and name not in ("fe", "tail", "out") and not name.endswith(".dw"):
+                fan = min(cin, 64) // g
+                bnd = math.sqrt((6.0 if relu else 2.0) / fan)
+                P[name + "@1.weight"] = torch.empty(cout, cin, 1, 1).uniform_(-bnd, bnd).requires_grad_()
+    return P
+R.init = init
+torch.set_num_threads(2)
+data = ".deps/sr-images"
+tr = [R.load_y(p) for p in sorted(glob.glob(data + "/train/*.png"))]
+val = []
+for p in sorted(glob.glob(data + "/val/*.png")):
+    hr, lr = R.load_y(p)
+    y0, x0 = (lr.shape[2] - 48) // 2, (lr.shape[3] - 48) // 2
+    val.append((hr[:, :, 2*y0:2*y0+96, 2*x0:2*x0+96], lr[:, :, y0:y0+48, x0:x0+48]))
+
+def batch(rng, n=8, patch=24):
+    xs, ys = [], []
+    for _ in range(n):
+        hr, lo = tr[rng.randrange(len(tr))]
+        y, x = rng.randrange(lo.shape[2]-patch+1), rng.randrange(lo.shape[3]-patch+1)
+        xs.append(lo[:, :, y:y+patch, x:x+patch]); ys.append(hr[:, :, 2*y:2*y+2*patch, 2*x:2*x+2*patch])
+    return torch.cat(xs), torch.cat(ys)
+
+def score(P, arch):
+    with torch.no_grad():
+        return float(np.mean([R.psnr(R.forward(P, "moremnas", arch, [], lo), hr) for hr, lo in val]))
+
+def tau(a, b):
+    c = d = 0
+    for i, j in itertools.combinations(range(len(a)), 2):
+        x = (a[i]-a[j])*(b[i]-b[j]); c += x > 0; d += x < 0
+    return (c-d)/max(1, c+d)
+
+if a.mode == "train":
+    rng = random.Random(0); torch.manual_seed(0)
+    P = R.init("moremnas")
+    opt = torch.optim.Adam(P.values(), lr=a.lr)
+    t0 = time.time()
+    for step in range(a.steps):
+        lr = a.lr * min(1.0, (step+1)/25) * 0.5*(1+math.cos(math.pi*step/a.steps))
+        for g in opt.param_groups: g["lr"] = lr
+        x, y = batch(rng)
+        perms = [rng.sample(R.OPS, 4) for _ in range(7)]
+        tot = 0
+        for p in range(4):
+            if a.paths == "sandwich" and p >= 2:
+                f = 64 if p == 2 else 16; b = 4 if p == 2 else 1; k = 3 if p == 2 else 1
+                arch = [(perms[i][p], f, k, b, rng.random() < .5) for i in range(7)]
+            else:
+                arch = [(perms[i][p], rng.choice([16,32,48,64]), rng.choice([1,3]), rng.choice([1,2,4]), rng.random() < .5) for i in range(7)]
+            loss = (R.forward(P, "moremnas", arch, [], x) - y).abs().mean()
+            loss.backward(); tot += loss.item()
+        opt.step(); opt.zero_grad()
+        if (step+1) % 100 == 0:
+            print(step+1, round(tot/4, 4), round(time.time()-t0), flush=True)
+    os.makedirs(os.path.dirname(os.path.abspath(a.ckpt)), exist_ok=True)
+    torch.save({k: v.detach() for k, v in P.items()}, a.ckpt)
+else:
+    truth = [json.loads(l) for l in open(a.truth)]
+    archs = [R.parse(t["arch"])[1] for t in truth]
+    tv = [t["psnr"] for t in truth]
+    Ks = [int(k) for k in a.ft.split(",")]
+    base = torch.load(a.ckpt) if not a.scratch else None
+    res = {k: [] for k in Ks}
+    t0 = time.time()
+    for n, arch in enumerate(archs):
+        if a.scratch:
+            torch.manual_seed(1); P = R.init("moremnas")
+            P = {k: v.detach() for k, v in P.items()}
+        else:
+            P = base
+        P = {k: v.clone().requires_grad_() for k, v in P.items()}
+        opt = torch.optim.Adam(P.values(), lr=a.ftlr)
+        rng = random.Random(5)
+        done = 0
+        for K in Ks:
+            while done < K:
+                if a.scratch:
+                    lr = a.ftlr * min(1.0, (done+1)/25) * 0.5*(1+math.cos(math.pi*done/max(Ks)))
+                    for g in opt.param_groups: g["lr"] = lr
+                x, y = batch(rng)
+                loss = (R.forward(P, "moremnas", arch, [], x) - y).abs().mean()
+                loss.backward(); opt.step(); opt.zero_grad(); done += 1
+            res[K].append(score(P, arch))
+        print(n, [round(res[K][-1], 2) for K in Ks], round(tv[n], 2), round(time.time()-t0), flush=True)
+    for K in Ks:
+        print(f"K={K}: tau {tau(res[K], tv):+.3f}  range {min(res[K]):.2f}..{max(res[K]):.2f}")
+    json.dump({str(K): res[K] for K in Ks}, open(a.ckpt + (".scratch" if a.scratch else "") + ".scores.json", "w"))
