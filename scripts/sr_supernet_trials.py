@@ -42,15 +42,9 @@ os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # path
 _orig_sliced = R.sliced
 def sliced(P, name, rows, cols, g, k):
     if a.k1sep and k == 1 and (name + "@1.weight") in P:
-        w, b = P[name + "@1.weight"], P[name + ".bias"]
-        r = torch.tensor(rows)
-        t = w.index_select(0, r)
-        if cols is not None:
-            t = t.index_select(1, torch.tensor(cols))
-            if g > 1:
-                po, pi = len(rows) // g, len(cols) // g
-                t = torch.cat([t[j*po:(j+1)*po, j*pi:(j+1)*pi] for j in range(g)], 0)
-        out = (t, b.index_select(0, r))
+        # the reference's slicing, of the 1x1 master instead of the 3x3's centre
+        own = {name + ".weight": P[name + "@1.weight"], name + ".bias": P[name + ".bias"]}
+        out = _orig_sliced(own, name, rows, cols, g, k)
     else:
         out = _orig_sliced(P, name, rows, cols, g, k)
     if a.fanscale and cols is not None and name not in ("fe",) and not name.endswith(".dw"):

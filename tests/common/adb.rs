@@ -39,37 +39,40 @@ impl AdbServer {
                 .local_addr()
                 .unwrap()
                 .port();
-            let s = AdbServer {
-                port,
-                home: home.to_path_buf(),
-            };
-            let out = s.adb(&["start-server"]);
+            let out = adb_at(port, home, &["start-server"]);
             if out.status.success() {
-                return s;
+                return AdbServer {
+                    port,
+                    home: home.to_path_buf(),
+                };
             }
             failures.push(format!(
                 "port {port}: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
-            // Not ours: never send kill-server to whatever holds that port.
-            std::mem::forget(s);
         }
         panic!("adb start-server failed 4 times:\n{}", failures.join("\n"));
     }
 
     pub fn adb(&self, args: &[&str]) -> std::process::Output {
-        Command::new("adb")
-            .arg("-P")
-            .arg(self.port.to_string())
-            .args(args)
-            .env("HOME", &self.home)
-            .output()
-            .expect("adb runs (scripts/setup.sh)")
+        adb_at(self.port, &self.home, args)
     }
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+}
+
+/// `adb -P port ARGS` with `home` as HOME (a server not yet ours is never dropped, so
+/// never sent `kill-server`).
+fn adb_at(port: u16, home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("adb")
+        .arg("-P")
+        .arg(port.to_string())
+        .args(args)
+        .env("HOME", home)
+        .output()
+        .expect("adb runs (scripts/setup.sh)")
 }
 
 impl Drop for AdbServer {
