@@ -114,6 +114,11 @@ for i, a in enumerate(m["records"]):
     left = f"{a['step']:>6} | {a['loss']:>8.4f} " + " ".join(f"{p:>11.3f}" for _, p in a["presets"])
     right = (f" | {b['loss']:>8.4f} " + " ".join(f"{b['presets'].get(n, float('nan')):>11.3f}" for n in names)) if b else ""
     print(left + right)
+last = m["records"][-1]
+if last.get("fixed_parts"):
+    cut = ", ".join(f"{n} {p:.3f} -> {f:.3f} dB ({p - f:+.3f})" for (n, p), (_, f) in zip(last["presets"], last["fixed_parts"]))
+    print(f"   at step {last['step']}, the presets with the cells cut off (what the cells add): {cut}")
+print(f"   moga's verdict on its oracle: {m.get('weak_oracle') or 'none'}")
 print(f"   whole runs: moga {moga_s:.0f} s, reference {ref_s:.0f} s")
 c = json.load(open(f"{out}/check.json"))
 print(f"2. weight sharing: {c['archs']} sub-networks exported by moga (ONNX Runtime) vs the reference's slicing: largest |difference| {c['max_abs_diff']:.2e}")
@@ -146,6 +151,8 @@ if again:
     print(f"   structural baseline (fewer blocks, better): tau {tau(fewer, b):+.3f} against the first brief run, {tau(fewer, again):+.3f} against the second")
 else:
     print(f"   structural baseline (fewer blocks, better): tau {tau(fewer, b):+.3f} against brief training")
+bic = m["bicubic"]["psnr_db"]
+print(f"   below bicubic ({bic:.2f} dB): supernet {sum(x < bic for x in a)} of {len(a)}, brief training {sum(x < bic for x in b)} of {len(b)}")
 print(f"   supernet {sup_s:.0f} s ({sup_s / len(a):.2f} s each), brief training {brief_s:.0f} s ({brief_s / len(a):.1f} s each)")
 for x, y in zip(s, t):
     print(f"   {x['psnr']:8.3f} {y['psnr']:8.3f}  {x.get('name') or x['arch'][:70]}")

@@ -136,7 +136,10 @@ def depth_to_space_dcr(x, b=2):
     return x.reshape(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c // (b * b), h * b, w * b)
 
 
-def forward(P, space, arch, links, x):
+def forward(P, space, arch, links, x, shortcut=1.0):
+    """The sub-network `arch` (with `links`) of P on x; `shortcut` scales the feature
+    extractor's skip into the tail (1 in the network; scripts/sr_supernet_trials.py
+    --anneal ramps it)."""
     fe_rows = list(range(32))
     fe = conv(x, sliced(P, "fe", fe_rows, [0], 1, 3), 3, 1, True)
     outs, canon = [], []
@@ -176,7 +179,7 @@ def forward(P, space, arch, links, x):
         outs.append(h)
         canon.append(rows)
     x_in, cols = slot_input(7)
-    t = conv(x_in, sliced(P, "tail", list(range(32)), cols, 1, 3), 3, 1, True) + fe
+    t = conv(x_in, sliced(P, "tail", list(range(32)), cols, 1, 3), 3, 1, True) + shortcut * fe
     return conv(depth_to_space_dcr(t), sliced(P, "out", [0], list(range(8)), 1, 3), 3, 1, False)
 
 

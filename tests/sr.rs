@@ -528,9 +528,20 @@ fn an_sr_supernet_trains_resumes_scores_searches_and_exports() {
     let records = v["records"].as_array().unwrap();
     assert_eq!(records.len(), 2, "{v}");
     assert_eq!(records[1]["presets"].as_array().unwrap().len(), 2);
+    // What the presets reach with the cells cut off, kept beside their inherited scores.
+    let fixed = records[1]["fixed_parts"].as_array().unwrap();
+    assert_eq!(fixed.len(), 2, "{v}");
+    assert!(
+        fixed.iter().all(|p| p[1].as_f64().unwrap().is_finite()),
+        "{v}"
+    );
     assert!(s.path("sn/srsupernet.safetensors").is_file());
     let v = train(&["--steps", "6", "--resume"]);
     assert_eq!(v["steps_done"], 6, "{v}");
+    assert!(
+        v["weak_oracle"].as_str().unwrap().contains("below bicubic"),
+        "{v}"
+    );
     assert_eq!(v["records"].as_array().unwrap().len(), 3, "{v}");
     let e = s
         .moga(&["sr", "supernet", "--space", "falsr", "--resume", "-o", "sn"])
@@ -579,24 +590,29 @@ fn an_sr_supernet_trains_resumes_scores_searches_and_exports() {
         .fails_with_one_line();
     assert!(e.contains("covers moremnas, not falsr"), "{e}");
 
-    let v = s
-        .moga(&[
-            "search",
-            "--space",
-            "moremnas",
-            "--data",
-            &data,
-            "--population",
-            "4",
-            "--generations",
-            "1",
-            "--accuracy",
-            oracle,
-            "-o",
-            "front.json",
-            "--json",
-        ])
-        .json();
+    let searched = s.moga(&[
+        "search",
+        "--space",
+        "moremnas",
+        "--data",
+        &data,
+        "--population",
+        "4",
+        "--generations",
+        "1",
+        "--accuracy",
+        oracle,
+        "-o",
+        "front.json",
+        "--json",
+    ]);
+    let v = searched.json();
+    // Six steps teach the shared weights nothing: the search says its oracle is weak.
+    let err = searched.stderr();
+    assert!(
+        err.contains("warning: sn: at step 6 every preset") && err.contains("below bicubic"),
+        "{err}"
+    );
     assert!(
         v["oracle"]["kind"]
             .as_str()

@@ -95,17 +95,27 @@ fn train_supernet(a: SrSupernetArgs) -> Result<ExitCode> {
             .iter()
             .map(|(n, p)| format!("{n} {p:.2}"))
             .collect();
+        let cells: Vec<String> = r
+            .presets
+            .iter()
+            .zip(&r.fixed_parts)
+            .map(|((n, p), (_, f))| format!("{n} {:+.2}", p - f))
+            .collect();
         eprintln!(
-            "  step {:>6}  {:>7.1} s  L1 {:.4}  inherited PSNR dB: {}",
+            "  step {:>6}  {:>7.1} s  L1 {:.4}  inherited PSNR dB: {}; the cells add dB: {}",
             r.step,
             r.seconds,
             r.loss,
-            presets.join(", ")
+            presets.join(", "),
+            cells.join(", ")
         );
     })?;
     let mut out = std::io::stdout().lock();
     if a.out.json {
-        json_line(&mut out, &state)?;
+        // The record, and moga's verdict on it as an oracle (null when none).
+        let mut v = serde_json::to_value(&state)?;
+        v["weak_oracle"] = state.weak_oracle().into();
+        json_line(&mut out, &v)?;
     } else {
         writeln!(
             out,
@@ -119,15 +129,27 @@ fn train_supernet(a: SrSupernetArgs) -> Result<ExitCode> {
             state.eval_crop
         )?;
         if let Some(last) = state.records.last() {
-            let mut t = Table::new(&["preset", " inherited PSNR", " vs bicubic dB"]);
-            for (n, p) in &last.presets {
+            let mut t = Table::new(&[
+                "preset",
+                " inherited PSNR",
+                " vs bicubic dB",
+                " cells cut off",
+                " the cells add dB",
+            ]);
+            for (i, (n, p)) in last.presets.iter().enumerate() {
+                let f = last.fixed_parts.get(i).map(|(_, f)| *f);
                 t.row(vec![
                     n.clone(),
                     format!("{p:.3}"),
                     format!("{:+.3}", p - state.bicubic.psnr_db),
+                    f.map_or("-".into(), |f| format!("{f:.3}")),
+                    f.map_or("-".into(), |f| format!("{:+.3}", p - f)),
                 ]);
             }
             t.write(&mut out)?;
+            if let Some(why) = state.weak_oracle() {
+                writeln!(out, "warning: {why}; {WEAK_ORACLE_ADVICE}")?;
+            }
         }
         writeln!(
             out,
@@ -426,6 +448,9 @@ fn upscale(a: SrUpscaleArgs) -> Result<ExitCode> {
 
 /// The PSNR oracle `spec` names: `train:STEPS` (FALSR's brief training, its scores
 /// cached in `cache`) or `supernet:DIR` (a supernet of `space`).
+/// What to do about a supernet whose inherited scores are unlikely to rank.
+const WEAK_ORACLE_ADVICE: &str = "its scores rank architectures poorly (README, Super-resolution: Supernet); train it longer, or re-score its picks with `moga sr score ARCH... --accuracy train:STEPS`";
+
 fn sr_oracle(
     spec: &str,
     space: lookup_tables::SrSpaceId,
@@ -443,6 +468,9 @@ fn sr_oracle(
             "--accuracy {spec}: the supernet covers {}, not {space}",
             s.space()
         );
+        if let Some(why) = s.state.weak_oracle() {
+            eprintln!("warning: {dir}: {why}; {WEAK_ORACLE_ADVICE}");
+        }
         return Ok(SrOracle::Supernet(s));
     }
     let steps: usize = spec

@@ -187,6 +187,18 @@ impl SrSupernet {
     /// The sub-network of `arch`: an [`SrNet`] on slices of the shared tensors (see the
     /// module's documentation), through which gradients reach them.
     pub fn subnet(&self, arch: &SrArch) -> Result<SrNet> {
+        self.subnet_with(arch, true)
+    }
+
+    /// `arch`'s sub-network with the cells cut off: the tail's columns that read a cell
+    /// are zeroed, so only the fixed parts (and a FALSR link from the feature extractor
+    /// to the tail) act. Scored beside [`SrSupernet::subnet`], it shows how much the
+    /// cells add; a supernet whose cells add next to nothing cannot rank them.
+    pub fn fixed_parts(&self, arch: &SrArch) -> Result<SrNet> {
+        self.subnet_with(arch, false)
+    }
+
+    fn subnet_with(&self, arch: &SrArch, cells: bool) -> Result<SrNet> {
         arch.validate()?;
         if arch.space != self.space {
             return Err(Error::Usage(format!(
@@ -212,6 +224,8 @@ impl SrSupernet {
         // Each node's channels as rows of the shared tensor that wrote them.
         let mut canon: Vec<Vec<i64>> = Vec::with_capacity(plan.len());
         let mut params = Vec::new();
+        // The tail's columns kept when the cells are cut off (1: the feature extractor's).
+        let mut keep: Vec<f32> = Vec::new();
         for n in &plan {
             let rows = match n.op {
                 SrNodeOp::Input => vec![0],
@@ -231,29 +245,44 @@ impl SrSupernet {
                         let input = &plan[n.inputs[0]];
                         matches!(input.op, SrNodeOp::Concat) || input.part != n.part
                     });
-                    let cols = if depthwise {
-                        None
-                    } else if let (true, Some(slot)) = (reads_slot, slot) {
-                        let possible = possible_sources(self.space, slot);
-                        let mut cols = Vec::new();
-                        for s in arch.sources(slot) {
-                            let at = possible
-                                .iter()
-                                .position(|&p| p == s)
-                                .expect("an architecture's sources are possible ones");
-                            let offset: i64 =
-                                possible[..at].iter().map(|&p| segment_width(p)).sum();
-                            let node = match s {
-                                SrSource::Features => fe,
-                                SrSource::Cell(m) => cell_out[m],
-                            };
-                            cols.extend(canon[node].iter().map(|c| c + offset));
-                        }
-                        Some(cols)
-                    } else {
-                        Some(canon[n.inputs[0]].clone())
-                    };
+                    let cols =
+                        if depthwise {
+                            None
+                        } else if let (true, Some(slot)) = (reads_slot, slot) {
+                            let possible = possible_sources(self.space, slot);
+                            let mut cols = Vec::new();
+                            let cut = !cells && n.name == "tail";
+                            for s in arch.sources(slot) {
+                                let at = possible
+                                    .iter()
+                                    .position(|&p| p == s)
+                                    .expect("an architecture's sources are possible ones");
+                                let offset: i64 =
+                                    possible[..at].iter().map(|&p| segment_width(p)).sum();
+                                let node = match s {
+                                    SrSource::Features => fe,
+                                    SrSource::Cell(m) => cell_out[m],
+                                };
+                                cols.extend(canon[node].iter().map(|c| c + offset));
+                                if cut {
+                                    keep.extend(canon[node].iter().map(|_| {
+                                        if s == SrSource::Features { 1f32 } else { 0f32 }
+                                    }));
+                                }
+                            }
+                            Some(cols)
+                        } else {
+                            Some(canon[n.inputs[0]].clone())
+                        };
                     let (w, b) = slice(w, b, &rows, cols.as_deref(), g, kernel);
+                    let w = if keep.is_empty() {
+                        w
+                    } else {
+                        let k = keep.len() as i64;
+                        let mask = Tensor::from_slice(&keep).to_device(w.device());
+                        keep.clear();
+                        w * mask.view([1, k, 1, 1])
+                    };
                     params.push((format!("{}.weight", n.name), w));
                     params.push((format!("{}.bias", n.name), b));
                     rows
@@ -416,6 +445,32 @@ pub struct SrSupernetRecord {
     /// Each preset of the space with inherited weights: (name, PSNR dB on the held-out
     /// centre crops).
     pub presets: Vec<(String, f64)>,
+    /// The same with the cells cut off ([`SrSupernet::fixed_parts`]): what the fixed
+    /// parts alone reach. Inherited PSNR barely above it means the supernet learned to
+    /// route around the cells, so its scores say little about them (empty in records
+    /// written before it was kept).
+    #[serde(default)]
+    pub fixed_parts: Vec<(String, f64)>,
+}
+
+/// The least the cells must add to every preset's inherited PSNR (over the fixed parts
+/// alone) for a supernet not to be flagged as routing around them. Measured with
+/// scripts/sr_supernet_trials.py: a supernet whose cells add about 0.25 dB gave every
+/// architecture the same score (Kendall tau about 0 against brief training).
+pub const ROUTE_AROUND_DB: f64 = 0.5;
+
+impl SrSupernetRecord {
+    /// Whether cutting the cells off costs every preset under [`ROUTE_AROUND_DB`]: the
+    /// supernet has learned to route around its cells, so it cannot rank them. False for
+    /// records without [`SrSupernetRecord::fixed_parts`].
+    pub fn routes_around_cells(&self) -> bool {
+        !self.fixed_parts.is_empty()
+            && self
+                .presets
+                .iter()
+                .zip(&self.fixed_parts)
+                .all(|((_, p), (_, f))| p - f < ROUTE_AROUND_DB)
+    }
 }
 
 /// A supernet checkpoint's record ([`SR_SUPERNET_RECORD`]).
@@ -435,6 +490,29 @@ pub struct SrSupernetState {
     pub bicubic: SrScore,
     /// Side of the held-out centre crops scores are made on.
     pub eval_crop: usize,
+}
+
+impl SrSupernetState {
+    /// Why the last evaluation's inherited scores are unlikely to rank architectures,
+    /// if they are: every preset below bicubic (the shared weights have not learned to
+    /// super-resolve yet), or the supernet routing around its cells
+    /// ([`SrSupernetRecord::routes_around_cells`]).
+    pub fn weak_oracle(&self) -> Option<String> {
+        let last = self.records.last()?;
+        let bicubic = self.bicubic.psnr_db;
+        if !last.presets.is_empty() && last.presets.iter().all(|(_, p)| *p < bicubic) {
+            return Some(format!(
+                "at step {} every preset with inherited weights scores below bicubic ({bicubic:.2} dB): the shared weights have not learned to super-resolve yet",
+                last.step
+            ));
+        }
+        last.routes_around_cells().then(|| {
+            format!(
+                "at step {} cutting the cells off costs every preset under {ROUTE_AROUND_DB} dB: the supernet routes around its cells",
+                last.step
+            )
+        })
+    }
 }
 
 struct FairLearner<'a> {
@@ -462,19 +540,22 @@ impl Learner for FairLearner<'_> {
     }
 
     fn evaluate(&mut self, step: usize, seconds: f64, loss: f64) -> Result<()> {
-        let mut presets = Vec::new();
+        let (mut presets, mut fixed_parts) = (Vec::new(), Vec::new());
         for p in SR_PRESETS
             .iter()
             .filter(|p| p.arch().space == self.net.space)
         {
             let (s, _) = self.net.subnet(&p.arch())?.score(self.held);
+            let (f, _) = self.net.fixed_parts(&p.arch())?.score(self.held);
             presets.push((p.name.to_string(), s.psnr_db));
+            fixed_parts.push((p.name.to_string(), f.psnr_db));
         }
         let r = SrSupernetRecord {
             step,
             seconds,
             loss,
             presets,
+            fixed_parts,
         };
         (self.progress)(&r);
         self.state.records.push(r);
@@ -679,6 +760,49 @@ mod tests {
             .unwrap();
         let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         Tensor::from_slice(&v).reshape(shape)
+    }
+
+    /// Cutting the cells off zeroes exactly the tail's columns that read a cell: a FALSR
+    /// link from the feature extractor to the tail keeps its 32, and in the chain every
+    /// architecture's fixed parts compute the same function.
+    #[test]
+    fn cutting_the_cells_off_leaves_the_fixed_parts() {
+        let net = SrSupernet::new(SrSpaceId::Falsr, 3, Device::Cpu);
+        let (mut with_fe, mut without) = (0, 0);
+        for a in SrArch::sample_n(SrSpaceId::Falsr, 16, 5) {
+            let (full, cut) = (net.subnet(&a).unwrap(), net.fixed_parts(&a).unwrap());
+            let (wf, wc) = (weight(&full, "tail.weight"), weight(&cut, "tail.weight"));
+            let kept = if a.sources(SR_CELLS).contains(&SrSource::Features) {
+                with_fe += 1;
+                SR_FEATURES as i64
+            } else {
+                without += 1;
+                0
+            };
+            let n = wf.size()[1];
+            assert!(
+                wc.narrow(1, 0, kept).equal(&wf.narrow(1, 0, kept)),
+                "{}",
+                a.encode()
+            );
+            assert_eq!(
+                wc.narrow(1, kept, n - kept)
+                    .abs()
+                    .sum(Kind::Float)
+                    .double_value(&[]),
+                0.0
+            );
+            assert!(weight(&cut, "fe.weight").equal(&weight(&full, "fe.weight")));
+        }
+        assert!(with_fe > 0 && without > 0, "{with_fe} {without}");
+        let net = SrSupernet::new(SrSpaceId::Moremnas, 3, Device::Cpu);
+        let x = Tensor::rand([1, 1, 6, 5], (Kind::Float, Device::Cpu));
+        let outs: Vec<Tensor> = SrArch::sample_n(SrSpaceId::Moremnas, 3, 9)
+            .iter()
+            .map(|a| tch::no_grad(|| net.fixed_parts(a).unwrap().forward(&x)))
+            .collect();
+        assert!(outs[0].allclose(&outs[1], 1e-6, 1e-6, false));
+        assert!(outs[0].allclose(&outs[2], 1e-6, 1e-6, false));
     }
 
     /// Narrower choices take the widest's channels group by group, 1×1 kernels its
