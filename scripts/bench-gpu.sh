@@ -23,6 +23,8 @@
 #                        [--no-micro] [--no-f16] [--seed 0] [--bin target/release]
 #                        [--json FILE]
 #
+# Super-resolution presets (FALSR-*, MoreMNAS-*) take each resolution as their
+# low-resolution side; ncnn fails on them (pnnx leaves DepthToSpace, which ncnn lacks).
 # --bin DIR takes device-runner and moga from DIR; only the default (target/release) is
 # built first. The Python side lives in .deps/bench-venv (scripts/bench_gpu_ncnn.py).
 set -euo pipefail
@@ -44,7 +46,7 @@ while [ $# -gt 0 ]; do
     --seed) seed="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
     --json) json="$2"; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "bench-gpu.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -95,7 +97,7 @@ for m in ${models//,/ }; do
   for r in ${resolutions//,/ }; do
     name="$m@$r"
     mkdir -p "$tmp/m/$name"
-    "$moga" export "$m" --resolution "$r" --seed "$seed" -o "$tmp/m/$name/model.onnx" > /dev/null
+    "$moga" export "$m" --resolution "$r" --lr-side "$r" --seed "$seed" -o "$tmp/m/$name/model.onnx" > /dev/null
     echo "$name" >> "$tmp/models"
   done
 done
