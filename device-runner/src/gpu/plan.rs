@@ -701,11 +701,16 @@ impl Builder<'_, '_> {
         let mut transposed: HashMap<u32, usize> = HashMap::new();
         let mut make = |this: &mut Self, v: conv::Variant| -> Result<Call> {
             let ws = match (v, host) {
-                (conv::Variant::Blocked { filters, .. }, Some(host)) => {
+                (
+                    conv::Variant::Blocked { filters, .. } | conv::Variant::Taps { filters, .. },
+                    Some(host),
+                ) => {
                     match transposed.get(&filters) {
                         Some(&s) => s,
                         None => {
-                            let (t, _) = conv::blocked_weights(host, g.m, g.c, filters);
+                            // One row per input channel (and tap, for a K×K kernel).
+                            let rows = g.c / g.group * g.kh * g.kw;
+                            let (t, _) = conv::blocked_weights(host, g.m, rows, filters);
                             let s =
                                 this.raw_buffer(&format!("{label}.w{filters}"), t.len(), Some(&t))?;
                             transposed.insert(filters, s);

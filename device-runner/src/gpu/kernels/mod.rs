@@ -30,6 +30,8 @@ pub enum Kernel {
     ConvPointwise,
     /// 1×1 convolution register-blocked, shapes as override constants.
     ConvPointwiseBlocked,
+    /// Dense K×K convolution register-blocked over input channels and taps.
+    ConvTaps,
     /// Convolution with a square kernel, several outputs of a row per invocation,
     /// shapes as override constants.
     ConvRows,
@@ -79,6 +81,7 @@ impl Kernel {
             Kernel::ConvDepthwise => shader!("conv/depthwise.wgsl"),
             Kernel::ConvPointwise => shader!("conv/pointwise.wgsl"),
             Kernel::ConvPointwiseBlocked => shader!("conv/pointwise_blocked.wgsl"),
+            Kernel::ConvTaps => shader!("conv/taps.wgsl"),
             Kernel::ConvRows => shader!("conv/rows.wgsl"),
             Kernel::BatchNorm => shader!("norm/batchnorm.wgsl"),
             Kernel::GlobalAvgPool => shader!("pool/global_avg.wgsl"),
@@ -102,6 +105,7 @@ impl Kernel {
             Kernel::ConvDepthwise => "conv_depthwise",
             Kernel::ConvPointwise => "conv_pointwise",
             Kernel::ConvPointwiseBlocked => "conv_pointwise_blocked",
+            Kernel::ConvTaps => "conv_taps",
             Kernel::ConvRows => "conv_rows",
             Kernel::BatchNorm => "batchnorm",
             Kernel::GlobalAvgPool => "global_avg_pool",
@@ -131,6 +135,7 @@ impl Kernel {
             | Kernel::ConvDepthwise
             | Kernel::ConvPointwise
             | Kernel::ConvPointwiseBlocked
+            | Kernel::ConvTaps
             | Kernel::ConvRows
             | Kernel::Gemm => 4,
             Kernel::BatchNorm => 6,

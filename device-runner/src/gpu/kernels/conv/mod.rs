@@ -1,5 +1,7 @@
-//! Convolutions: a tiled matrix-product kernel for 1×1 convolutions, a depthwise kernel,
-//! and a direct kernel for everything else; bias and activation fused in all three.
+//! Convolutions: a tiled matrix-product kernel and a register-blocked one for 1×1
+//! convolutions, the taps kernel for dense K×K ones, the rows kernel for square kernels
+//! of any groups, a depthwise kernel, and a direct kernel for everything else; bias and
+//! activation fused in all.
 
 use super::{Call, Kernel, Params, act_constants, grid_1d};
 use crate::backend::Dtype;
@@ -23,6 +25,16 @@ pub enum Variant {
         /// vec4s of pixels per invocation (`filters · pixels` at most 4).
         pixels: u32,
     },
+    /// A dense convolution ([`taps_fit`]) register-blocked like [`Variant::Blocked`],
+    /// over weights laid out by [`blocked_weights`] with one row per input channel and
+    /// tap.
+    Taps {
+        /// vec4s of filters per invocation.
+        filters: u32,
+        /// vec4s of neighbouring outputs of a row per invocation (`filters · pixels` at
+        /// most 4).
+        pixels: u32,
+    },
     /// A convolution with a block of `filters` × `rows` × `pixels` outputs per
     /// invocation: square kernels up to 7, equal strides up to 2, equal top and left
     /// paddings, no dilation, any groups ([`rows_fit`]).
@@ -42,6 +54,7 @@ impl std::fmt::Display for Variant {
         match self {
             Variant::Plain => write!(f, "plain"),
             Variant::Blocked { filters, pixels } => write!(f, "blocked {filters}x{pixels}"),
+            Variant::Taps { filters, pixels } => write!(f, "taps {filters}x{pixels}"),
             Variant::Rows {
                 pixels,
                 rows,
@@ -55,14 +68,19 @@ impl std::str::FromStr for Variant {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Variant, String> {
-        let bad = || format!("'{s}' is not a convolution variant (plain, blocked FxP, rows PxRxF)");
+        let bad = || {
+            format!("'{s}' is not a convolution variant (plain, blocked FxP, taps FxP, rows PxRxF)")
+        };
         match s.split_once(' ') {
             None if s == "plain" => Ok(Variant::Plain),
-            Some(("blocked", fp)) => {
+            Some((kind @ ("blocked" | "taps"), fp)) => {
                 let (f, p) = fp.split_once('x').ok_or_else(bad)?;
-                Ok(Variant::Blocked {
-                    filters: f.parse().map_err(|_| bad())?,
-                    pixels: p.parse().map_err(|_| bad())?,
+                let (filters, pixels) =
+                    (f.parse().map_err(|_| bad())?, p.parse().map_err(|_| bad())?);
+                Ok(if kind == "taps" {
+                    Variant::Taps { filters, pixels }
+                } else {
+                    Variant::Blocked { filters, pixels }
                 })
             }
             Some(("rows", prf)) => {
@@ -94,6 +112,11 @@ pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
             v.push(Variant::Blocked { filters, pixels });
         }
     } else if rows_fit(g) {
+        if taps_fit(g) && weights_known {
+            for (filters, pixels) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+                v.push(Variant::Taps { filters, pixels });
+            }
+        }
         for (pixels, rows) in [(2, 1), (4, 1), (8, 1), (4, 2), (8, 2), (4, 4)] {
             v.push(Variant::Rows {
                 pixels,
@@ -116,11 +139,20 @@ pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
     v
 }
 
+/// The shortest sums (input channels × taps) the taps kernel is the default for: below
+/// it (a stem's 3 channels) the rows kernel's input reuse wins.
+pub const TAPS_MIN_TERMS: usize = 64;
+
 /// The variant without tuning: the one fastest on most shapes of
 /// `scripts/bench-gpu.sh`'s microbenchmarks on lavapipe.
 pub fn default_variant(g: &Conv2d, weights_known: bool) -> Variant {
     if g.is_pointwise() && weights_known {
         Variant::Blocked {
+            filters: 1,
+            pixels: 2,
+        }
+    } else if taps_fit(g) && weights_known && g.c * g.kh * g.kw >= TAPS_MIN_TERMS {
+        Variant::Taps {
             filters: 1,
             pixels: 2,
         }
@@ -170,6 +202,12 @@ pub fn rows_fit(g: &Conv2d) -> bool {
     g.kh == g.kw && g.kh <= 7 && g.sh == g.sw && g.sh <= 2 && g.pt == g.pl && g.dh == 1 && g.dw == 1
 }
 
+/// Whether a convolution fits the taps kernel: the rows kernel's geometry, one group,
+/// more than a 1×1 kernel.
+pub fn taps_fit(g: &Conv2d) -> bool {
+    rows_fit(g) && g.group == 1 && !g.is_pointwise()
+}
+
 /// The kernel a convolution runs on.
 pub fn kernel_for(g: &Conv2d) -> Kernel {
     if g.is_pointwise() {
@@ -183,7 +221,8 @@ pub fn kernel_for(g: &Conv2d) -> Kernel {
 
 /// The weights of a 1×1 convolution (`[m][c]`) transposed to `[c][m4·4]`, m rounded up
 /// to a multiple of 4·`filters` with zeros: rows of vec4s of four filters, as the
-/// blocked kernel reads them. Returns the data and m4.
+/// blocked kernel reads them. Returns the data and m4. A dense K×K convolution's
+/// weights (`[m][c·K·K]`) with `c` = c·K·K are the taps kernel's.
 pub fn blocked_weights(w: &[f32], m: usize, c: usize, filters: u32) -> (Vec<f32>, usize) {
     let step = 4 * filters as usize;
     let m4 = m.div_ceil(step) * step / 4;
@@ -239,6 +278,37 @@ pub fn call(
                 ("PX", f64::from(pixels)),
                 ("PY", f64::from(rows)),
                 ("MF", f64::from(filters)),
+                ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
+            ]
+            .into_iter()
+            .chain(act_constants(act))
+            .collect(),
+            params,
+            buffers: vec![x, w, b, y],
+            groups: grid_1d(invocations, wg)?,
+        });
+    }
+    if let (Variant::Taps { filters, pixels }, true) = (variant, taps_fit(g)) {
+        let m4 = g.m.div_ceil(4 * filters as usize) * filters as usize;
+        let invocations = g.n * (m4 / filters as usize) * g.oh * g.ow.div_ceil(4 * pixels as usize);
+        let mut params = Params::default();
+        params.set_all(0, &[g.n])?;
+        return Ok(Call {
+            kernel: Kernel::ConvTaps,
+            variant: variant.to_string(),
+            constants: vec![
+                ("C", g.c as f64),
+                ("M", g.m as f64),
+                ("H", g.h as f64),
+                ("W", g.w as f64),
+                ("OH", g.oh as f64),
+                ("OW", g.ow as f64),
+                ("K", g.kh as f64),
+                ("S", g.sh as f64),
+                ("P", g.pt as f64),
+                ("M4", m4 as f64),
+                ("TM4", f64::from(filters)),
+                ("PQ", f64::from(pixels)),
                 ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
             ]
             .into_iter()

@@ -79,7 +79,7 @@ fn run_case_on(ctx: &GpuContext, c: &Case, seed: u64) -> (f32, String) {
     (rel_diff(&gpu[0], &cpu[0]), variants[0].clone())
 }
 
-/// Every variant of the blocked 1×1 and the rows kernels, forced, against the CPU
+/// Every variant of the blocked 1×1, the taps and the rows kernels, forced, against the CPU
 /// reference on shapes that do not fill their blocks: batches, odd channel counts and
 /// pixel counts, kernels 1–7, strides 1–2, paddings (bottom and right ones unequal),
 /// groups (depthwise, with a channel multiplier, grouped, dense), every activation.
@@ -103,6 +103,9 @@ fn every_variant_within(dtype: Dtype, tolerance: f32, cases: usize) {
     let mut variants: Vec<Variant> = [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2)]
         .map(|(filters, pixels)| Variant::Blocked { filters, pixels })
         .to_vec();
+    for (filters, pixels) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+        variants.push(Variant::Taps { filters, pixels });
+    }
     for (pixels, rows, filters) in [
         (2, 1, 1),
         (4, 1, 1),
@@ -146,6 +149,27 @@ fn every_variant_within(dtype: Dtype, tolerance: f32, cases: usize) {
                         act: pick(5),
                     }
                 }
+                Variant::Taps { .. } => {
+                    // Dense: one group, any channel counts (not filling the vec4s of
+                    // filters), a 1×1 kernel only with stride 2 (else it is pointwise).
+                    let k: usize = [1, 3, 5, 7][pick(4)];
+                    let p = pick(k.div_ceil(2) + 1).min(k - 1);
+                    let hw = k + pick(12);
+                    let stride = if k == 1 { 2 } else { 1 + pick(2) };
+                    Case {
+                        n: 1 + pick(2),
+                        c: 1 + pick(40),
+                        m: 1 + pick(40),
+                        group: 1,
+                        hw: (hw, hw + pick(3)),
+                        k: (k, k),
+                        stride: (stride, stride),
+                        pads: [p, p, pick(k), pick(k)],
+                        dil: (1, 1),
+                        bias: pick(2) == 0,
+                        act: pick(5),
+                    }
+                }
                 _ => {
                     let k: usize = [1, 3, 5, 7][pick(4)];
                     let p = pick(k.div_ceil(2) + 1).min(k - 1);
@@ -175,6 +199,12 @@ fn every_variant_within(dtype: Dtype, tolerance: f32, cases: usize) {
                 }
             };
             let (d, ran) = run_case_on(&ctx, &c, 100 + i as u64);
+            // The taps kernel's sums run over up to 40 × 49 products, in another order
+            // than the reference's: f32 rounding reaches about 1e-5 of the output.
+            let tolerance = match (v, dtype) {
+                (Variant::Taps { .. }, Dtype::F32) => 4.0 * tolerance,
+                _ => tolerance,
+            };
             assert!(
                 d < tolerance,
                 "{v} {c:?} ({dtype:?}): relative difference {d}"
