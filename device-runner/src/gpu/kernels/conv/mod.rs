@@ -224,8 +224,7 @@ pub fn kernel_for(g: &Conv2d) -> Kernel {
 /// blocked kernel reads them. Returns the data and m4. A dense K×K convolution's
 /// weights (`[m][c·K·K]`) with `c` = c·K·K are the taps kernel's.
 pub fn blocked_weights(w: &[f32], m: usize, c: usize, filters: u32) -> (Vec<f32>, usize) {
-    let step = 4 * filters as usize;
-    let m4 = m.div_ceil(step) * step / 4;
+    let m4 = filter_vec4s(m, filters);
     let mut t = vec![0.0; c * m4 * 4];
     for (mm, row) in w.chunks_exact(c).take(m).enumerate() {
         for (k, &v) in row.iter().enumerate() {
@@ -233,6 +232,37 @@ pub fn blocked_weights(w: &[f32], m: usize, c: usize, filters: u32) -> (Vec<f32>
         }
     }
     (t, m4)
+}
+
+/// vec4s per transposed weight row of the blocked and taps kernels: `m` filters rounded
+/// up to a multiple of 4·`filters`, over 4.
+fn filter_vec4s(m: usize, filters: u32) -> usize {
+    m.div_ceil(4 * filters as usize) * filters as usize
+}
+
+/// The call of a kernel specialised by override constants: `constants` with the bias
+/// flag and the fused activation's appended.
+fn specialised(
+    kernel: Kernel,
+    variant: Variant,
+    constants: Vec<(&'static str, f64)>,
+    params: Params,
+    (has_bias, act): (bool, Act),
+    buffers: Vec<usize>,
+    groups: [u32; 3],
+) -> Result<Call> {
+    Ok(Call {
+        kernel,
+        variant: variant.to_string(),
+        constants: constants
+            .into_iter()
+            .chain([("HAS_BIAS", if has_bias { 1.0 } else { 0.0 })])
+            .chain(act_constants(act))
+            .collect(),
+        params,
+        buffers,
+        groups,
+    })
 }
 
 /// The dispatch of a convolution: buffers are input, weights (for a blocked variant,
@@ -260,10 +290,10 @@ pub fn call(
             * (g.m / filters as usize)
             * g.oh.div_ceil(rows as usize)
             * g.ow.div_ceil(pixels as usize);
-        return Ok(Call {
-            kernel: Kernel::ConvRows,
-            variant: variant.to_string(),
-            constants: vec![
+        return specialised(
+            Kernel::ConvRows,
+            variant,
+            vec![
                 ("C", g.c as f64),
                 ("M", g.m as f64),
                 ("CG", (g.c / g.group) as f64),
@@ -278,25 +308,22 @@ pub fn call(
                 ("PX", f64::from(pixels)),
                 ("PY", f64::from(rows)),
                 ("MF", f64::from(filters)),
-                ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
-            ]
-            .into_iter()
-            .chain(act_constants(act))
-            .collect(),
+            ],
             params,
-            buffers: vec![x, w, b, y],
-            groups: grid_1d(invocations, wg)?,
-        });
+            (has_bias, act),
+            vec![x, w, b, y],
+            grid_1d(invocations, wg)?,
+        );
     }
     if let (Variant::Taps { filters, pixels }, true) = (variant, taps_fit(g)) {
-        let m4 = g.m.div_ceil(4 * filters as usize) * filters as usize;
+        let m4 = filter_vec4s(g.m, filters);
         let invocations = g.n * (m4 / filters as usize) * g.oh * g.ow.div_ceil(4 * pixels as usize);
         let mut params = Params::default();
         params.set_all(0, &[g.n])?;
-        return Ok(Call {
-            kernel: Kernel::ConvTaps,
-            variant: variant.to_string(),
-            constants: vec![
+        return specialised(
+            Kernel::ConvTaps,
+            variant,
+            vec![
                 ("C", g.c as f64),
                 ("M", g.m as f64),
                 ("H", g.h as f64),
@@ -309,41 +336,35 @@ pub fn call(
                 ("M4", m4 as f64),
                 ("TM4", f64::from(filters)),
                 ("PQ", f64::from(pixels)),
-                ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
-            ]
-            .into_iter()
-            .chain(act_constants(act))
-            .collect(),
+            ],
             params,
-            buffers: vec![x, w, b, y],
-            groups: grid_1d(invocations, wg)?,
-        });
+            (has_bias, act),
+            vec![x, w, b, y],
+            grid_1d(invocations, wg)?,
+        );
     }
     if let (Variant::Blocked { filters, pixels }, true) = (variant, g.is_pointwise()) {
         let q = g.h * g.w;
-        let m4 = g.m.div_ceil(4 * filters as usize) * filters as usize;
+        let m4 = filter_vec4s(g.m, filters);
         let invocations = g.n * (m4 / filters as usize) * q.div_ceil(4 * pixels as usize);
         let mut params = Params::default();
         params.set_all(0, &[g.n, g.c, g.m, q, m4])?;
-        return Ok(Call {
-            kernel: Kernel::ConvPointwiseBlocked,
-            variant: variant.to_string(),
-            constants: vec![
+        return specialised(
+            Kernel::ConvPointwiseBlocked,
+            variant,
+            vec![
                 ("C", g.c as f64),
                 ("M", g.m as f64),
                 ("Q", q as f64),
                 ("M4", m4 as f64),
                 ("TM4", f64::from(filters)),
                 ("PQ", f64::from(pixels)),
-                ("HAS_BIAS", if has_bias { 1.0 } else { 0.0 }),
-            ]
-            .into_iter()
-            .chain(act_constants(act))
-            .collect(),
+            ],
             params,
-            buffers: vec![x, w, b, y],
-            groups: grid_1d(invocations, wg)?,
-        });
+            (has_bias, act),
+            vec![x, w, b, y],
+            grid_1d(invocations, wg)?,
+        );
     }
     let kernel = kernel_for(g);
     let mut params = Params::default();
