@@ -499,6 +499,20 @@ fn make_dispatch(
 /// Rounds of the autotuner's timing (each candidate once per round).
 const TUNING_ROUNDS: usize = 5;
 
+/// After the first timed round, the autotuner keeps timing only the candidates within
+/// this factor of that round's fastest: the device drifts 10–20 % within minutes, so a
+/// candidate twice as slow as the best is not going to win, and on lavapipe one
+/// dispatch of a slow variant at a super-resolution shape takes about a second.
+const TUNING_KEEP_WITHIN: f64 = 2.0;
+
+/// The candidates (indices) still timed after a round that took `times` ms each.
+fn tuning_survivors(times: &[f64], keep_within: f64) -> Vec<usize> {
+    let best = times.iter().copied().fold(f64::INFINITY, f64::min);
+    (0..times.len())
+        .filter(|&i| times[i] <= best * keep_within)
+        .collect()
+}
+
 /// The GPU time (wall time on adapters without timestamps) of one run of `d` alone, in
 /// milliseconds: what the autotuner compares.
 fn time_dispatch(ctx: &GpuContext, d: &Dispatch, t: Option<&Timestamps>) -> Result<f64> {
@@ -760,7 +774,8 @@ impl Builder<'_, '_> {
             return Ok(v);
         }
         // Every candidate once per round, TUNING_ROUNDS rounds after a warm-up one, so
-        // that a drifting device slows them alike; the lowest median wins.
+        // that a drifting device slows them alike; the lowest median wins. After the
+        // first timed round only those within TUNING_KEEP_WITHIN of its best go on.
         let mut dispatches = Vec::with_capacity(candidates.len());
         for &v in candidates {
             let call = make(self, v)?;
@@ -773,23 +788,31 @@ impl Builder<'_, '_> {
         }
         let mut times = vec![Vec::with_capacity(TUNING_ROUNDS); candidates.len()];
         let stamps = self.ctx.timestamps.then(|| Timestamps::new(self.ctx, 2));
+        let mut timed: Vec<usize> = (0..candidates.len()).collect();
         for round in 0..=TUNING_ROUNDS {
-            for (d, t) in dispatches.iter().zip(&mut times) {
-                let ms = time_dispatch(self.ctx, d, stamps.as_ref())?;
+            for &i in &timed {
+                let ms = time_dispatch(self.ctx, &dispatches[i], stamps.as_ref())?;
                 if round > 0 {
-                    t.push(ms);
+                    times[i].push(ms);
                 }
             }
+            if round == 1 {
+                let first: Vec<f64> = timed.iter().map(|&i| times[i][0]).collect();
+                timed = tuning_survivors(&first, TUNING_KEEP_WITHIN)
+                    .into_iter()
+                    .map(|k| timed[k])
+                    .collect();
+            }
         }
-        let best = times
-            .iter_mut()
-            .map(|t| {
+        let best = timed
+            .iter()
+            .map(|&i| {
+                let t = &mut times[i];
                 t.sort_by(f64::total_cmp);
-                t[t.len() / 2]
+                (t[t.len() / 2], candidates[i])
             })
-            .zip(candidates)
             .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map_or(conv::Variant::Plain, |(_, &v)| v);
+            .map_or(conv::Variant::Plain, |(_, v)| v);
         self.ctx
             .choices
             .lock()
@@ -966,5 +989,21 @@ impl Builder<'_, '_> {
         }
         .map_err(with_node)?;
         Ok(vec![(call, label)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tuning_survivors;
+
+    #[test]
+    fn the_autotuner_keeps_timing_only_candidates_near_the_best() {
+        // Within the factor (inclusive) go on; a slower one and a failed timing do not.
+        assert_eq!(
+            tuning_survivors(&[4.0, 1.0, 2.0, 2.5, f64::NAN, 1.9], 2.0),
+            vec![1, 2, 5]
+        );
+        // One candidate always survives, even alone.
+        assert_eq!(tuning_survivors(&[7.0], 2.0), vec![0]);
     }
 }
