@@ -15,8 +15,9 @@
 #    input.
 # 2. Microbenchmarks (single operators, built with onnx's helper): pointwise 1×1
 #    24→144 and 144→24 at 56×56, depthwise 3×3/5×5/7×7 on 144 channels at 56×56, the
-#    stem (3→16, 3×3 stride 2 at 224) and an SE block (144 channels, 56×56), measured
-#    the same interleaved way (--micro-runs runs each).
+#    stem (3→16, 3×3 stride 2 at 224), an SE block (144 channels, 56×56) and two dense
+#    3×3 convolutions of super-resolution networks (64→64 and 32→64 at 64×64, as in
+#    FALSR-B), measured the same interleaved way (--micro-runs runs each).
 #
 #   scripts/bench-gpu.sh [--models MoGA-A,FairNAS-A,Scarlet-A] [--resolutions 224,64]
 #                        [--rounds 5] [--warmup 2] [--runs 6] [--micro-runs 20]
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
     --seed) seed="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
     --json) json="$2"; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench-gpu.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done

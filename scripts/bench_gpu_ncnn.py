@@ -75,6 +75,9 @@ def micro(out):
         "dw5-144-56": (144, 56, lambda x, i, n: conv("dw", x, 144, 144, 5, 1, 144, i, n, "relu")),
         "dw7-144-56": (144, 56, lambda x, i, n: conv("dw", x, 144, 144, 7, 1, 144, i, n, "relu")),
         "stem-3to16-s2-224": (3, 224, lambda x, i, n: conv("stem", x, 3, 16, 3, 2, 1, i, n, "relu")),
+        # super-resolution shapes: FALSR-B's dense 3x3 convolutions at a 64x64 input
+        "conv3-64to64-64": (64, 64, lambda x, i, n: conv("conv", x, 64, 64, 3, 1, 1, i, n, "relu")),
+        "conv3-32to64-64": (32, 64, lambda x, i, n: conv("conv", x, 32, 64, 3, 1, 1, i, n, "relu")),
     }
 
     def se(x, inits, nodes):
