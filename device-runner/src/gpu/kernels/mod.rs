@@ -30,8 +30,12 @@ pub enum Kernel {
     ConvPointwise,
     /// 1×1 convolution register-blocked, shapes as override constants.
     ConvPointwiseBlocked,
-    /// Dense K×K convolution register-blocked over input channels and taps.
+    /// Dense K×K convolution register-blocked over input channels and taps, up to 16
+    /// vec4s of outputs per invocation.
     ConvTaps,
+    /// The same with up to 64 (a separate pipeline: a larger accumulator slows the
+    /// small blocks down on lavapipe).
+    ConvTapsWide,
     /// Convolution with a square kernel, several outputs of a row per invocation,
     /// shapes as override constants.
     ConvRows,
@@ -81,7 +85,8 @@ impl Kernel {
             Kernel::ConvDepthwise => shader!("conv/depthwise.wgsl"),
             Kernel::ConvPointwise => shader!("conv/pointwise.wgsl"),
             Kernel::ConvPointwiseBlocked => shader!("conv/pointwise_blocked.wgsl"),
-            Kernel::ConvTaps => shader!("conv/taps.wgsl"),
+            Kernel::ConvTaps => concat!("const ACC: u32 = 16u;\n", shader!("conv/taps.wgsl")),
+            Kernel::ConvTapsWide => concat!("const ACC: u32 = 64u;\n", shader!("conv/taps.wgsl")),
             Kernel::ConvRows => shader!("conv/rows.wgsl"),
             Kernel::BatchNorm => shader!("norm/batchnorm.wgsl"),
             Kernel::GlobalAvgPool => shader!("pool/global_avg.wgsl"),
@@ -106,6 +111,7 @@ impl Kernel {
             Kernel::ConvPointwise => "conv_pointwise",
             Kernel::ConvPointwiseBlocked => "conv_pointwise_blocked",
             Kernel::ConvTaps => "conv_taps",
+            Kernel::ConvTapsWide => "conv_taps_wide",
             Kernel::ConvRows => "conv_rows",
             Kernel::BatchNorm => "batchnorm",
             Kernel::GlobalAvgPool => "global_avg_pool",
@@ -136,6 +142,7 @@ impl Kernel {
             | Kernel::ConvPointwise
             | Kernel::ConvPointwiseBlocked
             | Kernel::ConvTaps
+            | Kernel::ConvTapsWide
             | Kernel::ConvRows
             | Kernel::Gemm => 4,
             Kernel::BatchNorm => 6,

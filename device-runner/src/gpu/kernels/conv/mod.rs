@@ -31,8 +31,8 @@ pub enum Variant {
     Taps {
         /// vec4s of filters per invocation.
         filters: u32,
-        /// vec4s of neighbouring outputs of a row per invocation (`filters · pixels` at
-        /// most 4).
+        /// vec4s of neighbouring outputs of a row per invocation (at most 4;
+        /// `filters · pixels` at most 16).
         pixels: u32,
     },
     /// A convolution with a block of `filters` × `rows` × `pixels` outputs per
@@ -113,7 +113,17 @@ pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
         }
     } else if rows_fit(g) {
         if taps_fit(g) && weights_known {
-            for (filters, pixels) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+            for (filters, pixels) in [
+                (1, 1),
+                (1, 2),
+                (2, 1),
+                (2, 2),
+                (2, 4),
+                (4, 2),
+                (8, 1),
+                (8, 2),
+                (4, 4),
+            ] {
                 v.push(Variant::Taps { filters, pixels });
             }
         }
@@ -143,6 +153,19 @@ pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
 /// it (a stem's 3 channels) the rows kernel's input reuse wins.
 pub const TAPS_MIN_TERMS: usize = 64;
 
+/// vec4s of filters per invocation of the default taps variant: the most, up to 8,
+/// that divide the filters' vec4s, so no block is padded. Each vec4 of weights a lane
+/// loads (on lavapipe, a gather per lane) then feeds 8 outputs per filter; more filters
+/// per invocation load the input fewer times (`scripts/bench-gpu.sh`'s dense 3×3
+/// microbenchmarks: 8 vec4s of filters × 2 of pixels 0.66× the time of 1 × 2).
+fn taps_default_filters(m: usize) -> u32 {
+    let m4 = m.div_ceil(4);
+    [8, 4, 2]
+        .into_iter()
+        .find(|&f| m4.is_multiple_of(f))
+        .unwrap_or(1) as u32
+}
+
 /// The variant without tuning: the one fastest on most shapes of
 /// `scripts/bench-gpu.sh`'s microbenchmarks on lavapipe.
 pub fn default_variant(g: &Conv2d, weights_known: bool) -> Variant {
@@ -153,7 +176,7 @@ pub fn default_variant(g: &Conv2d, weights_known: bool) -> Variant {
         }
     } else if taps_fit(g) && weights_known && g.c * g.kh * g.kw >= TAPS_MIN_TERMS {
         Variant::Taps {
-            filters: 1,
+            filters: taps_default_filters(g.m),
             pixels: 2,
         }
     } else if rows_fit(g) {
@@ -315,13 +338,20 @@ pub fn call(
             grid_1d(invocations, wg)?,
         );
     }
-    if let (Variant::Taps { filters, pixels }, true) = (variant, taps_fit(g)) {
+    if let (Variant::Taps { filters, pixels }, true) = (variant, taps_fit(g))
+        && (1..=4).contains(&pixels)
+        && (1..=16).contains(&(filters * pixels))
+    {
         let m4 = filter_vec4s(g.m, filters);
         let invocations = g.n * (m4 / filters as usize) * g.oh * g.ow.div_ceil(4 * pixels as usize);
         let mut params = Params::default();
         params.set_all(0, &[g.n])?;
         return specialised(
-            Kernel::ConvTaps,
+            if filters * pixels > 4 {
+                Kernel::ConvTapsWide
+            } else {
+                Kernel::ConvTaps
+            },
             variant,
             vec![
                 ("C", g.c as f64),

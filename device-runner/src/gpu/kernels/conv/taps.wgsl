@@ -27,7 +27,7 @@ override S: u32 = 1u;
 override P: u32 = 1u;
 // vec4s per transposed weight row: M rounded up to a multiple of 4·TM4, over 4.
 override M4: u32 = 1u;
-// vec4s of filters and of outputs per invocation (TM4 · PQ at most 4).
+// vec4s of filters and of outputs per invocation (TM4 · PQ at most 16, PQ at most 4).
 override TM4: u32 = 1u;
 override PQ: u32 = 1u;
 override HAS_BIAS: bool = false;
@@ -51,10 +51,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     // acc[(t·PQ + j)·4 + q]: the four filters of block t at output ox0 + 4j + q. The
     // sums run over C·K·K products, so they are kept in f32 whatever F is (f16 storage
     // drifts by several per cent over a thousand terms).
-    var acc: array<vec4<f32>, 16>;
-    for (var a = 0u; a < 16u; a++) {
-        acc[a] = vec4<f32>(0.0);
-    }
+    // (ACC, the accumulator's size, is prepended: 16 or 64 vec4s; zero as declared.)
+    var acc: array<vec4<f32>, ACC>;
     let ix0 = i32(ox0 * S) - i32(P);
     // Whether every input this block reads along the row is inside it.
     let inside = ix0 >= 0 && ix0 + i32((4u * PQ - 1u) * S + K) <= i32(W);
