@@ -102,6 +102,21 @@ impl std::str::FromStr for Variant {
     }
 }
 
+/// The taps kernel's blocks (vec4s of filters, vec4s of pixels): the autotuner's
+/// candidates, each forced in the tests. Over 4 vec4s of outputs they run on
+/// [`Kernel::ConvTapsWide`].
+pub const TAPS_BLOCKS: [(u32, u32); 9] = [
+    (1, 1),
+    (1, 2),
+    (2, 1),
+    (2, 2),
+    (2, 4),
+    (4, 2),
+    (8, 1),
+    (8, 2),
+    (4, 4),
+];
+
 /// The variants a convolution can run as (the autotuner's candidates); blocked
 /// variants only when the weights are constants (`weights_known`: they are laid out
 /// again at compile time).
@@ -113,17 +128,7 @@ pub fn variants(g: &Conv2d, weights_known: bool) -> Vec<Variant> {
         }
     } else if rows_fit(g) {
         if taps_fit(g) && weights_known {
-            for (filters, pixels) in [
-                (1, 1),
-                (1, 2),
-                (2, 1),
-                (2, 2),
-                (2, 4),
-                (4, 2),
-                (8, 1),
-                (8, 2),
-                (4, 4),
-            ] {
+            for (filters, pixels) in TAPS_BLOCKS {
                 v.push(Variant::Taps { filters, pixels });
             }
         }

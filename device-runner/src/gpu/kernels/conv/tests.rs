@@ -103,17 +103,7 @@ fn every_variant_within(dtype: Dtype, tolerance: f32, cases: usize) {
     let mut variants: Vec<Variant> = [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2)]
         .map(|(filters, pixels)| Variant::Blocked { filters, pixels })
         .to_vec();
-    for (filters, pixels) in [
-        (1, 1),
-        (1, 2),
-        (2, 1),
-        (2, 2),
-        (2, 4),
-        (4, 2),
-        (8, 1),
-        (8, 2),
-        (4, 4),
-    ] {
+    for (filters, pixels) in super::TAPS_BLOCKS {
         variants.push(Variant::Taps { filters, pixels });
     }
     for (pixels, rows, filters) in [
