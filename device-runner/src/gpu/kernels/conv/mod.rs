@@ -103,8 +103,7 @@ impl std::str::FromStr for Variant {
 }
 
 /// The taps kernel's blocks (vec4s of filters, vec4s of pixels): the autotuner's
-/// candidates, each forced in the tests. Over 4 vec4s of outputs they run on
-/// [`Kernel::ConvTapsWide`].
+/// candidates, each forced in the tests; [`taps_kernel`] says which pipeline each runs on.
 pub const TAPS_BLOCKS: [(u32, u32); 9] = [
     (1, 1),
     (1, 2),
@@ -116,6 +115,16 @@ pub const TAPS_BLOCKS: [(u32, u32); 9] = [
     (8, 2),
     (4, 4),
 ];
+
+/// The pipeline a taps block runs on: over 4 vec4s of outputs, the one with the larger
+/// accumulator.
+pub fn taps_kernel(filters: u32, pixels: u32) -> Kernel {
+    if filters * pixels > 4 {
+        Kernel::ConvTapsWide
+    } else {
+        Kernel::ConvTaps
+    }
+}
 
 /// The variants a convolution can run as (the autotuner's candidates); blocked
 /// variants only when the weights are constants (`weights_known`: they are laid out
@@ -352,11 +361,7 @@ pub fn call(
         let mut params = Params::default();
         params.set_all(0, &[g.n])?;
         return specialised(
-            if filters * pixels > 4 {
-                Kernel::ConvTapsWide
-            } else {
-                Kernel::ConvTaps
-            },
+            taps_kernel(filters, pixels),
             variant,
             vec![
                 ("C", g.c as f64),
