@@ -8,10 +8,14 @@
 # Kendall's τ of what the table predicts by default (its kept correction, if any), on
 # the half of the sample no correction was fitted on.
 #
-#   scripts/bench-fidelity.sh [--samples 40] [--seed 1] [--ort-spaces "moga fairnas"]
-#                             [--ort-resolution 224] [--wgpu-space moga]
-#                             [--wgpu-resolution 64] [--wgpu-samples 40] [--no-wgpu]
-#                             [--methods "context isolated"] [--out DIR]
+#   scripts/bench-fidelity.sh [--samples 40] [--seed 1] [--repeats 1]
+#                             [--ort-spaces "moga fairnas"] [--ort-resolution 224]
+#                             [--wgpu-space moga] [--wgpu-resolution 64] [--wgpu-samples 40]
+#                             [--no-wgpu] [--methods "context isolated"] [--out DIR]
+#
+# --repeats N builds N fresh tables per case, each with seeds of its own (run r profiles
+# with --seed SEED+r-1 and validates on the sample of seed 1000·r+SEED), and prints every
+# run and, per case, the worst of them: one run is an anecdote on a machine that drifts.
 #
 # wgpu runs on lavapipe here (Vulkan on the CPU, far slower than ONNX Runtime's
 # kernels): its tables use one covering design and a lighter protocol, stated below.
@@ -22,11 +26,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 samples=40 seed=1 ort_spaces="moga fairnas" ort_res=224 wgpu_space=moga wgpu_res=64
-wgpu_samples=40 wgpu=1 methods="context isolated" out=target/bench-fidelity
+wgpu_samples=40 wgpu=1 methods="context isolated" out=target/bench-fidelity repeats=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --samples) samples="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
+    --repeats) repeats="$2"; shift 2 ;;
     --ort-spaces) ort_spaces="$2"; shift 2 ;;
     --ort-resolution) ort_res="$2"; shift 2 ;;
     --wgpu-space) wgpu_space="$2"; shift 2 ;;
@@ -35,7 +40,7 @@ while [ $# -gt 0 ]; do
     --no-wgpu) wgpu=0; shift ;;
     --methods) methods="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench-fidelity.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -49,31 +54,37 @@ summary="$out/summary.jsonl"
 
 run() { echo "+ $*" >&2; "$@"; }
 
-# One case: profile a table (timed), validate it, append a summary line.
+# One case, run R: profile a fresh table (timed) with its own seed, validate it on a
+# sample of its own, append a summary line.
 case_() {
-  local backend=$1 space=$2 res=$3 method=$4 n=$5
-  shift 5
+  local backend=$1 space=$2 res=$3 method=$4 n=$5 r=$6
+  shift 6
   local shape=(--resolution "$res" --classes 1000)
-  local lut="$out/$space-$backend-r$res-$method.csv"
+  local tag="$space-$backend-r$res-$method-run$r"
+  local lut="$out/$tag.csv"
+  local pseed=$((seed + r - 1)) vseed=$((seed + 1000 * (r - 1)))
   rm -f "$lut" "$lut.context.jsonl"
-  printf '\n== %s, %s space at %d px, %s table\n' "$backend" "$space" "$res" "$method" >&2
+  printf '\n== %s, %s space at %d px, %s table, run %d of %d (profile seed %d, sample seed %d)\n' \
+    "$backend" "$space" "$res" "$method" "$r" "$repeats" "$pseed" "$vseed" >&2
   local t0 t1
   t0=$(date +%s.%N)
   run $moga profile --device local --backend "$backend" --space "$space" --method "$method" \
-    "${shape[@]}" "$@" --local-root "$local_root" -o "$lut" --json > "$out/profile.json"
+    "${shape[@]}" "$@" --seed "$pseed" --local-root "$local_root" -o "$lut" --json > "$out/profile.json"
   t1=$(date +%s.%N)
-  run $moga lut validate --lut "$lut" --space "$space" "${shape[@]}" --samples "$n" --seed "$seed" \
-    --local-root "$local_root" --plot "$out/$space-$backend-$method.svg" \
-    --details "$out/$space-$backend-$method.jsonl" --json > "$out/validate.json" || true
-  python3 - "$backend" "$space" "$res" "$method" "$t0" "$t1" "$out/profile.json" "$out/validate.json" >> "$summary" <<'PY'
+  run $moga lut validate --lut "$lut" --space "$space" "${shape[@]}" --samples "$n" --seed "$vseed" \
+    --local-root "$local_root" --plot "$out/$tag.svg" \
+    --details "$out/$tag.jsonl" --json > "$out/validate.json" || true
+  python3 - "$backend" "$space" "$res" "$method" "$t0" "$t1" "$out/profile.json" "$out/validate.json" \
+    "$r" "$pseed" "$vseed" >> "$summary" <<'PY'
 import json, sys
-backend, space, res, method, t0, t1, prof, val = sys.argv[1:]
+backend, space, res, method, t0, t1, prof, val, run, pseed, vseed = sys.argv[1:]
 p = json.loads(open(prof).read().splitlines()[0])
 v = json.loads(open(val).read().splitlines()[0])
 kept = next(x for x in v["variants"] if x["chosen"])
 plain = next(x for x in v["variants"] if x["model"] == "sum")
 print(json.dumps({
     "backend": backend, "space": space, "resolution": int(res), "method": method,
+    "run": int(run), "profile_seed": int(pseed), "sample_seed": int(vseed),
     "profile_s": round(float(t1) - float(t0), 1), "model_runs": p["runs"],
     "networks": p["networks"], "units": p["units"], "drift_pct": p["drift_pct"],
     "repeatability": p["repeatability"], "validate_s": round(v["seconds"], 1),
@@ -86,14 +97,18 @@ PY
 
 for space in $ort_spaces; do
   for method in $methods; do
-    case_ ort "$space" "$ort_res" "$method" "$samples"
+    for r in $(seq 1 "$repeats"); do
+      case_ ort "$space" "$ort_res" "$method" "$samples" "$r"
+    done
   done
 done
 if [ "$wgpu" = 1 ]; then
   # lavapipe: ~0.6 s per 64 px network here: one covering design, 6 pairs (at most 6 s) per model.
   for method in $methods; do
-    case_ wgpu "$wgpu_space" "$wgpu_res" "$method" "$wgpu_samples" \
-      --warmup 1 --min-runs 6 --rounds 3 --precision 0.02 --max-seconds 6 --designs 1
+    for r in $(seq 1 "$repeats"); do
+      case_ wgpu "$wgpu_space" "$wgpu_res" "$method" "$wgpu_samples" "$r" \
+        --warmup 1 --min-runs 6 --rounds 3 --precision 0.02 --max-seconds 6 --designs 1
+    done
   done
 fi
 
@@ -101,13 +116,24 @@ printf '\n== summary (held-out half of %s networks; default prediction = the kep
 python3 - "$summary" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-hdr = f"{'backend':<6} {'space':<8} {'px':>4} {'method':<9} {'profile':>8} {'runs':>7} {'±5 %':>16} {'±10 %':>16} {'RMSPE':>7} {'tau':>6}  plain sum ±5 % / tau"
+hdr = f"{'backend':<6} {'space':<8} {'px':>4} {'method':<9} {'run':>4} {'profile':>8} {'runs':>7} {'±5 %':>16} {'±10 %':>16} {'RMSPE':>7} {'tau':>6}  plain sum ±5 % / tau"
 print(hdr)
 for r in rows:
     d, s = r["default"], r["plain_sum"]
     ci = lambda m, k: f"{100*m[k]:.0f} [{100*m[k+'_ci'][0]:.0f},{100*m[k+'_ci'][1]:.0f}]"
-    print(f"{r['backend']:<6} {r['space']:<8} {r['resolution']:>4} {r['method']:<9} {r['profile_s']:>7.0f}s {r['model_runs']:>7} "
+    print(f"{r['backend']:<6} {r['space']:<8} {r['resolution']:>4} {r['method']:<9} {r['run']:>4} {r['profile_s']:>7.0f}s {r['model_runs']:>7} "
           f"{ci(d,'within_5pct'):>16} {ci(d,'within_10pct'):>16} {d['rmspe_pct']:>6.2f}% {d['kendall_tau']:>6.3f}  "
           f"{100*s['within_5pct']:.0f} % / {s['kendall_tau']:.3f}")
+cases = {}
+for r in rows:
+    cases.setdefault((r["backend"], r["space"], r["resolution"], r["method"]), []).append(r)
+if any(len(v) > 1 for v in cases.values()):
+    print("\nworst of each case's runs (default prediction; the longest profile):")
+    print(f"{'backend':<6} {'space':<8} {'px':>4} {'method':<9} {'runs':>4} {'profile':>8} {'±5 %':>6} {'±10 %':>6} {'RMSPE':>7} {'tau':>6}")
+    for (b, sp, px, m), v in cases.items():
+        d = [x["default"] for x in v]
+        print(f"{b:<6} {sp:<8} {px:>4} {m:<9} {len(v):>4} {max(x['profile_s'] for x in v):>7.0f}s "
+              f"{100*min(x['within_5pct'] for x in d):>5.0f}% {100*min(x['within_10pct'] for x in d):>5.0f}% "
+              f"{max(x['rmspe_pct'] for x in d):>6.2f}% {min(x['kendall_tau'] for x in d):>6.3f}")
 PY
 echo "summary: $summary" >&2

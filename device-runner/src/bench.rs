@@ -273,7 +273,8 @@ fn chunk(reference_ms: f64, model_ms: f64) -> usize {
 /// giving every subject its share of the runs in a seeded shuffled order; with a
 /// `reference`, each measured run (or chunk of runs, for models much shorter than the
 /// reference) is paired with a reference run and the ratio recorded; with `per_node`,
-/// each round also runs every subject node by node as often as it ran timed.
+/// every subject then runs node by node (warm-up, then as often as it ran timed),
+/// after all timed runs, so that the timed runs are taken as without it.
 ///
 /// A subject that fails gets its error and the others go on; a failing reference is an
 /// error for all (their ratios would mean nothing).
@@ -319,13 +320,6 @@ pub fn measure_all(
                     series[i].error = Some(e);
                     break;
                 }
-            }
-            if per_node
-                && series[i].error.is_none()
-                && let Err(e) = s.time_nodes()
-            {
-                series[i].error = Some(e);
-                break;
             }
         }
         if reference.is_some() && series[i].error.is_none() {
@@ -412,18 +406,6 @@ pub fn measure_all(
                     break;
                 }
             }
-            if per_node && st.error.is_none() {
-                for _ in 0..round.len().div_ceil(chunks[i]) {
-                    match subject.time_nodes() {
-                        Ok(Some(v)) => st.node_runs.push(v),
-                        Ok(None) => {}
-                        Err(e) => {
-                            st.error = Some(e);
-                            break;
-                        }
-                    }
-                }
-            }
             if let Some(m) = Stats::of(&round) {
                 st.round_medians.push(m.median);
             }
@@ -439,6 +421,28 @@ pub fn measure_all(
         }
         if series.iter().all(|s| s.done || s.error.is_some()) {
             break;
+        }
+    }
+    if per_node {
+        // Node by node only after every timed run: a profiled run beside the timed ones
+        // slowed the reference runs that followed it by about 10 % here (ONNX Runtime,
+        // 2-core VM) while the models' own runs barely moved, so ratios taken with
+        // per-node runs interleaved were not the ratios a whole-network measurement
+        // (`moga deploy`, `lut validate`) takes. As many node runs as timed ones.
+        for (st, subject) in series.iter_mut().zip(subjects.iter_mut()) {
+            if st.error.is_some() {
+                continue;
+            }
+            for k in 0..limits.warmup_runs + st.count().max(1) {
+                match subject.time_nodes() {
+                    Ok(Some(v)) if k >= limits.warmup_runs => st.node_runs.push(v),
+                    Ok(_) => {}
+                    Err(e) => {
+                        st.error = Some(e);
+                        break;
+                    }
+                }
+            }
         }
     }
     series.into_iter().map(Series::finish).collect()

@@ -245,11 +245,23 @@ fn models_of(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// A model opened for measuring: the timed session and, for per-node timing on ONNX
-/// Runtime, the profiled one beside it.
+/// Runtime, the profiled one beside it, opened only when the first node-by-node run is
+/// asked for (after every timed run: an open profiled session is not part of what a
+/// whole-network measurement sees).
 struct Opened<'c> {
     path: PathBuf,
     timed: Session<'c>,
+    /// Where the profiled twin writes its profile, with what opening it needs; `None`
+    /// without per-node timing.
+    twin: Option<Twin<'c>>,
     profiled: Option<Session<'c>>,
+}
+
+/// What opening a profiled twin needs.
+struct Twin<'c> {
+    devices: &'c Devices,
+    inputs: Vec<Tensor>,
+    prefix: PathBuf,
 }
 
 impl Subject for Opened<'_> {
@@ -258,6 +270,13 @@ impl Subject for Opened<'_> {
     }
 
     fn time_nodes(&mut self) -> device_runner::Result<Option<Vec<f64>>> {
+        if self.profiled.is_none()
+            && let Some(t) = self.twin.take()
+        {
+            self.profiled = self
+                .timed
+                .open_profiled(t.devices, &self.path, &t.inputs, &t.prefix)?;
+        }
         match &mut self.profiled {
             Some(p) => p.time_nodes(),
             None => self.timed.time_nodes(),
@@ -265,7 +284,7 @@ impl Subject for Opened<'_> {
     }
 }
 
-/// Opens `path` (and its profiled twin with `per_node`).
+/// Opens `path` (and, with `per_node`, what its profiled twin needs).
 fn open<'c>(
     backend: BackendKind,
     devices: &'c Devices,
@@ -279,20 +298,16 @@ fn open<'c>(
         bail!("--per-node needs --backend ort or wgpu");
     }
     let (timed, inputs) = Session::open(backend, devices, path, given, opts.seed)?;
-    let profiled = if opts.per_node {
-        timed.open_profiled(
-            devices,
-            path,
-            &inputs,
-            &profile_dir.join(format!("model-{index}")),
-        )?
-    } else {
-        None
-    };
+    let twin = opts.per_node.then(|| Twin {
+        devices,
+        inputs,
+        prefix: profile_dir.join(format!("model-{index}")),
+    });
     Ok(Opened {
         path: path.to_path_buf(),
         timed,
-        profiled,
+        twin,
+        profiled: None,
     })
 }
 

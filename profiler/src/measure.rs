@@ -148,24 +148,79 @@ pub fn latency(
         .map_err(|(field, m)| format!("the runner reported an impossible {field}: {m}"))
 }
 
-/// The two interleaved passes of a record (median ratio, else median time, of the even
-/// and of the odd rounds), when it was measured in two rounds or more.
-pub fn passes(r: &BenchRecord) -> Option<(f64, f64)> {
-    let rounds = match &r.ratio {
-        Some(x) => &x.round_medians,
-        None => &r.round_medians_ms,
-    };
-    if rounds.len() < 2 {
-        return None;
-    }
-    let median = |v: Vec<f64>| {
-        let mut v = v;
+/// One network's latency over several invocations (each a record of it): the median
+/// of their medians (and of their p10s and p90s), their pooled mean and spread, all
+/// their runs. One record gives [`latency`]'s figures.
+pub fn latency_of(
+    records: &[&BenchRecord],
+    nominal_ms: Option<f64>,
+) -> std::result::Result<LatencyStats, String> {
+    let each: Vec<LatencyStats> = records
+        .iter()
+        .map(|r| latency(r, nominal_ms))
+        .collect::<std::result::Result<_, _>>()?;
+    let median = |f: &dyn Fn(&LatencyStats) -> f64| {
+        let mut v: Vec<f64> = each.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
         device_runner::bench::percentile(&v, 0.5)
     };
-    let even = median(rounds.iter().step_by(2).copied().collect());
-    let odd = median(rounds.iter().skip(1).step_by(2).copied().collect());
-    Some((even, odd))
+    let [first] = each.as_slice() else {
+        let n = each.len() as f64;
+        if n == 0.0 {
+            return Err("no invocation measured it".into());
+        }
+        let mean_ms = each.iter().map(|s| s.mean_ms).sum::<f64>() / n;
+        let var = each
+            .iter()
+            .map(|s| s.std_ms.powi(2) + (s.mean_ms - mean_ms).powi(2))
+            .sum::<f64>()
+            / n;
+        let gpu: Option<Vec<f64>> = each.iter().map(|s| s.gpu_median_ms).collect();
+        return Ok(LatencyStats {
+            median_ms: median(&|s| s.median_ms),
+            p10_ms: median(&|s| s.p10_ms),
+            p90_ms: median(&|s| s.p90_ms),
+            mean_ms,
+            std_ms: var.sqrt(),
+            runs: each.iter().map(|s| s.runs).sum(),
+            gpu_median_ms: gpu.map(|mut g| {
+                g.sort_by(f64::total_cmp);
+                device_runner::bench::percentile(&g, 0.5)
+            }),
+        });
+    };
+    Ok(*first)
+}
+
+/// The two interleaved passes of a record (median ratio, else median time, of the even
+/// and of the odd rounds), when it was measured in two rounds or more.
+pub fn passes(r: &BenchRecord) -> Option<(f64, f64)> {
+    passes_of(&[r])
+}
+
+/// [`passes`] over several invocations of one network: each invocation's even rounds
+/// pooled against its odd ones.
+pub fn passes_of(records: &[&BenchRecord]) -> Option<(f64, f64)> {
+    let (mut even, mut odd) = (Vec::new(), Vec::new());
+    for r in records {
+        let rounds = match &r.ratio {
+            Some(x) => &x.round_medians,
+            None => &r.round_medians_ms,
+        };
+        if rounds.len() < 2 {
+            continue;
+        }
+        even.extend(rounds.iter().step_by(2).copied());
+        odd.extend(rounds.iter().skip(1).step_by(2).copied());
+    }
+    if even.is_empty() || odd.is_empty() {
+        return None;
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        device_runner::bench::percentile(&v, 0.5)
+    };
+    Some((median(even), median(odd)))
 }
 
 pub(crate) fn exit_reason(code: i32, timeout_s: u64, stderr: &str) -> String {
@@ -243,6 +298,24 @@ mod tests {
         r.ratio = None;
         r.wall_p90_ms = 1.0;
         assert!(latency(&r, None).unwrap_err().contains("p90_ms"));
+    }
+
+    #[test]
+    fn several_invocations_give_the_median_of_their_medians() {
+        let mut a = record();
+        let mut b = record();
+        let mut c = record();
+        (a.wall_median_ms, b.wall_median_ms, c.wall_median_ms) = (2.0, 2.6, 2.1);
+        (a.wall_p90_ms, b.wall_p90_ms, c.wall_p90_ms) = (2.4, 2.9, 2.5);
+        (a.wall_mean_ms, b.wall_mean_ms, c.wall_mean_ms) = (2.0, 2.6, 2.1);
+        let s = latency_of(&[&a, &b, &c], None).unwrap();
+        assert_eq!((s.median_ms, s.p90_ms, s.runs), (2.1, 2.5, 90));
+        assert!(s.std_ms > 0.2, "the invocations' spread counts: {s:?}");
+        assert_eq!(latency_of(&[&a], None).unwrap(), latency(&a, None).unwrap());
+        // Even rounds pooled with even rounds, odd with odd.
+        b.round_medians_ms = vec![3.0, 4.0];
+        assert_eq!(passes_of(&[&a, &b]), Some((2.0, 2.2)));
+        assert_eq!(passes_of(&[&a]), passes(&a));
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! is also a ratio to it, which is what makes a table measured an hour ago comparable
 //! with the device now. A network the runner crashes or hangs on is measured alone once
 //! more and then reported as failed with the reason; the others are still measured.
+//!
+//! The whole call is repeated in several invocations (processes), and each network's
+//! figure is the median of theirs: a process's own memory layout moved a network's
+//! ratio to the reference by about 1 % here from one invocation to the next (a few
+//! networks by 10 %), which no number of runs inside one invocation averages away.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -77,12 +82,15 @@ pub struct NetworkRun {
 }
 
 /// Measures `models` whole on `device` with `opts`' backend, options and protocol,
-/// against `reference` (a table's) when given.
+/// against `reference` (a table's) when given, in `invocations` runner invocations
+/// (at least one; each a shuffled order of its own). The bar counts networks ×
+/// invocations.
 pub fn measure_networks(
     device: Device,
     opts: &ProfileOptions,
     models: &[NetworkModel],
     reference: Option<&Reference>,
+    invocations: usize,
     bar: &ProgressBar,
 ) -> Result<NetworkRun> {
     let start = Instant::now();
@@ -121,11 +129,24 @@ pub fn measure_networks(
             .iter()
             .map(|m| p.place(&m.file))
             .collect::<Result<_>>()?;
-        let mut outcomes = Vec::with_capacity(models.len());
-        for chunk in paths.chunks(opts.batch.unwrap_or(paths.len()).max(1)) {
-            bar.set_message(format!("{}: {} networks", p.device.id(), chunk.len()));
-            outcomes.extend(measure::measure(&p, opts, chunk, &settings)?);
-            bar.inc(chunk.len() as u64);
+        let mut outcomes: Vec<Vec<measure::Outcome>> = vec![Vec::new(); models.len()];
+        for k in 0..invocations {
+            let mut opts = opts.clone();
+            opts.bench.seed = opts.bench.seed.wrapping_add(k as u64);
+            let mut i = 0;
+            for chunk in paths.chunks(opts.batch.unwrap_or(paths.len()).max(1)) {
+                bar.set_message(format!(
+                    "{}: {} networks, invocation {} of {invocations}",
+                    p.device.id(),
+                    chunk.len(),
+                    k + 1
+                ));
+                for o in measure::measure(&p, &opts, chunk, &settings)? {
+                    outcomes[i].push(o);
+                    i += 1;
+                }
+                bar.inc(chunk.len() as u64);
+            }
         }
         Ok(outcomes)
     })();
@@ -135,7 +156,11 @@ pub fn measure_networks(
     let outcomes = result?;
     released?;
     let meta = meta?;
-    let records: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let records: Vec<_> = outcomes
+        .iter()
+        .flatten()
+        .filter_map(|o| o.as_ref().ok())
+        .collect();
     let reference_now = match (reference, reference_median(&records)) {
         (Some(r), Some(now_ms)) => Some(ReferenceNow {
             now_ms,
@@ -148,17 +173,23 @@ pub fn measure_networks(
     let results = models
         .iter()
         .zip(outcomes)
-        .map(|(m, o)| {
-            let (outcome, now, passes) = match o {
-                Ok(r) => (
-                    match measure::latency(&r, unit) {
+        .map(|(m, tries)| {
+            let ok: Vec<_> = tries.iter().filter_map(|o| o.as_ref().ok()).collect();
+            let (outcome, now, passes) = if ok.is_empty() {
+                let error = tries
+                    .into_iter()
+                    .find_map(Result::err)
+                    .unwrap_or_else(|| "not measured".into());
+                (Outcome::Failed { error }, None, None)
+            } else {
+                (
+                    match measure::latency_of(&ok, unit) {
                         Ok(s) => Outcome::Ok(s),
                         Err(error) => Outcome::Failed { error },
                     },
-                    measure::latency(&r, None).ok(),
-                    measure::passes(&r),
-                ),
-                Err(error) => (Outcome::Failed { error }, None, None),
+                    measure::latency_of(&ok, None).ok(),
+                    measure::passes_of(&ok),
+                )
             };
             NetworkMeasurement {
                 name: m.name.clone(),

@@ -46,6 +46,8 @@ pub struct ValidateOptions {
     pub wanted: Wanted,
     /// Write the kept correction into the table.
     pub store: bool,
+    /// Runner invocations each network is measured in (its figure: their median).
+    pub invocations: usize,
 }
 
 /// One way of predicting, scored on the held-out half.
@@ -253,8 +255,14 @@ pub fn validate(
             file,
         });
     }
-    bar.set_length(models.len() as u64);
-    let run = measure_networks(device, measuring, &models, lut.meta.reference.as_ref(), bar)?;
+    let run = measure_networks(
+        device,
+        measuring,
+        &models,
+        lut.meta.reference.as_ref(),
+        opts.invocations,
+        bar,
+    )?;
     // Alternate halves: each half spans the sample's whole range of sizes.
     let mut points: Vec<Point> = run
         .results

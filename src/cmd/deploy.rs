@@ -291,6 +291,7 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
         &opts,
         &models,
         lut.as_ref().and_then(|l| l.meta.reference.as_ref()),
+        a.measure.invocations as usize,
         &bar,
     )?;
     bar.finish_and_clear();

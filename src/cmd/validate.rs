@@ -28,6 +28,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
             CorrectionArg::Affine => Wanted::Model(Model::Affine),
         },
         store: !a.no_store,
+        invocations: a.measure.invocations as usize,
     };
     let bar = progress(a.samples, "networks")?;
     let (report, points) = validate(
