@@ -29,6 +29,7 @@ pub mod onnx;
 pub mod ort_backend;
 pub mod ort_lib;
 pub mod protocol;
+pub mod scratch;
 pub mod session;
 
 pub use error::{Error, Result};

@@ -360,12 +360,19 @@ fn bench(
         models.extend(models_of(p)?);
     }
     let given: Vec<Tensor> = read_inputs(inputs)?.iter().map(Input::tensor).collect();
-    let profile_dir = std::env::temp_dir().join(format!("moga-ort-profile-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile_dir);
-    if opts.per_node {
-        std::fs::create_dir_all(&profile_dir)
-            .with_context(|| format!("creating {}", profile_dir.display()))?;
-    }
+    // ONNX Runtime's per-node profiles: removed at the end, on an error and on an
+    // interrupt alike.
+    let profile_scratch = if opts.per_node {
+        Some(
+            device_runner::scratch::ScratchDir::new("ort-profile")
+                .context("creating a temporary folder for per-node profiles")?,
+        )
+    } else {
+        None
+    };
+    let profile_dir = profile_scratch
+        .as_ref()
+        .map_or_else(std::env::temp_dir, |s| s.path().to_path_buf());
     let devices = open_devices(backend, gpu, ort)?;
     let mut reference = match &opts.reference {
         Some(r) => Some(
@@ -451,7 +458,7 @@ fn bench(
             emit(&mut out, &path, r)?;
         }
     }
-    let _ = std::fs::remove_dir_all(&profile_dir);
+    drop(profile_scratch);
     Ok(all_ok)
 }
 
@@ -600,6 +607,7 @@ fn print_info(out: &mut impl Write, r: &info::RunnerInfo) -> std::io::Result<()>
 fn main() -> ExitCode {
     // SAFETY: first thing in main, before any other thread exists.
     unsafe { device_runner::info::prepare_headless_env() };
+    device_runner::scratch::remove_on_interrupt();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

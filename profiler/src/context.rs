@@ -31,8 +31,8 @@ use crate::error::{Error, Result};
 use crate::measure::{self, Settings};
 use crate::prepare::Prepared;
 use crate::profile::{
-    Method, ProfileOptions, ProfileReport, Staging, finish_devices, open_table, output_for,
-    prepare_groups, release_all,
+    Method, ProfileOptions, ProfileReport, finish_devices, open_table, output_for, prepare_groups,
+    release_all, staging,
 };
 use crate::reference::{ReferenceNet, Unit, reference_median};
 use crate::schedule::{self, Ledger, Shared};
@@ -273,16 +273,16 @@ pub fn profile(
     let space = opts.target.space("profiling in context")?;
     let archs = space.covering_design(opts.designs.max(1), opts.seed);
     let width = archs.len() / opts.designs.max(1);
-    let staging = Staging::new("context")?;
+    let staging = staging("context")?;
     let mut files = Vec::with_capacity(archs.len());
     let mut weights = RandomWeights::new(opts.seed);
     for (i, arch) in archs.iter().enumerate() {
-        let path = staging.0.join(format!("net-{i:03}.onnx"));
+        let path = staging.path().join(format!("net-{i:03}.onnx"));
         device_runner::onnx::write_model(&path, &network_model(space, arch, &mut weights)?)?;
         files.push(path);
     }
     let keys = space.unit_list();
-    let by_model = prepare_groups(devices, opts, &staging.0)?;
+    let by_model = prepare_groups(devices, opts, staging.path())?;
     let result = (|| {
         let several = by_model.len() > 1;
         let mut ledgers = Vec::new();
@@ -305,7 +305,7 @@ pub fn profile(
                 (None, true) => Some(ReferenceNet::for_space(space, opts.seed)),
             };
             if let Some(r) = &reference {
-                let dir = staging.0.join(format!("reference-{g}"));
+                let dir = staging.path().join(format!("reference-{g}"));
                 std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                 let file = r.write(&dir)?;
                 for p in members {

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::measure::{self, Settings};
 use crate::meta::meta_for;
 use crate::prepare::prepare;
-use crate::profile::{ProfileOptions, Staging};
+use crate::profile::{ProfileOptions, staging};
 use crate::reference::{ReferenceNet, reference_median};
 
 /// One model to measure.
@@ -111,16 +111,18 @@ pub fn measure_networks(
             });
         }
     }
-    let staging = Staging::new("reference")?;
+    let staging = staging("reference")?;
     let reference_file = reference
-        .map(|r| ReferenceNet::recorded(r)?.write(&staging.0))
+        .map(|r| ReferenceNet::recorded(r)?.write(staging.path()))
         .transpose()?;
     let parent = models
         .first()
         .and_then(|m| m.file.parent())
         .unwrap_or(Path::new("."));
     let p = prepare(device, opts, parent, "networks")?;
-    let result = (|| -> Result<Vec<measure::Outcome>> {
+    let invocations = invocations.max(1);
+    bar.set_length((models.len() * invocations) as u64);
+    let result = (|| -> Result<Vec<Vec<measure::Outcome>>> {
         let settings = Settings {
             reference: reference_file.as_deref().map(|f| p.place(f)).transpose()?,
             per_node: false,

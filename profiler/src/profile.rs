@@ -22,6 +22,7 @@ use std::time::Instant;
 use device_runner::backend::BackendKind;
 use device_runner::onnx::builder::{RandomWeights, export_units};
 use device_runner::protocol::{BenchOptions, GpuArgs, OrtArgs};
+use device_runner::scratch::ScratchDir;
 use indicatif::ProgressBar;
 use lookup_tables::lut::{self, Repeatability};
 use lookup_tables::{Lut, LutMeta, LutRow, Outcome, Space, SrSpaceId, UnitKey};
@@ -34,7 +35,6 @@ use crate::meta::meta_for;
 use crate::prepare::{Prepared, device_state, prepare};
 use crate::reference::{ReferenceNet, Unit, reference_median};
 use crate::schedule::{self, Ledger, Shared};
-use crate::shell;
 
 /// How units are measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -238,25 +238,10 @@ fn work_folder(opts: &ProfileOptions) -> String {
     )
 }
 
-/// A staging folder on the host, removed when dropped.
-pub(crate) struct Staging(pub(crate) PathBuf);
-
-impl Staging {
-    pub(crate) fn new(what: &str) -> Result<Staging> {
-        let dir = std::env::temp_dir().join(format!(
-            "moga-{what}-{}-{}",
-            std::process::id(),
-            shell::nonce()
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(Staging(dir))
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A staging folder on the host (`moga-<what>-…` in the temporary folder), removed
+/// when dropped or when the process is interrupted.
+pub(crate) fn staging(what: &str) -> Result<ScratchDir> {
+    ScratchDir::new(what).map_err(|e| Error::io(std::env::temp_dir(), e))
 }
 
 /// Prepares every device (nothing is measured before all are ready), grouped by model.
@@ -495,13 +480,13 @@ fn isolated(
             });
         }
     }
-    let staging = Staging::new("profile")?;
-    let index = export_units(&staging.0, &keys, &mut RandomWeights::new(opts.seed))?;
+    let staging = staging("profile")?;
+    let index = export_units(staging.path(), &keys, &mut RandomWeights::new(opts.seed))?;
     let file_of: BTreeMap<UnitKey, PathBuf> = index
         .into_iter()
-        .map(|u| (u.key, staging.0.join(u.file)))
+        .map(|u| (u.key, staging.path().join(u.file)))
         .collect();
-    let by_model = prepare_groups(devices, opts, &staging.0)?;
+    let by_model = prepare_groups(devices, opts, staging.path())?;
     let result = (|| {
         let mut ledgers = Vec::new();
         let several = by_model.len() > 1;
@@ -541,7 +526,7 @@ fn isolated(
             .map(|(i, (_, _, r, _))| {
                 r.as_ref()
                     .map(|r| {
-                        let dir = staging.0.join(format!("reference-{i}"));
+                        let dir = staging.path().join(format!("reference-{i}"));
                         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
                         r.write(&dir)
                     })

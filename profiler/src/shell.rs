@@ -65,20 +65,8 @@ pub fn split_status(out: &str, nonce: &str) -> (String, Option<i32>) {
     }
 }
 
-/// A fresh nonce (time and a counter; it only has to be unlikely in program output).
-pub fn nonce() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{:x}{:x}{:x}",
-        t,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+/// A name part no other call makes (one implementation: the scratch folders').
+pub use device_runner::scratch::nonce;
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::networks::{NetworkModel, ReferenceNow, measure_networks};
-use crate::profile::{ProfileOptions, Staging, Target};
+use crate::profile::{ProfileOptions, Target, staging};
 
 /// The share targets a report judges: this project's (≥ 95 % within ±5 %) and
 /// nn-Meter's (≥ 99 % within ±10 %).
@@ -244,10 +244,10 @@ pub fn validate(
         Target::Space(space) => units_range(lut, space)?,
         &Target::Sr { space, side } => sr_units_range(lut, space, side)?,
     };
-    let work = Staging::new("validate")?;
+    let work = staging("validate")?;
     let mut models = Vec::new();
     for (i, (_, name, build)) in nets.iter().enumerate() {
-        let file = work.0.join(format!("net-{i:03}.onnx"));
+        let file = work.path().join(format!("net-{i:03}.onnx"));
         let model = build(&mut RandomWeights::new(opts.seed ^ i as u64))?;
         device_runner::onnx::write_model(&file, &model)?;
         models.push(NetworkModel {
