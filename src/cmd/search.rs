@@ -208,6 +208,11 @@ pub(super) fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
         (0.0..=1.0).contains(&a.roulette_mutation),
         "--roulette-mutation must be within 0..=1"
     );
+    let archive_share = a.archive_share.unwrap_or_else(|| default_archive_share(a));
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&archive_share),
+        "--archive-share must be within 0..=1"
+    );
     let algorithm = match a.algorithm {
         AlgorithmArg::Nsga2 => Algorithm::Nsga2,
         AlgorithmArg::Moga => Algorithm::Moga,
@@ -251,21 +256,33 @@ pub(super) fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
             ..RlConfig::default()
         }),
         initial: Vec::new(),
-        archive_share: a.archive_share,
+        archive_share,
         roulettes: Vec::new(),
         roulette_share: a.roulette_mutation,
     })
 }
 
-fn oracle(spec: &str) -> Result<Box<dyn AccuracyOracle>> {
+/// The archive share a search gets unless told: the best measured configuration
+/// (NSGA-II with three quarters of its children from the elite archive,
+/// `scripts/bench-search.sh`) for plain NSGA-II on the classification spaces; MoGA's
+/// and MoreMNAS's variants and FALSR's super-resolution search stay as published.
+fn default_archive_share(a: &SearchArgs) -> f64 {
+    let plain = matches!(a.algorithm, AlgorithmArg::Nsga2) && !a.rl_mutation;
+    if plain && matches!(a.space, AnySpace::Classify(_)) {
+        0.75
+    } else {
+        0.0
+    }
+}
+
+/// `proxy`, `csv:PATH` or `supernet:CKPT_DIR` (evaluated on libtorch's CUDA device when
+/// there is one, else the CPU).
+fn oracle(spec: &str, torch: &dyn Libtorch) -> Result<Box<dyn AccuracyOracle>> {
     if let Some(o) = search::oracle::parse(spec) {
         return Ok(o?);
     }
     if let Some(dir) = spec.strip_prefix("supernet:") {
-        return Ok(Box::new(supernet::SupernetOracle::open(
-            std::path::Path::new(dir),
-            supernet::train::parse_device("auto")?,
-        )?));
+        return torch.supernet_oracle(std::path::Path::new(dir));
     }
     anyhow::bail!("--accuracy '{spec}': expected proxy, csv:PATH or supernet:CKPT_DIR")
 }
