@@ -1,5 +1,5 @@
-// Shared by the build scripts of the packages whose binaries link libtorch (the root
-// `moga` package and `search`), via `include!`.
+// Shared by the build scripts of the packages whose binaries link libtorch (the
+// `moga-torch` helper and `supernet`, for its tests), via `include!`.
 //
 // torch-sys links libtorch but gives the final binaries no rpath, so they would need
 // LD_LIBRARY_PATH. This adds an rpath to `$LIBTORCH/lib`, records the libtorch version

@@ -34,7 +34,7 @@ if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
   echo "bench-oracle.sh: $py cannot import torch; run scripts/bench-train.sh once (it installs torch==2.13.0 there)" >&2
   exit 1
 fi
-cargo build --release --bin moga --quiet
+cargo build --release --bin moga --bin moga-torch --quiet
 moga=target/release/moga
 rm -rf "$out"; mkdir -p "$out"
 

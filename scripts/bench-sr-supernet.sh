@@ -52,7 +52,7 @@ if ! "$py" -c 'import torch, onnxruntime, safetensors, PIL' 2>/dev/null; then
   echo "bench-sr-supernet.sh: $py lacks torch, onnxruntime, safetensors or pillow (see the header)" >&2
   exit 1
 fi
-cargo build --release --bin moga --quiet
+cargo build --release --bin moga --bin moga-torch --quiet
 moga=target/release/moga
 rm -rf "$out"; mkdir -p "$out"
 common=(--steps "$steps" --batch "$batch" --patch "$patch" --lr "$lr" --eval-every "$every" --seed "$seed")

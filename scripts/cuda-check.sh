@@ -29,7 +29,7 @@ nvidia-smi -L | tee "$out/gpus.txt"
 step "set-up with CUDA (scripts/setup.sh --cuda)"
 timeout 600 scripts/setup.sh --cuda
 step "release build"
-cargo build --release --bin moga --quiet
+cargo build --release --bin moga --bin moga-torch --quiet
 moga=target/release/moga
 
 step "moga doctor"

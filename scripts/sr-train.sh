@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--arch ARCH] [--minutes M] [--seeds \"0 1\"] [--out DIR]" >&2; exit 2 ;;
   esac
 done
-cargo build -q --release --bin moga --manifest-path "$root/Cargo.toml"
+cargo build -q --release --bin moga --bin moga-torch --manifest-path "$root/Cargo.toml"
 moga="$root/target/release/moga"
 mkdir -p "$out"
 for s in $seeds; do

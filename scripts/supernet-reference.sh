@@ -51,7 +51,7 @@ if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
 fi
 
 if [ -z "$moga" ]; then
-  cargo build --release --bin moga --quiet
+  cargo build --release --bin moga --bin moga-torch --quiet
   moga=target/release/moga
 fi
 rm -rf "$out"; mkdir -p "$out"

@@ -552,6 +552,10 @@ pub struct DoctorArgs {
     /// The ONNX Runtime library to check (else ORT_DYLIB_PATH, else next to the binary).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
+    /// Only libtorch's report, as one JSON line: what `moga doctor` asks its
+    /// `moga-torch` helper.
+    #[arg(long, hide = true)]
+    pub libtorch_only: bool,
     #[command(flatten)]
     pub out: Output,
 }

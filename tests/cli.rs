@@ -193,3 +193,50 @@ fn export_writes_a_model_the_onnx_checker_accepts() {
     assert!(err.contains("14 searchable layers"), "{err}");
     assert!(!s.path("x.onnx").exists());
 }
+
+/// Issue 30: `moga` links no libtorch (its start-up cost every command about 0.35 s);
+/// only the `moga-torch` helper does.
+#[test]
+fn moga_links_no_libtorch() {
+    let out = std::process::Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_moga")])
+        .output()
+        .expect("readelf runs (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = text.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(!needed.is_empty(), "readelf said nothing: {text}");
+    for l in needed {
+        assert!(
+            !l.contains("torch") && !l.contains("c10"),
+            "moga needs libtorch: {l}"
+        );
+    }
+}
+
+/// A command that needs libtorch, with no helper where `MOGA_TORCH` points, fails with
+/// one line naming the helper; nothing else is started.
+#[test]
+fn a_missing_helper_is_one_line_naming_it() {
+    let s = common::Scratch::new("no-helper");
+    let missing = s.path("moga-torch");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moga"))
+        .args(["eval", "--ckpt", "ckpt", "FairNAS-A"])
+        .current_dir(&s.dir)
+        .env("MOGA_TORCH", &missing)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("moga: cannot run ") && err.contains(missing.to_str().unwrap()),
+        "{err}"
+    );
+    // Commands that need no libtorch do not look for it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moga"))
+        .args(["arch", "stats", "FairNAS-A", "--json"])
+        .env("MOGA_TORCH", &missing)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

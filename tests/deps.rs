@@ -90,3 +90,30 @@ fn the_search_engine_builds_without_libtorch() {
     }
     assert!(closure(&graph, "supernet").contains("tch"));
 }
+
+/// Issue 30: libtorch only where something trains. The `moga` binary starts in
+/// milliseconds because its package reaches no libtorch; the `moga-torch` helper, which
+/// `moga` hands the training commands to, is the one package that does (besides the
+/// supernet crate itself).
+#[test]
+fn only_the_helper_links_libtorch() {
+    let graph = lock_graph();
+    let moga = closure(&graph, "moga");
+    assert!(
+        moga.contains("profiler"),
+        "the graph was not read: {moga:?}"
+    );
+    for heavy in ["tch", "torch-sys", "supernet", "moga-torch"] {
+        assert!(!moga.contains(heavy), "moga depends on {heavy}");
+    }
+    let users: BTreeSet<&String> = graph
+        .iter()
+        .filter(|(_, deps)| deps.iter().any(|d| d == "tch"))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        users.into_iter().map(String::as_str).collect::<Vec<_>>(),
+        ["moga-torch", "supernet"],
+        "packages that use tch"
+    );
+}

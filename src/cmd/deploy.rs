@@ -11,6 +11,7 @@ use device_runner::backend::{BackendKind, ExecutionProvider, OptLevel};
 use device_runner::onnx::builder::{RandomWeights, network_model, sr_model};
 use device_runner::onnx::write_model;
 use device_runner::protocol::{BenchOptions, GpuArgs, OrtArgs};
+use device_runner::scratch::ScratchDir;
 use indicatif::{ProgressBar, ProgressStyle};
 use lookup_tables::{Lut, Outcome};
 use profiler::device;
@@ -20,35 +21,32 @@ use serde::Serialize;
 
 use crate::cli::{DeployArgs, MeasureArgs, ProfileBackend};
 use crate::output::{Table, json_line};
+use crate::torch::Libtorch;
 
-/// A folder removed when dropped, unless the user asked to keep it.
-struct Workdir {
-    path: PathBuf,
-    keep: bool,
+/// Where the exported models go: the user's folder (kept), or a scratch folder removed
+/// when dropped or when the process is interrupted.
+enum Workdir {
+    Kept(PathBuf),
+    Scratch(ScratchDir),
 }
 
 impl Workdir {
     fn new(keep: Option<&Path>) -> Result<Workdir> {
-        let (path, keep) = match keep {
-            Some(p) => (p.to_path_buf(), true),
-            None => (
-                std::env::temp_dir().join(format!(
-                    "moga-networks-{}-{}",
-                    std::process::id(),
-                    profiler::shell::nonce()
-                )),
-                false,
+        Ok(match keep {
+            Some(p) => {
+                std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+                Workdir::Kept(p.to_path_buf())
+            }
+            None => Workdir::Scratch(
+                ScratchDir::new("networks").context("creating a temporary folder")?,
             ),
-        };
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Workdir { path, keep })
+        })
     }
-}
 
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
+    fn path(&self) -> &Path {
+        match self {
+            Workdir::Kept(p) => p,
+            Workdir::Scratch(s) => s.path(),
         }
     }
 }
@@ -221,7 +219,8 @@ impl Net {
     }
 }
 
-pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
+/// `moga deploy` (with `--ckpt`, the weights come through libtorch).
+pub fn deploy(a: DeployArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
     let side = a.shape.lr_side;
     let mut archs = Vec::new();
     for arg in &a.archs {
@@ -235,13 +234,13 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
         });
     }
     let classifiers = archs.iter().any(|n| matches!(n, Net::Classify(..)));
-    let mut evaluator = match &a.ckpt {
+    let mut supernet = match &a.ckpt {
         // 128 per recalibration batch, as `moga export` and `moga eval` default to.
-        Some(dir) if classifiers => Some(super::export::open_checkpoint(dir, a.bn_batches, 128)?),
+        Some(dir) if classifiers => Some(torch.supernet(dir, a.bn_batches, 128)?),
         _ => None,
     };
     let sr_dir = a.ckpt.as_deref().filter(|_| !classifiers);
-    let sr_weights = sr_dir.map(super::sr::SrWeights::open).transpose()?;
+    let sr_weights = sr_dir.map(|d| torch.sr_weights(d)).transpose()?;
     let lut = a.lut.as_deref().map(Lut::read).transpose()?;
     let work = Workdir::new(a.keep.as_deref())?;
     let mut models = Vec::new();
@@ -249,21 +248,18 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
         let name = net
             .preset_name()
             .map_or_else(|| format!("arch-{i}"), str::to_string);
-        let file = work.path.join(format!("{i:02}-{name}.onnx"));
+        let file = work.path().join(format!("{i:02}-{name}.onnx"));
         let encoded = net.encode();
-        let model = match (net, evaluator.as_mut(), sr_dir) {
+        let model = match (net, supernet.as_mut(), &sr_weights) {
             (Net::Classify(arch, space), Some(ev), _) => {
-                *space = ev.net.space.clone();
-                super::export::inherited_model(ev, arch)?
+                *space = ev.space().clone();
+                ev.model(arch)?
             }
             (Net::Classify(arch, space), None, _) => {
                 space.validate(arch)?;
                 network_model(space, arch, &mut RandomWeights::new(0))?
             }
-            (Net::Sr(arch), _, Some(dir)) => {
-                let w = sr_weights.as_ref().expect("opened with the folder");
-                w.model(arch, dir, side as usize, side as usize)?
-            }
+            (Net::Sr(arch), _, Some(w)) => w.model(arch, side as usize, side as usize)?,
             (Net::Sr(arch), _, None) => sr_model(
                 arch,
                 side as usize,
@@ -395,7 +391,7 @@ pub fn deploy(a: DeployArgs) -> Result<ExitCode> {
         }
         t.write(&mut out)?;
         if a.keep.is_some() {
-            writeln!(out, "models kept in {}", work.path.display())?;
+            writeln!(out, "models kept in {}", work.path().display())?;
         }
     }
     Ok(if all_ok {

@@ -13,10 +13,10 @@ use device_runner::ort_lib::{self, OrtLibrary};
 use profiler::adb::{self, AdbProbe};
 use profiler::local::{self, LocalHost};
 use serde::Serialize;
-use supernet::torch::{self, TorchInfo};
 
 use crate::cli::DoctorArgs;
 use crate::output::json_line;
+use crate::torch::{Libtorch, TorchInfo};
 
 #[derive(Serialize)]
 struct Report {
@@ -24,6 +24,7 @@ struct Report {
     host: LocalHost,
     adapters: Result<Vec<AdapterSummary>, String>,
     onnxruntime: Result<OrtLibrary, String>,
+    /// In the `moga-torch` helper (moga itself links no libtorch).
     libtorch: TorchInfo,
     adb: AdbProbe,
     android_target: Result<bool, String>,
@@ -40,10 +41,16 @@ fn android_target_installed() -> Result<bool, String> {
         .any(|l| l.trim() == "aarch64-linux-android"))
 }
 
-pub fn run(args: DoctorArgs) -> Result<ExitCode> {
+/// `moga doctor`; with `--libtorch-only` (in the helper), libtorch's report alone.
+pub fn run(args: DoctorArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
+    if args.libtorch_only {
+        let info = torch.info().map_err(anyhow::Error::msg)?;
+        json_line(&mut std::io::stdout().lock(), &info)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let adapters = gpu::adapters(BackendChoice::All).map_err(|e| e.to_string());
     let onnxruntime = ort_lib::locate(args.ort_lib.as_deref()).map_err(|e| e.to_string());
-    let libtorch = torch::probe();
+    let libtorch = torch.info().unwrap_or_else(TorchInfo::unavailable);
     let gpu_ok = adapters.as_ref().is_ok_and(|a| a.iter().any(|x| x.compute));
     let ok = gpu_ok && onnxruntime.is_ok() && libtorch.compute_ok;
     let report = Report {
@@ -111,23 +118,26 @@ fn print(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
         Err(e) => writeln!(out, "FAIL ort       {e}")?,
     }
     let t = &r.libtorch;
-    writeln!(
-        out,
-        "{} torch     libtorch {}, {} threads, CUDA {}{}",
-        mark(t.compute_ok),
-        t.version,
-        t.threads,
-        if t.cuda {
-            format!("yes ({} devices)", t.cuda_devices)
-        } else {
-            "no".into()
-        },
-        if t.compute_ok {
-            ""
-        } else {
-            ", gradient check FAILED"
-        }
-    )?;
+    match &t.error {
+        Some(e) => writeln!(out, "FAIL torch     {e}")?,
+        None => writeln!(
+            out,
+            "{} torch     libtorch {}, {} threads, CUDA {}{} (in the moga-torch helper)",
+            mark(t.compute_ok),
+            t.version,
+            t.threads,
+            if t.cuda {
+                format!("yes ({} devices)", t.cuda_devices)
+            } else {
+                "no".into()
+            },
+            if t.compute_ok {
+                ""
+            } else {
+                ", gradient check FAILED"
+            }
+        )?,
+    }
     match &r.adb.client {
         Ok(v) => writeln!(out, "ok   adb       adb {v}")?,
         Err(e) => writeln!(out, "warn adb       {e}")?,

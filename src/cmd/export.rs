@@ -7,16 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use device_runner::backend::BackendKind;
-use device_runner::onnx::builder::{NamedWeights, RandomWeights, network_model, sr_model};
-use device_runner::onnx::proto::ModelProto;
+use device_runner::onnx::builder::{RandomWeights, network_model, sr_model};
 use device_runner::onnx::{Tensor, encode_model, write_model};
 use device_runner::session::{Devices, Session};
-use lookup_tables::{Arch, SplitMix64, SrArch};
+use lookup_tables::{SplitMix64, SrArch};
 use serde::Serialize;
-use supernet::Evaluator;
 
 use crate::cli::ExportArgs;
 use crate::output::json_line;
+use crate::torch::Libtorch;
 
 /// Largest output difference `--verify` accepts, relative to the largest |logit|.
 const TOLERANCE: f64 = 1e-3;
@@ -47,9 +46,10 @@ struct Agreement {
     error: Option<String>,
 }
 
-pub fn run(args: ExportArgs) -> Result<ExitCode> {
+/// `moga export` (with `--ckpt`, the weights come through libtorch).
+pub fn run(args: ExportArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
     if let Some(sr) = super::load_sr_arch(&args.arch)? {
-        return run_sr(args, sr);
+        return run_sr(args, sr, torch);
     }
     let arch = super::load_arch(&args.arch)?;
     let (space, model, weights, evaluator) = match &args.ckpt {
@@ -61,8 +61,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         }
         Some(dir) => {
             anyhow::ensure!(args.batch >= 2, "--batch must be at least 2");
-            let mut ev = open_checkpoint(dir, args.bn_batches, args.batch)?;
-            let space = ev.net.space.clone();
+            let mut ev = torch.supernet(dir, args.bn_batches, args.batch)?;
+            let space = ev.space().clone();
             anyhow::ensure!(
                 arch.space == space.id,
                 "{} is of space {}, the checkpoint {} of space {}",
@@ -71,14 +71,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
                 dir.display(),
                 space.id
             );
-            let model = inherited_model(&mut ev, &arch)?;
-            let what = format!(
-                "inherited from {} (epoch {}, BatchNorm recalibrated on {} batches of {})",
-                dir.display(),
-                ev.state.epochs_done,
-                args.bn_batches,
-                args.batch
-            );
+            let model = ev.model(&arch)?;
+            let what = ev.describe();
             (space, model, what, Some(ev))
         }
     };
@@ -88,11 +82,11 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let verify = if args.verify {
         let r = space.options.resolution as usize;
         let input = seeded_input(vec![1, space.in_channels as usize, r, r], args.seed, -1.0);
-        let first = evaluator.map(|ev| {
+        let first = evaluator.map(|mut ev| {
             let data = input.as_f32().expect("f32").to_vec();
             (
                 "libtorch (the supernet path)".to_string(),
-                ev.logits(&arch, &data).map_err(Into::into),
+                ev.logits(&arch, &data),
             )
         });
         verify(&args.output, &input, first, true)
@@ -114,20 +108,20 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 
 /// `moga export` of a super-resolution network: random weights (seeded) at the
 /// low-resolution size `--lr-size` (else `--resolution` square).
-fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
+fn run_sr(args: ExportArgs, arch: SrArch, torch: &dyn Libtorch) -> Result<ExitCode> {
     let side = args.shape.lr_side as usize;
     let (h, w) = args.lr_size.unwrap_or((side, side));
     let trained = match &args.ckpt {
         None => None,
-        Some(dir) => Some(super::sr::SrWeights::open(dir)?.into_net(&arch, dir)?),
+        Some(dir) => Some(torch.sr_weights(dir)?),
     };
     let (model, weights) = match &trained {
         None => (
             sr_model(&arch, h, w, &mut RandomWeights::new(args.seed))?,
             format!("random (seed {})", args.seed),
         ),
-        Some(net) => (
-            super::sr::trained_model(net, h, w)?,
+        Some(t) => (
+            t.model(&arch, h, w)?,
             format!("trained ({})", args.ckpt.as_ref().expect("given").display()),
         ),
     };
@@ -137,11 +131,12 @@ fn run_sr(args: ExportArgs, arch: SrArch) -> Result<ExitCode> {
     let stats = arch.stats(1)?;
     let verify = if args.verify {
         let input = seeded_input(vec![1, 1, h, w], args.seed, 0.0);
-        let first = trained.as_ref().map(|net| {
+        let first = trained.as_ref().map(|t| {
             let x = input.as_f32().expect("f32");
-            let plane = supernet::sr_image::Plane::new(w, h, x.iter().map(|v| v * 255.0).collect());
-            let y = net.upscale(&plane).data.iter().map(|v| v / 255.0).collect();
-            ("libtorch (the trained network)".to_string(), Ok(y))
+            (
+                "libtorch (the trained network)".to_string(),
+                t.upscale(&arch, x, h, w),
+            )
         });
         verify(&args.output, &input, first, false)
     } else {
@@ -203,24 +198,6 @@ fn print_report(report: &Exported, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// A supernet checkpoint opened on the CPU for exporting paths.
-pub(super) fn open_checkpoint(dir: &Path, bn_batches: usize, batch: usize) -> Result<Evaluator> {
-    let cpu = supernet::train::parse_device("cpu")?;
-    let mut ev = Evaluator::open(dir, None, cpu)?;
-    ev.bn_batches = bn_batches;
-    ev.batch = batch;
-    Ok(ev)
-}
-
-/// `arch` as an ONNX model with the weights it inherits from the checkpoint (BatchNorm
-/// recalibrated, then folded); every tensor must fit the network exactly.
-pub(super) fn inherited_model(ev: &mut Evaluator, arch: &Arch) -> Result<ModelProto> {
-    let mut w = NamedWeights::new(ev.path_weights(arch)?, supernet::net::BN_EPS as f32);
-    let model = network_model(&ev.net.space, arch, &mut w)?;
-    w.finish(&arch.encode())?;
-    Ok(model)
 }
 
 /// Runs the written model on every engine here on `input`; the reference is `first`
@@ -302,7 +279,9 @@ fn verify(
         .collect()
 }
 
-pub(super) fn run_on(backend: BackendKind, model: &Path, input: &Tensor) -> Result<Vec<f32>> {
+/// Runs `model` once on `backend` here (a fresh device or runtime) on `input`; its first
+/// output.
+pub fn run_on(backend: BackendKind, model: &Path, input: &Tensor) -> Result<Vec<f32>> {
     let mut devices = Devices::default();
     match backend {
         BackendKind::Wgpu => {

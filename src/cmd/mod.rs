@@ -5,12 +5,10 @@ mod arch;
 mod deploy;
 mod devices;
 mod doctor;
-pub(crate) mod export;
+pub mod export;
 mod lut;
-mod search;
+pub mod search;
 mod space;
-mod sr;
-mod train;
 mod validate;
 
 use std::path::Path;
@@ -20,22 +18,22 @@ use anyhow::{Context, Result};
 use lookup_tables::{Arch, Space, SpaceId, SpaceOptions};
 
 use crate::cli::{AnySpace, Cli, Command, SpaceShape};
+use crate::torch::Libtorch;
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
+/// Runs one command; those that need libtorch go through `torch`.
+pub fn run(cli: Cli, torch: &dyn Libtorch) -> Result<ExitCode> {
     match cli.command {
         Command::Space(c) => space::run(c),
         Command::Arch(c) => arch::run(c),
         Command::Lut(c) => lut::run(c),
-        Command::Export(a) => export::run(a),
+        Command::Export(a) => export::run(a, torch),
         Command::ExportUnits(a) => export::units(a),
         Command::Devices(a) => devices::devices(a),
-        Command::Search(a) => search::run(*a),
+        Command::Search(a) => search::run(*a, torch),
         Command::Profile(a) => devices::run_profile(*a),
-        Command::Train(a) => train::train(*a),
-        Command::Eval(a) => train::eval(a),
-        Command::Deploy(a) => deploy::deploy(*a),
-        Command::Doctor(a) => doctor::run(a),
-        Command::Sr(c) => sr::run(c),
+        Command::Deploy(a) => deploy::deploy(*a, torch),
+        Command::Doctor(a) => doctor::run(a, torch),
+        c @ (Command::Train(_) | Command::Eval(_) | Command::Sr(_)) => torch.run(c),
     }
 }
 

@@ -12,12 +12,14 @@ use search::oracle::AccuracyOracle;
 use search::rl::RlConfig;
 use search::run::{SearchOptions, search};
 
-use crate::cli::{AlgorithmArg, AnySpace, SearchArgs};
+use crate::cli::{AlgorithmArg, AnySpace, Command, SearchArgs};
 use crate::output::{Table, json_line, thousands};
+use crate::torch::Libtorch;
 
-pub fn run(a: SearchArgs) -> Result<ExitCode> {
+/// `moga search` (the super-resolution spaces' search trains networks: libtorch's).
+pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
     let space = match a.space {
-        AnySpace::Sr(id) => return super::sr::search(a, id),
+        AnySpace::Sr(_) => return torch.run(Command::Search(Box::new(a))),
         AnySpace::Classify(id) => super::space(id, a.shape)?,
     };
     anyhow::ensure!(
@@ -38,7 +40,7 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
     let opts = SearchOptions {
         space,
         lut,
-        oracle: oracle(a.accuracy.as_deref().unwrap_or("proxy"))?,
+        oracle: oracle(a.accuracy.as_deref().unwrap_or("proxy"), torch)?,
         objectives,
         constraints: Constraints {
             budget_ms: a.budget_ms,
@@ -194,11 +196,9 @@ pub fn run(a: SearchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `proxy`, `csv:PATH` or `supernet:CKPT_DIR` (evaluated on libtorch's CUDA device when
-/// there is one, else the CPU).
 /// The evolutionary engine's settings from the command line (shared by every space);
 /// `m` objectives.
-pub(super) fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
+pub fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
     anyhow::ensure!(a.population >= 2, "--population must be at least 2");
     anyhow::ensure!(
         (0.0..=1.0).contains(&a.rl_ratio),

@@ -2,7 +2,7 @@
 //! used to upscale images.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -18,8 +18,11 @@ use supernet::sr_net::{
 use supernet::sr_search::{SrMetrics, SrOracle};
 use supernet::train::{device_name, parse_device};
 
-use crate::cli::{SrCmd, SrScoreArgs, SrSupernetArgs, SrTrainArgs, SrUpscaleArgs};
-use crate::output::{Table, json_line, thousands};
+use moga::cli::{SrCmd, SrScoreArgs, SrSupernetArgs, SrTrainArgs, SrUpscaleArgs};
+use moga::cmd::load_sr_arch;
+use moga::output::{Table, json_line, thousands};
+use moga::torch::SrWeights;
+use supernet::sr_image::Plane;
 
 pub fn run(cmd: SrCmd) -> Result<ExitCode> {
     match cmd {
@@ -172,7 +175,7 @@ pub fn images_dir(data: &str) -> Result<&Path> {
 fn train(a: SrTrainArgs) -> Result<ExitCode> {
     supernet::torch::set_threads(a.threads);
     let device = parse_device(&a.device)?;
-    let arch = super::load_sr_arch(&a.arch)?.with_context(|| {
+    let arch = load_sr_arch(&a.arch)?.with_context(|| {
         format!(
             "{}: not a super-resolution architecture (FALSR-A/B/C, MoreMNAS-C/D, falsr:… or moremnas:…)",
             a.arch
@@ -299,52 +302,62 @@ pub fn trained_sr(dir: &Path) -> Result<SrNet> {
 
 /// Where super-resolution weights come from (on the CPU): a `moga sr train` folder (one
 /// architecture) or a `moga sr supernet` folder (any architecture of its space).
-pub enum SrWeights {
+pub enum SrFolder {
     /// A trained network.
-    Trained(SrNet),
+    Trained(SrNet, PathBuf),
     /// A supernet's shared weights.
     Supernet(supernet::sr_supernet::SrSupernet),
 }
 
-impl SrWeights {
+impl SrFolder {
     /// Opens `dir`, once for every network taken from it.
-    pub fn open(dir: &Path) -> Result<SrWeights> {
+    pub fn open(dir: &Path) -> Result<SrFolder> {
         use supernet::sr_supernet::{SR_SUPERNET_RECORD, SrSupernet};
         if dir.join(SR_SUPERNET_RECORD).exists() {
             let (net, _) = SrSupernet::open(dir, parse_device("cpu")?)?;
-            return Ok(SrWeights::Supernet(net));
+            return Ok(SrFolder::Supernet(net));
         }
-        Ok(SrWeights::Trained(trained_sr(dir)?))
+        Ok(SrFolder::Trained(trained_sr(dir)?, dir.to_path_buf()))
     }
 
-    /// The ONNX model of `arch` at a `height`×`width` input with these weights: the
-    /// trained network's when it is this architecture, the supernet's inherited ones;
-    /// `dir` names the folder in errors.
-    pub fn model(
+    /// `f` of the network of `arch` with these weights: the trained network when it is
+    /// this architecture, else the supernet's inherited weights.
+    fn with_net<T>(
         &self,
         arch: &lookup_tables::SrArch,
-        dir: &Path,
+        f: impl FnOnce(&SrNet) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            SrFolder::Supernet(s) => f(&s.subnet(arch)?),
+            SrFolder::Trained(net, dir) => {
+                check_holds(net, arch, dir)?;
+                f(net)
+            }
+        }
+    }
+}
+
+impl SrWeights for SrFolder {
+    fn model(
+        &self,
+        arch: &lookup_tables::SrArch,
         height: usize,
         width: usize,
     ) -> Result<ModelProto> {
-        match self {
-            SrWeights::Supernet(s) => trained_model(&s.subnet(arch)?, height, width),
-            SrWeights::Trained(net) => {
-                check_holds(net, arch, dir)?;
-                trained_model(net, height, width)
-            }
-        }
+        self.with_net(arch, |net| trained_model(net, height, width))
     }
 
-    /// The network of `arch` with these weights (see [`SrWeights::model`]).
-    pub fn into_net(self, arch: &lookup_tables::SrArch, dir: &Path) -> Result<SrNet> {
-        match self {
-            SrWeights::Supernet(s) => Ok(s.subnet(arch)?),
-            SrWeights::Trained(net) => {
-                check_holds(&net, arch, dir)?;
-                Ok(net)
-            }
-        }
+    fn upscale(
+        &self,
+        arch: &lookup_tables::SrArch,
+        y: &[f32],
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<f32>> {
+        let plane = Plane::new(width, height, y.iter().map(|v| v * 255.0).collect());
+        self.with_net(arch, |net| {
+            Ok(net.upscale(&plane).data.iter().map(|v| v / 255.0).collect())
+        })
     }
 }
 
@@ -410,7 +423,7 @@ fn upscale(a: SrUpscaleArgs) -> Result<ExitCode> {
             let model = trained_model(&net, h, w)?;
             let file = a.output.with_extension("onnx");
             write_model(&file, &model).with_context(|| format!("writing {}", file.display()))?;
-            let out = super::export::run_on(kind, &file, &x);
+            let out = moga::cmd::export::run_on(kind, &file, &x);
             let _ = std::fs::remove_file(&file);
             Tensor::f32(vec![1, 1, 2 * h, 2 * w], out?)
         }
@@ -499,7 +512,7 @@ fn score(a: SrScoreArgs) -> Result<ExitCode> {
     let oracle = sr_oracle(&a.accuracy, a.space, data, a.seed, None)?;
     let mut archs = Vec::new();
     for text in &a.archs {
-        let arch = super::load_sr_arch(text)?
+        let arch = load_sr_arch(text)?
             .with_context(|| format!("{text}: not a super-resolution architecture"))?;
         anyhow::ensure!(
             arch.space == a.space,
@@ -685,7 +698,7 @@ struct NamedMetrics {
 }
 
 /// `moga search --space falsr|moremnas`.
-pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Result<ExitCode> {
+pub fn search(a: moga::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Result<ExitCode> {
     use lookup_tables::SR_PRESETS;
     use search::ga::{Algorithm, run};
     use supernet::sr_search::{SrConstraints, SrProblem, parse_sr_objectives};
@@ -708,7 +721,7 @@ pub fn search(a: crate::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Res
         SrOracle::Brief(b) => format!("{} training steps", b.steps),
         SrOracle::Supernet(_) => "inherited supernet weights".to_string(),
     };
-    let mut ga = super::search::ga_config(&a, objectives.len())?;
+    let mut ga = moga::cmd::search::ga_config(&a, objectives.len())?;
     anyhow::ensure!(
         ga.algorithm != Algorithm::Exact,
         "--algorithm exact needs additive objectives; PSNR is not"

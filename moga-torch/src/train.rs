@@ -11,8 +11,9 @@ use lookup_tables::Space;
 use supernet::train::{EpochRecord, device_name, parse_device};
 use supernet::{DataSpec, Evaluator, Strategy, TrainConfig, Trainer};
 
-use crate::cli::{EvalArgs, ResidualInitArg, StrategyArg, TrainArgs, WeightsArg};
-use crate::output::{Table, json_line, thousands};
+use moga::cli::{EvalArgs, ResidualInitArg, StrategyArg, TrainArgs, WeightsArg};
+use moga::cmd::load_arch;
+use moga::output::{Table, json_line, thousands};
 
 /// Epochs when neither the flag nor a checkpoint says.
 const DEFAULT_EPOCHS: usize = 10;
@@ -24,7 +25,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         Trainer::resume(&a.output, device, a.epochs)?
     } else {
         let space = a.space.context("--space is required")?;
-        let arch = a.arch.as_deref().map(super::load_arch).transpose()?;
+        let arch = a.arch.as_deref().map(load_arch).transpose()?;
         let strategy = match (&arch, a.strategy) {
             (Some(_), _) => Strategy::Standalone,
             (None, StrategyArg::Fair) => Strategy::Fair,
@@ -181,7 +182,7 @@ pub fn eval(a: EvalArgs) -> Result<ExitCode> {
     let mut archs = a
         .archs
         .iter()
-        .map(|s| super::load_arch(s))
+        .map(|s| load_arch(s))
         .collect::<Result<Vec<_>>>()?;
     if a.sample > 0 {
         anyhow::ensure!(
