@@ -227,3 +227,51 @@ fn the_exact_front_and_the_gap_of_a_heuristic_run() {
         "{text}"
     );
 }
+
+/// Issue 30: the best-measured configuration is the default (NSGA-II with three
+/// quarters of its children from the elite archive); plain NSGA-II is one flag away,
+/// and MoGA's and MoreMNAS's variants keep their published form.
+#[test]
+fn the_default_search_breeds_from_the_elite_archive() {
+    let s = Scratch::new("search-default");
+    let lut = lut();
+    let share = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--space",
+            "moga",
+            "--lut",
+            lut.as_str(),
+            "--population",
+            "8",
+            "--generations",
+            "2",
+            "-o",
+            "f.json",
+            "--json",
+        ];
+        args.extend(extra);
+        s.moga(&args).ok();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(s.path("f.json")).unwrap()).unwrap();
+        v["settings"]["archive_share"].as_f64().unwrap()
+    };
+    assert_eq!(share(&[]), 0.75);
+    assert_eq!(share(&["--archive-share", "0"]), 0.0);
+    assert_eq!(share(&["--algorithm", "moga"]), 0.0);
+    assert_eq!(share(&["--rl-mutation"]), 0.0);
+    let e = s
+        .moga(&[
+            "search",
+            "--space",
+            "moga",
+            "--lut",
+            lut.as_str(),
+            "--archive-share",
+            "1.5",
+            "-o",
+            "f.json",
+        ])
+        .fails_with_one_line();
+    assert!(e.contains("--archive-share must be within 0..=1"), "{e}");
+}
