@@ -681,8 +681,8 @@ pub struct MeasureArgs {
     #[arg(long)]
     pub batch: Option<usize>,
     /// Runner invocations (processes) each network is measured in; its figure is the
-    /// median of theirs. A process's memory layout moves a network's ratio to the
-    /// reference by about 1 % here, which more runs in one process do not average away.
+    /// mean of theirs. A process's memory layout moves a network's ratio to the
+    /// reference by about 0.7 % here, which more runs in one process do not average away.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub invocations: u32,
     /// Seconds one network may take before it counts as hung.

@@ -131,6 +131,11 @@ pub struct BenchOptions {
     /// second, profiled session) or GPU timestamps around every dispatch (wgpu).
     #[arg(long)]
     pub per_node: bool,
+    /// With a reference: time each model right after the reference's run, without the
+    /// untimed run of the model that otherwise comes between them (how tables were
+    /// measured before warm pairs; see `BenchLimits::warm_pairs`).
+    #[arg(long)]
+    pub cold_pairs: bool,
 }
 
 impl Default for BenchOptions {
@@ -146,6 +151,7 @@ impl Default for BenchOptions {
             cooldown_ms: 0,
             seed: 0,
             per_node: false,
+            cold_pairs: false,
         }
     }
 }
@@ -160,6 +166,7 @@ impl BenchOptions {
             max_seconds: self.max_seconds,
             precision: self.precision,
             rounds: self.rounds.max(1),
+            warm_pairs: !self.cold_pairs,
         }
     }
 }
@@ -234,6 +241,9 @@ impl BenchCommand {
         }
         if o.per_node {
             a.push("--per-node".into());
+        }
+        if o.cold_pairs {
+            a.push("--cold-pairs".into());
         }
         for m in &self.models {
             a.push("--model".into());
@@ -516,6 +526,7 @@ mod tests {
                 cooldown_ms: 20,
                 seed: 9,
                 per_node: true,
+                cold_pairs: true,
             },
             gpu: GpuArgs::default(),
             ort: OrtArgs {

@@ -124,6 +124,7 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
                 Method::Context => "context",
             }
             .into(),
+            warm_pairs: !b.cold_pairs,
         },
         correction: None,
         reference: None,

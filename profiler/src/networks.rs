@@ -9,9 +9,9 @@
 //! more and then reported as failed with the reason; the others are still measured.
 //!
 //! The whole call is repeated in several invocations (processes), and each network's
-//! figure is the median of theirs: a process's own memory layout moved a network's
-//! ratio to the reference by about 1 % here from one invocation to the next (a few
-//! networks by 10 %), which no number of runs inside one invocation averages away.
+//! figure is the mean of theirs: a process's own memory layout moved a network's ratio
+//! to the reference by about 0.7 % here from one invocation to the next (a few networks
+//! by 10 %), which no number of runs inside one invocation averages away.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -116,6 +116,8 @@ pub(super) fn measure_options(
                 .unwrap_or(8)
                 .max(1),
             cooldown_ms: m.cooldown_ms.or(p.map(|p| p.cooldown_ms)).unwrap_or(0),
+            // Networks are timed as the table's units were.
+            cold_pairs: p.is_some_and(|p| !p.warm_pairs),
             ..BenchOptions::default()
         },
         gpu: GpuArgs {

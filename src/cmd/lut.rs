@@ -221,7 +221,7 @@ fn print_meta(out: &mut impl Write, path: &Path, m: &LutMeta, s: &LutSummary) ->
     let p = &m.protocol;
     writeln!(
         out,
-        "protocol: units {}, {} warm-up, {}–{} runs, {}–{} s per model{}, {} interleaved round{}, {} ms cool-down, {} clock",
+        "protocol: units {}, {} warm-up, {}–{} runs, {}–{} s per model{}, {} interleaved round{}, {} ms cool-down, {} clock, {} pairs",
         p.method,
         p.warmup_runs,
         p.min_runs,
@@ -234,7 +234,8 @@ fn print_meta(out: &mut impl Write, path: &Path, m: &LutMeta, s: &LutSummary) ->
         p.rounds,
         if p.rounds == 1 { "" } else { "s" },
         p.cooldown_ms,
-        p.timer
+        p.timer,
+        if p.warm_pairs { "warm" } else { "cold" }
     )?;
     if let Some(c) = &m.context {
         writeln!(

@@ -92,6 +92,11 @@ pub struct Protocol {
     /// How the rows were measured: `isolated` (each unit alone) or `context` (units
     /// timed node by node inside whole networks of a covering design).
     pub method: String,
+    /// Whether each timed run followed an untimed run of the same model after its
+    /// reference run (warm pairs); tables written before they existed say `false`, and
+    /// networks measured against them are measured as their units were.
+    #[serde(default)]
+    pub warm_pairs: bool,
 }
 
 impl Default for Protocol {
@@ -107,6 +112,7 @@ impl Default for Protocol {
             precision: None,
             rounds: 1,
             method: "isolated".into(),
+            warm_pairs: true,
         }
     }
 }
