@@ -795,6 +795,11 @@ pub struct Servers {
     /// Where `local` keeps its files (default ~/.cache/moga/local).
     #[arg(long, value_name = "DIR")]
     pub local_root: Option<PathBuf>,
+    /// Wait this long for an adb device that is `offline`, `connecting` or
+    /// `unauthorized` (a restarted adbd, a reconnecting TCP device, a USB debugging
+    /// prompt) to become usable, before using it and when it goes away mid-run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub wait_device: u64,
 }
 
 #[derive(Args)]

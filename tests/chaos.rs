@@ -120,8 +120,15 @@ fn profiling_survives_kills_of_profiler_device_and_runner() {
     };
 
     let (mut kills, mut lost, mut duplicated) = (0u32, 0usize, 0usize);
+    // Faults that happened, by kind: profiler killed, device's adbd restarted, runner
+    // killed on the device. A round whose fault did not happen (the table finished
+    // first, no runner was busy) does not count, and rounds go on (up to 3 × 3 more)
+    // until every kind has happened at least once.
+    let mut happened = [0u32; 3];
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    for round in 0..rounds {
+    let mut round = 0;
+    while round < rounds || (happened.contains(&0) && round < rounds + 9) {
+        round += 1;
         // Each round's stderr is kept: a run that ends on its own must say why.
         let log = s.path(&format!("round-{round}.stderr"));
         let mut run = Killed(
@@ -156,27 +163,38 @@ fn profiling_survives_kills_of_profiler_device_and_runner() {
             seen.clear();
             continue;
         }
-        match round % 3 {
+        let kind = (round - 1) % 3;
+        match kind {
             0 => {
                 run.0.kill().unwrap();
+                happened[0] += 1;
             }
             1 => {
+                // The phone's adbd dies and comes back on the same address; the profiler
+                // waits for it (adb reports it offline meanwhile) and goes on, until it
+                // is killed too.
                 drop(fixture);
                 let (f, again) = start_fixture(&device_root, port);
                 assert_eq!(again, device);
                 fixture = f;
-                server.adb(&["disconnect", &device]);
-                server.adb(&["connect", &device]);
+                happened[1] += 1;
+                std::thread::sleep(Duration::from_millis(500 + rng.next_u64() % 2500));
+                let _ = run.0.kill();
             }
             _ => {
                 // Wait for a runner to be busy on the device, kill it there; the profiler
                 // measures that batch's units again and goes on, until it is killed too.
                 let t = Instant::now();
-                while kill_runners_under(&device_root) == 0
+                let mut found = 0;
+                while found == 0
                     && t.elapsed() < Duration::from_secs(10)
                     && run.0.try_wait().unwrap().is_none()
                 {
+                    found = kill_runners_under(&device_root);
                     std::thread::sleep(Duration::from_millis(5));
+                }
+                if found > 0 {
+                    happened[2] += 1;
                 }
                 std::thread::sleep(Duration::from_millis(200 + rng.next_u64() % 1800));
                 let _ = run.0.kill();
@@ -229,7 +247,14 @@ fn profiling_survives_kills_of_profiler_device_and_runner() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".tmp"))
         .collect();
-    println!("chaos: {kills} kills survived, rows lost {lost}, rows duplicated {duplicated}");
+    println!(
+        "chaos: {kills} kills survived ({} profiler, {} device, {} runner), rows lost {lost}, rows duplicated {duplicated}",
+        happened[0], happened[1], happened[2]
+    );
+    assert!(
+        !happened.contains(&0),
+        "every kind of fault must happen at least once: {happened:?}"
+    );
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     assert_eq!((lost, duplicated), (0, 0));
     assert_eq!(table.rows().len(), total);

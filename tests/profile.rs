@@ -1,7 +1,9 @@
 //! Profiling end to end, without a phone: `moga profile` on this machine with both
 //! backends, and through the real adb server to the adbd fixture (a device that runs
 //! commands on this host and reports ABI x86_64), which is killed mid-run, restarted
-//! and resumed; the table ends complete with every unit once.
+//! and resumed; the table ends complete with every unit once. A device that goes away
+//! and comes back (adb reports it `offline` meanwhile) is waited for, at the start of a
+//! resume and in the middle of a run.
 
 mod common;
 
@@ -268,6 +270,9 @@ fn profiling_over_adb_survives_losing_the_device() {
         "lut.csv",
         "--batch",
         "4",
+        // A device that does not come back within 3 s stops the run.
+        "--wait-device",
+        "3",
         "--json",
     ]
     .iter()
@@ -404,4 +409,113 @@ fn profiling_directly_over_tcp_needs_no_adb_server() {
         Lut::read(&s.path("lut.csv")).unwrap().meta.device.serials,
         vec![id]
     );
+}
+
+/// A profile on the fixture, in `s`, writing `out`: the common arguments.
+fn fixture_profile(device: &str, server: &str, out: &str) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "profile",
+        "--device",
+        device,
+        "--adb",
+        server,
+        "--backend",
+        "ort",
+        "--space",
+        "fairnas",
+        "--resolution",
+        "32",
+        "--classes",
+        "10",
+        "-o",
+        out,
+        "--batch",
+        "4",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    a.extend(QUICK.iter().map(|a| a.to_string()));
+    a
+}
+
+/// Issue 30: after a phone's adbd restarts, adb lists it `offline` for a few seconds
+/// (about 10 here, adb's own reconnection); a resume started meanwhile waits for it, and
+/// a run that loses it mid-way waits too and completes the table, every unit once.
+#[test]
+fn a_device_that_comes_back_is_waited_for() {
+    let s = Scratch::new("profile-wait");
+    let server = AdbServer::start(&s.dir);
+    let (fixture, device) = start_fixture(&s.path("device"), 0);
+    let port: u16 = device.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(server.adb(&["connect", &device]).status.success());
+    let total = units(SpaceId::Fairnas, 32);
+    let spawn = |args: &[String], log: &str| {
+        Command::new(env!("CARGO_BIN_EXE_moga"))
+            .args(args)
+            .current_dir(&s.dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(s.path(log)).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let wait_rows = |path: &std::path::Path, n: usize, run: &mut std::process::Child| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while rows_in(path) < n {
+            assert!(Instant::now() < deadline, "profiling made no progress");
+            assert!(run.try_wait().unwrap().is_none(), "the run ended early");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let check = |name: &str| {
+        let t = Lut::read(&s.path(name)).expect("strict read: no duplicate rows");
+        assert_eq!(t.rows().len(), total, "{name}");
+        assert!(t.rows().iter().all(|r| r.stats().is_some()), "{name}");
+    };
+
+    // A partial table: the profiler is killed a few batches in.
+    let args = fixture_profile(&device, &server.addr(), "a.csv");
+    let mut run = spawn(&args, "a1.log");
+    wait_rows(&s.path("a.csv"), 8, &mut run);
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    // The phone's adbd restarts while the resume starts: the resume waits for it.
+    drop(fixture);
+    let mut resume = args.clone();
+    resume.push("--resume".into());
+    let mut run = spawn(&resume, "a2.log");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the resume did not wait: {}",
+        std::fs::read_to_string(s.path("a2.log")).unwrap()
+    );
+    let (fixture, again) = start_fixture(&s.path("device"), port);
+    assert_eq!(again, device);
+    let status = run.wait().unwrap();
+    let log = std::fs::read_to_string(s.path("a2.log")).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains(&format!("device {device} is offline")) && log.contains("waiting up to"),
+        "{log}"
+    );
+    check("a.csv");
+
+    // Lost in the middle of a run and back: the same run completes the table.
+    let args = fixture_profile(&device, &server.addr(), "b.csv");
+    let mut run = spawn(&args, "b.log");
+    wait_rows(&s.path("b.csv"), 8, &mut run);
+    drop(fixture);
+    std::thread::sleep(Duration::from_secs(2));
+    let (_fixture, again) = start_fixture(&s.path("device"), port);
+    assert_eq!(again, device);
+    let status = run.wait().unwrap();
+    let log = std::fs::read_to_string(s.path("b.log")).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("waiting up to") && log.contains("back after"),
+        "{log}"
+    );
+    check("b.csv");
 }

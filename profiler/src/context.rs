@@ -365,6 +365,7 @@ pub fn profile(
         schedule::run(
             &groups,
             opts.batch.unwrap_or(width),
+            opts.wait_device,
             bar,
             &|&i: &usize| format!("network {i}"),
             &measure_networks,

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddrV4;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -284,9 +285,96 @@ pub fn discover(servers: &[SocketAddrV4], local_root: &Path) -> (Vec<DeviceSumma
     (found, errors)
 }
 
+/// adb states a device leaves on its own: a restarted adbd or a TCP device being
+/// reconnected is `offline` or `connecting` for a few seconds; `unauthorized` waits for
+/// someone to accept the USB debugging prompt.
+fn may_come_back(state: &str) -> bool {
+    matches!(
+        state,
+        "offline" | "connecting" | "authorizing" | "unauthorized"
+    )
+}
+
+/// Waits, at most `wait`, for `serial` on `server` to be `device`; `say` gets one line
+/// each time what it waits for changes (a progress line for people). Fails with one
+/// line naming the device, its state and the wait.
+pub fn wait_for_device(
+    serial: &str,
+    server: SocketAddrV4,
+    wait: Duration,
+    say: &dyn Fn(String),
+) -> Result<()> {
+    let start = Instant::now();
+    let mut said: Option<Option<String>> = None;
+    loop {
+        let state = adb::list(server)
+            .ok()
+            .and_then(|l| l.into_iter().find(|d| d.serial == serial))
+            .map(|d| d.state);
+        if state.as_deref() == Some("device") {
+            if said.is_some() {
+                say(format!(
+                    "device {serial}: back after {:.0} s",
+                    start.elapsed().as_secs_f64()
+                ));
+            }
+            return Ok(());
+        }
+        let shown = state.as_deref().unwrap_or("not listed");
+        if state.as_deref().is_some_and(|s| !may_come_back(s)) || start.elapsed() >= wait {
+            return Err(Error::device(
+                serial,
+                format!(
+                    "is {shown} on adb server {server}; waited {} s (--wait-device) for it to be `device` (authorised, online)",
+                    wait.as_secs()
+                ),
+            ));
+        }
+        if said.as_ref() != Some(&state) {
+            let left = wait.saturating_sub(start.elapsed()).as_secs();
+            say(match state.as_deref() {
+                Some("unauthorized") => format!(
+                    "device {serial} is unauthorized: accept the USB debugging prompt on the phone; waiting up to {left} s (--wait-device)"
+                ),
+                _ => format!(
+                    "device {serial} is {shown} on adb server {server}; waiting up to {left} s for it to come back (--wait-device)"
+                ),
+            });
+            said = Some(state);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+impl Device {
+    /// Whether the device can go away and come back: an adb device can (a restarted
+    /// adbd, a reconnected TCP device, a replugged cable).
+    pub fn can_come_back(&self) -> bool {
+        matches!(self, Device::Adb(_))
+    }
+
+    /// Waits, at most `wait`, for a device that went away to be usable again (see
+    /// [`Device::can_come_back`]; for the others this is an error at once).
+    pub fn wait_until_back(&self, wait: Duration, say: &dyn Fn(String)) -> Result<()> {
+        match self {
+            Device::Adb(d) => wait_for_device(&d.serial, d.server, wait, say),
+            Device::Local(_) | Device::Direct(_) => Err(Error::device(
+                self.id(),
+                "only devices behind an adb server can come back",
+            )),
+        }
+    }
+}
+
 /// Opens device `id`: `local`, `tcp:HOST:PORT` (directly, no adb server), or a serial
-/// found on one of `servers`.
-pub fn open(id: &str, servers: &[SocketAddrV4], local_root: &Path) -> Result<Device> {
+/// found on one of `servers`. A listed device that is `offline`, `connecting` or
+/// `unauthorized` is waited for, at most `wait`, with a line on stderr saying so.
+pub fn open(
+    id: &str,
+    servers: &[SocketAddrV4],
+    local_root: &Path,
+    wait: Duration,
+) -> Result<Device> {
     if id == LOCAL_ID {
         return Ok(Device::Local(LocalDevice {
             work_root: local_root.to_path_buf(),
@@ -303,13 +391,7 @@ pub fn open(id: &str, servers: &[SocketAddrV4], local_root: &Path) -> Result<Dev
         for l in adb::list(server)? {
             if l.serial == id {
                 if l.state != "device" {
-                    return Err(Error::device(
-                        id,
-                        format!(
-                            "is {} on adb server {server}; it must be `device` (authorised, online)",
-                            l.state
-                        ),
-                    ));
+                    wait_for_device(id, server, wait, &|line| eprintln!("moga: {line}"))?;
                 }
                 return Ok(Device::Adb(AdbDevice {
                     serial: l.serial,

@@ -166,6 +166,8 @@ pub struct ProfileOptions {
     pub ort_lib: Option<PathBuf>,
     /// Ask phones for fixed-performance mode while measuring.
     pub fixed_performance: bool,
+    /// How long a device that went away mid-run is waited for before it stops.
+    pub wait_device: std::time::Duration,
 }
 
 /// What a run did for one device model.
@@ -567,6 +569,7 @@ fn isolated(
         schedule::run(
             &groups,
             opts.batch.unwrap_or(8),
+            opts.wait_device,
             bar,
             &|u: &UnitKey| u.to_string(),
             &measure_units,

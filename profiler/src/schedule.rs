@@ -1,10 +1,13 @@
 //! Sharing work among the devices of one model: a queue of items (units, networks)
 //! that every device takes batches from, and a ledger that records each batch's results
-//! and writes the checkpoint before the next batch is taken. A device that fails gives
-//! its batch back for the others and stops; the run goes on.
+//! and writes the checkpoint before the next batch is taken. A device that goes away is
+//! waited for (a restarted adbd, a replugged cable: `--wait-device`) and measures the
+//! same batch again when it is back; one that does not come back gives its batch back
+//! for the others and stops; the run goes on.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use indicatif::ProgressBar;
 
@@ -58,15 +61,31 @@ impl<T, L> Shared<T, L> {
     }
 }
 
-/// One device working through its group's queue, `batch` items at a time.
+/// A line for people on stderr, above the progress bar (which, on a terminal, would
+/// otherwise draw over it; without a terminal the bar is hidden and prints nothing).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("moga: {line}");
+    } else {
+        bar.println(format!("moga: {line}"));
+    }
+}
+
+/// Times in a row a device may come back and fail again before it stops.
+const COMEBACKS: usize = 3;
+
+/// One device working through its group's queue, `batch` items at a time; a device that
+/// fails is waited for, at most `wait`, and goes on when it is back.
 fn work<T, R, L: Ledger<R>>(
     p: &Prepared,
     shared: &Shared<T, L>,
     batch: usize,
+    wait: Duration,
     bar: &ProgressBar,
     label: &(dyn Fn(&T) -> String + Sync),
     measure: &Measure<'_, T, R>,
 ) -> Result<()> {
+    let mut comebacks = 0;
     loop {
         let items = shared.take(batch.max(1));
         if items.is_empty() {
@@ -75,6 +94,7 @@ fn work<T, R, L: Ledger<R>>(
         bar.set_message(format!("{}: {}", p.device.id(), label(&items[0])));
         match measure(p, &items) {
             Ok(results) => {
+                comebacks = 0;
                 bar.inc(items.len() as u64);
                 shared
                     .ledger
@@ -83,18 +103,27 @@ fn work<T, R, L: Ledger<R>>(
                     .record(p.device.id(), results)?;
             }
             Err(e) => {
-                // The device is gone or broken: its batch goes back for the others.
+                // The device is gone or broken: its batch goes back (for the others, or
+                // for itself once it is back).
                 shared.give_back(items);
-                return Err(e);
+                if comebacks >= COMEBACKS || !p.device.can_come_back() {
+                    return Err(e);
+                }
+                say(bar, format!("device {}: {e}", p.device.id()));
+                let say = |line: String| say(bar, line);
+                p.device.wait_until_back(wait, &say)?;
+                comebacks += 1;
             }
         }
     }
 }
 
-/// Every device of every group works on its group's queue, in parallel.
+/// Every device of every group works on its group's queue, in parallel; a device that
+/// goes away is waited for at most `wait`.
 pub fn run<T: Send, R, L: Ledger<R>>(
     groups: &[(&Shared<T, L>, &[Prepared])],
     batch: usize,
+    wait: Duration,
     bar: &ProgressBar,
     label: &(dyn Fn(&T) -> String + Sync),
     measure: &Measure<'_, T, R>,
@@ -103,8 +132,8 @@ pub fn run<T: Send, R, L: Ledger<R>>(
         for (shared, members) in groups {
             for p in *members {
                 scope.spawn(move || {
-                    if let Err(e) = work(p, shared, batch, bar, label, measure) {
-                        bar.println(format!("moga: device {} stopped: {e}", p.device.id()));
+                    if let Err(e) = work(p, shared, batch, wait, bar, label, measure) {
+                        say(bar, format!("device {} stopped: {e}", p.device.id()));
                         if let Ok(mut errs) = shared.errors.lock() {
                             errs.push(format!("{}: {e}", p.device.id()));
                         }

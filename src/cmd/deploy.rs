@@ -153,6 +153,7 @@ pub(super) fn measure_options(
         runner: m.runner.clone(),
         ort_lib: m.ort_lib.clone(),
         fixed_performance: !m.no_fixed_performance,
+        wait_device: super::devices::wait(&m.servers),
     })
 }
 
@@ -160,7 +161,8 @@ pub(super) fn measure_options(
 pub(super) fn open_device(m: &MeasureArgs) -> Result<device::Device> {
     let servers = super::devices::servers(&m.servers)?;
     let root = super::devices::local_root(&m.servers);
-    Ok(device::open(&m.device, &servers, &root)?)
+    let wait = super::devices::wait(&m.servers);
+    Ok(device::open(&m.device, &servers, &root, wait)?)
 }
 
 pub(super) fn progress(len: usize, what: &str) -> Result<ProgressBar> {

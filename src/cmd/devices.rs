@@ -22,6 +22,11 @@ pub(super) fn servers(s: &Servers) -> Result<Vec<SocketAddrV4>> {
     s.adb.iter().map(|a| Ok(adb::parse_server(a)?)).collect()
 }
 
+/// How long an adb device that is away is waited for.
+pub(super) fn wait(s: &Servers) -> std::time::Duration {
+    std::time::Duration::from_secs(s.wait_device)
+}
+
 pub(super) fn local_root(s: &Servers) -> std::path::PathBuf {
     s.local_root.clone().unwrap_or_else(default_local_root)
 }
@@ -34,7 +39,7 @@ pub fn devices(args: DevicesArgs) -> Result<ExitCode> {
         adb::connect(list[0], addr)?;
     }
     if let Some(id) = &args.unlock {
-        let d = device::open(id, &list, &root)?;
+        let d = device::open(id, &list, &root, wait(&args.servers))?;
         lock::force_unlock(&d)?;
         eprintln!("moga: removed the profiling lock of {id}");
     }
@@ -104,7 +109,7 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
     anyhow::ensure!(!ids.is_empty(), "no usable devices (see `moga devices`)");
     let devices: Vec<Device> = ids
         .iter()
-        .map(|id| device::open(id, &list, &root))
+        .map(|id| device::open(id, &list, &root, wait(&a.servers)))
         .collect::<Result<_, _>>()?;
     let isolated_only = a.ops || !a.only.is_empty() || sr;
     let method = match (a.method, isolated_only) {
@@ -159,6 +164,7 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         runner: a.runner.clone(),
         ort_lib: a.ort_lib.clone(),
         fixed_performance: !a.no_fixed_performance,
+        wait_device: wait(&a.servers),
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
