@@ -10,6 +10,9 @@ step() { printf '\n== %s\n' "$*" >&2; }
 step "set-up (scripts/setup.sh)"
 scripts/setup.sh
 
+step "a script on its own, before anything else is built (scripts/chaos.sh 1)"
+scripts/chaos.sh 1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

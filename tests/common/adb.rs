@@ -5,9 +5,16 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// A binary of the workspace, next to `moga`.
+/// A binary of the workspace, next to `moga` (another package's binary is built by
+/// `cargo test --workspace` or `cargo build`, not by `cargo test --test NAME` alone).
 pub fn bin(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_moga")).with_file_name(name)
+    let p = Path::new(env!("CARGO_BIN_EXE_moga")).with_file_name(name);
+    assert!(
+        p.is_file(),
+        "{} is not built: run `cargo build --bins` first (the scripts do)",
+        p.display()
+    );
+    p
 }
 
 /// A child process killed when dropped.
