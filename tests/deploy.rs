@@ -80,14 +80,14 @@ fn validate_judges_corrections_and_deploy_compares_with_the_prediction() {
         ["sum of units", "sum + fitted offset", "sum + fitted affine"]
     );
     for x in v["variants"].as_array().unwrap() {
-        let h = &x["holdout"];
-        assert_eq!(h["n"], 3);
-        for f in ["within_10pct", "within_5pct"] {
-            assert!((0.0..=1.0).contains(&h[f].as_f64().unwrap()), "{h}");
-        }
-        assert!(h["rmspe_pct"].as_f64().unwrap() >= 0.0);
-        assert!((-1.0..=1.0).contains(&h["kendall_tau"].as_f64().unwrap()));
+        assert_eq!(x["holdout"]["n"], 3, "{x}");
     }
+    // What an in-context table must show on its own device, even with this quick
+    // protocol: the plain sum within ±10 % of every held-out network (the bench finds
+    // ±5 % on 95–100 % of them with the default protocol), a small RMSPE.
+    let sum = &v["variants"][0]["holdout"];
+    assert_eq!(sum["within_10pct"], 1.0, "{sum}");
+    assert!(sum["rmspe_pct"].as_f64().unwrap() < 6.0, "{sum}");
     // Three networks per half cannot earn a correction: the plain sum stays, and the
     // report says why each fitted one was refused.
     let variants = v["variants"].as_array().unwrap();
@@ -107,12 +107,43 @@ fn validate_judges_corrections_and_deploy_compares_with_the_prediction() {
         svg.contains("<svg") && svg.contains("measured latency"),
         "plot"
     );
-    assert_eq!(
-        std::fs::read_to_string(s.path("points.jsonl"))
-            .unwrap()
-            .lines()
-            .count(),
-        6
+    // Every network, fitted half included: near its sum, and ranked as the sums rank
+    // them (Kendall's τ over the 6: a table that ranks no better than chance fails).
+    let points: Vec<serde_json::Value> = std::fs::read_to_string(s.path("points.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(points.len(), 6);
+    let pairs: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| {
+            (
+                p["units_ms"].as_f64().unwrap(),
+                p["measured_ms"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    for (u, m) in &pairs {
+        assert!(
+            (m / u - 1.0).abs() < 0.10,
+            "{u} ms predicted, {m} ms measured"
+        );
+    }
+    let (mut agree, mut disagree) = (0, 0);
+    for i in 0..pairs.len() {
+        for j in i + 1..pairs.len() {
+            let s = (pairs[i].0 - pairs[j].0) * (pairs[i].1 - pairs[j].1);
+            if s > 0.0 {
+                agree += 1;
+            } else if s < 0.0 {
+                disagree += 1;
+            }
+        }
+    }
+    assert!(
+        agree as f64 >= 2.0 * disagree as f64,
+        "the table ranks the networks no better than chance: {agree} pairs agree, {disagree} disagree: {pairs:?}"
     );
     let lut = Lut::read(&s.path("lut.csv")).unwrap();
     assert!(lut.meta.correction.is_none());
@@ -198,6 +229,8 @@ fn validate_judges_corrections_and_deploy_compares_with_the_prediction() {
     );
     let err = d["error_pct"].as_f64().unwrap();
     assert!((err - 100.0 * (pred - m) / m).abs() < 25.0, "{d}");
+    // The table holds for the deployed network too.
+    assert!(err.abs() < 10.0, "{d}");
     assert!(
         s.path("models").read_dir().unwrap().count() == 1,
         "--keep keeps the model"
