@@ -1047,6 +1047,11 @@ pub struct SearchArgs {
     /// Also draw the front (SVG).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Also write every generation's population (each evaluated architecture with its
+    /// figures) into the output's history, which otherwise holds each generation's
+    /// evaluations and hypervolume only (20,000 evaluations make about 6 MB).
+    #[arg(long)]
+    pub history: bool,
     /// Also write the per-layer objective tables (for other tools, e.g. the pymoo benchmark).
     #[arg(long, value_name = "FILE")]
     pub export_problem: Option<PathBuf>,

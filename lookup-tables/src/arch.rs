@@ -114,7 +114,19 @@ impl Arch {
 
     /// The compact encoding.
     pub fn encode(&self) -> String {
-        self.to_string()
+        // Written byte by byte: a search reports every architecture it evaluated (tens
+        // of thousands), and the formatting machinery per layer cost more than the
+        // search itself.
+        let mut s = String::with_capacity(self.space.name().len() + 1 + 7 * self.layers.len());
+        s.push_str(self.space.name());
+        s.push(':');
+        for (i, c) in self.layers.iter().enumerate() {
+            if i > 0 {
+                s.push('-');
+            }
+            c.push_code(&mut s);
+        }
+        s
     }
 
     /// Draws one valid architecture uniformly: each layer independently from the choices
@@ -134,10 +146,18 @@ impl Arch {
 
     /// The name of the preset with exactly these layers, if there is one.
     pub fn preset_name(&self) -> Option<&'static str> {
-        presets::PRESETS
+        // Parsed once: `Space::stats` asks this of every architecture it describes.
+        static PARSED: std::sync::LazyLock<Vec<(&'static str, Arch)>> =
+            std::sync::LazyLock::new(|| {
+                presets::PRESETS
+                    .iter()
+                    .map(|p| (p.name, p.arch()))
+                    .collect()
+            });
+        PARSED
             .iter()
-            .find(|p| p.arch() == *self)
-            .map(|p| p.name)
+            .find(|(_, a)| a == self)
+            .map(|(name, _)| *name)
     }
 
     /// How many layers are identity (skipped).
@@ -151,14 +171,7 @@ impl Arch {
 
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:", self.space)?;
-        for (i, c) in self.layers.iter().enumerate() {
-            if i > 0 {
-                f.write_str("-")?;
-            }
-            write!(f, "{c}")?;
-        }
-        Ok(())
+        f.write_str(&self.encode())
     }
 }
 

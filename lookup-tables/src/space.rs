@@ -187,18 +187,36 @@ impl Choice {
     }
 }
 
-impl fmt::Display for Choice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Choice::Identity => f.write_str("id"),
-            Choice::Mbconv(m) => {
-                write!(f, "k{}e{}", m.kernel, m.expansion)?;
-                if m.se {
-                    f.write_str("se")?;
-                }
-                Ok(())
+impl Choice {
+    /// Appends the choice's code (`k5e6se`, `id`) to `out`, without the formatting
+    /// machinery (see [`crate::Arch::encode`]).
+    pub fn push_code(&self, out: &mut String) {
+        fn number(out: &mut String, n: u32) {
+            match char::from_digit(n, 10) {
+                Some(d) => out.push(d),
+                None => out.push_str(&n.to_string()),
             }
         }
+        match self {
+            Choice::Identity => out.push_str("id"),
+            Choice::Mbconv(m) => {
+                out.push('k');
+                number(out, m.kernel);
+                out.push('e');
+                number(out, m.expansion);
+                if m.se {
+                    out.push_str("se");
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(8);
+        self.push_code(&mut s);
+        f.write_str(&s)
     }
 }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::arch::Arch;
 use crate::error::Result;
-use crate::space::{Choice, Space};
+use crate::space::{Choice, Layer, Space};
 
 /// Cost of one part of the network.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -90,6 +90,30 @@ pub fn se_width(channels: u32, reduction: u32) -> u32 {
 }
 
 impl Space {
+    /// MAdds and parameters of searchable layer `l` with `choice` (what [`Space::stats`]
+    /// reports for it), without building a whole architecture.
+    pub fn layer_counts(&self, l: usize, choice: Choice) -> (u64, u64) {
+        let c = self.layer_cost(&self.layers[l], &choice);
+        (c.madds, c.params)
+    }
+
+    fn layer_cost(&self, layer: &Layer, choice: &Choice) -> Cost {
+        let mut c = Cost::default();
+        if let Choice::Mbconv(m) = choice {
+            let out_hw = layer.output_hw();
+            let hidden = expanded(layer.cin, m.expansion);
+            c.conv(layer.input_hw, layer.cin, hidden, 1, 1);
+            c.conv(out_hw, hidden, hidden, m.kernel, hidden);
+            if m.se {
+                let r = se_width(hidden, self.se.reduction);
+                c.fc(hidden, r, true);
+                c.fc(r, hidden, true);
+            }
+            c.conv(out_hw, hidden, layer.cout, 1, 1);
+        }
+        c
+    }
+
     /// MAdds and parameters of `arch`, part by part. Validates `arch` first.
     pub fn stats(&self, arch: &Arch) -> Result<ArchStats> {
         self.validate(arch)?;
@@ -124,24 +148,20 @@ impl Space {
 
         for (layer, choice) in self.layers.iter().zip(&arch.layers) {
             let name = format!("layer {}", layer.index);
-            let out_hw = layer.output_hw();
-            let mut c = Cost::default();
             let op = match choice {
                 Choice::Identity => "identity".to_string(),
-                Choice::Mbconv(m) => {
-                    let hidden = expanded(layer.cin, m.expansion);
-                    c.conv(layer.input_hw, layer.cin, hidden, 1, 1);
-                    c.conv(out_hw, hidden, hidden, m.kernel, hidden);
-                    if m.se {
-                        let r = se_width(hidden, self.se.reduction);
-                        c.fc(hidden, r, true);
-                        c.fc(r, hidden, true);
-                    }
-                    c.conv(out_hw, hidden, layer.cout, 1, 1);
-                    format!("{choice} s{} {}", layer.stride, layer.act)
-                }
+                Choice::Mbconv(_) => format!("{choice} s{} {}", layer.stride, layer.act),
             };
-            part(name, op, layer.input_hw, layer.cin, layer.cout, out_hw, c);
+            let c = self.layer_cost(layer, choice);
+            part(
+                name,
+                op,
+                layer.input_hw,
+                layer.cin,
+                layer.cout,
+                layer.output_hw(),
+                c,
+            );
         }
 
         let head = self.head;

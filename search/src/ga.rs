@@ -678,6 +678,101 @@ impl Engine<'_> {
 
 /// The feasible non-dominated individuals of `all` (duplicates once): the reference
 /// the engine's own front is tested against.
+/// The elite archive's members sorted in each objective (by value, then index), kept
+/// up to date as the archive changes (members leave, new ones join: one merging pass per
+/// objective a generation instead of sorting thousands of members m times): the
+/// archive's best member in each objective, and a member's crowding distance when a
+/// tournament asks for it (its place in each order found by bisection).
+struct ArchiveOrders {
+    orders: Vec<Vec<(u64, usize)>>,
+    /// Scratch, by row index: whether the row just left the archive.
+    gone: Vec<bool>,
+}
+
+impl ArchiveOrders {
+    fn new(f: &[f64], m: usize, elite: &[usize]) -> ArchiveOrders {
+        let mut a = ArchiveOrders {
+            orders: vec![Vec::new(); m],
+            gone: Vec::new(),
+        };
+        a.update(
+            f,
+            m,
+            &crate::pareto::FrontChange {
+                joined: elite.to_vec(),
+                left: Vec::new(),
+            },
+        );
+        a
+    }
+
+    /// The archive changed by `change`.
+    fn update(&mut self, f: &[f64], m: usize, change: &crate::pareto::FrontChange) {
+        let rows = f.len() / m.max(1);
+        self.gone.resize(rows, false);
+        for &i in &change.left {
+            self.gone[i] = true;
+        }
+        for (k, o) in self.orders.iter_mut().enumerate() {
+            let mut joined: Vec<(u64, usize)> = change
+                .joined
+                .iter()
+                .map(|&i| (crate::pareto::ord_key(f[i * m + k]), i))
+                .collect();
+            joined.sort_unstable();
+            if !change.left.is_empty() {
+                o.retain(|&(_, i)| !self.gone[i]);
+            }
+            // The new ones merged in from the back, in place: only the members after
+            // the first of them move.
+            let (mut a, mut b) = (o.len(), joined.len());
+            o.resize(a + b, (0, 0));
+            while b > 0 {
+                let w = a + b - 1;
+                if a > 0 && o[a - 1] > joined[b - 1] {
+                    o[w] = o[a - 1];
+                    a -= 1;
+                } else {
+                    o[w] = joined[b - 1];
+                    b -= 1;
+                }
+            }
+        }
+        for &i in &change.left {
+            self.gone[i] = false;
+        }
+    }
+
+    /// Member `i`'s crowding distance (as [`crate::pareto::crowding_flat`] computes it
+    /// over the archive, ties in an objective ordered by row).
+    fn crowding_of(&self, f: &[f64], m: usize, i: usize, weights: &[f64]) -> f64 {
+        let mut d = 0.0;
+        for (k, (o, &w)) in self.orders.iter().zip(weights).enumerate() {
+            let n = o.len();
+            if n <= 2 {
+                return f64::INFINITY;
+            }
+            let val = |j: usize| f[o[j].1 * m + k];
+            let entry = (crate::pareto::ord_key(f[i * m + k]), i);
+            let p = o.partition_point(|e| *e < entry);
+            if w > 0.0 && (p == 0 || p == n - 1) {
+                return f64::INFINITY;
+            }
+            let (lo, hi) = (val(0), val(n - 1));
+            if hi - lo <= 0.0 || w == 0.0 || p == 0 || p == n - 1 {
+                continue;
+            }
+            d += w * (val(p + 1) - val(p - 1)) / (hi - lo);
+        }
+        d
+    }
+
+    /// The member with the lowest value of each objective.
+    fn best(&self) -> Vec<Option<usize>> {
+        self.orders.iter().map(|o| o.first().map(|e| e.1)).collect()
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn front_of(all: &[Individual]) -> Vec<Individual> {
     let Some(first) = all.first() else {
@@ -806,24 +901,26 @@ pub fn run(
     let mut pool = Rows::new(width, m);
     let mut next = Rows::new(width, m);
     let mut archive: Vec<usize> = Vec::new();
-    let mut elite: Vec<usize> = if cfg.archive_share > 0.0 {
-        let feasible: Vec<usize> = (0..e.all.len())
-            .filter(|&i| e.all.violation[i] <= 0.0)
-            .collect();
-        crate::pareto::nondominated(&e.all.f, m, &feasible, false)
-    } else {
-        Vec::new()
-    };
-    let mut elite_crowd = crate::pareto::crowding_flat(&e.all.f, m, &elite, &weights);
-    // The archive in order of the first objective, for path relinking.
-    let mut sorted_elite: Vec<usize> = Vec::new();
-    let by_first = |all: &Rows, elite: &[usize], sorted: &mut Vec<usize>| {
-        sorted.clear();
-        sorted.extend_from_slice(elite);
-        sorted.sort_by(|&a, &b| crate::pareto::lex(all.f(a), all.f(b)));
-    };
-    by_first(&e.all, &elite, &mut sorted_elite);
+    let mut elite = crate::pareto::SortedFront::new(
+        &e.all.f,
+        m,
+        &if cfg.archive_share > 0.0 {
+            let feasible: Vec<usize> = (0..e.all.len())
+                .filter(|&i| e.all.violation[i] <= 0.0)
+                .collect();
+            crate::pareto::nondominated(&e.all.f, m, &feasible, false)
+        } else {
+            Vec::new()
+        },
+    );
+    // The archive comes in lexicographic order of its objectives (sorted by the first),
+    // which path relinking needs; its crowding distances, and its best member in each
+    // objective (the extremes' scans start there), come from its members sorted in each
+    // objective, kept up to date as it changes.
+    let mut orders = ArchiveOrders::new(&e.all.f, m, elite.ids());
+    let mut elite_best = orders.best();
     let mut scans = vec![(0usize, 0usize); m];
+    let mut exhausted: Vec<Option<usize>> = vec![None; m];
     // Children per generation that scan each objective's extreme: a twentieth of the
     // population (at least one), and only with the archive.
     let per_extreme = if cfg.archive_share > 0.0 {
@@ -871,36 +968,35 @@ pub fn run(
             // the archive's best member in each objective, one (gene, choice) after
             // another: the extremes, which crowding alone approaches slowly, are
             // pushed out to the true optimum of each objective.
-            if child < m * per_extreme && !elite.is_empty() {
+            if child < m * per_extreme
+                && let Some(best) = elite_best[child / per_extreme]
+                && exhausted[child / per_extreme] != Some(best)
+            {
                 let k = child / per_extreme;
-                let best = *elite
-                    .iter()
-                    .min_by(|&&a, &&b| {
-                        e.all.f(a)[k]
-                            .total_cmp(&e.all.f(b)[k])
-                            .then_with(|| crate::pareto::lex(e.all.f(a), e.all.f(b)))
-                    })
-                    .expect("non-empty");
                 from_genes.copy_from_slice(e.all.genes(best));
                 if e.scan_neighbour(&from_genes, &mut scans[k], &mut genome) {
                     e.evaluate(&genome, &mut pool, true)?;
                     continue;
                 }
+                // Every neighbour of this member has been evaluated, and stays so: no
+                // need to scan them again until another member is the best.
+                exhausted[k] = Some(best);
             }
-            let (parent, action) = if !elite.is_empty() && e.rng.next_f64() < cfg.archive_share {
-                if e.rng.next_f64() < RELINK && e.relink(&sorted_elite, &mut genome) {
+            let members = elite.ids();
+            let (parent, action) = if !members.is_empty() && e.rng.next_f64() < cfg.archive_share {
+                if e.rng.next_f64() < RELINK && e.relink(members, &mut genome) {
                     e.evaluate(&genome, &mut pool, true)?;
                     continue;
                 }
                 // Binary tournament on the archive's crowding distance: its
                 // extremes and sparse stretches are explored first.
-                let k = elite.len() as u64;
-                let (a, b) = (e.rng.below(k) as usize, e.rng.below(k) as usize);
-                let from = elite[if elite_crowd[b] > elite_crowd[a] {
-                    b
-                } else {
-                    a
-                }];
+                let k = members.len() as u64;
+                let (a, b) = (
+                    members[e.rng.below(k) as usize],
+                    members[e.rng.below(k) as usize],
+                );
+                let crowding = |i| orders.crowding_of(&e.all.f, m, i, &weights);
+                let from = if crowding(b) > crowding(a) { b } else { a };
                 from_genes.copy_from_slice(e.all.genes(from));
                 e.neighbour(&from_genes, &mut genome);
                 (0, None)
@@ -924,10 +1020,14 @@ pub fn run(
         }
         if cfg.archive_share > 0.0 {
             // The elite archive: the front of the previous archive and these children.
-            elite.extend((first_child..e.all.len()).filter(|&i| e.all.violation[i] <= 0.0));
-            elite = crate::pareto::nondominated(&e.all.f, m, &elite, false);
-            elite_crowd = crate::pareto::crowding_flat(&e.all.f, m, &elite, &weights);
-            by_first(&e.all, &elite, &mut sorted_elite);
+            let children: Vec<usize> = (first_child..e.all.len())
+                .filter(|&i| e.all.violation[i] <= 0.0)
+                .collect();
+            let change = elite.merge(&e.all.f, &children);
+            if !change.is_empty() {
+                orders.update(&e.all.f, m, &change);
+                elite_best = orders.best();
+            }
         }
         e.survive(&pool, n, &mut next, &mut rank, &mut crowd, &mut first);
         // A genome the rest of its pool dominates stays dominated: only the first

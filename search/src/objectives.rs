@@ -150,14 +150,9 @@ impl Tables {
         for (l, cs) in choices.iter().enumerate() {
             let (mut p, mut m) = (Vec::new(), Vec::new());
             for &c in cs {
-                let mut layers = base.clone();
-                layers[l] = c;
-                let st = space.stats(&Arch {
-                    space: space.id,
-                    layers,
-                })?;
-                p.push(st.parts[l + 2].params);
-                m.push(st.parts[l + 2].madds);
+                let (madds, params) = space.layer_counts(l, c);
+                p.push(params);
+                m.push(madds);
             }
             params.push(p);
             madds.push(m);

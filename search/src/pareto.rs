@@ -78,7 +78,7 @@ pub fn lex(a: &[f64], b: &[f64]) -> Ordering {
 
 /// An integer with the order of `f64::total_cmp`: comparisons of sort keys become
 /// integer comparisons.
-fn ord_key(x: f64) -> u64 {
+pub(crate) fn ord_key(x: f64) -> u64 {
     let b = x.to_bits();
     if b >> 63 == 1 { !b } else { b | (1 << 63) }
 }
@@ -142,7 +142,218 @@ fn weakly_dominates(a: &[f64], b: &[f64]) -> bool {
 /// Cost: a lexicographic sort, then one sweep: O(n log n) for up to three objectives
 /// (a sorted staircase for three, Kung et al. 1975), O(n · front) beyond.
 pub fn nondominated(f: &[f64], m: usize, among: &[usize], keep_ties: bool) -> Vec<usize> {
-    let order = lex_order(f, m, among);
+    nondominated_in_order(f, m, &lex_order(f, m, among), keep_ties)
+}
+
+/// [`nondominated`] (without ties) of `front`, a previous result (so mutually
+/// non-dominated, in lexicographic order), together with the rows `new`, whose indices
+/// all come after the front's: the same members in the same order, without sweeping
+/// the whole front again ([`SortedFront::merge`]).
+pub fn nondominated_merged(f: &[f64], m: usize, front: &[usize], new: &[usize]) -> Vec<usize> {
+    let mut s = SortedFront::new(f, m, front);
+    s.merge(f, new);
+    s.ids
+}
+
+/// Rows per block of a [`SortedFront`].
+const BLOCK: usize = 32;
+
+/// A non-dominated front (no ties) kept in lexicographic order as rows are merged in,
+/// generation after generation: an elite archive of thousands that each generation
+/// changes by a few. Its rows are stored padded to four objectives with zeros (equal
+/// there, so no dimension added changes a comparison), with per block of consecutive
+/// rows the least and the greatest value of each objective.
+pub struct SortedFront {
+    m: usize,
+    ids: Vec<usize>,
+    rows: Vec<[f64; 4]>,
+    least: Vec<[f64; 4]>,
+    most: Vec<[f64; 4]>,
+}
+
+fn no_worse(a: &[f64; 4], b: &[f64; 4]) -> bool {
+    a[0] <= b[0] && a[1] <= b[1] && a[2] <= b[2] && a[3] <= b[3]
+}
+
+impl SortedFront {
+    /// The front `ids` (rows of `f`, `m` objectives each), mutually non-dominated and in
+    /// lexicographic order (as [`nondominated`] returns them).
+    pub fn new(f: &[f64], m: usize, ids: &[usize]) -> SortedFront {
+        let mut s = SortedFront {
+            m,
+            ids: ids.to_vec(),
+            rows: Vec::new(),
+            least: Vec::new(),
+            most: Vec::new(),
+        };
+        if m <= 4 {
+            s.rows = ids.iter().map(|&i| s.padded(f, i)).collect();
+            s.summarise();
+        }
+        s
+    }
+
+    /// The members, in lexicographic order.
+    pub fn ids(&self) -> &[usize] {
+        &self.ids
+    }
+
+    fn padded(&self, f: &[f64], i: usize) -> [f64; 4] {
+        let mut r = [0.0f64; 4];
+        r[..self.m].copy_from_slice(row(f, self.m, i));
+        r
+    }
+
+    fn summarise(&mut self) {
+        (self.least, self.most) = self
+            .rows
+            .chunks(BLOCK)
+            .map(|b| {
+                b.iter()
+                    .fold(([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]), |(l, h), r| {
+                        (
+                            [
+                                l[0].min(r[0]),
+                                l[1].min(r[1]),
+                                l[2].min(r[2]),
+                                l[3].min(r[3]),
+                            ],
+                            [
+                                h[0].max(r[0]),
+                                h[1].max(r[1]),
+                                h[2].max(r[2]),
+                                h[3].max(r[3]),
+                            ],
+                        )
+                    })
+            })
+            .unzip();
+    }
+
+    /// Merges the rows `new` (indices after every member's): the front is then
+    /// [`nondominated`] of its members and them. A new row is kept unless a row before
+    /// it (a member, or a new row taken earlier) is no worse everywhere; a new row taken
+    /// removes the rows it dominates. Only members no worse in the first objective can
+    /// rule a row out, those nearest in it are asked first (a search's new rows are
+    /// neighbours of members, and the one that rules them out is usually close), and a
+    /// block whose least values are worse than the row's somewhere is skipped whole.
+    /// What changed: the members that joined and those that left.
+    pub fn merge(&mut self, f: &[f64], new: &[usize]) -> FrontChange {
+        if self.m > 4 {
+            let all: Vec<usize> = self.ids.iter().chain(new).copied().collect();
+            let ids = nondominated(f, self.m, &all, false);
+            let change = FrontChange {
+                joined: ids
+                    .iter()
+                    .filter(|i| !self.ids.contains(i))
+                    .copied()
+                    .collect(),
+                left: self
+                    .ids
+                    .iter()
+                    .filter(|i| !ids.contains(i))
+                    .copied()
+                    .collect(),
+            };
+            self.ids = ids;
+            return change;
+        }
+        let rows = &self.rows;
+        let mut alive = vec![true; rows.len()];
+        let mut taken: Vec<([f64; 4], usize)> = Vec::new();
+        let mut added = new.to_vec();
+        added.sort_unstable();
+        for i in added {
+            let r = self.padded(f, i);
+            if taken.iter().any(|(t, _)| no_worse(t, &r)) {
+                continue;
+            }
+            // A member that went is no worse than this row only if the row that removed
+            // it is too, so the dead need not be skipped.
+            let before = rows.partition_point(|x| x[0] <= r[0]);
+            let ruled_out = (0..before.div_ceil(BLOCK)).rev().any(|b| {
+                no_worse(&self.least[b], &r)
+                    && rows[b * BLOCK..before.min((b + 1) * BLOCK)]
+                        .iter()
+                        .rev()
+                        .any(|x| no_worse(x, &r))
+            });
+            if ruled_out {
+                continue;
+            }
+            // Taken: the rows it dominates go (none equals it, or it would not be taken).
+            let from = rows.partition_point(|x| x[0] < r[0]);
+            for b in from / BLOCK..rows.len().div_ceil(BLOCK) {
+                if !no_worse(&r, &self.most[b]) {
+                    continue;
+                }
+                let span = (b * BLOCK).max(from)..((b + 1) * BLOCK).min(rows.len());
+                for (x, a) in rows[span.clone()].iter().zip(&mut alive[span]) {
+                    if *a && no_worse(&r, x) {
+                        *a = false;
+                    }
+                }
+            }
+            taken.retain(|(t, _)| !no_worse(&r, t));
+            taken.push((r, i));
+        }
+        if taken.is_empty() {
+            return FrontChange::default();
+        }
+        let change = FrontChange {
+            joined: taken.iter().map(|t| t.1).collect(),
+            left: (0..rows.len())
+                .filter(|&j| !alive[j])
+                .map(|j| self.ids[j])
+                .collect(),
+        };
+        // The survivors are in order; the rows taken (no two equal, none equal to a
+        // survivor) are sorted and each put where it belongs among them.
+        taken.sort_unstable_by(|a, b| lex(&a.0, &b.0));
+        let (mut ids, mut out) = (
+            Vec::with_capacity(self.ids.len() + taken.len()),
+            Vec::with_capacity(self.ids.len() + taken.len()),
+        );
+        let mut k = 0;
+        for (r, i) in taken {
+            let at = k + rows[k..].partition_point(|x| lex(x, &r) == Ordering::Less);
+            for j in (k..at).filter(|&j| alive[j]) {
+                ids.push(self.ids[j]);
+                out.push(rows[j]);
+            }
+            ids.push(i);
+            out.push(r);
+            k = at;
+        }
+        for j in (k..rows.len()).filter(|&j| alive[j]) {
+            ids.push(self.ids[j]);
+            out.push(rows[j]);
+        }
+        self.ids = ids;
+        self.rows = out;
+        self.summarise();
+        change
+    }
+}
+
+/// What a [`SortedFront::merge`] changed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrontChange {
+    /// Rows that joined the front.
+    pub joined: Vec<usize>,
+    /// Members that left it.
+    pub left: Vec<usize>,
+}
+
+impl FrontChange {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.joined.is_empty() && self.left.is_empty()
+    }
+}
+
+/// The sweep of [`nondominated`] over `order`, already in lexicographic order.
+fn nondominated_in_order(f: &[f64], m: usize, order: &[usize], keep_ties: bool) -> Vec<usize> {
     let mut kept: Vec<usize> = Vec::new();
     // Equal vectors are adjacent in lexicographic order: a tie of the last kept member
     // is kept or dropped without a dominance check.
@@ -151,7 +362,7 @@ pub fn nondominated(f: &[f64], m: usize, among: &[usize], keep_ties: bool) -> Ve
     match m {
         0 => {}
         1 => {
-            for &i in &order {
+            for &i in order {
                 if kept.is_empty() || (keep_ties && tie_of_last(&kept, i)) {
                     kept.push(i);
                 }
@@ -159,7 +370,7 @@ pub fn nondominated(f: &[f64], m: usize, among: &[usize], keep_ties: bool) -> Ve
         }
         2 => {
             let mut best = f64::INFINITY;
-            for &i in &order {
+            for &i in order {
                 let r = row(f, m, i);
                 if tie_of_last(&kept, i) {
                     if keep_ties {
@@ -173,14 +384,14 @@ pub fn nondominated(f: &[f64], m: usize, among: &[usize], keep_ties: bool) -> Ve
         }
         3 => {
             if order.len() <= SMALL {
-                nondominated3::<VecStairs>(f, &order, keep_ties, &mut kept);
+                nondominated3::<VecStairs>(f, order, keep_ties, &mut kept);
             } else {
-                nondominated3::<MapStairs>(f, &order, keep_ties, &mut kept);
+                nondominated3::<MapStairs>(f, order, keep_ties, &mut kept);
             }
         }
         _ => {
             let mut front: Vec<usize> = Vec::new();
-            for &i in &order {
+            for &i in order {
                 let r = row(f, m, i);
                 if tie_of_last(&kept, i) {
                     if keep_ties {
@@ -849,6 +1060,24 @@ mod tests {
                 Point { f: all[..m].to_vec(), violation: if viol == 2 { f64::from(b) + 0.5 } else { 0.0 } }
             }).collect();
             prop_assert_eq!(non_dominated_sort(&p), naive_sort(&p));
+        }
+
+        #[test]
+        fn merging_into_a_front_is_the_front_of_both(
+            v in prop::collection::vec((0u8..6, 0u8..6, 0u8..6), 2..80),
+            split in 1usize..80,
+            m in 1usize..4,
+        ) {
+            let f: Vec<f64> = v
+                .iter()
+                .flat_map(|&(a, b, c)| [f64::from(a), f64::from(b), f64::from(c)][..m].to_vec())
+                .collect();
+            let k = split.min(v.len() - 1);
+            let old: Vec<usize> = (0..k).collect();
+            let new: Vec<usize> = (k..v.len()).rev().collect();
+            let front = nondominated(&f, m, &old, false);
+            let all: Vec<usize> = (0..v.len()).collect();
+            prop_assert_eq!(nondominated_merged(&f, m, &front, &new), nondominated(&f, m, &all, false));
         }
 
         #[test]

@@ -43,6 +43,7 @@ fn options(objectives: &str, algorithm: Algorithm, seed: u64) -> SearchOptions {
         objectives,
         epsilon: None,
         seed_exact: false,
+        evaluated: true,
     }
 }
 

@@ -49,6 +49,8 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
         ga,
         epsilon: a.epsilon,
         seed_exact: a.seed_exact,
+        // The plot draws every evaluated architecture.
+        evaluated: a.history || a.plot.is_some(),
     };
     let bar = if algorithm == Algorithm::Exact {
         ProgressBar::hidden()
@@ -71,6 +73,12 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
         }
     })?;
     bar.finish_and_clear();
+    let mut report = report;
+    if !a.history {
+        for g in &mut report.history {
+            g.population.clear();
+        }
+    }
     let json = serde_json::to_vec_pretty(&report)?;
     lookup_tables::write_atomic(&a.output, &json)?;
     if let Some(p) = &a.plot {
@@ -86,12 +94,21 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     if a.out.json {
-        let mut v = serde_json::to_value(&report)?;
-        if let Some(m) = v.as_object_mut() {
-            m.remove("history");
+        // The report without its history (that stays in the file), and where it went.
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            #[serde(flatten)]
+            report: &'a search::run::SearchReport,
+            output: String,
         }
-        v["output"] = serde_json::Value::String(a.output.display().to_string());
-        json_line(&mut out, &v)?;
+        report.history.clear();
+        json_line(
+            &mut out,
+            &Line {
+                report: &report,
+                output: a.output.display().to_string(),
+            },
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let name = format!("{:?}", report.settings.algorithm).to_lowercase();
