@@ -75,13 +75,26 @@ case_() {
     --local-root "$local_root" --plot "$out/$tag.svg" \
     --details "$out/$tag.jsonl" --json > "$out/validate.json" || true
   python3 - "$backend" "$space" "$res" "$method" "$t0" "$t1" "$out/profile.json" "$out/validate.json" \
-    "$r" "$pseed" "$vseed" >> "$summary" <<'PY'
-import json, sys
-backend, space, res, method, t0, t1, prof, val, run, pseed, vseed = sys.argv[1:]
+    "$r" "$pseed" "$vseed" "$out/$tag.jsonl" >> "$summary" <<'PY'
+import json, statistics, sys
+backend, space, res, method, t0, t1, prof, val, run, pseed, vseed, details = sys.argv[1:]
 p = json.loads(open(prof).read().splitlines()[0])
 v = json.loads(open(val).read().splitlines()[0])
 kept = next(x for x in v["variants"] if x["chosen"])
 plain = next(x for x in v["variants"] if x["model"] == "sum")
+# Where the error sits: the held-out networks' spread (Kendall's τ is bounded by the
+# errors' spread against it) and every held-out network beyond ±5 %.
+held = [json.loads(l) for l in open(details)]
+held = [x for x in held if x["half"] == "holdout" and x.get("measured_ms")]
+pred = lambda x: x.get("corrected_ms") or x["units_ms"]
+errs = [100 * (pred(x) - x["measured_ms"]) / x["measured_ms"] for x in held]
+measured = [x["measured_ms"] for x in held]
+where = {
+    "holdout_spread_cv_pct": round(100 * statistics.pstdev(measured) / statistics.mean(measured), 2),
+    "holdout_error_sd_pct": round(statistics.pstdev(errs), 2),
+    "misses": [{"arch": x["arch"], "predicted_ms": round(pred(x), 4), "measured_ms": round(x["measured_ms"], 4),
+                "error_pct": round(e, 2)} for x, e in zip(held, errs) if abs(e) > 5],
+}
 print(json.dumps({
     "backend": backend, "space": space, "resolution": int(res), "method": method,
     "run": int(run), "profile_seed": int(pseed), "sample_seed": int(vseed),
@@ -90,7 +103,7 @@ print(json.dumps({
     "repeatability": p["repeatability"], "validate_s": round(v["seconds"], 1),
     "holdout_n": v["holdout_n"], "kept": kept["name"], "decision": v["decision"],
     "reference_drift_pct": (v["reference"] or {}).get("drift_pct"),
-    "default": kept["holdout"], "plain_sum": plain["holdout"],
+    "default": kept["holdout"], "plain_sum": plain["holdout"], **where,
 }))
 PY
 }
@@ -124,6 +137,9 @@ for r in rows:
     print(f"{r['backend']:<6} {r['space']:<8} {r['resolution']:>4} {r['method']:<9} {r['run']:>4} {r['profile_s']:>7.0f}s {r['model_runs']:>7} "
           f"{ci(d,'within_5pct'):>16} {ci(d,'within_10pct'):>16} {d['rmspe_pct']:>6.2f}% {d['kendall_tau']:>6.3f}  "
           f"{100*s['within_5pct']:.0f} % / {s['kendall_tau']:.3f}")
+    print(f"       held-out spread {r['holdout_spread_cv_pct']:.1f} % (CV), error sd {r['holdout_error_sd_pct']:.2f} %"
+          + "".join(f"\n       miss: {m['error_pct']:+.1f} % ({m['predicted_ms']:.3f} ms predicted, {m['measured_ms']:.3f} measured) {m['arch']}"
+                    for m in r["misses"]))
 cases = {}
 for r in rows:
     cases.setdefault((r["backend"], r["space"], r["resolution"], r["method"]), []).append(r)

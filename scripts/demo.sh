@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # The main job on the embedded default device, this machine: set-up, then every step of
 # the pipeline that exists today, each one real (lavapipe Vulkan, ONNX Runtime, libtorch).
+# What it makes (tables, fronts and their plots, the fidelity plot, models, the upscaled
+# image) stays in demo-out/ (or $DEMO_OUT); a rerun replaces it.
 #
 #   scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+work=${DEMO_OUT:-demo-out}
+# Only a folder this script made (it holds .moga-demo) or an empty one is replaced.
+if [ -d "$work" ] && [ ! -e "$work/.moga-demo" ] && [ -n "$(ls -A "$work")" ]; then
+  echo "demo.sh: $work exists and was not made by this script; set DEMO_OUT to another folder" >&2
+  exit 2
+fi
+rm -rf "$work"
+mkdir -p "$work"
+touch "$work/.moga-demo"
+# The device's own work folder (the runner and its copies of the models) is scratch.
+device_root=$(mktemp -d)
+trap 'rm -rf "$device_root"' EXIT
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
@@ -35,8 +50,6 @@ done
 step "five random architectures of the moga space (seed 1)"
 $moga arch sample --space moga -n 5 --seed 1
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 step "MoGA-A as ONNX (BN folded, random weights): moga export"
 $moga export MoGA-A -o "$work/moga-a.onnx"
 
@@ -51,7 +64,7 @@ step "devices: this machine and any phone on adb (moga devices)"
 $moga devices || true
 
 step "a latency table of the moga space on this machine, ONNX Runtime: units timed inside whole networks of two covering designs, every run paired with a reference network (moga profile --device local)"
-$moga profile --device local --backend ort --space moga --designs 2 -o "$work/lut-ort.csv" --local-root "$work/local"
+$moga profile --device local --backend ort --space moga --designs 2 -o "$work/lut-ort.csv" --local-root "$device_root"
 $moga lut show "$work/lut-ort.csv" | head -n 16
 
 step "predicted latency of the presets from that table (moga lut predict)"
@@ -73,14 +86,14 @@ step "the front's most accurate network with the weights it inherits, on libtorc
 $moga export "$work/front-supernet.json#0" --ckpt "$work/supernet" --bn-batches 2 --batch 64 --verify -o "$work/best-32px.onnx"
 
 step "that network deployed on this machine at 224 px, measured whole beside the table's prediction (moga deploy FRONT#0)"
-$moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$work/local"
+$moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$device_root"
 
 step "how far the table can be trusted: 20 random networks measured whole against the same reference; corrections fitted on half, judged on the other half, stored only if they earn it (moga lut validate)"
-$moga lut validate --lut "$work/lut-ort.csv" --space moga --samples 20 --seed 1 --local-root "$work/local" \
+$moga lut validate --lut "$work/lut-ort.csv" --space moga --samples 20 --seed 1 --local-root "$device_root" \
   --plot "$work/fidelity.svg"
 
 step "the deployed network again, predicted with what the table now holds"
-$moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$work/local" --json > "$work/deploy.json"
+$moga deploy "$work/front-supernet.json#0" --lut "$work/lut-ort.csv" --local-root "$device_root" --json > "$work/deploy.json"
 python3 - "$work/deploy.json" <<'PY'
 import json, sys
 d = json.loads(open(sys.argv[1]).read().splitlines()[0])
@@ -104,8 +117,8 @@ $moga export MoreMNAS-C --ckpt "$work/sr" --lr-size 48x64 --verify -o "$work/mor
 
 step "MoreMNAS's latency table at a 32x32 input (645 units, ONNX Runtime, a quick protocol), the trained network deployed beside its prediction"
 $moga profile --device local --backend ort --space moremnas --lr-side 32 --max-seconds 0.05 --runs 50 \
-  -o "$work/lut-sr.csv" --local-root "$work/local" --json > /dev/null
-$moga deploy MoreMNAS-C --ckpt "$work/sr" --lut "$work/lut-sr.csv" --lr-side 32 --local-root "$work/local"
+  -o "$work/lut-sr.csv" --local-root "$device_root" --json > /dev/null
+$moga deploy MoreMNAS-C --ckpt "$work/sr" --lut "$work/lut-sr.csv" --lr-side 32 --local-root "$device_root"
 
 step "a FALSR search, each candidate briefly trained (FALSR's oracle; 2 generations of 6, 20 steps each: a taste)"
 $moga search --space falsr --accuracy train:20 --population 6 --generations 2 --seed 1 -o "$work/sr-front.json" --plot "$work/sr-front.svg" | head -n 8
@@ -114,4 +127,13 @@ step "a MoreMNAS supernet (FairNAS strict fairness over the cell operators; 40 s
 $moga sr supernet --space moremnas --steps 40 --batch 8 --patch 24 --eval-every 20 --seed 1 -o "$work/sr-supernet"
 $moga search --space moremnas --accuracy "supernet:$work/sr-supernet" --population 8 --generations 3 --seed 1 -o "$work/sn-front.json" | head -n 8
 
-step "done"
+step "done: what the demo made is in $work/"
+cat <<EOF
+  $work/front.svg             the moga search's front (accuracy proxy, latency, parameters), presets marked
+  $work/fidelity.svg          the table's predictions against 20 networks measured whole
+  $work/lut-ort.csv           the latency table of the moga space on this machine (moga lut show)
+  $work/front.json            the front, each member's encoding and figures (moga deploy FRONT#0)
+  $work/best-32px.onnx        the front's best network with inherited weights
+  $work/text-x2.png           a held-out image upscaled x2 by the trained MoreMNAS-C
+  $work/sr-front.svg          the FALSR search's front
+EOF
