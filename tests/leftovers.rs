@@ -28,28 +28,16 @@ fn ours(tmp: &Path) -> Vec<String> {
 }
 
 fn profile_args(root: &Path) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "profile",
-        "--device",
-        "local",
-        "--backend",
-        "ort",
-        "--space",
-        "fairnas",
-        "--resolution",
-        "32",
-        "--classes",
-        "10",
-        "--method",
-        "context",
-        "-o",
-        "lut.csv",
-        "--local-root",
-        root.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut a = common::profile_args("local", "fairnas", "lut.csv");
+    a.extend(
+        [
+            "--method",
+            "context",
+            "--local-root",
+            root.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
     a.extend(QUICK.iter().map(|s| s.to_string()));
     a
 }

@@ -411,30 +411,10 @@ fn profiling_directly_over_tcp_needs_no_adb_server() {
     );
 }
 
-/// A profile on the fixture, in `s`, writing `out`: the common arguments.
+/// A profile on the fixture through `server`, writing `out`, in batches of 4.
 fn fixture_profile(device: &str, server: &str, out: &str) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "profile",
-        "--device",
-        device,
-        "--adb",
-        server,
-        "--backend",
-        "ort",
-        "--space",
-        "fairnas",
-        "--resolution",
-        "32",
-        "--classes",
-        "10",
-        "-o",
-        out,
-        "--batch",
-        "4",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    let mut a = common::profile_args(device, "fairnas", out);
+    a.extend(["--adb", server, "--batch", "4"].map(String::from));
     a.extend(QUICK.iter().map(|a| a.to_string()));
     a
 }

@@ -23,6 +23,29 @@ pub const QUICK: [&str; 10] = [
     "0",
 ];
 
+/// `moga profile` on `device` with ONNX Runtime, `space` at 32 px and 10 classes, into
+/// `out`: the arguments tests share (they add their protocol and the rest).
+pub fn profile_args(device: &str, space: &str, out: &str) -> Vec<String> {
+    [
+        "profile",
+        "--device",
+        device,
+        "--backend",
+        "ort",
+        "--space",
+        space,
+        "--resolution",
+        "32",
+        "--classes",
+        "10",
+        "-o",
+        out,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
 /// A scratch folder removed when dropped.
 pub struct Scratch {
     pub dir: PathBuf,
