@@ -178,6 +178,16 @@ fn profiling_survives_kills_of_profiler_device_and_runner() {
                 assert_eq!(again, device);
                 fixture = f;
                 happened[1] += 1;
+                // adb reconnects on its own (about 10 s here); the profiler waits for
+                // it. The round ends once the device is back, a moment later, so that
+                // the next round finds it online.
+                let t = Instant::now();
+                while !String::from_utf8_lossy(&server.adb(&["devices"]).stdout)
+                    .contains(&format!("{device}\tdevice"))
+                    && t.elapsed() < Duration::from_secs(60)
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
                 std::thread::sleep(Duration::from_millis(500 + rng.next_u64() % 2500));
                 let _ = run.0.kill();
             }
