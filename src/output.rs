@@ -6,9 +6,12 @@ use std::io::Write;
 use serde::Serialize;
 
 /// Writes one JSON value as one line.
+/// Serialised whole first: stdout is line-buffered, and serde's many small writes
+/// into it each search for a newline (a search's 2,000-member front took a few ms).
 pub fn json_line(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    writeln!(out)?;
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    out.write_all(&line)?;
     Ok(())
 }
 

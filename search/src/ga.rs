@@ -86,6 +86,11 @@ pub struct GaConfig {
     /// Share of gene mutations drawn from the roulettes.
     #[serde(default)]
     pub roulette_share: f64,
+    /// Keep every generation's population in [`GaResult::history`] (a report that
+    /// lists them); otherwise only each generation's size and evaluations are kept:
+    /// copying 20,000 rows nobody reads is a share of a short search's time.
+    #[serde(skip)]
+    pub keep_history: bool,
 }
 
 /// One genome and its evaluation.
@@ -207,7 +212,8 @@ pub struct Generation<'a> {
 pub struct GaResult {
     /// The non-dominated feasible individuals of everything evaluated.
     pub front: Vec<Individual>,
-    /// Every generation's population, one after another (`history_sizes` rows each).
+    /// Every generation's population, one after another (`history_sizes` rows each),
+    /// with [`GaConfig::keep_history`]; empty otherwise.
     pub history: Rows,
     /// Rows per generation in `history`.
     pub history_sizes: Vec<usize>,
@@ -685,15 +691,15 @@ impl Engine<'_> {
 /// tournament asks for it (its place in each order found by bisection).
 struct ArchiveOrders {
     orders: Vec<Vec<(u64, usize)>>,
-    /// Scratch, by row index: whether the row just left the archive.
-    gone: Vec<bool>,
+    /// Scratch: the order being rebuilt.
+    scratch: Vec<(u64, usize)>,
 }
 
 impl ArchiveOrders {
     fn new(f: &[f64], m: usize, elite: &[usize]) -> ArchiveOrders {
         let mut a = ArchiveOrders {
             orders: vec![Vec::new(); m],
-            gone: Vec::new(),
+            scratch: Vec::new(),
         };
         a.update(
             f,
@@ -706,40 +712,43 @@ impl ArchiveOrders {
         a
     }
 
-    /// The archive changed by `change`.
+    /// The archive changed by `change`: each objective's order is rebuilt from runs of
+    /// the old one copied whole, cut where a member left or joined (found by binary
+    /// search; a generation changes a few dozen members of thousands).
     fn update(&mut self, f: &[f64], m: usize, change: &crate::pareto::FrontChange) {
-        let rows = f.len() / m.max(1);
-        self.gone.resize(rows, false);
-        for &i in &change.left {
-            self.gone[i] = true;
-        }
+        // (position in the old order, Some(entry) to insert before it or None to drop
+        // the entry at it), in order of position, inserts before a drop at the same
+        // place.
+        let mut edits: Vec<(usize, Option<(u64, usize)>)> = Vec::new();
         for (k, o) in self.orders.iter_mut().enumerate() {
-            let mut joined: Vec<(u64, usize)> = change
-                .joined
-                .iter()
-                .map(|&i| (crate::pareto::ord_key(f[i * m + k]), i))
-                .collect();
-            joined.sort_unstable();
-            if !change.left.is_empty() {
-                o.retain(|&(_, i)| !self.gone[i]);
+            let key = |i: usize| (crate::pareto::ord_key(f[i * m + k]), i);
+            edits.clear();
+            for &i in &change.left {
+                let e = key(i);
+                let p = o.partition_point(|x| *x < e);
+                debug_assert!(o.get(p) == Some(&e), "a member that left is in the order");
+                edits.push((p, None));
             }
-            // The new ones merged in from the back, in place: only the members after
-            // the first of them move.
-            let (mut a, mut b) = (o.len(), joined.len());
-            o.resize(a + b, (0, 0));
-            while b > 0 {
-                let w = a + b - 1;
-                if a > 0 && o[a - 1] > joined[b - 1] {
-                    o[w] = o[a - 1];
-                    a -= 1;
-                } else {
-                    o[w] = joined[b - 1];
-                    b -= 1;
+            for &i in &change.joined {
+                let e = key(i);
+                edits.push((o.partition_point(|x| *x < e), Some(e)));
+            }
+            edits.sort_unstable_by_key(|&(p, e)| (p, e.is_none(), e));
+            self.scratch.clear();
+            self.scratch.reserve(o.len() + change.joined.len());
+            let mut from = 0;
+            for &(p, e) in &edits {
+                self.scratch.extend_from_slice(&o[from..p]);
+                match e {
+                    Some(e) => {
+                        self.scratch.push(e);
+                        from = p;
+                    }
+                    None => from = p + 1,
                 }
             }
-        }
-        for &i in &change.left {
-            self.gone[i] = false;
+            self.scratch.extend_from_slice(&o[from..]);
+            std::mem::swap(o, &mut self.scratch);
         }
     }
 
@@ -891,9 +900,11 @@ pub fn run(
                 population: pop,
                 front: &front,
             });
-            history.genes.extend_from_slice(&pop.genes);
-            history.f.extend_from_slice(&pop.f);
-            history.violation.extend_from_slice(&pop.violation);
+            if cfg.keep_history {
+                history.genes.extend_from_slice(&pop.genes);
+                history.f.extend_from_slice(&pop.f);
+                history.violation.extend_from_slice(&pop.violation);
+            }
             history_sizes.push(pop.len());
             history_evaluations.push(evaluations);
         };
@@ -1111,6 +1122,7 @@ mod roulette_tests {
             initial: vec![],
             roulettes: if wheel { vec![w] } else { Vec::new() },
             roulette_share,
+            keep_history: false,
         };
         run(&mut p, &cfg, &mut |_| {}).unwrap();
         let children: Vec<usize> = p.seen[20..].iter().flatten().copied().collect();
@@ -1145,11 +1157,81 @@ mod roulette_tests {
             initial: vec![],
             roulettes: vec![vec![vec![1.0; 4]; 2]],
             roulette_share: 1.0,
+            keep_history: false,
         };
         let e = run(&mut p, &cfg, &mut |_| {}).unwrap_err().to_string();
         assert!(
             e.contains("roulette 0 needs one non-negative weight"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod archive_tests {
+    use super::*;
+
+    /// The archive's orders, updated change after change (members leaving and joining,
+    /// ties included), equal each objective's members sorted afresh; without ties a
+    /// member's crowding equals the whole archive's.
+    #[test]
+    fn archive_orders_follow_the_front_they_are_updated_from() {
+        for ties in [true, false] {
+            check_orders(ties);
+        }
+    }
+
+    fn check_orders(ties: bool) {
+        let m = 3;
+        let mut rng = SplitMix64::new(7);
+        let push = |f: &mut Vec<f64>, rng: &mut SplitMix64| {
+            for _ in 0..m {
+                f.push(if ties {
+                    rng.below(40) as f64
+                } else {
+                    rng.next_f64()
+                });
+            }
+        };
+        let mut f: Vec<f64> = Vec::new();
+        for _ in 0..60 {
+            push(&mut f, &mut rng);
+        }
+        let first: Vec<usize> = (0..60).collect();
+        let ids = pareto::nondominated(&f, m, &first, false);
+        let mut front = pareto::SortedFront::new(&f, m, &ids);
+        let mut orders = ArchiveOrders::new(&f, m, front.ids());
+        let weights = vec![1.0; m];
+        for _ in 0..200 {
+            let before = f.len() / m;
+            for _ in 0..1 + rng.below(12) {
+                push(&mut f, &mut rng);
+            }
+            let new: Vec<usize> = (before..f.len() / m).collect();
+            let change = front.merge(&f, &new);
+            if !change.is_empty() {
+                orders.update(&f, m, &change);
+            }
+            for (k, o) in orders.orders.iter().enumerate() {
+                let mut want: Vec<(u64, usize)> = front
+                    .ids()
+                    .iter()
+                    .map(|&i| (pareto::ord_key(f[i * m + k]), i))
+                    .collect();
+                want.sort_unstable();
+                assert_eq!(o, &want, "objective {k} (ties: {ties})");
+            }
+            if !ties {
+                let all = pareto::crowding_flat(&f, m, front.ids(), &weights);
+                for (j, &i) in front.ids().iter().enumerate() {
+                    let c = orders.crowding_of(&f, m, i, &weights);
+                    assert!(
+                        (c - all[j]).abs() < 1e-12 || c == all[j],
+                        "member {i}: {c} vs {}",
+                        all[j]
+                    );
+                }
+            }
+        }
     }
 }

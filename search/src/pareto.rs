@@ -172,7 +172,9 @@ pub struct SortedFront {
 }
 
 fn no_worse(a: &[f64; 4], b: &[f64; 4]) -> bool {
-    a[0] <= b[0] && a[1] <= b[1] && a[2] <= b[2] && a[3] <= b[3]
+    // Without short-circuits: one well-predicted branch per row rather than up to four
+    // the data decides.
+    (a[0] <= b[0]) & (a[1] <= b[1]) & (a[2] <= b[2]) & (a[3] <= b[3])
 }
 
 impl SortedFront {
@@ -205,29 +207,25 @@ impl SortedFront {
     }
 
     fn summarise(&mut self) {
-        (self.least, self.most) = self
-            .rows
-            .chunks(BLOCK)
-            .map(|b| {
-                b.iter()
-                    .fold(([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]), |(l, h), r| {
-                        (
-                            [
-                                l[0].min(r[0]),
-                                l[1].min(r[1]),
-                                l[2].min(r[2]),
-                                l[3].min(r[3]),
-                            ],
-                            [
-                                h[0].max(r[0]),
-                                h[1].max(r[1]),
-                                h[2].max(r[2]),
-                                h[3].max(r[3]),
-                            ],
-                        )
-                    })
-            })
-            .unzip();
+        self.summarise_from(0);
+    }
+
+    /// Recomputes the summaries of blocks `from` on (those before are unchanged).
+    fn summarise_from(&mut self, from: usize) {
+        self.least.truncate(from);
+        self.most.truncate(from);
+        // Plain comparisons (the rows hold no NaN): they compile to vector min/max.
+        for b in self.rows[from * BLOCK..].chunks(BLOCK) {
+            let (mut l, mut h) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+            for r in b {
+                for k in 0..4 {
+                    l[k] = if r[k] < l[k] { r[k] } else { l[k] };
+                    h[k] = if r[k] > h[k] { r[k] } else { h[k] };
+                }
+            }
+            self.least.push(l);
+            self.most.push(h);
+        }
     }
 
     /// Merges the rows `new` (indices after every member's): the front is then
@@ -308,30 +306,43 @@ impl SortedFront {
                 .collect(),
         };
         // The survivors are in order; the rows taken (no two equal, none equal to a
-        // survivor) are sorted and each put where it belongs among them.
+        // survivor) are sorted and each put where it belongs among them. What comes
+        // before the first cut (a row taken or gone) keeps its blocks' summaries; the
+        // survivors between two cuts are copied as one run.
         taken.sort_unstable_by(|a, b| lex(&a.0, &b.0));
+        let first_taken = rows.partition_point(|x| lex(x, &taken[0].0) == Ordering::Less);
+        let first = alive[..first_taken]
+            .iter()
+            .position(|a| !a)
+            .unwrap_or(first_taken);
         let (mut ids, mut out) = (
             Vec::with_capacity(self.ids.len() + taken.len()),
             Vec::with_capacity(self.ids.len() + taken.len()),
         );
+        let keep = |from: usize, to: usize, ids: &mut Vec<usize>, out: &mut Vec<[f64; 4]>| {
+            let mut s = from;
+            for j in from..to {
+                if !alive[j] {
+                    ids.extend_from_slice(&self.ids[s..j]);
+                    out.extend_from_slice(&rows[s..j]);
+                    s = j + 1;
+                }
+            }
+            ids.extend_from_slice(&self.ids[s..to]);
+            out.extend_from_slice(&rows[s..to]);
+        };
         let mut k = 0;
         for (r, i) in taken {
             let at = k + rows[k..].partition_point(|x| lex(x, &r) == Ordering::Less);
-            for j in (k..at).filter(|&j| alive[j]) {
-                ids.push(self.ids[j]);
-                out.push(rows[j]);
-            }
+            keep(k, at, &mut ids, &mut out);
             ids.push(i);
             out.push(r);
             k = at;
         }
-        for j in (k..rows.len()).filter(|&j| alive[j]) {
-            ids.push(self.ids[j]);
-            out.push(rows[j]);
-        }
+        keep(k, rows.len(), &mut ids, &mut out);
         self.ids = ids;
         self.rows = out;
-        self.summarise();
+        self.summarise_from(first / BLOCK);
         change
     }
 }

@@ -116,6 +116,7 @@ mod tests {
             archive_share: 0.0,
             roulettes: Vec::new(),
             roulette_share: 0.0,
+            keep_history: false,
         };
         let result = run(&mut p, &cfg, &mut |_| {}).unwrap();
         let front: Vec<Vec<f64>> = result.front.iter().map(|i| i.point.f.clone()).collect();
@@ -181,6 +182,7 @@ mod tests {
                 archive_share,
                 roulettes: Vec::new(),
                 roulette_share: 0.0,
+                keep_history: false,
             };
             let result = run(&mut p, &cfg, &mut |_| {}).unwrap();
             let key = |v: &[crate::ga::Individual]| {

@@ -214,6 +214,7 @@ pub fn search(
     let bounds = problem.bounds();
     let m = opts.objectives.len();
     let mut ga_cfg = opts.ga.clone();
+    ga_cfg.keep_history = opts.evaluated;
     let mut exact_stats = None;
     let mut seeded = 0;
     if opts.seed_exact && ga_cfg.algorithm != Algorithm::Exact {

@@ -39,6 +39,7 @@ fn options(objectives: &str, algorithm: Algorithm, seed: u64) -> SearchOptions {
             archive_share: 0.0,
             roulettes: Vec::new(),
             roulette_share: 0.0,
+            keep_history: false,
         },
         objectives,
         epsilon: None,

@@ -276,6 +276,7 @@ pub fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
         archive_share,
         roulettes: Vec::new(),
         roulette_share: a.roulette_mutation,
+        keep_history: false,
     })
 }
 
