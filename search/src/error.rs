@@ -18,6 +18,10 @@ pub enum Error {
         error: std::io::Error,
     },
 
+    /// PyTorch's distributed engine (c10d) failed: a store, a peer, a collective.
+    #[error("c10d: {0}")]
+    Distributed(String),
+
     /// The data model refused something (an incomplete table, a bad architecture).
     #[error(transparent)]
     Lut(#[from] lookup_tables::Error),

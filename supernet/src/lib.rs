@@ -9,7 +9,9 @@
 //!   the accuracy oracle of `moga search --accuracy supernet:CKPT`;
 //! - [`data`]: the bundled digits, CIFAR-10 binaries, image folders;
 //! - [`oracle`]: a checkpoint as the search's [`search::oracle::AccuracyOracle`];
-//! - [`torch`]: libtorch through `tch` (CUDA when present).
+//! - [`torch`]: libtorch through `tch` (CUDA when present);
+//! - [`dist`]: PyTorch's distributed engine (c10d): a Gloo process group and its
+//!   collectives.
 //!
 //! **Linearly equivalent identity (LET)**, ScarletNAS (Chu et al. 2019,
 //! arXiv:1908.06022, §3.2): with `--scarlet-let` an identity choice is trained as
@@ -26,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod dist;
 mod error;
 pub mod eval;
 pub mod net;

@@ -1,0 +1,196 @@
+// moga's bridge to PyTorch's distributed engine (c10d): a process group from a c10d
+// store, and the collectives data-parallel training needs, behind a C API. Every C++
+// exception is caught here and returned as a message (a C++ exception must not unwind
+// into Rust).
+//
+// Gloo: the torch wheel ships c10d's headers but not Gloo's, and ProcessGroupGloo.hpp
+// includes Gloo's. The Gloo backend is therefore reached through what libtorch_cpu.so
+// exports and what c10d's own Backend interface declares: the exported
+// `ProcessGroupGloo::Options::create_default` and constructor are declared below by
+// their signatures alone (no member of the class is touched from here), the object is
+// constructed in storage far larger than it needs (`kGlooStorage`; `moga_c10d_footprint`
+// measures what the constructor wrote, and a test keeps it well inside), and from then on
+// it is used only as a `c10d::Backend`, whose virtual interface is in the headers.
+// Built against the libtorch of `.deps/` (build.rs); MOGA_C10D_TORCH_VERSION records it,
+// and the Rust side refuses a different libtorch at run time.
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/headeronly/version.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace c10d {
+// Declarations matching symbols libtorch_cpu.so exports (see the file's header).
+class ProcessGroupGloo : public Backend {
+ public:
+  struct Options : public Backend::Options {
+    static c10::intrusive_ptr<Options> create_default(std::chrono::milliseconds timeout);
+  };
+  ProcessGroupGloo(const c10::intrusive_ptr<Store>& store, int rank, int size,
+                   c10::intrusive_ptr<Options> options);
+};
+}  // namespace c10d
+
+namespace {
+
+constexpr std::size_t kGlooStorage = 1 << 16;
+constexpr unsigned char kCanary = 0xA5;
+
+struct Group {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> backend;
+  std::size_t footprint = 0;
+};
+
+char* message(const std::string& s) {
+  char* m = static_cast<char*>(std::malloc(s.size() + 1));
+  if (m) std::memcpy(m, s.c_str(), s.size() + 1);
+  return m;
+}
+
+// Runs `f`, turning any exception into a message in *err; 0 on success, -1 otherwise.
+template <typename F>
+int guarded(char** err, F&& f) {
+  try {
+    f();
+    return 0;
+  } catch (const c10::Error& e) {
+    *err = message(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    *err = message(e.what());
+  } catch (...) {
+    *err = message("unknown C++ exception");
+  }
+  return -1;
+}
+
+std::vector<at::Tensor> tensors_of(void** ptrs, int n) {
+  std::vector<at::Tensor> v;
+  v.reserve(n);
+  for (int i = 0; i < n; i++) v.push_back(*static_cast<at::Tensor*>(ptrs[i]));
+  return v;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* moga_c10d_torch_version() { return TORCH_VERSION; }
+
+void moga_c10d_free_message(char* m) { std::free(m); }
+
+// A Gloo process group. `store_path` non-null: a FileStore at that path (tests, one
+// host); otherwise a TCPStore client of host:port (rank 0 also serves it when
+// `serve` is set; torchrun's agent already serves one, and then every rank is a
+// client). Keys are prefixed with `prefix`.
+void* moga_c10d_gloo(const char* store_path, const char* host, int port, int serve,
+                     const char* prefix, int rank, int size, int64_t timeout_ms,
+                     char** err) {
+  Group* g = nullptr;
+  guarded(err, [&] {
+    auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10::intrusive_ptr<c10d::Store> base;
+    if (store_path) {
+      base = c10::make_intrusive<c10d::FileStore>(store_path, size);
+    } else {
+      c10d::TCPStoreOptions o;
+      o.port = static_cast<std::uint16_t>(port);
+      o.isServer = serve != 0;
+      o.numWorkers = size;
+      o.waitWorkers = false;
+      o.timeout = timeout;
+      base = c10::make_intrusive<c10d::TCPStore>(host, o);
+    }
+    base->setTimeout(timeout);
+    auto store = c10::make_intrusive<c10d::PrefixStore>(prefix, base);
+    auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
+    void* mem = ::operator new(kGlooStorage);
+    std::memset(mem, kCanary, kGlooStorage);
+    c10d::ProcessGroupGloo* pg;
+    try {
+      pg = new (mem) c10d::ProcessGroupGloo(store, rank, size, std::move(options));
+    } catch (...) {
+      ::operator delete(mem);
+      throw;
+    }
+    auto* bytes = static_cast<unsigned char*>(mem);
+    std::size_t used = kGlooStorage;
+    while (used > 0 && bytes[used - 1] == kCanary) used--;
+    auto* group = new Group();
+    group->store = store;
+    group->backend = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(
+        static_cast<c10d::Backend*>(pg));
+    group->footprint = used;
+    g = group;
+  });
+  return g;
+}
+
+void moga_c10d_free(void* group) { delete static_cast<Group*>(group); }
+
+// Bytes of the Gloo object's storage its constructor wrote (an upper bound on its size).
+std::size_t moga_c10d_footprint(void* group) {
+  return static_cast<Group*>(group)->footprint;
+}
+std::size_t moga_c10d_storage() { return kGlooStorage; }
+
+const char* moga_c10d_backend_name(void* group, char** err) {
+  static thread_local std::string name;
+  int rc = guarded(err, [&] { name = static_cast<Group*>(group)->backend->getBackendName(); });
+  return rc == 0 ? name.c_str() : nullptr;
+}
+
+// Sums `n` tensors (one dtype) across ranks in place, as one flat bucket.
+int moga_c10d_allreduce_sum(void* group, void** tensors, int n, char** err) {
+  return guarded(err, [&] {
+    c10::NoGradGuard no_grad;
+    auto ts = tensors_of(tensors, n);
+    if (ts.empty()) return;
+    std::vector<at::Tensor> flat_parts;
+    flat_parts.reserve(ts.size());
+    for (auto& t : ts) flat_parts.push_back(t.reshape({-1}));
+    std::vector<at::Tensor> bucket = {at::cat(flat_parts)};
+    static_cast<Group*>(group)->backend->allreduce(bucket)->wait();
+    int64_t off = 0;
+    for (auto& t : ts) {
+      int64_t k = t.numel();
+      t.copy_(bucket[0].narrow(0, off, k).view(t.sizes()));
+      off += k;
+    }
+  });
+}
+
+// Every rank's tensors take `root`'s values, one flat bucket.
+int moga_c10d_broadcast(void* group, void** tensors, int n, int root, char** err) {
+  return guarded(err, [&] {
+    c10::NoGradGuard no_grad;
+    auto ts = tensors_of(tensors, n);
+    if (ts.empty()) return;
+    std::vector<at::Tensor> flat_parts;
+    for (auto& t : ts) flat_parts.push_back(t.reshape({-1}));
+    std::vector<at::Tensor> bucket = {at::cat(flat_parts)};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    static_cast<Group*>(group)->backend->broadcast(bucket, o)->wait();
+    int64_t off = 0;
+    for (auto& t : ts) {
+      int64_t k = t.numel();
+      t.copy_(bucket[0].narrow(0, off, k).view(t.sizes()));
+      off += k;
+    }
+  });
+}
+
+int moga_c10d_barrier(void* group, char** err) {
+  return guarded(err, [&] { static_cast<Group*>(group)->backend->barrier()->wait(); });
+}
+
+}  // extern "C"
