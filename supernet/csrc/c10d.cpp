@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -72,11 +73,27 @@ int guarded(char** err, F&& f) {
   return -1;
 }
 
-std::vector<at::Tensor> tensors_of(void** ptrs, int n) {
-  std::vector<at::Tensor> v;
-  v.reserve(n);
-  for (int i = 0; i < n; i++) v.push_back(*static_cast<at::Tensor*>(ptrs[i]));
-  return v;
+// Runs `collective` on one flat bucket of the `n` tensors (at::Tensor*), then copies
+// the bucket's values back into them; no autograd records the copies.
+template <typename F>
+void bucketed(void** ptrs, int n, F&& collective) {
+  c10::NoGradGuard no_grad;
+  if (n <= 0) return;
+  std::vector<at::Tensor> ts, flat;
+  ts.reserve(n);
+  flat.reserve(n);
+  for (int i = 0; i < n; i++) {
+    ts.push_back(*static_cast<at::Tensor*>(ptrs[i]));
+    flat.push_back(ts.back().reshape({-1}));
+  }
+  std::vector<at::Tensor> bucket = {at::cat(flat)};
+  collective(bucket);
+  int64_t off = 0;
+  for (auto& t : ts) {
+    int64_t k = t.numel();
+    t.copy_(bucket[0].narrow(0, off, k).view(t.sizes()));
+    off += k;
+  }
 }
 
 }  // namespace
@@ -151,41 +168,20 @@ const char* moga_c10d_backend_name(void* group, char** err) {
 // Sums `n` tensors (one dtype) across ranks in place, as one flat bucket.
 int moga_c10d_allreduce_sum(void* group, void** tensors, int n, char** err) {
   return guarded(err, [&] {
-    c10::NoGradGuard no_grad;
-    auto ts = tensors_of(tensors, n);
-    if (ts.empty()) return;
-    std::vector<at::Tensor> flat_parts;
-    flat_parts.reserve(ts.size());
-    for (auto& t : ts) flat_parts.push_back(t.reshape({-1}));
-    std::vector<at::Tensor> bucket = {at::cat(flat_parts)};
-    static_cast<Group*>(group)->backend->allreduce(bucket)->wait();
-    int64_t off = 0;
-    for (auto& t : ts) {
-      int64_t k = t.numel();
-      t.copy_(bucket[0].narrow(0, off, k).view(t.sizes()));
-      off += k;
-    }
+    bucketed(tensors, n, [&](std::vector<at::Tensor>& bucket) {
+      static_cast<Group*>(group)->backend->allreduce(bucket)->wait();
+    });
   });
 }
 
 // Every rank's tensors take `root`'s values, one flat bucket.
 int moga_c10d_broadcast(void* group, void** tensors, int n, int root, char** err) {
   return guarded(err, [&] {
-    c10::NoGradGuard no_grad;
-    auto ts = tensors_of(tensors, n);
-    if (ts.empty()) return;
-    std::vector<at::Tensor> flat_parts;
-    for (auto& t : ts) flat_parts.push_back(t.reshape({-1}));
-    std::vector<at::Tensor> bucket = {at::cat(flat_parts)};
     c10d::BroadcastOptions o;
     o.rootRank = root;
-    static_cast<Group*>(group)->backend->broadcast(bucket, o)->wait();
-    int64_t off = 0;
-    for (auto& t : ts) {
-      int64_t k = t.numel();
-      t.copy_(bucket[0].narrow(0, off, k).view(t.sizes()));
-      off += k;
-    }
+    bucketed(tensors, n, [&](std::vector<at::Tensor>& bucket) {
+      static_cast<Group*>(group)->backend->broadcast(bucket, o)->wait();
+    });
   });
 }
 

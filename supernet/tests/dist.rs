@@ -72,7 +72,6 @@ fn all_reduce_broadcast_and_barrier_agree_with_sums_computed_here() {
                 Vec::<f32>::try_from(w.detach()).unwrap(),
             )
         });
-        let n = size as f32;
         let ranks_sum = (0..size).map(|r| r as f32).sum::<f32>();
         let scale: f32 = (1..=size).map(|r| r as f32).sum();
         for (rank, (a, b, c, w)) in got.iter().enumerate() {
@@ -86,7 +85,6 @@ fn all_reduce_broadcast_and_barrier_agree_with_sums_computed_here() {
             assert_eq!(c, &vec![ranks_sum; 8], "rank {rank} of {size}");
             assert_eq!(w, &vec![6.0; 3], "rank {rank} of {size}: rank 1's values");
         }
-        let _ = n;
     }
 }
 
