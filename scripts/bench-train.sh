@@ -6,21 +6,71 @@
 # is installed into .deps/bench-venv (about 3 GB with its CUDA libraries).
 #
 #   scripts/bench-train.sh [--space fairnas] [--batch 32] [--resolution 32] [--steps 8] [--threads 2]
+#
+# With --ranks N: data parallel on this host, in --rounds interleaved rounds: moga on N
+# ranks x 1 thread (`moga train --nproc N`, c10d Gloo), moga on 1 rank x N threads, and
+# PyTorch DistributedDataParallel (Gloo) on N ranks x 1 thread under the venv's torchrun
+# (`bench_train_torch.py --ddp`), the same fair step on the same global batch (separate
+# choice weights and padded random crops in both). Prints each run and the medians.
+#
+#   scripts/bench-train.sh --ranks 2 [--rounds 5] [--batch 32] [--steps 8]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-space=fairnas batch=32 res=32 steps=8 threads=$(nproc)
+space=fairnas batch=32 res=32 steps=8 threads=$(nproc) ranks=0 rounds=5
 while [ $# -gt 0 ]; do
   case "$1" in
+    --ranks) ranks="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --space) space="$2"; shift 2 ;;
     --batch) batch="$2"; shift 2 ;;
     --resolution) res="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench-train.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
+
+if [ "$ranks" -gt 0 ]; then
+  # The setup venv's torch (libtorch only, CUDA stubbed) runs torchrun and DDP on the CPU.
+  venv=.deps/venv
+  [ -x "$venv/bin/torchrun" ] || { echo "bench-train: no $venv/bin/torchrun; run scripts/setup.sh" >&2; exit 2; }
+  export LD_LIBRARY_PATH=".deps/torch-cpu-stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  cargo build --release --bins --quiet
+  moga=target/release/moga
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  "$moga" space show "$space" --resolution "$res" --classes 10 --json > "$tmp/space.json"
+  common=(train --space "$space" --strategy fair --weights separate --augment --data digits
+          --resolution "$res" --batch "$batch" --epochs 2 --steps "$steps" --device cpu --seed 1 --json)
+  epoch2() { python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"epoch\"" in l][-1]["images_per_sec"])' "$1"; }
+  printf '%-5s %22s %22s %22s\n' round "moga ${ranks}x1 img/s" "moga 1x${ranks} img/s" "DDP ${ranks}x1 img/s"
+  for r in $(seq 1 "$rounds"); do
+    rm -rf "$tmp"/ck-*
+    "$moga" "${common[@]}" --nproc "$ranks" --threads 1 -o "$tmp/ck-ranks" 2>/dev/null > "$tmp/ranks.jsonl"
+    "$moga" "${common[@]}" --threads "$ranks" -o "$tmp/ck-one" 2>/dev/null > "$tmp/one.jsonl"
+    OMP_NUM_THREADS=1 "$venv/bin/torchrun" --nproc-per-node "$ranks" --master-port "$((29500 + r))" \
+      scripts/bench_train_torch.py "$tmp/space.json" supernet/data/digits.csv.gz \
+      "$batch" "$steps" "$steps" 1 cpu --ddp 2>/dev/null | grep '^{' > "$tmp/ddp.json"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["in_sync"], "DDP ranks diverged"' "$tmp/ddp.json"
+    a=$(epoch2 "$tmp/ranks.jsonl") b=$(epoch2 "$tmp/one.jsonl")
+    c=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["images_per_sec"])' "$tmp/ddp.json")
+    printf '%-5s %22.1f %22.1f %22.1f\n' "$r" "$a" "$b" "$c"
+    echo "$a $b $c" >> "$tmp/rounds.txt"
+  done
+  python3 - "$tmp/rounds.txt" "$ranks" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+n = sys.argv[2]
+med = [statistics.median(c) for c in zip(*rows)]
+ratio = sorted(r[0] / r[2] for r in rows)
+print(f"median images/s: moga {n}x1 {med[0]:.1f}, moga 1x{n} {med[1]:.1f}, DDP {n}x1 {med[2]:.1f}")
+print(f"moga {n} ranks / DDP: median {statistics.median(ratio):.2f} (per round {ratio[0]:.2f}..{ratio[-1]:.2f}); moga {n} ranks / moga 1x{n} threads: {med[0] / med[1]:.2f}")
+PY
+  echo "fair step of the $space supernet (separate weights, random crops), global batch $batch at ${res}x${res}; moga: its second epoch of $steps steps; DDP: $steps timed steps after $steps warm-up steps"
+  exit 0
+fi
 
 venv=.deps/bench-venv
 if [ ! -x "$venv/bin/python" ]; then

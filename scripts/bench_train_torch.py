@@ -8,8 +8,16 @@ gradients averaged over the m paths, one Nesterov SGD step with weight decay on
 weights), on the same bundled digits at the same resolution and batch, with the same
 padded random crop. Prints one JSON line: images per second over the timed steps.
 
-    python bench_train_torch.py SPACE_JSON DIGITS_CSV_GZ BATCH STEPS WARMUP THREADS DEVICE
+With --ddp, under torchrun: DistributedDataParallel on c10d (Gloo on the CPU, NCCL on
+GPUs), each rank a 1/WORLD_SIZE slice of every batch, the same paths on every rank (one
+seeded generator), gradients kept local (`no_sync`) for all but the step's last path,
+whose backward all-reduces them all (DDP's buckets, overlapped with that backward);
+BATCH is the global batch, and rank 0 prints the line.
+
+    python bench_train_torch.py SPACE_JSON DIGITS_CSV_GZ BATCH STEPS WARMUP THREADS DEVICE [--ddp]
 """
+import contextlib
+import os
 import gzip
 import json
 import sys
@@ -21,6 +29,17 @@ import torch.nn.functional as F
 
 space_path, digits_path, batch, steps, warmup, threads, device = sys.argv[1:8]
 batch, steps, warmup, threads = int(batch), int(steps), int(warmup), int(threads)
+ddp = "--ddp" in sys.argv[8:]
+rank, world = 0, 1
+if ddp:
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    assert batch % world == 0, "the global batch must split evenly"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 space = json.load(open(space_path))
@@ -87,6 +106,7 @@ class Supernet(nn.Module):
 
 
 net = Supernet(space).to(device).train()
+model = DistributedDataParallel(net, find_unused_parameters=True) if ddp else None
 shared = [p for n, p in net.named_parameters() if not n.startswith("layers.")]
 decay = [p for p in net.parameters() if p.dim() > 1]
 no_decay = [p for p in net.parameters() if p.dim() <= 1]
@@ -113,7 +133,9 @@ def batch_at():
         dy, dx = torch.randint(0, 2 * pad + 1, (2,), generator=gen).tolist()
         crops.append(x[i, :, dy:dy + res, dx:dx + res])
     x = (torch.stack(crops) - mean) / std
-    return x.to(device), labels[idx].to(device)
+    share = batch // world
+    x, y = x[rank * share:(rank + 1) * share], labels[idx][rank * share:(rank + 1) * share]
+    return x.to(device), y.to(device)
 
 
 def fair_step():
@@ -121,7 +143,13 @@ def fair_step():
     perms = [torch.randperm(m, generator=gen).tolist() for _ in range(n_layers)]
     opt.zero_grad(set_to_none=True)
     for k in range(m):
-        loss = F.cross_entropy(net(x, [p[k] for p in perms]), y)
+        path = [p[k] for p in perms]
+        if model is None:
+            loss = F.cross_entropy(net(x, path), y)
+        else:
+            last = k == m - 1
+            with contextlib.nullcontext() if last else model.no_sync():
+                loss = F.cross_entropy(model(x, path), y)
         loss.backward()
     with torch.no_grad():
         for p in shared:
@@ -139,5 +167,17 @@ for _ in range(steps):
 if device.startswith("cuda"):
     torch.cuda.synchronize()
 secs = time.perf_counter() - t0
-print(json.dumps({"images_per_sec": steps * batch / secs, "seconds": secs, "steps": steps,
-                  "paths_per_step": m, "torch": torch.__version__, "threads": torch.get_num_threads()}))
+in_sync = True
+if ddp:
+    # Every parameter must be the same on every rank, choices off the last path too:
+    # else their accumulated gradients were never all-reduced.
+    flat = torch.cat([p.detach().flatten() for p in net.parameters()])
+    lo, hi = flat.clone(), flat.clone()
+    dist.all_reduce(lo, dist.ReduceOp.MIN)
+    dist.all_reduce(hi, dist.ReduceOp.MAX)
+    in_sync = bool(torch.equal(lo, hi))
+    dist.destroy_process_group()
+if rank == 0:
+    print(json.dumps({"images_per_sec": steps * batch / secs, "seconds": secs, "steps": steps,
+                  "paths_per_step": m, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "ranks": world, "in_sync": in_sync}))

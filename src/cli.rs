@@ -496,9 +496,18 @@ pub struct TrainArgs {
     /// auto (CUDA when libtorch sees a GPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// libtorch's CPU threads (0: one per core).
+    /// libtorch's CPU threads (0: one per core; with --nproc, the cores shared out).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Train data parallel on N ranks started on this host (c10d's Gloo), as
+    /// `torchrun --nproc-per-node N --no-python moga train …` does; --batch is split
+    /// among them and must be a multiple of 2N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub nproc: Option<u32>,
+    /// Seconds a rank waits for the others (to join, or in any collective) before it
+    /// fails naming the ranks that stopped.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub dist_timeout: u64,
     /// The checkpoint folder: config.json, state.json, supernet.safetensors,
     /// optimizer.safetensors, rewritten atomically after every epoch.
     #[arg(short, long, value_name = "DIR")]

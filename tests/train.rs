@@ -214,3 +214,154 @@ fn train_refuses_bad_input_before_any_work() {
         assert!(err.contains(want), "want '{want}': {err}");
     }
 }
+
+/// A free local TCP port (the ranks' store).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const RANKED: &[&str] = &[
+    "train",
+    "-o",
+    "ck",
+    "--space",
+    "fairnas",
+    "--data",
+    "digits",
+    "--batch",
+    "8",
+    "--device",
+    "cpu",
+    "--seed",
+    "3",
+    "--threads",
+    "1",
+];
+
+/// Two ranks started as torchrun starts them (RANK, WORLD_SIZE, MASTER_ADDR/PORT; rank 0
+/// serves the store); rank 1 is killed in the middle of the second epoch. Rank 0 fails
+/// with one line naming rank 1, well within --dist-timeout, and `--resume` on two ranks
+/// started by `moga train --nproc 2` completes the run from the first epoch's
+/// checkpoint.
+#[test]
+fn a_rank_killed_mid_epoch_stops_the_others_naming_it_and_the_run_resumes() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let s = Scratch::new("train-ranks-fault");
+    let port = free_port().to_string();
+    let spawn = |rank: &str| {
+        let mut args = RANKED.to_vec();
+        args.extend(["--epochs", "2", "--steps", "30", "--dist-timeout", "60"]);
+        Command::new(env!("CARGO_BIN_EXE_moga"))
+            .args(&args)
+            .current_dir(&s.dir)
+            .env("WORLD_SIZE", "2")
+            .env("RANK", rank)
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", &port)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let rank0 = spawn("0");
+    let mut rank1 = spawn("1");
+    let state = s.path("ck").join("state.json");
+    let start = Instant::now();
+    while !state.is_file() {
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "no first epoch in 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    rank1.kill().unwrap();
+    let _ = rank1.wait();
+    let killed = Instant::now();
+    let out = rank0.wait_with_output().unwrap();
+    let waited = killed.elapsed();
+    assert!(!out.status.success());
+    assert!(
+        waited < Duration::from_secs(30),
+        "rank 0 took {waited:?} to notice"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("moga:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains("rank 0 of 2") && errors[0].contains("rank 1 stopped"),
+        "{}",
+        errors[0]
+    );
+    let lines = s
+        .moga(&["train", "-o", "ck", "--resume", "--nproc", "2", "--json"])
+        .json_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["epoch"], 2);
+    assert_eq!(lines[1]["steps"], 60);
+    assert_eq!(lines[1]["updates_per_choice_min"], 60);
+}
+
+/// `torchrun --nproc-per-node 2 --no-python moga train …`, with the venv's torchrun
+/// where `scripts/setup.sh` made one: torchrun's agent serves the store, every rank is
+/// a client of it, and only rank 0 reports.
+#[test]
+fn torchrun_starts_moga_train_on_two_ranks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let torchrun = root.join(".deps/venv/bin/torchrun");
+    if !torchrun.is_file() {
+        eprintln!(
+            "skipped: no {} (scripts/setup.sh makes it)",
+            torchrun.display()
+        );
+        return;
+    }
+    let s = Scratch::new("train-torchrun");
+    let stubs = root.join(".deps/torch-cpu-stubs");
+    let ld = match std::env::var("LD_LIBRARY_PATH") {
+        Ok(v) if !v.is_empty() => format!("{}:{v}", stubs.display()),
+        _ => stubs.display().to_string(),
+    };
+    let mut args = vec![
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "0",
+        "--no-python",
+        env!("CARGO_BIN_EXE_moga"),
+    ];
+    let port = free_port().to_string();
+    args[3] = &port;
+    args.extend(RANKED);
+    args.extend(["--epochs", "1", "--steps", "2", "--json"]);
+    let out = std::process::Command::new(&torchrun)
+        .args(&args)
+        .current_dir(&s.dir)
+        .env("LD_LIBRARY_PATH", ld)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "torchrun failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one epoch line and one summary, from rank 0 only: {stdout}"
+    );
+    assert_eq!(lines[1]["steps"], 2);
+    assert!(s.path("ck").join("state.json").is_file());
+}

@@ -3,11 +3,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lookup_tables::Space;
+use supernet::dist::{Launch, ProcessGroup};
 use supernet::train::{EpochRecord, device_name, parse_device};
 use supernet::{DataSpec, Evaluator, Strategy, TrainConfig, Trainer};
 
@@ -18,11 +19,37 @@ use moga::output::{Table, json_line, thousands};
 /// Epochs when neither the flag nor a checkpoint says.
 const DEFAULT_EPOCHS: usize = 10;
 
+/// Set by `moga train --nproc` in the ranks it starts.
+const LAUNCHED_VAR: &str = "MOGA_TRAIN_LAUNCHED";
+
 pub fn train(a: TrainArgs) -> Result<ExitCode> {
+    let launch = Launch::from_env()?;
+    if let Some(n) = a.nproc {
+        match &launch {
+            None => return launch_ranks(n as usize, &a),
+            Some(_) if std::env::var_os(LAUNCHED_VAR).is_some() => {}
+            Some(l) => anyhow::bail!(
+                "--nproc {n}: WORLD_SIZE is set already ({}: torchrun or another launcher started this rank); drop --nproc",
+                l.world_size
+            ),
+        }
+    }
     supernet::torch::set_threads(a.threads);
-    let device = parse_device(&a.device)?;
+    let device = match &launch {
+        Some(l) if a.device == "auto" && tch::Cuda::is_available() => {
+            parse_device(&format!("cuda:{}", l.local_rank))?
+        }
+        _ => parse_device(&a.device)?,
+    };
+    let group = launch
+        .as_ref()
+        .map(|l| l.join(Duration::from_secs(a.dist_timeout)))
+        .transpose()?;
+    let world = group.as_ref().map_or(1, ProcessGroup::size);
+    // Rank 0 speaks for the run; the others only report their own errors.
+    let speaks = group.as_ref().is_none_or(|g| g.rank() == 0);
     let mut t = if a.resume {
-        Trainer::resume(&a.output, device, a.epochs)?
+        Trainer::resume_in(&a.output, device, a.epochs, group)?
     } else {
         let space = a.space.context("--space is required")?;
         let arch = a.arch.as_deref().map(load_arch).transpose()?;
@@ -52,8 +79,14 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
             augment: a.augment,
             seed: a.seed,
         };
-        Trainer::new(config, device, &a.output)?
+        Trainer::create(config, device, &a.output, group)?
     };
+    if !speaks {
+        while !t.finished() {
+            t.train_epoch(&mut |_| {})?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let c = &t.config;
     let what = match &c.arch {
         Some(arch) => format!(
@@ -70,8 +103,16 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         ),
     };
     let paths = t.paths_per_step();
+    let ranks = if world > 1 {
+        format!(
+            " on {world} ranks (Gloo, {} images each per step)",
+            c.batch / world
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "training {what}: {} parameters, {paths} path(s) per step; {} ({} train / {} validation images, {} classes) at {}x{}; {} epochs of {} steps of {}; device {}, {} CPU threads; checkpoint {}",
+        "training {what}: {} parameters, {paths} path(s) per step; {} ({} train / {} validation images, {} classes) at {}x{}; {} epochs of {} steps of {}{ranks}; device {}, {} CPU threads; checkpoint {}",
         thousands(t.net.trainable_params() as u64),
         c.data,
         t.data.train.len(),
@@ -155,6 +196,78 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `moga train --nproc N`: starts N ranks of this same command on this host, as
+/// torchrun would (rank 0 serves the store on a free local port), shares the cores out
+/// among them unless --threads says, and waits for them. When one fails the others
+/// fail too (within --dist-timeout, naming it); any still running after that are
+/// stopped.
+fn launch_ranks(n: usize, a: &TrainArgs) -> Result<ExitCode> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("finding a free local port for the ranks' store")?
+        .port();
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if a.threads == 0 {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        args.push("--threads".into());
+        args.push((cores / n).max(1).to_string().into());
+    }
+    let mut children = Vec::with_capacity(n);
+    for rank in 0..n {
+        let child = std::process::Command::new(&exe)
+            .args(&args)
+            .env("WORLD_SIZE", n.to_string())
+            .env("RANK", rank.to_string())
+            .env("LOCAL_RANK", rank.to_string())
+            .env("LOCAL_WORLD_SIZE", n.to_string())
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string())
+            .env(LAUNCHED_VAR, "1")
+            .env_remove("TORCHELASTIC_USE_AGENT_STORE")
+            .spawn()
+            .with_context(|| format!("starting rank {rank} ({})", exe.display()))?;
+        children.push(Some(child));
+    }
+    let mut failed = false;
+    let mut deadline: Option<Instant> = None;
+    let grace = Duration::from_secs(a.dist_timeout + 30);
+    while children.iter().any(Option::is_some) {
+        for (rank, slot) in children.iter_mut().enumerate() {
+            let Some(child) = slot else { continue };
+            if let Some(status) = child.try_wait()? {
+                *slot = None;
+                if !status.success() {
+                    failed = true;
+                    deadline.get_or_insert_with(|| Instant::now() + grace);
+                    use std::os::unix::process::ExitStatusExt;
+                    if let Some(sig) = status.signal() {
+                        eprintln!("moga: rank {rank} of {n} was killed by signal {sig}");
+                    }
+                }
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            for (rank, child) in children.iter_mut().enumerate() {
+                if let Some(c) = child.take().as_mut() {
+                    eprintln!(
+                        "moga: rank {rank} of {n} still ran {}s after another failed; stopped",
+                        grace.as_secs()
+                    );
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn epoch_line(r: &EpochRecord, epochs: usize) -> String {

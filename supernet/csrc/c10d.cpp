@@ -185,6 +185,14 @@ int moga_c10d_broadcast(void* group, void** tensors, int n, int root, char** err
   });
 }
 
+// Adds `delta` to the store's counter `key` (under the group's prefix) and returns its
+// new value in *value; delta 0 reads it. Ranks use it to say who is still there after
+// a collective failed.
+int moga_c10d_store_add(void* group, const char* key, int64_t delta, int64_t* value,
+                        char** err) {
+  return guarded(err, [&] { *value = static_cast<Group*>(group)->store->add(key, delta); });
+}
+
 int moga_c10d_barrier(void* group, char** err) {
   return guarded(err, [&] { static_cast<Group*>(group)->backend->barrier()->wait(); });
 }

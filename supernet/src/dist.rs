@@ -45,6 +45,13 @@ unsafe extern "C" {
         err: *mut *mut c_char,
     ) -> i32;
     fn moga_c10d_barrier(group: *mut c_void, err: *mut *mut c_char) -> i32;
+    fn moga_c10d_store_add(
+        group: *mut c_void,
+        key: *const c_char,
+        delta: i64,
+        value: *mut i64,
+        err: *mut *mut c_char,
+    ) -> i32;
 }
 
 /// The libtorch version the bridge was compiled against.
@@ -55,19 +62,33 @@ pub fn compiled_torch_version() -> String {
         .into_owned()
 }
 
-/// Takes the bridge's error message (and frees it).
-fn take(err: *mut c_char, what: &str) -> Error {
+/// Takes the bridge's error message (and frees it): its first line, since c10's
+/// messages can run to several and the first says what happened.
+fn message(err: *mut c_char) -> String {
     if err.is_null() {
-        return Error::Distributed(format!("{what} failed without a message"));
+        return "failed without a message".into();
     }
     // SAFETY: a NUL-terminated string the bridge allocated with malloc.
     let m = unsafe { CStr::from_ptr(err) }
         .to_string_lossy()
         .into_owned();
     unsafe { moga_c10d_free_message(err) };
-    // c10's messages can run to several lines; the first says what happened.
-    let first = m.lines().next().unwrap_or("").trim().to_string();
-    Error::Distributed(format!("{what}: {first}"))
+    let first = m.lines().next().unwrap_or("").trim();
+    // Gloo opens with its source location and closes with advice; the middle says it.
+    let first = match first.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((_, rest)) => rest,
+        None => first,
+    };
+    first
+        .split(". This is typically")
+        .next()
+        .unwrap_or(first)
+        .to_string()
+}
+
+/// The bridge's error as one of ours, saying what failed.
+fn take(err: *mut c_char, what: &str) -> Error {
+    Error::Distributed(format!("{what}: {}", message(err)))
 }
 
 /// Where the ranks meet.
@@ -75,15 +96,15 @@ fn take(err: *mut c_char, what: &str) -> Error {
 pub enum Rendezvous<'a> {
     /// A file every rank can reach (one host; tests).
     File(&'a Path),
-    /// A TCP store at host:port; `serve`: this rank runs the store's server (rank 0
-    /// when nobody else does; under torchrun its agent already does).
+    /// A TCP store at host:port, served by the rank `server` (rank 0 when nobody
+    /// else does) or, with `None`, by someone else (torchrun's agent).
     Tcp {
         /// Host of the store.
         host: &'a str,
         /// Port of the store.
         port: u16,
-        /// Whether this rank serves it.
-        serve: bool,
+        /// The rank that serves it, if a rank does.
+        server: Option<usize>,
     },
 }
 
@@ -92,6 +113,9 @@ pub struct ProcessGroup {
     raw: *mut c_void,
     rank: usize,
     size: usize,
+    /// The rank whose process serves the store, when one does (a TCP store that rank
+    /// 0 serves): if the store is gone, that rank is.
+    store_server: Option<usize>,
 }
 
 // SAFETY: c10d backends are thread-safe for use from one thread at a time; the handle
@@ -119,7 +143,9 @@ impl ProcessGroup {
         let prefix_c = cstr(prefix)?;
         let (path_c, host_c, port, serve) = match rendezvous {
             Rendezvous::File(p) => (Some(cstr(&p.to_string_lossy())?), None, 0, false),
-            Rendezvous::Tcp { host, port, serve } => (None, Some(cstr(host)?), port, serve),
+            Rendezvous::Tcp { host, port, server } => {
+                (None, Some(cstr(host)?), port, server == Some(rank))
+            }
         };
         let mut err: *mut c_char = std::ptr::null_mut();
         // SAFETY: valid C strings (or null) that outlive the call; err is an out-pointer.
@@ -142,7 +168,16 @@ impl ProcessGroup {
                 &format!("rank {rank} of {size} joining the Gloo group"),
             ));
         }
-        Ok(ProcessGroup { raw, rank, size })
+        let store_server = match rendezvous {
+            Rendezvous::Tcp { server, .. } => server,
+            Rendezvous::File(_) => None,
+        };
+        Ok(ProcessGroup {
+            raw,
+            rank,
+            size,
+            store_server,
+        })
     }
 
     /// This rank.
@@ -173,6 +208,55 @@ impl ProcessGroup {
         unsafe { (moga_c10d_footprint(self.raw), moga_c10d_storage()) }
     }
 
+    /// Adds `delta` to the counter `key` of the group's store; returns its value.
+    pub fn store_add(&self, key: &str, delta: i64) -> Result<i64> {
+        let key_c = CString::new(key)
+            .map_err(|_| Error::Usage(format!("store key '{key}' holds a NUL byte")))?;
+        let (mut value, mut err) = (0i64, std::ptr::null_mut());
+        // SAFETY: live group, a C string that outlives the call, out-pointers.
+        if unsafe { moga_c10d_store_add(self.raw, key_c.as_ptr(), delta, &mut value, &mut err) }
+            != 0
+        {
+            return Err(take(err, &format!("store key {key}")));
+        }
+        Ok(value)
+    }
+
+    /// After a collective failed here: which ranks are gone. Every rank whose
+    /// collective fails announces itself in the store and waits up to `wait` for the
+    /// others to do the same; the ranks that never do are named (stopped or stuck).
+    /// A store that is gone itself names the rank that served it.
+    fn who_stopped(&self, wait: Duration) -> String {
+        let announce = self.store_add(&format!("failed/{}", self.rank), 1);
+        if announce.is_err() {
+            return match self.store_server {
+                Some(r) if r != self.rank => format!("rank {r} stopped (it served the store)"),
+                _ => "the store is unreachable too (the launcher or rank 0 serving it stopped)"
+                    .into(),
+            };
+        }
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let missing: Vec<usize> = (0..self.size)
+                .filter(|&r| {
+                    r != self.rank && self.store_add(&format!("failed/{r}"), 0).unwrap_or(0) == 0
+                })
+                .collect();
+            if missing.is_empty() {
+                return "every rank saw the failure (none stopped)".into();
+            }
+            if std::time::Instant::now() >= deadline {
+                let names: Vec<String> = missing.iter().map(usize::to_string).collect();
+                return format!(
+                    "rank{} {} stopped or stopped answering",
+                    if missing.len() > 1 { "s" } else { "" },
+                    names.join(", ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn collective(
         &self,
         tensors: &mut [&mut Tensor],
@@ -185,12 +269,19 @@ impl ProcessGroup {
             .collect();
         let mut err: *mut c_char = std::ptr::null_mut();
         if f(ptrs.as_mut_ptr(), ptrs.len() as i32, &mut err) != 0 {
-            return Err(take(
-                err,
-                &format!("{what} on rank {} of {}", self.rank, self.size),
-            ));
+            return Err(self.failed(err, what));
         }
         Ok(())
+    }
+
+    /// One error for a failed collective: what, where, who is gone, and c10d's line.
+    fn failed(&self, err: *mut c_char, what: &str) -> Error {
+        let cause = message(err);
+        let who = self.who_stopped(Duration::from_secs(2));
+        Error::Distributed(format!(
+            "{what} on rank {} of {}: {who} ({cause})",
+            self.rank, self.size
+        ))
     }
 
     /// Sums `tensors` (one dtype, any shapes) over the ranks, in place: every rank ends
@@ -217,10 +308,7 @@ impl ProcessGroup {
         let mut err: *mut c_char = std::ptr::null_mut();
         // SAFETY: live group.
         if unsafe { moga_c10d_barrier(self.raw, &mut err) } != 0 {
-            return Err(take(
-                err,
-                &format!("barrier on rank {} of {}", self.rank, self.size),
-            ));
+            return Err(self.failed(err, "barrier"));
         }
         Ok(())
     }
@@ -230,5 +318,165 @@ impl Drop for ProcessGroup {
     fn drop(&mut self) {
         // SAFETY: created by moga_c10d_gloo, freed once.
         unsafe { moga_c10d_free(self.raw) }
+    }
+}
+
+/// Where this process stands in a distributed run, as torchrun (or `moga train
+/// --nproc`) describes it in the environment: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
+/// `MASTER_ADDR`, `MASTER_PORT`, and whether torchrun's agent serves the store
+/// (`TORCHELASTIC_USE_AGENT_STORE`: then every rank is a client; else rank 0 serves
+/// it, as PyTorch's `env://` does).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Launch {
+    /// This process's rank.
+    pub rank: usize,
+    /// Ranks in all.
+    pub world_size: usize,
+    /// The rank on this host (its GPU under `--device auto`).
+    pub local_rank: usize,
+    /// Host of the store.
+    pub host: String,
+    /// Port of the store.
+    pub port: u16,
+    /// torchrun's agent serves the store.
+    pub agent_store: bool,
+    /// torchrun's restart count (keys of each attempt apart).
+    pub restart: u32,
+}
+
+impl Launch {
+    /// The launch the environment describes; `None` without `WORLD_SIZE` (one
+    /// process, nothing distributed). A malformed or missing variable is one error
+    /// naming it.
+    pub fn from_env() -> Result<Option<Launch>> {
+        Launch::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// As [`Launch::from_env`], reading variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Launch>> {
+        let Some(world) = var("WORLD_SIZE") else {
+            return Ok(None);
+        };
+        let num = |k: &str, v: Option<String>| -> Result<usize> {
+            let v = v.ok_or_else(|| {
+                Error::Usage(format!(
+                    "WORLD_SIZE is set ({world}) but {k} is not: start the ranks with torchrun or `moga train --nproc N`"
+                ))
+            })?;
+            v.trim()
+                .parse()
+                .map_err(|_| Error::Usage(format!("{k}='{v}': expected a non-negative integer")))
+        };
+        let world_size = num("WORLD_SIZE", Some(world.clone()))?;
+        let rank = num("RANK", var("RANK"))?;
+        let local_rank = match var("LOCAL_RANK") {
+            Some(v) => num("LOCAL_RANK", Some(v))?,
+            None => rank,
+        };
+        if world_size == 0 || rank >= world_size {
+            return Err(Error::Usage(format!(
+                "RANK={rank}, WORLD_SIZE={world_size}: a rank lies in 0..WORLD_SIZE"
+            )));
+        }
+        let host = var("MASTER_ADDR").unwrap_or_else(|| "127.0.0.1".into());
+        let port = num("MASTER_PORT", var("MASTER_PORT"))?;
+        let port = u16::try_from(port)
+            .map_err(|_| Error::Usage(format!("MASTER_PORT={port}: not a TCP port")))?;
+        Ok(Some(Launch {
+            rank,
+            world_size,
+            local_rank,
+            host,
+            port,
+            agent_store: var("TORCHELASTIC_USE_AGENT_STORE").as_deref() == Some("True"),
+            restart: var("TORCHELASTIC_RESTART_COUNT")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
+        }))
+    }
+
+    /// Joins the Gloo group of this launch, waiting at most `timeout` for the others
+    /// (and, afterwards, for any one collective).
+    pub fn join(&self, timeout: Duration) -> Result<ProcessGroup> {
+        ProcessGroup::gloo(
+            Rendezvous::Tcp {
+                host: &self.host,
+                port: self.port,
+                server: if self.agent_store { None } else { Some(0) },
+            },
+            &format!("moga/{}/", self.restart),
+            self.rank,
+            self.world_size,
+            timeout,
+        )
+        .map_err(|e| match e {
+            Error::Distributed(m) => Error::Distributed(format!(
+                "{m} (store {}:{}{})",
+                self.host,
+                self.port,
+                if self.agent_store {
+                    ", torchrun's agent"
+                } else {
+                    ", served by rank 0"
+                }
+            )),
+            e => e,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn the_launch_is_read_from_torchruns_variables() {
+        assert_eq!(Launch::from_vars(vars(&[])).unwrap(), None);
+        let l = Launch::from_vars(vars(&[
+            ("WORLD_SIZE", "4"),
+            ("RANK", "3"),
+            ("LOCAL_RANK", "1"),
+            ("MASTER_ADDR", "node0"),
+            ("MASTER_PORT", "29500"),
+            ("TORCHELASTIC_USE_AGENT_STORE", "True"),
+            ("TORCHELASTIC_RESTART_COUNT", "2"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (l.rank, l.world_size, l.local_rank, l.host.as_str(), l.port),
+            (3, 4, 1, "node0", 29500)
+        );
+        assert!(l.agent_store);
+        assert_eq!(l.restart, 2);
+        for (bad, needle) in [
+            (
+                vec![("WORLD_SIZE", "2"), ("MASTER_PORT", "1")],
+                "RANK is not",
+            ),
+            (
+                vec![("WORLD_SIZE", "2"), ("RANK", "two"), ("MASTER_PORT", "1")],
+                "RANK='two'",
+            ),
+            (
+                vec![("WORLD_SIZE", "2"), ("RANK", "2"), ("MASTER_PORT", "1")],
+                "RANK=2, WORLD_SIZE=2",
+            ),
+            (
+                vec![("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "70000")],
+                "MASTER_PORT=70000",
+            ),
+        ] {
+            let e = Launch::from_vars(vars(&bad)).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
     }
 }

@@ -386,6 +386,23 @@ pub struct Supernet {
 }
 
 impl Supernet {
+    /// No dropout before the classifier (tests whose ranks draw masks from one
+    /// process-wide generator in parallel threads).
+    #[cfg(test)]
+    pub(crate) fn without_dropout(&mut self) {
+        self.dropout = 0.0;
+    }
+
+    /// Every tensor in double precision, in place (tests comparing orders of
+    /// summation, whose float rounding a few steps amplify past any useful tolerance).
+    #[cfg(test)]
+    pub(crate) fn in_double(&mut self) {
+        for p in &mut self.params {
+            let d = p.tensor.detach().to_kind(Kind::Double);
+            p.tensor.set_data(&d);
+        }
+    }
+
     /// Every choice of every layer of `space` (or only `arch`'s, for a stand-alone
     /// network), initialised from libtorch's generator (seed it with
     /// `tch::manual_seed`).
@@ -622,7 +639,14 @@ impl Supernet {
 
     /// Logits `[n, classes]` of one path.
     pub fn forward(&self, x: &Tensor, path: &[usize], mode: Mode) -> Tensor {
-        let mut x = self.stem.forward(x, mode);
+        // Images come as float; a network held in another precision takes them in it.
+        let kind = self.classifier.0.kind();
+        let x = if x.kind() == kind {
+            x.shallow_clone()
+        } else {
+            x.to_kind(kind)
+        };
+        let mut x = self.stem.forward(&x, mode);
         x = self.sep.1.forward(&self.sep.0.forward(&x, mode), mode);
         for (blocks, &c) in self.layers.iter().zip(path) {
             x = match &blocks[c] {

@@ -24,6 +24,18 @@
 //! **SPOS** (Guo et al. 2019, arXiv:1904.00420): one uniformly sampled path per step.
 //! Parameters off the path get no gradient and are not touched by the optimiser (no
 //! weight decay, no momentum carry-over), as PyTorch does with `set_to_none` gradients.
+//!
+//! **Several ranks** ([`Trainer::create`] with a [`ProcessGroup`]: torchrun, or `moga
+//! train --nproc`): data parallel on c10d. Every rank draws the same paths (one seeded
+//! stream) and the same per-epoch permutation of the data; of each batch of `--batch`
+//! images rank r takes the r-th of `world size` equal slices. After forward and backward
+//! over the step's paths, one all-reduce sums the gradients (with the step's loss and
+//! counts in the same bucket); each rank takes their mean over ranks, so clipping, the
+//! one optimiser step and every decision (a non-finite loss ends the run) are the same on
+//! every rank. BatchNorm keeps per-rank statistics, averaged over the ranks before a
+//! checkpoint or a validation. Weights are broadcast from rank 0 at the start; only
+//! rank 0 writes checkpoints, and the others wait for it. A checkpoint resumes on any
+//! number of ranks that divides `--batch` (paths and data order do not depend on it).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::data::{Data, DataSpec};
+use super::dist::ProcessGroup;
 use super::eval;
 use super::net::{Mode, NetOptions, Owner, Supernet, write_safetensors_atomic};
 use crate::error::{Error, Result};
@@ -236,6 +249,7 @@ pub struct Trainer {
     pub state: TrainState,
     momentum: Vec<Option<Tensor>>,
     dir: PathBuf,
+    group: Option<ProcessGroup>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -269,6 +283,31 @@ pub fn parse_device(s: &str) -> Result<Device> {
             ))),
         },
     }
+}
+
+/// The tensor kinds among `ts`, in order of first appearance (a collective takes one
+/// kind at a time).
+fn kinds(ts: &[Tensor]) -> Vec<Kind> {
+    let mut out = Vec::new();
+    for t in ts {
+        if !out.contains(&t.kind()) {
+            out.push(t.kind());
+        }
+    }
+    out
+}
+
+/// Each of the ranks takes an equal slice of every batch, of two images at least
+/// (BatchNorm).
+fn check_shards(batch: usize, group: Option<&ProcessGroup>) -> Result<()> {
+    let world = group.map_or(1, ProcessGroup::size);
+    if !batch.is_multiple_of(world) || batch / world < 2 {
+        return Err(Error::Usage(format!(
+            "--batch {batch} over {world} ranks: each rank takes an equal slice of every batch, of 2 images at least; use a multiple of {world} from {}",
+            2 * world
+        )));
+    }
+    Ok(())
 }
 
 /// The data `spec` and the network `config` describes, with the weights of the
@@ -319,6 +358,17 @@ impl Trainer {
     /// A new run writing into `dir`, which must not hold a finished epoch already (a
     /// run that never finished one is started again).
     pub fn new(config: TrainConfig, device: Device, dir: &Path) -> Result<Trainer> {
+        Trainer::create(config, device, dir, None)
+    }
+
+    /// [`Trainer::new`] as one rank of `group` (none: one process); every rank calls it
+    /// with the same configuration, and starts from rank 0's weights.
+    pub fn create(
+        config: TrainConfig,
+        device: Device,
+        dir: &Path,
+        group: Option<ProcessGroup>,
+    ) -> Result<Trainer> {
         if dir.join(STATE_FILE).exists() {
             return Err(Error::Usage(format!(
                 "{}: already holds a checkpoint; continue it with --resume or write to another folder",
@@ -355,10 +405,14 @@ impl Trainer {
                 config.space
             )));
         }
+        check_shards(config.batch, group.as_ref())?;
         tch::manual_seed(config.seed as i64);
         let net = Supernet::new(&space, config.net_options(), config.arch.as_ref(), device)?;
         let counts: Vec<Vec<u64>> = net.choices.iter().map(|c| vec![0; c.len()]).collect();
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let writer = group.as_ref().is_none_or(|g| g.rank() == 0);
+        if writer {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
         let state = TrainState {
             epochs_done: 0,
             steps: 0,
@@ -368,21 +422,39 @@ impl Trainer {
             history: Vec::new(),
             moga_version: env!("CARGO_PKG_VERSION").into(),
         };
-        write_json(&dir.join(CONFIG_FILE), &config)?;
+        if writer {
+            write_json(&dir.join(CONFIG_FILE), &config)?;
+        }
         let momentum = (0..net.params.len()).map(|_| None).collect();
-        Ok(Trainer {
+        let mut t = Trainer {
             config,
             net,
             data,
             state,
             momentum,
             dir: dir.to_path_buf(),
-        })
+            group: None,
+        };
+        if let Some(g) = group {
+            t.join(g)?;
+        }
+        Ok(t)
     }
 
     /// Continues the run checkpointed in `dir` (from its last finished epoch);
     /// `epochs` raises the total to train longer.
     pub fn resume(dir: &Path, device: Device, epochs: Option<usize>) -> Result<Trainer> {
+        Trainer::resume_in(dir, device, epochs, None)
+    }
+
+    /// [`Trainer::resume`] as one rank of `group`: every rank reads the checkpoint
+    /// (the folder must be reachable from every host), then takes rank 0's weights.
+    pub fn resume_in(
+        dir: &Path,
+        device: Device,
+        epochs: Option<usize>,
+        group: Option<ProcessGroup>,
+    ) -> Result<Trainer> {
         let mut config: TrainConfig = read_json(&dir.join(CONFIG_FILE))?;
         let state: TrainState = read_json(&dir.join(STATE_FILE)).map_err(|e| {
             Error::Usage(format!(
@@ -412,14 +484,75 @@ impl Trainer {
                 net.choices.len()
             )));
         }
-        Ok(Trainer {
+        check_shards(config.batch, group.as_ref())?;
+        let mut t = Trainer {
             config,
             net,
             data,
             state,
             momentum,
             dir: dir.to_path_buf(),
-        })
+            group: None,
+        };
+        if let Some(g) = group {
+            t.join(g)?;
+        }
+        Ok(t)
+    }
+
+    /// Becomes one rank of `group`: takes rank 0's weights, BatchNorm statistics and
+    /// momentum buffers (every rank calls it, or none returns).
+    pub fn join(&mut self, group: ProcessGroup) -> Result<()> {
+        check_shards(self.config.batch, Some(&group))?;
+        self.group = Some(group);
+        self.take_rank_zeros_weights()
+    }
+
+    /// This process's rank and the number of ranks (0 and 1 alone).
+    pub fn rank(&self) -> (usize, usize) {
+        self.group.as_ref().map_or((0, 1), |g| (g.rank(), g.size()))
+    }
+
+    /// Every rank takes rank 0's weights, BatchNorm statistics and momentum buffers.
+    fn take_rank_zeros_weights(&mut self) -> Result<()> {
+        let Some(g) = &self.group else {
+            return Ok(());
+        };
+        let mut ts: Vec<Tensor> = self.net.params.iter().map(|p| p.tensor.detach()).collect();
+        ts.extend(self.momentum.iter().flatten().map(Tensor::shallow_clone));
+        for kind in kinds(&ts) {
+            let mut of_kind: Vec<&mut Tensor> =
+                ts.iter_mut().filter(|t| t.kind() == kind).collect();
+            g.broadcast(&mut of_kind, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Averages BatchNorm's running statistics over the ranks (each rank gathered its
+    /// own from its slices of the batches).
+    fn average_statistics(&mut self) -> Result<()> {
+        let Some(g) = &self.group else {
+            return Ok(());
+        };
+        let mut ts: Vec<Tensor> = self
+            .net
+            .params
+            .iter()
+            .filter(|p| !p.trainable && p.tensor.is_floating_point())
+            .map(|p| p.tensor.detach())
+            .collect();
+        for kind in kinds(&ts) {
+            let mut of_kind: Vec<&mut Tensor> =
+                ts.iter_mut().filter(|t| t.kind() == kind).collect();
+            g.all_reduce_sum(&mut of_kind)?;
+        }
+        let inv = 1.0 / g.size() as f64;
+        tch::no_grad(|| {
+            for t in &mut ts {
+                let _ = t.g_mul_scalar_(inv);
+            }
+        });
+        Ok(())
     }
 
     /// The checkpoint folder.
@@ -491,34 +624,103 @@ impl Trainer {
     }
 
     /// One optimiser step on a batch over `paths`: forward and backward each, gradients
-    /// accumulated, one SGD update of every parameter that received a gradient.
-    /// Returns (summed loss, correct predictions, examples) over the paths.
-    pub fn step(&mut self, x: &Tensor, y: &Tensor, paths: &[Vec<usize>]) -> (f64, i64, i64) {
+    /// accumulated (and, over ranks, averaged), one SGD update of every parameter that
+    /// received a gradient. Returns (summed loss, correct predictions, examples) over
+    /// the paths (and ranks: the loss is the mean of the ranks' sums).
+    pub fn step(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        paths: &[Vec<usize>],
+    ) -> Result<(f64, i64, i64)> {
+        self.zero_grads();
+        let (loss, correct, n) = self.accumulate(x, y, paths, 1.0);
+        let (grad_scale, stats) = self.reduce(paths, [loss, correct as f64, n as f64])?;
+        self.apply(paths, grad_scale);
+        Ok((stats[0], stats[1].round() as i64, stats[2].round() as i64))
+    }
+
+    /// Zeroes the gradients of every trainable parameter that has one.
+    pub(crate) fn zero_grads(&self) {
         for p in self.net.params.iter().filter(|p| p.trainable) {
             let mut g = p.tensor.grad();
             if g.defined() {
                 let _ = g.detach_().zero_();
             }
         }
+    }
+
+    /// Forward and backward over `paths` on one batch, the loss weighted by `weight`,
+    /// gradients added to those already there. Returns (summed unweighted loss,
+    /// correct predictions, examples).
+    pub(crate) fn accumulate(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        paths: &[Vec<usize>],
+        weight: f64,
+    ) -> (f64, i64, i64) {
         let (mut loss_sum, mut correct) = (0.0, 0i64);
         for path in paths {
             let logits = self.net.forward(x, path, Mode::TRAIN);
             let loss =
                 logits.cross_entropy_loss(y, None::<Tensor>, tch::Reduction::Mean, -100, 0.0);
-            loss.backward();
+            if weight == 1.0 {
+                loss.backward();
+            } else {
+                (&loss * weight).backward();
+            }
             loss_sum += loss.double_value(&[]);
             correct += logits
                 .argmax(-1, false)
                 .eq_tensor(y)
                 .sum(Kind::Int64)
                 .int64_value(&[]);
+        }
+        (loss_sum, correct, y.size()[0] * paths.len() as i64)
+    }
+
+    /// Over ranks: sums the gradients of the parameters on `paths` and `stats` in one
+    /// all-reduce. Returns the factor that turns the summed gradients into their mean
+    /// over ranks (1 alone) and the stats with the loss averaged over ranks (counts
+    /// summed).
+    fn reduce(&mut self, paths: &[Vec<usize>], stats: [f64; 3]) -> Result<(f64, [f64; 3])> {
+        let Some(g) = &self.group else {
+            return Ok((1.0, stats));
+        };
+        let mut ts: Vec<Tensor> = self
+            .net
+            .params
+            .iter()
+            .filter(|p| p.trainable && paths.iter().any(|path| self.net.on_path(p.owner, path)))
+            .map(|p| p.tensor.grad())
+            .filter(Tensor::defined)
+            .collect();
+        let kind = ts.first().map_or(Kind::Float, Tensor::kind);
+        ts.push(
+            Tensor::from_slice(&stats)
+                .to_kind(kind)
+                .to_device(self.net.device()),
+        );
+        let mut all: Vec<&mut Tensor> = ts.iter_mut().collect();
+        g.all_reduce_sum(&mut all)?;
+        let reduced = Vec::<f64>::try_from(ts.last().expect("stats").to_kind(Kind::Double))
+            .map_err(|e| Error::Distributed(format!("reduced stats: {e}")))?;
+        let world = g.size() as f64;
+        Ok((1.0 / world, [reduced[0] / world, reduced[1], reduced[2]]))
+    }
+
+    /// The SGD update of every parameter on `paths` that has a gradient, each gradient
+    /// first multiplied by `grad_scale` (the mean over ranks); counts the step.
+    pub(crate) fn apply(&mut self, paths: &[Vec<usize>], grad_scale: f64) {
+        for path in paths {
             for (l, &c) in path.iter().enumerate() {
                 self.state.activations[l][c] += 1;
             }
         }
         let lr = self.lr_at(self.state.steps);
         let (mom, wd) = (self.config.momentum, self.config.weight_decay);
-        let scale = if self.config.grad_clip > 0.0 {
+        let clip = if self.config.grad_clip > 0.0 {
             let sq: f64 = tch::no_grad(|| {
                 self.net
                     .params
@@ -529,7 +731,7 @@ impl Trainer {
                     .map(|g| g.square().sum(Kind::Double).double_value(&[]))
                     .sum()
             });
-            let norm = sq.sqrt();
+            let norm = sq.sqrt() * grad_scale;
             if norm.is_finite() && norm > self.config.grad_clip {
                 self.config.grad_clip / norm
             } else {
@@ -538,6 +740,7 @@ impl Trainer {
         } else {
             1.0
         };
+        let scale = clip * grad_scale;
         let mut updated = vec![false; self.net.params.len()];
         tch::no_grad(|| {
             for (i, p) in self.net.params.iter().enumerate() {
@@ -592,7 +795,6 @@ impl Trainer {
             self.state.updates[layer][choice] += 1;
         }
         self.state.steps += 1;
-        (loss_sum, correct, y.size()[0] * paths.len() as i64)
     }
 
     /// Trains one epoch and checkpoints it.
@@ -610,19 +812,28 @@ impl Trainer {
         let (mut loss, mut correct, mut seen, mut images) = (0.0, 0i64, 0i64, 0usize);
         let mut paths_run = 0usize;
         let batch = self.config.batch;
+        let (rank, world) = self.rank();
+        let shard = batch / world;
         for (s, idx) in batches
             .iter()
             .filter(|b| b.size()[0] as usize == batch)
             .take(steps)
             .enumerate()
         {
+            // Augmentation draws from the stream every rank shares, so each rank
+            // augments the whole batch (cheap beside the paths) and keeps its slice.
             let (x, y) = if self.config.augment {
-                self.data.train_batch(idx, &mut rng, device)
+                let (x, y) = self.data.train_batch(idx, &mut rng, device);
+                (
+                    x.narrow(0, (rank * shard) as i64, shard as i64),
+                    y.narrow(0, (rank * shard) as i64, shard as i64),
+                )
             } else {
-                self.data.plain_batch(&self.data.train, idx, device)
+                let idx = idx.narrow(0, (rank * shard) as i64, shard as i64);
+                self.data.plain_batch(&self.data.train, &idx, device)
             };
             let paths = self.draw_paths(&mut rng);
-            let (l, c, n) = self.step(&x, &y, &paths);
+            let (l, c, n) = self.step(&x, &y, &paths)?;
             if !l.is_finite() {
                 return Err(Error::Usage(format!(
                     "epoch {epoch}, step {}: the loss is {l}; lower --lr (now {})",
@@ -647,6 +858,7 @@ impl Trainer {
             });
         }
         let seconds = start.elapsed().as_secs_f64();
+        self.average_statistics()?;
         let val_accuracy = if self.config.strategy == Strategy::Standalone {
             let path = vec![0; self.net.choices.len()];
             Some(eval::validate(&self.net, &self.data, &path, 256).accuracy)
@@ -664,7 +876,13 @@ impl Trainer {
         };
         self.state.epochs_done = epoch;
         self.state.history.push(record.clone());
-        self.checkpoint()?;
+        if rank == 0 {
+            self.checkpoint()?;
+        }
+        if let Some(g) = &self.group {
+            // Nobody runs ahead of a checkpoint that is not yet complete.
+            g.barrier()?;
+        }
         Ok(record)
     }
 
