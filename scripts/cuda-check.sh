@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The checks that need an NVIDIA GPU, as one short script (about 10 minutes on one
 # GPU): set-up with the CUDA build of torch, `moga doctor`, a timed fair supernet step
-# on CUDA beside the CPU, and the rank check at a larger scale than a CPU affords.
+# on CUDA beside the CPU, the same step data parallel over NCCL on every GPU present
+# (the `nccl` feature; one rank per GPU, also on one GPU: a 1-rank NCCL group), and the
+# rank check at a larger scale than a CPU affords.
 # Prints every figure; writes them under --out. Without a GPU it stops at once, saying so.
 #
 #   scripts/cuda-check.sh [--out target/cuda-check] [--epochs 10]
@@ -28,8 +30,8 @@ nvidia-smi -L | tee "$out/gpus.txt"
 
 step "set-up with CUDA (scripts/setup.sh --cuda)"
 timeout 600 scripts/setup.sh --cuda
-step "release build"
-cargo build --release --bin moga --bin moga-torch --quiet
+step "release build (with NCCL)"
+cargo build --release -p moga -p moga-torch --features moga-torch/nccl --quiet
 moga=target/release/moga
 
 step "moga doctor"
@@ -46,6 +48,21 @@ import json, sys
 out = sys.argv[1]
 ips = {d: json.load(open(f"{out}/step-{d}.json"))["images_per_sec"] for d in ("cuda", "cpu")}
 print(f"fair step: cuda {ips['cuda']:.1f} images/s, cpu {ips['cpu']:.1f} images/s, ratio {ips['cuda'] / ips['cpu']:.1f}x")
+PY
+
+gpus=$(nvidia-smi -L | grep -c '^GPU')
+step "fair step over NCCL on $gpus GPU(s): moga train --nproc $gpus --device auto"
+rm -rf "$out/step-nccl"
+timeout 300 "$moga" train --nproc "$gpus" --dist-backend nccl --space fairnas --strategy fair \
+  --epochs 1 --steps 10 --batch $((64 * gpus)) --device auto --seed 1 --json -o "$out/step-nccl" \
+  | grep '"kind":"epoch"' > "$out/step-nccl.json"
+python3 - "$out" "$gpus" <<'PY'
+import json, sys
+out, gpus = sys.argv[1], int(sys.argv[2])
+one = json.load(open(f"{out}/step-cuda.json"))["images_per_sec"]
+many = json.load(open(f"{out}/step-nccl.json"))["images_per_sec"]
+print(f"fair step over NCCL: {gpus} rank(s) x 64 images {many:.1f} images/s, one GPU alone {one:.1f} images/s, "
+      f"{many / one:.2f}x (ideal {gpus}x)")
 PY
 
 step "rank check at $epochs epochs (scripts/rank-check.sh --device cuda)"

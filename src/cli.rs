@@ -501,13 +501,17 @@ pub struct TrainArgs {
     pub threads: usize,
     /// Train data parallel on N ranks started on this host (c10d's Gloo), as
     /// `torchrun --nproc-per-node N --no-python moga train …` does; --batch is split
-    /// among them and must be a multiple of 2N.
+    /// among them and must be a multiple of N, at least 2N.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub nproc: Option<u32>,
     /// Seconds a rank waits for the others (to join, or in any collective) before it
     /// fails naming the ranks that stopped.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub dist_timeout: u64,
+    /// c10d backend of several ranks: auto (NCCL for CUDA devices in a build with the
+    /// `nccl` feature, else Gloo), gloo or nccl.
+    #[arg(long, default_value = "auto", value_name = "BACKEND")]
+    pub dist_backend: String,
     /// The checkpoint folder: config.json, state.json, supernet.safetensors,
     /// optimizer.safetensors, rewritten atomically after every epoch.
     #[arg(short, long, value_name = "DIR")]

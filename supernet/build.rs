@@ -24,7 +24,14 @@ fn main() {
         root.join("include/torch/headeronly/version.h").display()
     );
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    if std::env::var_os("CARGO_FEATURE_NCCL").is_some() {
+        // The NCCL backend's constructors live in libtorch_cuda; a link-lib (unlike a
+        // link-arg) reaches every binary that links this crate.
+        build.define("MOGA_NCCL", None);
+        println!("cargo:rustc-link-lib=dylib=torch_cuda");
+    }
+    build
         .cpp(true)
         .pic(true)
         .warnings(false)

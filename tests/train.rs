@@ -365,3 +365,31 @@ fn torchrun_starts_moga_train_on_two_ranks() {
     assert_eq!(lines[1]["steps"], 2);
     assert!(s.path("ck").join("state.json").is_file());
 }
+
+/// NCCL asked for in a build without the `nccl` feature: one line saying how to get it,
+/// before any training.
+#[test]
+fn nccl_without_the_feature_is_one_clear_line() {
+    let s = Scratch::new("train-nccl");
+    let port = free_port().to_string();
+    let mut args = RANKED.to_vec();
+    args.extend(["--epochs", "1", "--steps", "1", "--dist-backend", "nccl"]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moga"))
+        .args(&args)
+        .current_dir(&s.dir)
+        .env("WORLD_SIZE", "1")
+        .env("RANK", "0")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", &port)
+        .output()
+        .unwrap();
+    let run = common::Run {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        output: out,
+    };
+    let err = run.fails_with_one_line();
+    assert!(
+        err.contains("joining the NCCL group") && err.contains("--features moga-torch/nccl"),
+        "{err}"
+    );
+}

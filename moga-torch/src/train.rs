@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lookup_tables::Space;
-use supernet::dist::{Launch, ProcessGroup};
+use supernet::dist::{Backend, Launch, ProcessGroup};
 use supernet::train::{EpochRecord, device_name, parse_device};
 use supernet::{DataSpec, Evaluator, Strategy, TrainConfig, Trainer};
 
@@ -41,9 +41,10 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
         }
         _ => parse_device(&a.device)?,
     };
+    let backend = Backend::choose(&a.dist_backend, device.is_cuda())?;
     let group = launch
         .as_ref()
-        .map(|l| l.join(Duration::from_secs(a.dist_timeout)))
+        .map(|l| l.join(backend, Duration::from_secs(a.dist_timeout)))
         .transpose()?;
     let world = group.as_ref().map_or(1, ProcessGroup::size);
     // Rank 0 speaks for the run; the others only report their own errors.
@@ -105,7 +106,7 @@ pub fn train(a: TrainArgs) -> Result<ExitCode> {
     let paths = t.paths_per_step();
     let ranks = if world > 1 {
         format!(
-            " on {world} ranks (Gloo, {} images each per step)",
+            " on {world} ranks ({backend}, {} images each per step)",
             c.batch / world
         )
     } else {

@@ -8,11 +8,19 @@
 // exports and what c10d's own Backend interface declares: the exported
 // `ProcessGroupGloo::Options::create_default` and constructor are declared below by
 // their signatures alone (no member of the class is touched from here), the object is
-// constructed in storage far larger than it needs (`kGlooStorage`; `moga_c10d_footprint`
+// constructed in storage far larger than it needs (`kStorage`; `moga_c10d_footprint`
 // measures what the constructor wrote, and a test keeps it well inside), and from then on
 // it is used only as a `c10d::Backend`, whose virtual interface is in the headers.
 // Built against the libtorch of `.deps/` (build.rs); MOGA_C10D_TORCH_VERSION records it,
 // and the Rust side refuses a different libtorch at run time.
+//
+// NCCL (CUDA hosts, cargo feature `nccl`, which defines MOGA_NCCL): the wheel's
+// ProcessGroupNCCL.hpp pulls in the headers of the whole CUDA toolkit (cuSPARSE, cuBLAS,
+// CCCL, ...), which the wheels do not ship. It is reached like Gloo instead: the
+// constructors libtorch_cuda.so exports (`ProcessGroupNCCL::Options::Options(bool)` and
+// `ProcessGroupNCCL(store, rank, size, options)`) declared by signature, both objects
+// constructed in ample storage, then used through c10d's Backend interface. Without the
+// feature `moga_c10d_nccl` exists and says how to get it.
 
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -25,6 +33,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -38,11 +47,22 @@ class ProcessGroupGloo : public Backend {
   ProcessGroupGloo(const c10::intrusive_ptr<Store>& store, int rank, int size,
                    c10::intrusive_ptr<Options> options);
 };
+#ifdef MOGA_NCCL
+// Declarations matching symbols libtorch_cuda.so exports.
+class ProcessGroupNCCL : public Backend {
+ public:
+  struct Options : Backend::Options {
+    explicit Options(bool is_high_priority_stream);
+  };
+  ProcessGroupNCCL(c10::intrusive_ptr<Store> store, int rank, int size,
+                   c10::intrusive_ptr<Options> options);
+};
+#endif
 }  // namespace c10d
 
 namespace {
 
-constexpr std::size_t kGlooStorage = 1 << 16;
+constexpr std::size_t kStorage = 1 << 16;
 constexpr unsigned char kCanary = 0xA5;
 
 struct Group {
@@ -96,6 +116,47 @@ void bucketed(void** ptrs, int n, F&& collective) {
   }
 }
 
+// Constructs a T (declared here by its exported constructor only, so its size is not
+// known here) with `make(storage)` in kStorage canary-filled bytes; returns it and
+// how many bytes its constructor wrote.
+template <typename T, typename F>
+std::pair<T*, std::size_t> constructed(F&& make) {
+  void* mem = ::operator new(kStorage);
+  std::memset(mem, kCanary, kStorage);
+  T* t;
+  try {
+    t = make(mem);
+  } catch (...) {
+    ::operator delete(mem);
+    throw;
+  }
+  auto* bytes = static_cast<unsigned char*>(mem);
+  std::size_t used = kStorage;
+  while (used > 0 && bytes[used - 1] == kCanary) used--;
+  return {t, used};
+}
+
+// The store of a group: a FileStore at `store_path` (tests, one host) or else a
+// TCPStore client of host:port (its server too with `serve`), keys under `prefix`.
+c10::intrusive_ptr<c10d::Store> make_store(const char* store_path, const char* host, int port,
+                                           int serve, const char* prefix, int size,
+                                           std::chrono::milliseconds timeout) {
+  c10::intrusive_ptr<c10d::Store> base;
+  if (store_path) {
+    base = c10::make_intrusive<c10d::FileStore>(store_path, size);
+  } else {
+    c10d::TCPStoreOptions o;
+    o.port = static_cast<std::uint16_t>(port);
+    o.isServer = serve != 0;
+    o.numWorkers = size;
+    o.waitWorkers = false;
+    o.timeout = timeout;
+    base = c10::make_intrusive<c10d::TCPStore>(host, o);
+  }
+  base->setTimeout(timeout);
+  return c10::make_intrusive<c10d::PrefixStore>(prefix, base);
+}
+
 }  // namespace
 
 extern "C" {
@@ -114,40 +175,50 @@ void* moga_c10d_gloo(const char* store_path, const char* host, int port, int ser
   Group* g = nullptr;
   guarded(err, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
-    c10::intrusive_ptr<c10d::Store> base;
-    if (store_path) {
-      base = c10::make_intrusive<c10d::FileStore>(store_path, size);
-    } else {
-      c10d::TCPStoreOptions o;
-      o.port = static_cast<std::uint16_t>(port);
-      o.isServer = serve != 0;
-      o.numWorkers = size;
-      o.waitWorkers = false;
-      o.timeout = timeout;
-      base = c10::make_intrusive<c10d::TCPStore>(host, o);
-    }
-    base->setTimeout(timeout);
-    auto store = c10::make_intrusive<c10d::PrefixStore>(prefix, base);
+    auto store = make_store(store_path, host, port, serve, prefix, size, timeout);
     auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
-    void* mem = ::operator new(kGlooStorage);
-    std::memset(mem, kCanary, kGlooStorage);
-    c10d::ProcessGroupGloo* pg;
-    try {
-      pg = new (mem) c10d::ProcessGroupGloo(store, rank, size, std::move(options));
-    } catch (...) {
-      ::operator delete(mem);
-      throw;
-    }
-    auto* bytes = static_cast<unsigned char*>(mem);
-    std::size_t used = kGlooStorage;
-    while (used > 0 && bytes[used - 1] == kCanary) used--;
+    auto made = constructed<c10d::ProcessGroupGloo>([&](void* m) {
+      return new (m) c10d::ProcessGroupGloo(store, rank, size, std::move(options));
+    });
     auto* group = new Group();
     group->store = store;
     group->backend = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(
-        static_cast<c10d::Backend*>(pg));
-    group->footprint = used;
+        static_cast<c10d::Backend*>(made.first));
+    group->footprint = made.second;
     g = group;
   });
+  return g;
+}
+
+// An NCCL process group (CUDA tensors), on the same stores as the Gloo one.
+void* moga_c10d_nccl(const char* store_path, const char* host, int port, int serve,
+                     const char* prefix, int rank, int size, int64_t timeout_ms,
+                     char** err) {
+  Group* g = nullptr;
+#ifdef MOGA_NCCL
+  guarded(err, [&] {
+    auto timeout = std::chrono::milliseconds(timeout_ms);
+    auto store = make_store(store_path, host, port, serve, prefix, size, timeout);
+    using Nccl = c10d::ProcessGroupNCCL;
+    auto options = c10::intrusive_ptr<Nccl::Options>::unsafe_steal_from_new(
+        constructed<Nccl::Options>([](void* m) { return new (m) Nccl::Options(false); }).first);
+    static_cast<c10d::Backend::Options*>(options.get())->timeout = timeout;
+    auto made = constructed<Nccl>(
+        [&](void* m) { return new (m) Nccl(store, rank, size, std::move(options)); });
+    auto* group = new Group();
+    group->store = store;
+    group->backend = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(
+        static_cast<c10d::Backend*>(made.first));
+    group->footprint = made.second;
+    g = group;
+  });
+#else
+  (void)store_path, (void)host, (void)port, (void)serve, (void)prefix, (void)rank, (void)size,
+      (void)timeout_ms;
+  *err = message(
+      "this moga was built without NCCL: on a CUDA host run scripts/setup.sh --cuda, then "
+      "cargo build --release -p moga -p moga-torch --features moga-torch/nccl");
+#endif
   return g;
 }
 
@@ -157,7 +228,7 @@ void moga_c10d_free(void* group) { delete static_cast<Group*>(group); }
 std::size_t moga_c10d_footprint(void* group) {
   return static_cast<Group*>(group)->footprint;
 }
-std::size_t moga_c10d_storage() { return kGlooStorage; }
+std::size_t moga_c10d_storage() { return kStorage; }
 
 const char* moga_c10d_backend_name(void* group, char** err) {
   static thread_local std::string name;

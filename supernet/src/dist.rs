@@ -27,6 +27,17 @@ unsafe extern "C" {
         timeout_ms: i64,
         err: *mut *mut c_char,
     ) -> *mut c_void;
+    fn moga_c10d_nccl(
+        store_path: *const c_char,
+        host: *const c_char,
+        port: i32,
+        serve: i32,
+        prefix: *const c_char,
+        rank: i32,
+        size: i32,
+        timeout_ms: i64,
+        err: *mut *mut c_char,
+    ) -> *mut c_void;
     fn moga_c10d_free(group: *mut c_void);
     fn moga_c10d_footprint(group: *mut c_void) -> usize;
     fn moga_c10d_storage() -> usize;
@@ -108,7 +119,47 @@ pub enum Rendezvous<'a> {
     },
 }
 
-/// A Gloo process group: this rank's handle on the collectives.
+/// A c10d backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Gloo: CPU tensors (and CUDA ones through host copies); always built.
+    Gloo,
+    /// NCCL: CUDA tensors; built with the cargo feature `nccl` on CUDA hosts.
+    Nccl,
+}
+
+impl Backend {
+    /// `auto` (NCCL for CUDA tensors where built, else Gloo), `gloo` or `nccl`.
+    pub fn choose(name: &str, cuda: bool) -> Result<Backend> {
+        match name {
+            "auto" if cuda && cfg!(feature = "nccl") => Ok(Backend::Nccl),
+            "auto" | "gloo" => Ok(Backend::Gloo),
+            "nccl" => Ok(Backend::Nccl),
+            _ => Err(Error::Usage(format!(
+                "--dist-backend '{name}': expected auto, gloo or nccl"
+            ))),
+        }
+    }
+
+    /// Its name as c10d spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Gloo => "gloo",
+            Backend::Nccl => "nccl",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Gloo => "Gloo",
+            Backend::Nccl => "NCCL",
+        })
+    }
+}
+
+/// A process group: this rank's handle on the collectives.
 pub struct ProcessGroup {
     raw: *mut c_void,
     rank: usize,
@@ -133,6 +184,18 @@ impl ProcessGroup {
         size: usize,
         timeout: Duration,
     ) -> Result<ProcessGroup> {
+        ProcessGroup::new(Backend::Gloo, rendezvous, prefix, rank, size, timeout)
+    }
+
+    /// As [`ProcessGroup::gloo`], on `backend`.
+    pub fn new(
+        backend: Backend,
+        rendezvous: Rendezvous,
+        prefix: &str,
+        rank: usize,
+        size: usize,
+        timeout: Duration,
+    ) -> Result<ProcessGroup> {
         if size == 0 || rank >= size {
             return Err(Error::Usage(format!(
                 "rank {rank} of a world of {size}: a rank lies in 0..world size"
@@ -148,9 +211,13 @@ impl ProcessGroup {
             }
         };
         let mut err: *mut c_char = std::ptr::null_mut();
+        let make = match backend {
+            Backend::Gloo => moga_c10d_gloo,
+            Backend::Nccl => moga_c10d_nccl,
+        };
         // SAFETY: valid C strings (or null) that outlive the call; err is an out-pointer.
         let raw = unsafe {
-            moga_c10d_gloo(
+            make(
                 path_c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 host_c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 i32::from(port),
@@ -165,7 +232,7 @@ impl ProcessGroup {
         if raw.is_null() {
             return Err(take(
                 err,
-                &format!("rank {rank} of {size} joining the Gloo group"),
+                &format!("rank {rank} of {size} joining the {backend} group"),
             ));
         }
         let store_server = match rendezvous {
@@ -395,10 +462,11 @@ impl Launch {
         }))
     }
 
-    /// Joins the Gloo group of this launch, waiting at most `timeout` for the others
-    /// (and, afterwards, for any one collective).
-    pub fn join(&self, timeout: Duration) -> Result<ProcessGroup> {
-        ProcessGroup::gloo(
+    /// Joins the group of this launch on `backend`, waiting at most `timeout` for the
+    /// others (and, afterwards, for any one collective).
+    pub fn join(&self, backend: Backend, timeout: Duration) -> Result<ProcessGroup> {
+        ProcessGroup::new(
+            backend,
             Rendezvous::Tcp {
                 host: &self.host,
                 port: self.port,

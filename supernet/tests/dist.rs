@@ -148,3 +148,43 @@ fn the_bridge_was_built_against_the_libtorch_in_deps() {
     let deps = deps.split('+').next().unwrap();
     assert_eq!(supernet::dist::compiled_torch_version(), deps);
 }
+
+/// NCCL: on a CUDA host built with the `nccl` feature, a 1-rank group all-reduces a
+/// CUDA tensor; anywhere else, asking for it is one error line that says why.
+#[test]
+fn nccl_works_where_built_and_says_why_not_elsewhere() {
+    use supernet::dist::Backend;
+    let path = store("nccl");
+    let made = ProcessGroup::new(
+        Backend::Nccl,
+        Rendezvous::File(&path),
+        "nccl",
+        0,
+        1,
+        Duration::from_secs(30),
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    if cfg!(feature = "nccl") && tch::Cuda::is_available() {
+        let g = made.unwrap();
+        assert_eq!(g.backend_name().unwrap(), "nccl");
+        let mut t = Tensor::from_slice(&[1f32, 2.0]).to_device(tch::Device::Cuda(0));
+        g.all_reduce_sum(&mut [&mut t]).unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(t.to_device(tch::Device::Cpu)).unwrap(),
+            [1.0, 2.0]
+        );
+        return;
+    }
+    let err = made
+        .err()
+        .expect("no NCCL group without the feature and a GPU")
+        .to_string();
+    assert!(
+        err.starts_with("c10d: rank 0 of 1 joining the NCCL group: ") && !err.contains('\n'),
+        "{err}"
+    );
+    if !cfg!(feature = "nccl") {
+        assert!(err.contains("--features moga-torch/nccl"), "{err}");
+    }
+    eprintln!("{err}");
+}
