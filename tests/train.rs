@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Scratch;
+use common::{Scratch, free_port};
 
 const TINY: &[&str] = &[
     "--space", "fairnas", "--data", "digits", "--batch", "8", "--steps", "2", "--device", "cpu",
@@ -213,15 +213,6 @@ fn train_refuses_bad_input_before_any_work() {
         let err = s.moga(&args).fails_with_one_line();
         assert!(err.contains(want), "want '{want}': {err}");
     }
-}
-
-/// A free local TCP port (the ranks' store).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const RANKED: &[&str] = &[

@@ -136,6 +136,16 @@ std::pair<T*, std::size_t> constructed(F&& make) {
   return {t, used};
 }
 
+// A group owning `store` and `backend` (from `constructed`, `footprint` bytes written).
+Group* new_group(c10::intrusive_ptr<c10d::Store> store, c10d::Backend* backend,
+                 std::size_t footprint) {
+  auto* group = new Group();
+  group->store = std::move(store);
+  group->backend = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(backend);
+  group->footprint = footprint;
+  return group;
+}
+
 // The store of a group: a FileStore at `store_path` (tests, one host) or else a
 // TCPStore client of host:port (its server too with `serve`), keys under `prefix`.
 c10::intrusive_ptr<c10d::Store> make_store(const char* store_path, const char* host, int port,
@@ -180,12 +190,7 @@ void* moga_c10d_gloo(const char* store_path, const char* host, int port, int ser
     auto made = constructed<c10d::ProcessGroupGloo>([&](void* m) {
       return new (m) c10d::ProcessGroupGloo(store, rank, size, std::move(options));
     });
-    auto* group = new Group();
-    group->store = store;
-    group->backend = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(
-        static_cast<c10d::Backend*>(made.first));
-    group->footprint = made.second;
-    g = group;
+    g = new_group(store, made.first, made.second);
   });
   return g;
 }
@@ -205,12 +210,7 @@ void* moga_c10d_nccl(const char* store_path, const char* host, int port, int ser
     static_cast<c10d::Backend::Options*>(options.get())->timeout = timeout;
     auto made = constructed<Nccl>(
         [&](void* m) { return new (m) Nccl(store, rank, size, std::move(options)); });
-    auto* group = new Group();
-    group->store = store;
-    group->backend = c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(
-        static_cast<c10d::Backend*>(made.first));
-    group->footprint = made.second;
-    g = group;
+    g = new_group(store, made.first, made.second);
   });
 #else
   (void)store_path, (void)host, (void)port, (void)serve, (void)prefix, (void)rank, (void)size,

@@ -285,16 +285,23 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
-/// The tensor kinds among `ts`, in order of first appearance (a collective takes one
-/// kind at a time).
-fn kinds(ts: &[Tensor]) -> Vec<Kind> {
-    let mut out = Vec::new();
-    for t in ts {
-        if !out.contains(&t.kind()) {
-            out.push(t.kind());
+/// Runs `collective` once per tensor kind among `ts` (a collective takes one kind at a
+/// time), in order of first appearance.
+fn by_kind(
+    ts: &mut [Tensor],
+    mut collective: impl FnMut(&mut [&mut Tensor]) -> Result<()>,
+) -> Result<()> {
+    let mut kinds = Vec::new();
+    for t in ts.iter() {
+        if !kinds.contains(&t.kind()) {
+            kinds.push(t.kind());
         }
     }
-    out
+    for kind in kinds {
+        let mut of_kind: Vec<&mut Tensor> = ts.iter_mut().filter(|t| t.kind() == kind).collect();
+        collective(&mut of_kind)?;
+    }
+    Ok(())
 }
 
 /// Each of the ranks takes an equal slice of every batch, of two images at least
@@ -520,11 +527,7 @@ impl Trainer {
         };
         let mut ts: Vec<Tensor> = self.net.params.iter().map(|p| p.tensor.detach()).collect();
         ts.extend(self.momentum.iter().flatten().map(Tensor::shallow_clone));
-        for kind in kinds(&ts) {
-            let mut of_kind: Vec<&mut Tensor> =
-                ts.iter_mut().filter(|t| t.kind() == kind).collect();
-            g.broadcast(&mut of_kind, 0)?;
-        }
+        by_kind(&mut ts, |of_kind| g.broadcast(of_kind, 0))?;
         Ok(())
     }
 
@@ -541,11 +544,7 @@ impl Trainer {
             .filter(|p| !p.trainable && p.tensor.is_floating_point())
             .map(|p| p.tensor.detach())
             .collect();
-        for kind in kinds(&ts) {
-            let mut of_kind: Vec<&mut Tensor> =
-                ts.iter_mut().filter(|t| t.kind() == kind).collect();
-            g.all_reduce_sum(&mut of_kind)?;
-        }
+        by_kind(&mut ts, |of_kind| g.all_reduce_sum(of_kind))?;
         let inv = 1.0 / g.size() as f64;
         tch::no_grad(|| {
             for t in &mut ts {

@@ -41,11 +41,7 @@ impl AdbServer {
     pub fn start(home: &Path) -> AdbServer {
         let mut failures = Vec::new();
         for _ in 0..4 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = super::free_port();
             let out = adb_at(port, home, &["start-server"]);
             if out.status.success() {
                 return AdbServer {

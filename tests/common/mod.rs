@@ -46,6 +46,15 @@ pub fn profile_args(device: &str, space: &str, out: &str) -> Vec<String> {
     .collect()
 }
 
+/// A free local TCP port (a store, a server the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A scratch folder removed when dropped.
 pub struct Scratch {
     pub dir: PathBuf,
