@@ -4,9 +4,21 @@
 # What it makes (tables, fronts and their plots, the fidelity plot, models, the upscaled
 # image) stays in demo-out/ (or $DEMO_OUT); a rerun replaces it.
 #
-#   scripts/demo.sh
+#   scripts/demo.sh            the whole demo
+#   scripts/demo.sh --short    set-up, build and the first steps, through a wgpu measurement
+#                              and `moga devices` (tests/clean_output.rs runs it: a first
+#                              run must print no ERROR line)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+short=0
+for arg in "$@"; do
+  case "$arg" in
+    --short) short=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "demo.sh: unknown argument '$arg' (known: --short)" >&2; exit 2 ;;
+  esac
+done
 
 work=${DEMO_OUT:-demo-out}
 # Only a folder this script made (it holds .moga-demo) or an empty one is replaced.
@@ -62,6 +74,10 @@ $runner bench --backend ort --model "$work/moga-a.onnx" --warmup 5 --runs 20 --p
 
 step "devices: this machine and any phone on adb (moga devices)"
 $moga devices || true
+if [ "$short" = 1 ]; then
+  step "done (--short): what the demo made is in $work/"
+  exit 0
+fi
 
 step "a latency table of the moga space on this machine, ONNX Runtime: units timed inside whole networks of two covering designs, every run paired with a reference network (moga profile --device local)"
 $moga profile --device local --backend ort --space moga --designs 2 -o "$work/lut-ort.csv" --local-root "$device_root"

@@ -67,6 +67,25 @@ if [ "$(dpkg --print-architecture)" = amd64 ]; then
   # needs its crt files and libdl (--no-install-recommends leaves it out).
   apt_install "the arm64 userland" gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
     libc6:arm64 libvulkan1:arm64 mesa-vulkan-drivers:arm64
+  # The arm64 Vulkan driver manifests are for the emulated arm64 device only. Left in
+  # /usr/share/vulkan/icd.d, the host's x86_64 loader tries each one on every Vulkan
+  # start and reports, as an error, every library it cannot load. dpkg-divert moves them
+  # where only the device looks (the adbd fixture's VK_ICD_FILENAMES), and keeps them
+  # there across package upgrades.
+  arm64_icds=/usr/share/vulkan/icd.d.arm64-device
+  moved=0
+  for f in $(dpkg -L mesa-vulkan-drivers:arm64 | grep '^/usr/share/vulkan/icd\.d/.*\.json$'); do
+    if [ "$(dpkg-divert --truename "$f")" = "$f" ]; then
+      $sudo mkdir -p "$arm64_icds"
+      $sudo dpkg-divert --quiet --local --rename --divert "$arm64_icds/$(basename "$f")" --add "$f"
+      moved=$((moved + 1))
+    fi
+  done
+  if [ "$moved" -gt 0 ]; then
+    say "arm64 Vulkan driver manifests: $moved moved to $arm64_icds (the emulated device's)"
+  else
+    say "arm64 Vulkan driver manifests present in $arm64_icds (the emulated device's)"
+  fi
 fi
 
 # --- Python venv: ONNX Runtime (its wheel carries libonnxruntime.so), onnx, libtorch ------
@@ -107,13 +126,14 @@ ln -sfn "$site/torch" "$deps/libtorch"
 # without its CUDA wheels; on a host without the CUDA libraries, stub libraries let
 # `import torch` load (scripts/torch_cpu_stubs.py explains).
 TORCHVISION_VERSION=0.28.0
-if have torchvision "$TORCHVISION_VERSION" && have sympy 1.14.0 && have pillow 13.0.0; then
+if have torchvision "$TORCHVISION_VERSION" && have sympy 1.14.0 && have pillow 13.0.0 \
+  && have setuptools 80.9.0; then
   say "torchvision $TORCHVISION_VERSION present"
 else
   say "installing torchvision==$TORCHVISION_VERSION (--no-deps) and torch's Python dependencies"
   "${pip[@]}" --no-deps "torchvision==$TORCHVISION_VERSION"
-  "${pip[@]}" sympy==1.14.0 mpmath==1.3.0 networkx==3.6.1 jinja2==3.1.6 markupsafe==3.0.4 \
-    filelock==4.3.1 fsspec==2026.9.0 pillow==13.0.0
+  "${pip[@]}" --no-deps sympy==1.14.0 mpmath==1.3.0 networkx==3.6.1 jinja2==3.1.6 markupsafe==3.0.4 \
+    filelock==4.3.1 fsspec==2026.9.0 pillow==13.0.0 setuptools==80.9.0
 fi
 # --- scikit-image: the super-resolution metrics' reference (scripts/sr_metrics_check.py)
 # and its public-domain sample images, moga's bundled super-resolution data. The split is
@@ -123,8 +143,22 @@ if have scikit-image "$SKIMAGE_VERSION"; then
   say "scikit-image $SKIMAGE_VERSION present"
 else
   say "installing scikit-image==$SKIMAGE_VERSION (the SR metrics' reference, sample images)"
-  "${pip[@]}" "scikit-image==$SKIMAGE_VERSION" scipy==1.17.1 imageio==2.38.2 \
+  "${pip[@]}" --no-deps "scikit-image==$SKIMAGE_VERSION" scipy==1.17.1 imageio==2.38.2 \
     tifffile==2026.3.3 lazy-loader==0.6
+fi
+# Every install above names its dependencies itself (--no-deps), so pip never prints its
+# resolver's complaint about what torch's metadata asks for; pip check says what is
+# missing, and this says it in one line: on a CPU host, torch's CUDA packages are left out
+# on purpose. Anything else pip finds wrong is shown as pip says it.
+if [ "$cuda" = 0 ]; then
+  cuda_only='^torch [^ ]+ requires (nvidia-|cuda-|triton)'
+  problems=$("$py" -m pip check 2>/dev/null || true)
+  left=$(grep -cE "$cuda_only" <<<"$problems" || true)
+  say "left out on purpose: $left CUDA packages torch lists (nvidia-*, cuda-*, triton); a CPU" \
+    "host runs libtorch without them (scripts/setup.sh --cuda installs them)"
+  { grep -vE "$cuda_only|^No broken requirements" <<<"$problems" || true; } | while read -r line; do
+    say "warning: pip check: $line"
+  done
 fi
 sr="$deps/sr-images"
 if [ -f "$sr/.done-$SKIMAGE_VERSION" ]; then

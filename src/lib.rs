@@ -10,17 +10,13 @@
 
 pub mod cli;
 pub mod cmd;
+mod logging;
 pub mod output;
 pub mod torch;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// Warnings and errors by default. Mesa's EGL reports a failed hardware-driver probe as
-/// an error before it falls back to its software driver, which wgpu relays; that module
-/// only relays EGL's own messages, so it is silenced unless RUST_LOG asks for it.
-const DEFAULT_LOG: &str = "warn,wgpu_hal::gles::egl=off";
 
 /// Runs the command line of this process with `torch` for the commands that need
 /// libtorch: parses, dispatches, prints the error chain once on stderr (`moga: …`).
@@ -33,13 +29,7 @@ pub fn main_with(torch: &dyn torch::Libtorch) -> ExitCode {
     {
         return code;
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| DEFAULT_LOG.into()),
-        )
-        .init();
+    logging::init();
     device_runner::scratch::remove_on_interrupt();
     match cmd::run(cli, torch) {
         Ok(code) => code,

@@ -66,8 +66,11 @@ f=$1
 shift
 if [ "$(head -c 4 "$f" | od -An -c | tr -d ' \n')" = "177ELF" ]; then
   if [ "$(od -An -tx1 -j18 -N2 "$f" | tr -d ' \n')" = "b700" ]; then
-    icd=/usr/share/vulkan/icd.d/lvp_icd.aarch64.json
-    [ -f "$icd" ] && export VK_ICD_FILENAMES="$icd"
+    # scripts/setup.sh keeps the arm64 manifests out of the host loader's folder
+    for icd in /usr/share/vulkan/icd.d.arm64-device/lvp_icd.aarch64.json \
+      /usr/share/vulkan/icd.d/lvp_icd.aarch64.json; do
+      [ -f "$icd" ] && export VK_ICD_FILENAMES="$icd" && break
+    done
     cpuinfo=$(dirname "$0")/cpuinfo.arm64
     if unshare -m true 2> /dev/null; then
       exec unshare -m sh -c 'mount --bind "$0" /proc/cpuinfo && exec qemu-aarch64 "$@"' "$cpuinfo" "$f" "$@"
