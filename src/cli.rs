@@ -719,6 +719,10 @@ pub struct MeasureArgs {
     /// Tensors' element type on the GPU (default: the table's, else f32).
     #[arg(long, value_enum)]
     pub dtype: Option<device_runner::backend::Dtype>,
+    /// Open the GPU with a phone's limits (a profile `device-runner info` lists;
+    /// default: the table's, else the adapter's own).
+    #[arg(long, value_name = "PROFILE")]
+    pub limits: Option<String>,
     /// The device-runner to use (else the build for the device's ABI).
     #[arg(long, value_name = "PATH")]
     pub runner: Option<PathBuf>,
@@ -942,6 +946,11 @@ pub struct ProfileArgs {
     /// default) needs an adapter with 16-bit shader floats.
     #[arg(long, value_enum, default_value_t = device_runner::backend::Dtype::F32)]
     pub dtype: device_runner::backend::Dtype,
+    /// Open the GPU with a phone's limits (a profile `device-runner info` lists:
+    /// adreno-6xx-7xx, mali-valhall, …), which the driver then enforces; recorded in the
+    /// table.
+    #[arg(long, value_name = "PROFILE")]
+    pub limits: Option<String>,
     /// The device-runner to use (else the build for the device's ABI).
     #[arg(long, value_name = "PATH")]
     pub runner: Option<PathBuf>,

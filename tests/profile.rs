@@ -66,6 +66,10 @@ fn local_profiles_with_both_backends() {
             "--json",
         ];
         args.extend(QUICK);
+        if backend == "wgpu" {
+            // Measured under a phone's limits, which the table records.
+            args.extend(["--limits", "mali-bifrost"]);
+        }
         let v = s.moga(&args).json();
         assert_eq!(v["units"], units(SpaceId::Fairnas, 32), "{v}");
         assert_eq!(v["missing"], 0, "{v}");
@@ -85,6 +89,12 @@ fn local_profiles_with_both_backends() {
             .json();
         assert_eq!(check["complete"], true, "{check}");
         assert_eq!(check["meta"]["backend"]["name"], backend);
+        if backend == "wgpu" {
+            assert_eq!(
+                check["meta"]["backend"]["options"]["limits"],
+                "mali-bifrost"
+            );
+        }
         assert_eq!(
             check["meta"]["device"]["serials"],
             serde_json::json!(["local"])

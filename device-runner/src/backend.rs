@@ -170,7 +170,9 @@ pub struct AdapterSummary {
     pub limits: AdapterLimits,
 }
 
-/// The limits that bound compute kernels.
+/// The limits that bound compute kernels: an adapter's, or a phone's
+/// ([`crate::limit_profiles`]). Named as wgpu names them. (Fields added after the first
+/// records default to 0 there: "not recorded".)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdapterLimits {
     /// Largest buffer, bytes.
@@ -183,8 +185,76 @@ pub struct AdapterLimits {
     pub max_compute_invocations_per_workgroup: u32,
     /// Workgroup size in x.
     pub max_compute_workgroup_size_x: u32,
+    /// Workgroup size in y.
+    #[serde(default)]
+    pub max_compute_workgroup_size_y: u32,
+    /// Workgroup size in z.
+    #[serde(default)]
+    pub max_compute_workgroup_size_z: u32,
     /// Workgroup shared memory, bytes.
     pub max_compute_workgroup_storage_size: u32,
     /// Workgroups per dispatch dimension.
     pub max_compute_workgroups_per_dimension: u32,
+    /// Largest uniform buffer binding, bytes (every kernel's parameters: 256).
+    #[serde(default)]
+    pub max_uniform_buffer_binding_size: u64,
+    /// Push-constant ("immediate") bytes; the kernels use none.
+    #[serde(default)]
+    pub max_immediate_size: u32,
+}
+
+impl AdapterLimits {
+    /// Every limit as (wgpu's name, value), in declaration order.
+    pub fn named(&self) -> [(&'static str, u64); 11] {
+        [
+            ("max_buffer_size", self.max_buffer_size),
+            (
+                "max_storage_buffer_binding_size",
+                self.max_storage_buffer_binding_size,
+            ),
+            (
+                "max_storage_buffers_per_shader_stage",
+                self.max_storage_buffers_per_shader_stage.into(),
+            ),
+            (
+                "max_compute_invocations_per_workgroup",
+                self.max_compute_invocations_per_workgroup.into(),
+            ),
+            (
+                "max_compute_workgroup_size_x",
+                self.max_compute_workgroup_size_x.into(),
+            ),
+            (
+                "max_compute_workgroup_size_y",
+                self.max_compute_workgroup_size_y.into(),
+            ),
+            (
+                "max_compute_workgroup_size_z",
+                self.max_compute_workgroup_size_z.into(),
+            ),
+            (
+                "max_compute_workgroup_storage_size",
+                self.max_compute_workgroup_storage_size.into(),
+            ),
+            (
+                "max_compute_workgroups_per_dimension",
+                self.max_compute_workgroups_per_dimension.into(),
+            ),
+            (
+                "max_uniform_buffer_binding_size",
+                self.max_uniform_buffer_binding_size,
+            ),
+            ("max_immediate_size", self.max_immediate_size.into()),
+        ]
+    }
+
+    /// The limits where `self` asks for more than `offered` has: (name, asked, offered).
+    pub fn above(&self, offered: &AdapterLimits) -> Vec<(&'static str, u64, u64)> {
+        self.named()
+            .into_iter()
+            .zip(offered.named())
+            .filter(|((_, asked), (_, has))| asked > has)
+            .map(|((name, asked), (_, has))| (name, asked, has))
+            .collect()
+    }
 }

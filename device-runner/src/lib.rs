@@ -24,6 +24,7 @@ pub mod gpu;
 pub mod graph;
 pub mod image_io;
 pub mod info;
+pub mod limit_profiles;
 pub mod onnx;
 #[cfg(feature = "ort")]
 pub mod ort_backend;

@@ -117,6 +117,15 @@ fn open_devices(backend: BackendKind, gpu: &GpuArgs, ort: &OrtArgs) -> Result<De
                     }
                 },
                 dtype: gpu.dtype,
+                limits: gpu
+                    .limits
+                    .as_deref()
+                    .map(device_runner::limit_profiles::find)
+                    .transpose()
+                    .map_err(|message| device_runner::Error::Gpu {
+                        backend: "--limits".into(),
+                        message,
+                    })?,
             };
             devices.gpu = Some(device_runner::gpu::GpuContext::new(&opts)?);
         }
@@ -513,7 +522,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = info::gather(wgpu_backend, ort_lib.as_deref());
             let mut out = std::io::stdout().lock();
             if json {
-                serde_json::to_writer(&mut out, &report)?;
+                /// The report, and the phone GPU limit profiles `--limits` takes.
+                #[derive(serde::Serialize)]
+                struct WithProfiles<'a> {
+                    #[serde(flatten)]
+                    report: &'a info::RunnerInfo,
+                    limit_profiles: &'static [device_runner::limit_profiles::LimitProfile],
+                }
+                let with = WithProfiles {
+                    report: &report,
+                    limit_profiles: &device_runner::limit_profiles::PROFILES,
+                };
+                serde_json::to_writer(&mut out, &with)?;
                 writeln!(out)?;
             } else {
                 print_info(&mut out, &report)?;
@@ -600,6 +620,23 @@ fn print_info(out: &mut impl Write, r: &info::RunnerInfo) -> std::io::Result<()>
         )?,
         (None, Some(e)) => writeln!(out, "onnxruntime: {e}")?,
         (None, None) => {}
+    }
+    writeln!(
+        out,
+        "limit profiles (--limits; invocations, workgroup memory, storage buffers, storage binding):"
+    )?;
+    for p in &device_runner::limit_profiles::PROFILES {
+        let l = &p.limits;
+        writeln!(
+            out,
+            "  {:<15} {:>5} {:>6} B {:>9} {:>6} MiB  {}",
+            p.name,
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_storage_size,
+            l.max_storage_buffers_per_shader_stage,
+            l.max_storage_buffer_binding_size >> 20,
+            p.gpus
+        )?;
     }
     Ok(())
 }

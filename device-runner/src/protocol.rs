@@ -38,6 +38,11 @@ pub struct GpuArgs {
     /// (`info` says which have them).
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     pub dtype: Dtype,
+    /// Open the adapter with exactly a phone GPU's limits (a profile `info` lists under
+    /// limit_profiles: adreno-6xx, mali-valhall, …), which the driver then enforces; every
+    /// kernel is checked against them before it is offered.
+    #[arg(long, value_name = "PROFILE")]
+    pub limits: Option<String>,
 }
 
 /// How convolution kernels are chosen.
@@ -59,6 +64,7 @@ impl Default for GpuArgs {
             tuning: TuningChoice::Auto,
             kernel_choices: None,
             dtype: Dtype::F32,
+            limits: None,
         }
     }
 }
@@ -227,6 +233,9 @@ impl BenchCommand {
                 }
                 if self.gpu.dtype != Dtype::F32 {
                     push("--dtype", value_name(self.gpu.dtype));
+                }
+                if let Some(profile) = &self.gpu.limits {
+                    push("--limits", profile.clone());
                 }
             }
             BackendKind::Ort => {
@@ -548,6 +557,7 @@ mod tests {
                 tuning: TuningChoice::Defaults,
                 kernel_choices: Some("/data/local/tmp/k.json".into()),
                 dtype: Dtype::F16,
+                limits: Some("mali-valhall".into()),
             },
             ort: OrtArgs::default(),
         };

@@ -30,9 +30,17 @@ impl Devices {
     pub fn describe(&self, backend: BackendKind) -> String {
         match backend {
             #[cfg(feature = "wgpu")]
-            BackendKind::Wgpu => self.gpu.as_ref().map_or("wgpu".into(), |g| {
-                format!("{} ({})", g.adapter.name, g.adapter.backend)
-            }),
+            BackendKind::Wgpu => {
+                self.gpu
+                    .as_ref()
+                    .map_or("wgpu".into(), |g| match g.limit_profile {
+                        Some(p) => format!(
+                            "{} ({}, {} limits)",
+                            g.adapter.name, g.adapter.backend, p.name
+                        ),
+                        None => format!("{} ({})", g.adapter.name, g.adapter.backend),
+                    })
+            }
             #[cfg(feature = "ort")]
             BackendKind::Ort => self.ort.as_ref().map_or("ort".into(), |(rt, o)| {
                 format!(

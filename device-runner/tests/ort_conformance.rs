@@ -18,6 +18,8 @@ use device_runner::backend::OptLevel;
 use device_runner::onnx::{self, Tensor, proto};
 use device_runner::ort_backend::{OrtModel, OrtOptions, OrtRuntime};
 
+use common::onnx_cases::pbs;
+
 fn tensor_io(model: &proto::ModelProto) -> bool {
     let Some(g) = model.graph.as_ref() else {
         return false;
@@ -26,24 +28,6 @@ fn tensor_io(model: &proto::ModelProto) -> bool {
         matches!(v.r#type.as_ref().and_then(|t| t.value.as_ref()), Some(proto::type_proto::Value::TensorType(t))
             if onnx::tensor::element_size(t.elem_type.unwrap_or(0)).is_some())
     })
-}
-
-fn pbs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .collect();
-    v.sort_by_key(|p| {
-        p.file_stem()
-            .unwrap()
-            .to_string_lossy()
-            .trim_start_matches(prefix)
-            .parse::<usize>()
-            .unwrap_or(0)
-    });
-    v
 }
 
 /// ONNX's backend-test comparison (numpy.testing.assert_allclose with rtol 1e-3 and a

@@ -9,13 +9,22 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use device_runner::onnx;
+use device_runner::gpu::{GpuContext, GpuModel, GpuOptions};
+use device_runner::graph::Graph;
+use device_runner::limit_profiles::PROFILES;
+use device_runner::onnx::{self, Tensor};
 
 /// Largest difference relative to the largest magnitude of `want`.
 fn rel_diff(got: &Path, want: &Path) -> f32 {
     let g = onnx::read_tensor(got).unwrap();
     let w = onnx::read_tensor(want).unwrap();
     assert_eq!(g.shape, w.shape, "{} vs {}", got.display(), want.display());
+    relative(&g, &w)
+}
+
+/// Largest |g − w| over the largest |w|.
+fn relative(g: &Tensor, w: &Tensor) -> f32 {
+    assert_eq!(g.shape, w.shape);
     let (g, w) = (g.as_f32().unwrap(), w.as_f32().unwrap());
     let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
     assert!(scale > 0.0);
@@ -40,6 +49,16 @@ fn mobilenet_v3_exports_match_onnx_runtime() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let profiled: Vec<GpuContext> = PROFILES
+        .iter()
+        .map(|p| {
+            GpuContext::new(&GpuOptions {
+                limits: Some(p),
+                ..GpuOptions::default()
+            })
+            .unwrap()
+        })
+        .collect();
     for model in ["mobilenet_v3_small", "mobilenet_v3_large"] {
         let file = dir.join(format!("{model}.onnx"));
         let input = dir.join(format!("{model}.input.pb"));
@@ -91,6 +110,21 @@ fn mobilenet_v3_exports_match_onnx_runtime() {
                 d < tolerance,
                 "{model}: {backend} {dtype} differs from ONNX Runtime by {d}"
             );
+        }
+        // Under every phone GPU limit profile (the device opened with its limits).
+        let graph = Graph::from_model(&onnx::read_model(&file).unwrap(), model).unwrap();
+        let inputs = [onnx::read_tensor(&input).unwrap()];
+        let want = onnx::read_tensor(&ort).unwrap();
+        for ctx in &profiled {
+            let got = GpuModel::compile(ctx, &graph, &inputs)
+                .and_then(|mut m| m.run(&inputs))
+                .unwrap_or_else(|e| panic!("{model} under {}: {e}", ctx.limits_owner()));
+            let d = relative(&got[0], &want);
+            eprintln!(
+                "{model}: wgpu f32 under {} vs ONNX Runtime {d:.2e}",
+                ctx.limits_owner()
+            );
+            assert!(d < 1e-4, "{model} under {}: {d}", ctx.limits_owner());
         }
     }
 }

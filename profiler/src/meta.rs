@@ -51,6 +51,10 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
             if opts.gpu.dtype != device_runner::backend::Dtype::F32 {
                 options.insert("dtype".into(), opts.gpu.dtype.name().into());
             }
+            // Measured under a phone's limits (`--limits`): a deployment runs under them too.
+            if let Some(profile) = &opts.gpu.limits {
+                options.insert("limits".into(), profile.clone());
+            }
             (
                 info.wgpu_version.clone().unwrap_or_default(),
                 chosen.name.clone(),

@@ -92,6 +92,10 @@ pub(super) fn measure_options(
             .with_context(|| format!("the table's threads option {t:?}"))?,
         (None, None) => 1,
     };
+    if let Some(profile) = &m.limits {
+        device_runner::limit_profiles::find(profile)
+            .map_err(|e| anyhow::anyhow!("--limits: {e}"))?;
+    }
     let p = meta.map(|m| &m.protocol);
     Ok(ProfileOptions {
         target: target.clone(),
@@ -131,6 +135,10 @@ pub(super) fn measure_options(
                 .dtype
                 .or_else(|| parse_enum(recorded("dtype")))
                 .unwrap_or_default(),
+            limits: m
+                .limits
+                .clone()
+                .or_else(|| recorded("limits").map(str::to_string)),
             ..GpuArgs::default()
         },
         ort: OrtArgs {

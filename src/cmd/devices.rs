@@ -122,6 +122,10 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         (MethodArg::Isolated, _) | (MethodArg::Auto, true) => Method::Isolated,
     };
     anyhow::ensure!(a.designs >= 1, "--designs must be at least 1");
+    if let Some(profile) = &a.limits {
+        device_runner::limit_profiles::find(profile)
+            .map_err(|e| anyhow::anyhow!("--limits: {e}"))?;
+    }
     let opts = ProfileOptions {
         target,
         ops: a.ops,
@@ -148,6 +152,7 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
             wgpu_backend: a.wgpu_backend,
             adapter: a.adapter.clone(),
             dtype: a.dtype,
+            limits: a.limits.clone(),
             ..GpuArgs::default()
         },
         ort: OrtArgs {

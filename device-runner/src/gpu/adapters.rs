@@ -72,14 +72,42 @@ pub fn summarise(adapter: &wgpu::Adapter) -> AdapterSummary {
             .get_downlevel_capabilities()
             .flags
             .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS),
-        limits: AdapterLimits {
-            max_buffer_size: limits.max_buffer_size,
-            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
-            max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
-            max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
-            max_compute_workgroup_size_x: limits.max_compute_workgroup_size_x,
-            max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
-            max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
-        },
+        limits: limits_of(&limits),
+    }
+}
+
+/// The kernel-bounding part of wgpu's limits.
+pub fn limits_of(l: &wgpu::Limits) -> AdapterLimits {
+    AdapterLimits {
+        max_buffer_size: l.max_buffer_size,
+        max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
+        max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+        max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+        max_compute_workgroup_size_x: l.max_compute_workgroup_size_x,
+        max_compute_workgroup_size_y: l.max_compute_workgroup_size_y,
+        max_compute_workgroup_size_z: l.max_compute_workgroup_size_z,
+        max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+        max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+        max_uniform_buffer_binding_size: l.max_uniform_buffer_binding_size,
+        max_immediate_size: l.max_immediate_size,
+    }
+}
+
+/// `base` (an adapter's limits) with the kernel-bounding ones replaced by `profile`'s:
+/// what a device opened with them enforces.
+pub fn with_profile(base: &wgpu::Limits, profile: &AdapterLimits) -> wgpu::Limits {
+    wgpu::Limits {
+        max_buffer_size: profile.max_buffer_size,
+        max_storage_buffer_binding_size: profile.max_storage_buffer_binding_size,
+        max_storage_buffers_per_shader_stage: profile.max_storage_buffers_per_shader_stage,
+        max_compute_invocations_per_workgroup: profile.max_compute_invocations_per_workgroup,
+        max_compute_workgroup_size_x: profile.max_compute_workgroup_size_x,
+        max_compute_workgroup_size_y: profile.max_compute_workgroup_size_y,
+        max_compute_workgroup_size_z: profile.max_compute_workgroup_size_z,
+        max_compute_workgroup_storage_size: profile.max_compute_workgroup_storage_size,
+        max_compute_workgroups_per_dimension: profile.max_compute_workgroups_per_dimension,
+        max_uniform_buffer_binding_size: profile.max_uniform_buffer_binding_size,
+        max_immediate_size: profile.max_immediate_size,
+        ..base.clone()
     }
 }

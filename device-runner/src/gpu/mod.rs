@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub use crate::backend::Dtype;
+pub use crate::limit_profiles::LimitProfile;
 pub use adapters::{AdapterLimits, AdapterSummary, BackendChoice, adapters, block_on};
 pub use plan::{GpuModel, RunTiming};
 pub use tune::Tuning;
@@ -37,6 +38,9 @@ pub struct GpuOptions {
     pub tuning: Tuning,
     /// The tensors' element type on the GPU.
     pub dtype: Dtype,
+    /// A phone GPU's limits to open the device with (the driver then enforces them);
+    /// `None`: the adapter's own.
+    pub limits: Option<&'static LimitProfile>,
 }
 
 impl Default for GpuOptions {
@@ -47,6 +51,7 @@ impl Default for GpuOptions {
             workgroup_size: 64,
             tuning: Tuning::Defaults,
             dtype: Dtype::F32,
+            limits: None,
         }
     }
 }
@@ -64,8 +69,14 @@ pub struct GpuContext {
     pub timestamps: bool,
     /// Nanoseconds per timestamp tick.
     pub timestamp_period_ns: f64,
-    /// Storage buffers one kernel may bind.
-    pub max_storage_buffers: u32,
+    /// The limits the device was opened with (and enforces): the adapter's, or a
+    /// profile's.
+    pub limits: AdapterLimits,
+    /// The profile those limits are, if any.
+    pub limit_profile: Option<&'static LimitProfile>,
+    /// The profile's limits this adapter has less of, so enforces its own: (name,
+    /// profile's, adapter's).
+    pub limits_capped: Vec<(&'static str, u64, u64)>,
     /// Largest storage binding, bytes.
     pub max_binding_bytes: u64,
     /// Workgroup size of the 1-D kernels.
@@ -118,7 +129,32 @@ impl GpuContext {
         if opts.dtype == Dtype::F16 {
             features |= wgpu::Features::SHADER_F16;
         }
-        let limits = adapter.limits();
+        // A profile above what this adapter offers in some field is capped there (the
+        // adapter cannot enforce more than it has); `limits_capped` says where.
+        let (limits, limits_capped) = match opts.limits {
+            None => (adapter.limits(), Vec::new()),
+            Some(p) => {
+                let (l, capped) = crate::limit_profiles::capped(&p.limits, &summary.limits);
+                (adapters::with_profile(&adapter.limits(), &l), capped)
+            }
+        };
+        let owner = match opts.limits {
+            Some(p) => format!("limit profile {}", p.name),
+            None => format!("adapter '{name}'"),
+        };
+        if wg > limits.max_compute_invocations_per_workgroup
+            || wg > limits.max_compute_workgroup_size_x
+        {
+            return Err(gpu_err(
+                &name,
+                format!(
+                    "workgroup size {wg} needs max_compute_invocations_per_workgroup and \
+                     max_compute_workgroup_size_x of at least {wg}; {owner} allows {} and {}",
+                    limits.max_compute_invocations_per_workgroup,
+                    limits.max_compute_workgroup_size_x
+                ),
+            ));
+        }
         let (device, queue) = block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("moga device-runner"),
             required_features: features,
@@ -138,13 +174,16 @@ impl GpuContext {
                 v.push(e.to_string());
             }
         }));
+        let opened = adapters::limits_of(&device.limits());
         Ok(GpuContext {
             timestamp_period_ns: f64::from(queue.get_timestamp_period()),
             device,
             queue,
             adapter: summary,
             timestamps,
-            max_storage_buffers: limits.max_storage_buffers_per_shader_stage,
+            limits: opened,
+            limit_profile: opts.limits,
+            limits_capped,
             max_binding_bytes: limits
                 .max_storage_buffer_binding_size
                 .min(limits.max_buffer_size),
@@ -214,12 +253,74 @@ impl GpuContext {
             return Err(Error::tensor(
                 label,
                 format!(
-                    "needs {size} bytes; adapter '{}' binds at most {}",
-                    self.adapter.name, self.max_binding_bytes
+                    "needs {size} bytes; {} binds at most {} \
+                     (max_storage_buffer_binding_size, max_buffer_size)",
+                    self.limits_owner(),
+                    self.max_binding_bytes
                 ),
             ));
         }
         Ok(size)
+    }
+
+    /// Whose limits bound this device: "limit profile P" or "adapter 'A'".
+    pub fn limits_owner(&self) -> String {
+        match self.limit_profile {
+            Some(p) => format!("limit profile {}", p.name),
+            None => format!("adapter '{}'", self.adapter.name),
+        }
+    }
+
+    /// Whether a dispatch of `kernel` over `groups` workgroups fits the device's limits;
+    /// the error names the first limit it exceeds.
+    pub(crate) fn fits(&self, kernel: Kernel, groups: [u32; 3]) -> std::result::Result<(), String> {
+        let ([x, y], shared) = kernel.workgroup(self.workgroup_size, self.dtype.bytes() as u32);
+        let l = &self.limits;
+        let needs = [
+            (
+                "max_compute_invocations_per_workgroup",
+                u64::from(x * y),
+                u64::from(l.max_compute_invocations_per_workgroup),
+            ),
+            (
+                "max_compute_workgroup_size_x",
+                x.into(),
+                l.max_compute_workgroup_size_x.into(),
+            ),
+            (
+                "max_compute_workgroup_size_y",
+                y.into(),
+                l.max_compute_workgroup_size_y.into(),
+            ),
+            (
+                "max_compute_workgroup_storage_size",
+                shared.into(),
+                l.max_compute_workgroup_storage_size.into(),
+            ),
+            (
+                "max_storage_buffers_per_shader_stage",
+                kernel.storage_buffers().into(),
+                l.max_storage_buffers_per_shader_stage.into(),
+            ),
+            (
+                "max_uniform_buffer_binding_size",
+                kernels::PARAMS_BYTES,
+                l.max_uniform_buffer_binding_size,
+            ),
+            (
+                "max_compute_workgroups_per_dimension",
+                groups.iter().copied().max().unwrap_or(1).into(),
+                l.max_compute_workgroups_per_dimension.into(),
+            ),
+        ];
+        match needs.iter().find(|(_, need, has)| need > has) {
+            Some((limit, need, has)) => Err(format!(
+                "kernel {} needs {limit} = {need}; {} allows {has}",
+                kernel.name(),
+                self.limits_owner()
+            )),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn check(&self, doing: &str) -> Result<()> {

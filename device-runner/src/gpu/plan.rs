@@ -451,18 +451,8 @@ fn make_dispatch(
     call: &Call,
     label: String,
 ) -> Result<Dispatch> {
-    if call.kernel.storage_buffers() > ctx.max_storage_buffers {
-        return Err(Error::node(
-            &label,
-            call.kernel.name(),
-            format!(
-                "the kernel binds {} storage buffers; adapter '{}' allows {}",
-                call.kernel.storage_buffers(),
-                ctx.adapter.name,
-                ctx.max_storage_buffers
-            ),
-        ));
-    }
+    ctx.fits(call.kernel, call.groups)
+        .map_err(|e| Error::node(&label, call.kernel.name(), e))?;
     let pipeline = ctx.pipeline(call.kernel, &call.constants)?;
     let uniform = ctx
         .device
@@ -743,7 +733,19 @@ impl Builder<'_, '_> {
             }
             _ => conv::default_variant(g, host.is_some()),
         };
-        make(self, chosen)
+        let call = make(self, chosen)?;
+        if self.ctx.fits(call.kernel, call.groups).is_ok() {
+            return Ok(call);
+        }
+        // Beyond the device's limits (a phone's profile): the first variant within them;
+        // with none, the dispatch's check names the limit.
+        for &v in candidates.iter().filter(|&&v| v != chosen) {
+            let other = make(self, v)?;
+            if self.ctx.fits(other.kernel, other.groups).is_ok() {
+                return Ok(other);
+            }
+        }
+        Ok(call)
     }
 
     /// The autotuner's variant for a convolution: remembered for its shape, else the
@@ -777,14 +779,25 @@ impl Builder<'_, '_> {
         // that a drifting device slows them alike; the lowest median wins. After the
         // first timed round only those within TUNING_KEEP_WITHIN of its best go on.
         let mut dispatches = Vec::with_capacity(candidates.len());
+        // Only variants within the device's limits are offered (a phone's profile may
+        // rule some out); with none left, the caller's fallback names the limit.
+        let mut fitting = Vec::with_capacity(candidates.len());
         for &v in candidates {
             let call = make(self, v)?;
+            if self.ctx.fits(call.kernel, call.groups).is_err() {
+                continue;
+            }
+            fitting.push(v);
             dispatches.push(make_dispatch(
                 self.ctx,
                 &self.buffers,
                 &call,
                 label.to_string(),
             )?);
+        }
+        let candidates = &fitting[..];
+        if candidates.is_empty() {
+            return Ok(conv::Variant::Plain);
         }
         let mut times = vec![Vec::with_capacity(TUNING_ROUNDS); candidates.len()];
         let stamps = self.ctx.timestamps.then(|| Timestamps::new(self.ctx, 2));

@@ -126,6 +126,19 @@ impl Kernel {
         }
     }
 
+    /// What one workgroup takes: its invocations along x and y (the 1-D kernels: the
+    /// context's workgroup size `wg`) and bytes of workgroup memory (`elem_bytes` per
+    /// element of the tensors' type `F`), as the WGSL declares them.
+    pub fn workgroup(self, wg: u32, elem_bytes: u32) -> ([u32; 2], u32) {
+        match self {
+            // conv/pointwise.wgsl: @workgroup_size(8, 8), two array<F, 256> tiles.
+            Kernel::ConvPointwise => ([8, 8], 2 * 256 * elem_bytes),
+            // pool/global_avg.wgsl: array<f32, 256> of partial sums.
+            Kernel::GlobalAvgPool => ([wg, 1], 256 * 4),
+            _ => ([wg, 1], 0),
+        }
+    }
+
     /// Storage buffers the kernel binds.
     pub fn storage_buffers(self) -> u32 {
         match self {
@@ -175,6 +188,9 @@ pub fn act_constants(act: Act) -> [(&'static str, f64); 3] {
         ("ACT_B", f64::from(b)),
     ]
 }
+
+/// Bytes of every kernel's uniform parameter block (64 words).
+pub const PARAMS_BYTES: u64 = 64 * 4;
 
 /// The parameter block: 64 words, floats as bits.
 #[derive(Clone, Debug, PartialEq, Eq)]
