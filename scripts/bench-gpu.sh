@@ -21,8 +21,12 @@
 #
 #   scripts/bench-gpu.sh [--models MoGA-A,FairNAS-A,Scarlet-A] [--resolutions 224,64]
 #                        [--rounds 5] [--warmup 2] [--runs 6] [--micro-runs 20]
-#                        [--no-micro] [--no-f16] [--seed 0] [--bin target/release]
-#                        [--json FILE]
+#                        [--no-micro] [--no-f16] [--api gles] [--seed 0]
+#                        [--bin target/release] [--json FILE]
+#
+# --api gles: also moga's kernels through wgpu's GLES backend (Mesa's GL driver here:
+# the path of phones without usable Vulkan compute), in the same rounds, reported beside
+# Vulkan (its time, the ratio GLES / Vulkan, its output's diff against ONNX Runtime).
 #
 # Super-resolution presets (FALSR-*, MoreMNAS-*) take each resolution as their
 # low-resolution side; ncnn fails on them (pnnx leaves DepthToSpace, which ncnn lacks).
@@ -32,7 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 models=MoGA-A,FairNAS-A,Scarlet-A resolutions=224,64 rounds=5 warmup=2 runs=6 micro_runs=20
-micro=1 f16=1 seed=0 bin=target/release json=""
+micro=1 f16=1 gles=0 seed=0 bin=target/release json=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --models) models="$2"; shift 2 ;;
@@ -44,10 +48,17 @@ while [ $# -gt 0 ]; do
     --micro) micro=1; shift ;;
     --no-micro) micro=0; shift ;;
     --no-f16) f16=0; shift ;;
+    --api)
+      case "$2" in
+        gles) gles=1 ;;
+        vulkan) gles=0 ;;
+        *) echo "bench-gpu.sh: --api takes gles or vulkan, not '$2'" >&2; exit 2 ;;
+      esac
+      shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
     --json) json="$2"; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "bench-gpu.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -117,6 +128,11 @@ for list in models micro; do
     "$runner" exec --backend wgpu --wgpu-backend vulkan --model "$d/model.onnx" --input "$d/input.pb" \
       --output-dir "$d/moga-out" < /dev/null > /dev/null 2> "$d/exec.log" \
       || { echo "bench-gpu: moga wgpu failed on $name:" >&2; tail -3 "$d/exec.log" >&2; }
+    if [ "$gles" = 1 ]; then
+      "$runner" exec --backend wgpu --api gles --model "$d/model.onnx" --input "$d/input.pb" \
+        --output-dir "$d/mogagl-out" < /dev/null > /dev/null 2> "$d/execgl.log" \
+        || { echo "bench-gpu: moga wgpu GLES failed on $name:" >&2; tail -3 "$d/execgl.log" >&2; }
+    fi
     if [ "$f16" = 1 ]; then
       "$runner" exec --backend wgpu --wgpu-backend vulkan --dtype f16 --model "$d/model.onnx" \
         --input "$d/input.pb" --output-dir "$d/moga16-out" < /dev/null > /dev/null 2> "$d/exec16.log" \
@@ -134,6 +150,11 @@ measure() { # name runs round
     > "$d/moga-$3.json" 2>> "$d/bench.log" || echo "bench-gpu: moga wgpu failed on $1 (round $3)" >&2
   helper bench "$d" "$warmup" "$2" > "$d/ncnn-$3.json" 2>> "$d/ncnn.log" \
     || { echo "bench-gpu: ncnn failed on $1 (round $3):" >&2; tail -3 "$d/ncnn.log" >&2; }
+  if [ "$gles" = 1 ]; then
+    "$runner" bench --backend wgpu --api gles --model "$d/model.onnx" --input "$d/input.pb" \
+      --warmup "$warmup" --runs "$2" --min-runs "$2" --max-seconds 100000 --seed "$seed" --json \
+      > "$d/mogagl-$3.json" 2>> "$d/bench.log" || echo "bench-gpu: moga wgpu GLES failed on $1 (round $3)" >&2
+  fi
   if [ "$f16" = 1 ]; then
     "$runner" bench --backend wgpu --wgpu-backend vulkan --dtype f16 --model "$d/model.onnx" \
       --input "$d/input.pb" --warmup "$warmup" --runs "$2" --min-runs "$2" --max-seconds 100000 \

@@ -225,11 +225,19 @@ def rel_diff(ref, y):
 
 def collect(tmp, name, rounds):
     d = f"{tmp}/m/{name}"
-    moga, fp32, dflt, moga16 = [], [], [], []
+    moga, fp32, dflt, moga16, mogagl = [], [], [], [], []
     moga_gpu, pairs = [], {c: [] for c in CONFIGS}  # pairs: (moga, ncnn) of one round
     pairs16 = []  # (moga f16, ncnn default) of one round
+    pairsgl = []  # (moga GLES, moga Vulkan) of one round
     for r in range(1, rounds + 1):
-        mm = m16 = None
+        mm = m16 = mgl = None
+        try:
+            m = json.load(open(f"{d}/mogagl-{r}.json"))
+            if "wall_median_ms" in m:
+                mgl = m["wall_median_ms"]
+                mogagl.append(mgl)
+        except (OSError, ValueError):
+            pass
         try:
             m = json.load(open(f"{d}/moga16-{r}.json"))
             if "wall_median_ms" in m:
@@ -244,6 +252,8 @@ def collect(tmp, name, rounds):
                 moga.append(mm)
                 if m.get("gpu_median_ms") is not None:
                     moga_gpu.append(m["gpu_median_ms"])
+                if mgl is not None:
+                    pairsgl.append((mgl, mm))
         except (OSError, ValueError):
             pass
         try:
@@ -261,6 +271,8 @@ def collect(tmp, name, rounds):
     diffs = {}
     if os.path.exists(f"{d}/moga-out/output_0.pb"):
         diffs["moga_wgpu"] = rel_diff(ort_y, read_pb(f"{d}/moga-out/output_0.pb"))
+    if os.path.exists(f"{d}/mogagl-out/output_0.pb"):
+        diffs["moga_wgpu_gles"] = rel_diff(ort_y, read_pb(f"{d}/mogagl-out/output_0.pb"))
     if os.path.exists(f"{d}/moga16-out/output_0.pb"):
         diffs["moga_wgpu_f16"] = rel_diff(ort_y, read_pb(f"{d}/moga16-out/output_0.pb"))
     for c in CONFIGS:
@@ -271,8 +283,12 @@ def collect(tmp, name, rounds):
         return {"median_ms": statistics.median(v), "min_ms": min(v), "max_ms": max(v), "rounds_ms": v} if v else None
 
     rec = {"name": name, "moga_wgpu": stat(moga), "moga_wgpu_gpu_timestamps": stat(moga_gpu),
-           "moga_wgpu_f16": stat(moga16),
+           "moga_wgpu_f16": stat(moga16), "moga_wgpu_gles": stat(mogagl),
            "ncnn_fp32": stat(fp32), "ncnn_default": stat(dflt), "diff_vs_ort": diffs}
+    if pairsgl:
+        rr = [g / v for g, v in pairsgl]
+        rec["ratio_gles_vulkan"] = statistics.median(rr)
+        rec["ratio_gles_vulkan_rounds"] = rr
     if moga16 and rec["ncnn_default"]:
         rec["ratio_moga_f16_ncnn_default"] = rec["moga_wgpu_f16"]["median_ms"] / rec["ncnn_default"]["median_ms"]
         rec["ratio_moga_f16_ncnn_default_rounds"] = [a / b for a, b in pairs16]
@@ -324,6 +340,14 @@ def report(tmp, rounds, json_out=None):
                       f" {num(r['diff_vs_ort'].get('moga_wgpu_f16'), '10.2e'):>10}")
             ok16 = [r["ratio_moga_f16_ncnn_default"] for r in recs if "ratio_moga_f16_ncnn_default" in r]
             print(f"{'geomean':20} {'':>24} {'':>24} {num(gm(ok16), '7.2f'):>7}")
+        if any(r.get("moga_wgpu_gles") for r in recs):
+            print(f"\n{'GLES beside Vulkan':20} {'moga wgpu GLES':>24} {'moga wgpu Vulkan':>24} {'gl/vk':>7} {'diff gles':>10}")
+            for r in recs:
+                print(f"{r['name']:20} {ms(r.get('moga_wgpu_gles')):>24} {ms(r['moga_wgpu']):>24}"
+                      f" {num(r.get('ratio_gles_vulkan'), '7.2f'):>7}"
+                      f" {num(r['diff_vs_ort'].get('moga_wgpu_gles'), '10.2e'):>10}")
+            okgl = [r["ratio_gles_vulkan"] for r in recs if "ratio_gles_vulkan" in r]
+            print(f"{'geomean':20} {'':>24} {'':>24} {num(gm(okgl), '7.2f'):>7}")
     print(f"\nmoga wgpu: {meta.get('moga_device', '?')}; ncnn {meta.get('ncnn_version', '?')}: {meta.get('ncnn_gpu', '?')}")
     for kind in ("models", "micro"):
         for r in out[kind]:
@@ -333,6 +357,10 @@ def report(tmp, rounds, json_out=None):
                       f"(rounds {min(rr):.2f}-{max(rr):.2f}; vs ncnn default {r['ratio_moga_ncnn_default']:.2f}x)")
             else:
                 print(f"ratio moga-wgpu / ncnn-vulkan-fp32: {r['name']} failed")
+            if "ratio_gles_vulkan" in r:
+                rr = r["ratio_gles_vulkan_rounds"]
+                print(f"ratio moga-wgpu-gles / moga-wgpu-vulkan: {r['name']} "
+                      f"{r['ratio_gles_vulkan']:.2f}x (rounds {min(rr):.2f}-{max(rr):.2f})")
             if "ratio_moga_f16_ncnn_default" in r:
                 rr = r["ratio_moga_f16_ncnn_default_rounds"] or [float("nan")]
                 print(f"ratio moga-wgpu-f16 / ncnn-vulkan-default: {r['name']} "

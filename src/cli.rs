@@ -710,8 +710,8 @@ pub struct MeasureArgs {
     /// ONNX Runtime graph optimisation level.
     #[arg(long, value_enum)]
     pub opt_level: Option<device_runner::backend::OptLevel>,
-    /// wgpu backends to use on the device.
-    #[arg(long, value_enum, default_value_t = device_runner::backend::BackendChoice::All)]
+    /// GPU API (wgpu backend) on the device: auto (all), vulkan, gles (gl), metal.
+    #[arg(long, visible_alias = "api", value_enum, default_value_t = device_runner::backend::BackendChoice::All)]
     pub wgpu_backend: device_runner::backend::BackendChoice,
     /// wgpu adapter by index or name (default: the table's).
     #[arg(long)]
@@ -936,8 +936,8 @@ pub struct ProfileArgs {
     /// ONNX Runtime graph optimisation level.
     #[arg(long, value_enum, default_value_t = device_runner::backend::OptLevel::All)]
     pub opt_level: device_runner::backend::OptLevel,
-    /// wgpu backends to use on the device.
-    #[arg(long, value_enum, default_value_t = device_runner::backend::BackendChoice::All)]
+    /// GPU API (wgpu backend) on the device: auto (all), vulkan, gles (gl), metal.
+    #[arg(long, visible_alias = "api", value_enum, default_value_t = device_runner::backend::BackendChoice::All)]
     pub wgpu_backend: device_runner::backend::BackendChoice,
     /// wgpu adapter by index or name.
     #[arg(long)]

@@ -259,6 +259,11 @@ fn profiling_over_adb_survives_losing_the_device() {
         "{fix}"
     );
     assert_eq!(fix["os"], "Android 14 (API 34)");
+    assert_eq!(
+        fix["apis"],
+        serde_json::json!(["vulkan", "gles3.2"]),
+        "{fix}"
+    );
 
     // Profile; kill the device when a few batches are in.
     let total = units(SpaceId::Fairnas, 32);

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         android: "14".into(),
         sdk: 34,
         disk_full: false,
+        vulkan: true,
     };
     let mut port = 0u16;
     let mut args = std::env::args().skip(1);
@@ -38,6 +39,10 @@ fn main() -> ExitCode {
             "--abi" => value("--abi").map(|v| cfg.abi = v),
             "--disk-full" => {
                 cfg.disk_full = true;
+                Ok(())
+            }
+            "--no-vulkan" => {
+                cfg.vulkan = false;
                 Ok(())
             }
             other => Err(format!("unknown argument '{other}'")),

@@ -51,6 +51,9 @@ pub struct Config {
     pub sdk: u32,
     /// Refuse every file sent with "No space left on device".
     pub disk_full: bool,
+    /// Whether the device declares a Vulkan driver (`ro.hardware.vulkan`); it always
+    /// declares OpenGL ES 3.2 (`ro.opengles.version`).
+    pub vulkan: bool,
 }
 
 /// The program every arm64 program runs through on an emulated arm64 device.
@@ -113,6 +116,15 @@ impl Config {
             ("ro.build.version.release", self.android.clone()),
             ("ro.build.version.sdk", self.sdk.to_string()),
             ("ro.adb.secure", "0".into()),
+            (
+                "ro.hardware.vulkan",
+                if self.vulkan {
+                    self.soc.clone()
+                } else {
+                    String::new()
+                },
+            ),
+            ("ro.opengles.version", "196610".into()),
         ]
     }
 
@@ -781,6 +793,7 @@ mod tests {
             android: "14".into(),
             sdk: 34,
             disk_full: false,
+            vulkan: true,
         }
     }
 

@@ -131,12 +131,16 @@ impl Dtype {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
-    /// Vulkan, Metal and GL, whichever the platform has.
+    /// Vulkan, Metal and GL, whichever the platform has: the first adapter (real GPUs
+    /// first, Vulkan before GL) that opens and runs a kernel correctly (`auto`).
     #[default]
+    #[value(alias = "auto")]
     All,
     /// Vulkan only.
     Vulkan,
-    /// OpenGL / GLES only.
+    /// OpenGL ES 3.1 compute (or desktop GL) only: phones without usable Vulkan compute
+    /// (`gles`).
+    #[value(alias = "gles")]
     Gl,
     /// Metal only (Apple).
     Metal,

@@ -17,8 +17,9 @@ use crate::bench::BenchLimits;
 /// Choosing and driving the GPU.
 #[derive(Args, Clone, Debug, PartialEq)]
 pub struct GpuArgs {
-    /// Which wgpu backends to consider.
-    #[arg(long, value_enum, default_value_t = BackendChoice::All)]
+    /// Which GPU API (wgpu backend) to use: `auto` (alias of `all`), `vulkan`, `gles`
+    /// (alias of `gl`), `metal`.
+    #[arg(long, visible_alias = "api", value_enum, default_value_t = BackendChoice::All)]
     pub wgpu_backend: BackendChoice,
     /// Adapter by index (as `info` lists them) or by a substring of its name.
     #[arg(long)]

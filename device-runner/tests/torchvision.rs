@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use device_runner::backend::BackendChoice;
 use device_runner::gpu::{GpuContext, GpuModel, GpuOptions};
 use device_runner::graph::Graph;
 use device_runner::limit_profiles::PROFILES;
@@ -49,7 +50,8 @@ fn mobilenet_v3_exports_match_onnx_runtime() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let profiled: Vec<GpuContext> = PROFILES
+    // Vulkan under each phone limit profile, and GLES.
+    let mut profiled: Vec<GpuContext> = PROFILES
         .iter()
         .map(|p| {
             GpuContext::new(&GpuOptions {
@@ -59,6 +61,13 @@ fn mobilenet_v3_exports_match_onnx_runtime() {
             .unwrap()
         })
         .collect();
+    profiled.push(
+        GpuContext::new(&GpuOptions {
+            backend: BackendChoice::Gl,
+            ..GpuOptions::default()
+        })
+        .unwrap(),
+    );
     for model in ["mobilenet_v3_small", "mobilenet_v3_large"] {
         let file = dir.join(format!("{model}.onnx"));
         let input = dir.join(format!("{model}.input.pb"));
@@ -116,15 +125,13 @@ fn mobilenet_v3_exports_match_onnx_runtime() {
         let inputs = [onnx::read_tensor(&input).unwrap()];
         let want = onnx::read_tensor(&ort).unwrap();
         for ctx in &profiled {
+            let under = format!("{} ({})", ctx.limits_owner(), ctx.adapter.backend);
             let got = GpuModel::compile(ctx, &graph, &inputs)
                 .and_then(|mut m| m.run(&inputs))
-                .unwrap_or_else(|e| panic!("{model} under {}: {e}", ctx.limits_owner()));
+                .unwrap_or_else(|e| panic!("{model} under {under}: {e}"));
             let d = relative(&got[0], &want);
-            eprintln!(
-                "{model}: wgpu f32 under {} vs ONNX Runtime {d:.2e}",
-                ctx.limits_owner()
-            );
-            assert!(d < 1e-4, "{model} under {}: {d}", ctx.limits_owner());
+            eprintln!("{model}: wgpu f32 under {under} vs ONNX Runtime {d:.2e}");
+            assert!(d < 1e-4, "{model} under {under}: {d}");
         }
     }
 }

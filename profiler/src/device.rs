@@ -37,6 +37,9 @@ pub struct DeviceSummary {
     pub os: String,
     /// GPU renderer where readable (SurfaceFlinger's GLES line).
     pub gpu: String,
+    /// GPU APIs it offers for compute (`vulkan`, `gles3.2`; phones: as their properties
+    /// declare them; this machine: its wgpu adapters').
+    pub apis: Vec<String>,
 }
 
 /// A device to run commands on.
@@ -180,6 +183,7 @@ impl Device {
                     abi: h.abi,
                     os: h.os,
                     gpu: String::new(),
+                    apis: Vec::new(),
                 })
             }
             Device::Adb(_) | Device::Direct(_) => {
@@ -216,6 +220,7 @@ impl Device {
                         get("ro.build.version.sdk")
                     ),
                     gpu,
+                    apis: props::gpu_apis(&p),
                 })
             }
         }

@@ -16,6 +16,29 @@ pub fn parse_getprop(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The GPU APIs a phone declares for compute, from its properties: `vulkan` when it
+/// names a Vulkan driver (`ro.hardware.vulkan`), `gles3.1`/`gles3.2` when its OpenGL ES
+/// (`ro.opengles.version`, major << 16 | minor) has compute shaders (3.1 and later).
+pub fn gpu_apis(props: &BTreeMap<String, String>) -> Vec<String> {
+    let mut apis = Vec::new();
+    if props
+        .get("ro.hardware.vulkan")
+        .is_some_and(|v| !v.trim().is_empty())
+    {
+        apis.push("vulkan".to_string());
+    }
+    if let Some(v) = props
+        .get("ro.opengles.version")
+        .and_then(|v| v.trim().parse::<u32>().ok())
+    {
+        let (major, minor) = (v >> 16, v & 0xffff);
+        if (major, minor) >= (3, 1) {
+            apis.push(format!("gles{major}.{minor}"));
+        }
+    }
+    apis
+}
+
 /// The GL renderer from `dumpsys SurfaceFlinger`: the `GLES: vendor, renderer, version`
 /// line, as `renderer (version)`.
 pub fn parse_gles(text: &str) -> Option<String> {
@@ -101,6 +124,31 @@ mod tests {
         assert_eq!(p["ro.board.platform"], "sdm845");
         assert_eq!(p["persist.sys.empty"], "");
         assert_eq!(p.len(), 7);
+    }
+
+    #[test]
+    fn declared_gpu_apis() {
+        let props = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        // A Snapdragon 845 phone: Vulkan driver named, GLES 3.2 (0x30002).
+        let both = props(&[
+            ("ro.hardware.vulkan", "adreno"),
+            ("ro.opengles.version", "196610"),
+        ]);
+        assert_eq!(gpu_apis(&both), ["vulkan", "gles3.2"]);
+        // GLES 3.0 has no compute shaders; an empty Vulkan property is no driver.
+        let old = props(&[
+            ("ro.hardware.vulkan", " "),
+            ("ro.opengles.version", "196608"),
+        ]);
+        assert!(gpu_apis(&old).is_empty());
+        let gles_only = props(&[("ro.opengles.version", "196609")]);
+        assert_eq!(gpu_apis(&gles_only), ["gles3.1"]);
+        assert!(gpu_apis(&props(&[("ro.opengles.version", "garbage")])).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::net::SocketAddrV4;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use device_runner::backend::BackendChoice;
 use device_runner::backend::BackendKind;
 use device_runner::protocol::{BenchOptions, GpuArgs, OrtArgs};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,6 +32,19 @@ pub(super) fn local_root(s: &Servers) -> std::path::PathBuf {
     s.local_root.clone().unwrap_or_else(default_local_root)
 }
 
+/// The GPU APIs this machine's wgpu adapters offer for compute (`vulkan`, `gl`).
+fn local_apis() -> Vec<String> {
+    let mut apis: Vec<String> = device_runner::gpu::adapters(BackendChoice::All)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.compute)
+        .map(|a| a.backend)
+        .collect();
+    apis.sort();
+    apis.dedup();
+    apis
+}
+
 pub fn devices(args: DevicesArgs) -> Result<ExitCode> {
     let list = servers(&args.servers)?;
     let root = local_root(&args.servers);
@@ -43,7 +57,10 @@ pub fn devices(args: DevicesArgs) -> Result<ExitCode> {
         lock::force_unlock(&d)?;
         eprintln!("moga: removed the profiling lock of {id}");
     }
-    let (found, errors) = device::discover(&list, &root);
+    let (mut found, errors) = device::discover(&list, &root);
+    for d in found.iter_mut().filter(|d| d.transport == "local") {
+        d.apis = local_apis();
+    }
     for e in &errors {
         eprintln!("moga: {e}");
     }
@@ -61,6 +78,7 @@ pub fn devices(args: DevicesArgs) -> Result<ExitCode> {
             "abi",
             "os",
             "gpu",
+            "apis",
             "transport",
         ]);
         for d in &found {
@@ -72,6 +90,7 @@ pub fn devices(args: DevicesArgs) -> Result<ExitCode> {
                 d.abi.clone(),
                 d.os.clone(),
                 d.gpu.clone(),
+                d.apis.join(","),
                 d.transport.clone(),
             ]);
         }

@@ -109,7 +109,68 @@ impl GpuContext {
         }
         let instance = adapters::instance(opts.backend)?;
         let list = block_on(instance.enumerate_adapters(adapters::backends(opts.backend)));
-        let adapter = choose(list, opts.adapter.as_deref())?;
+        let ranked = choose(list, opts.adapter.as_deref())?;
+        // `--api auto` with no adapter named: the first adapter, in preference order
+        // (real GPUs before software ones, Vulkan before GL), that opens and runs a
+        // kernel correctly. Many phones ship a Vulkan driver whose compute is broken;
+        // their GLES driver is the way. Otherwise the one chosen adapter, as it is.
+        let probe = opts.backend == BackendChoice::All && opts.adapter.is_none();
+        let mut failed = Vec::new();
+        for adapter in ranked {
+            let api = adapter.get_info().backend.to_str();
+            match Self::open(adapter, opts) {
+                Ok(ctx) if !probe => return Ok(ctx),
+                Ok(ctx) => match ctx.smoke() {
+                    Ok(()) => return Ok(ctx),
+                    Err(e) => failed.push(format!("{} ({api}): {e}", ctx.adapter.name)),
+                },
+                Err(e) if !probe => return Err(e),
+                Err(e) => failed.push(format!("({api}) {e}")),
+            }
+        }
+        Err(gpu_err(
+            "wgpu",
+            format!("no adapter runs compute kernels: {}", failed.join("; ")),
+        ))
+    }
+
+    /// A 1×4 ReLU run and read back: whether the adapter compiles, dispatches and
+    /// returns results (a driver that fails here is passed over by `--api auto`).
+    fn smoke(&self) -> Result<()> {
+        use crate::graph::{Graph, Node, Op, ValueInfo};
+        use crate::onnx::{ElemType, Tensor};
+        let value = |name: &str| ValueInfo {
+            name: name.into(),
+            elem: ElemType::F32,
+            shape: Some(vec![Some(1), Some(4)]),
+        };
+        let graph = Graph {
+            name: "smoke".into(),
+            inputs: vec![value("x")],
+            outputs: vec![value("y")],
+            initializers: HashMap::new(),
+            nodes: vec![Node {
+                name: "relu".into(),
+                op: Op::Relu,
+                inputs: vec!["x".into()],
+                outputs: vec!["y".into()],
+            }],
+        };
+        let x = [Tensor::f32(vec![1, 4], vec![-1.0, 0.5, -0.25, 2.0])];
+        let y = GpuModel::compile(self, &graph, &x)?.run(&x)?;
+        let got = y.first().and_then(Tensor::as_f32).unwrap_or_default();
+        if got != [0.0, 0.5, 0.0, 2.0] {
+            return Err(gpu_err(
+                &self.adapter.name,
+                format!("a ReLU of [-1, 0.5, -0.25, 2] gave {got:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens a device on `adapter` with `opts`.
+    fn open(adapter: wgpu::Adapter, opts: &GpuOptions) -> Result<GpuContext> {
+        let wg = opts.workgroup_size;
         let summary = adapters::summarise(&adapter);
         let name = summary.name.clone();
         if !summary.compute {
@@ -166,7 +227,10 @@ impl GpuContext {
             Tuning::Auto { cache } => cache.as_deref(),
             _ => None,
         };
-        let choices = tune::Choices::load(cache, &summary.name, &summary.driver_info)?;
+        // Kernel choices belong to one adapter through one API: the same GPU's Vulkan
+        // and GLES drivers compile the variants differently.
+        let driver = format!("{} {}", summary.backend, summary.driver_info);
+        let choices = tune::Choices::load(cache, &summary.name, &driver)?;
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -351,8 +415,9 @@ struct PipelineKey {
     constants: Vec<(&'static str, u64)>,
 }
 
-/// Picks the adapter: by index or name substring when asked, else the best kind.
-fn choose(list: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Adapter> {
+/// The adapters to try, in order: the one asked for by index or name substring, else
+/// every one, real GPUs before software ones and Vulkan or Metal before GL.
+fn choose(list: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<Vec<wgpu::Adapter>> {
     let names: Vec<String> = list
         .iter()
         .enumerate()
@@ -377,7 +442,7 @@ fn choose(list: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Adapte
                 .into_iter()
                 .find(|a| a.get_info().name.to_lowercase().contains(&w.to_lowercase())),
         };
-        return found.ok_or_else(|| {
+        return found.map(|a| vec![a]).ok_or_else(|| {
             gpu_err(
                 "wgpu",
                 format!("no adapter matches '{w}' (adapters: {})", names.join(", ")),
@@ -396,7 +461,7 @@ fn choose(list: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<wgpu::Adapte
             i.backend != wgpu::Backend::Vulkan && i.backend != wgpu::Backend::Metal,
         )
     };
-    list.into_iter()
-        .min_by_key(rank)
-        .ok_or_else(|| gpu_err("wgpu", "no adapter"))
+    let mut list = list;
+    list.sort_by_key(rank);
+    Ok(list)
 }

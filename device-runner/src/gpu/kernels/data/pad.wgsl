@@ -8,6 +8,15 @@
 @group(0) @binding(1) var<storage, read> x: array<F>;
 @group(0) @binding(2) var<storage, read_write> y: array<F>;
 
+// i mod n in [0, n) for n > 0, with only non-negative operands to `%`: GLSL leaves `%`
+// of a negative number undefined, and on Mesa's GL driver it differed from WGSL's.
+fn modulo(i: i32, n: i32) -> i32 {
+    if (i >= 0) {
+        return i % n;
+    }
+    return n - 1 - (-i - 1) % n;
+}
+
 // The input coordinate padded coordinate `i` reads, or −1 for the constant.
 fn source(i: i32, n: i32, mode: u32) -> i32 {
     if (i >= 0 && i < n) {
@@ -22,10 +31,7 @@ fn source(i: i32, n: i32, mode: u32) -> i32 {
                 return 0;
             }
             let period = 2 * (n - 1);
-            var m = i % period;
-            if (m < 0) {
-                m += period;
-            }
+            let m = modulo(i, period);
             if (m < n) {
                 return m;
             }
@@ -35,11 +41,7 @@ fn source(i: i32, n: i32, mode: u32) -> i32 {
             return clamp(i, 0, n - 1);
         }
         case 3u: {
-            var m = i % n;
-            if (m < 0) {
-                m += n;
-            }
-            return m;
+            return modulo(i, n);
         }
         default: {
             return -1;

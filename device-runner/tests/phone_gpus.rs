@@ -1,12 +1,14 @@
-//! Phone GPU limit profiles on lavapipe: the device opens with each profile's limits
-//! (capped where lavapipe has less) and enforces them; ONNX's backend cases and the nine
-//! presets run under every profile and agree with the expected outputs and with ONNX
-//! Runtime; a profile too small for a kernel rules out its variants, or fails naming the
-//! limit.
+//! What real phones' GPUs differ in, reproduced on this machine: their limits (each
+//! limit profile opens lavapipe with a phone's limits, which the driver then enforces)
+//! and the GLES compute path (Mesa's GL driver, for phones without usable Vulkan
+//! compute). ONNX's backend cases and the nine presets run under every profile and on
+//! GLES and agree with the expected outputs and with ONNX Runtime; a profile too small
+//! for a kernel rules out its variants, or fails naming the limit; `--api auto` falls
+//! back to GLES when Vulkan is not there.
 
 mod common;
 
-use device_runner::backend::AdapterLimits;
+use device_runner::backend::{AdapterLimits, BackendChoice};
 use device_runner::gpu::kernels::conv::Variant;
 use device_runner::gpu::{GpuContext, GpuModel, GpuOptions, LimitProfile, Tuning};
 use device_runner::graph::Graph;
@@ -25,6 +27,25 @@ fn open(profile: &'static LimitProfile) -> GpuContext {
         ..GpuOptions::default()
     })
     .unwrap_or_else(|e| panic!("{}: {e}", profile.name))
+}
+
+/// Every configuration a phone may put the kernels in: Vulkan under each limit profile,
+/// and GLES (Mesa's GL driver here) with its own limits.
+fn configurations() -> Vec<GpuContext> {
+    let mut all: Vec<GpuContext> = PROFILES.iter().map(open).collect();
+    let gles = GpuContext::new(&GpuOptions {
+        backend: BackendChoice::Gl,
+        ..GpuOptions::default()
+    })
+    .expect("Mesa's GL driver (scripts/setup.sh)");
+    assert_eq!(gles.adapter.backend, "gl");
+    all.push(gles);
+    all
+}
+
+/// What a configuration is, in messages.
+fn label(ctx: &GpuContext) -> String {
+    format!("{} ({})", ctx.limits_owner(), ctx.adapter.backend)
 }
 
 /// Largest |a − b| over the largest |b|.
@@ -49,12 +70,12 @@ fn each_profile_opens_the_device_with_its_limits_and_the_driver_enforces_them() 
 }
 
 #[test]
-fn onnx_backend_cases_pass_under_every_profile() {
+fn onnx_backend_cases_pass_under_every_profile_and_on_gles() {
     let cases = cases();
     assert!(cases.len() >= 200, "{} cases", cases.len());
     let mut failures = Vec::new();
-    for p in &PROFILES {
-        let ctx = open(p);
+    for ctx in configurations() {
+        let name = label(&ctx);
         for case in &cases {
             let model = onnx::read_model(&case.join("model.onnx")).unwrap();
             let graph = Graph::from_model(&model, "case").unwrap();
@@ -67,14 +88,14 @@ fn onnx_backend_cases_pass_under_every_profile() {
                 let got = match got {
                     Ok(g) => g,
                     Err(e) => {
-                        failures.push(format!("{} {}: {e}", p.name, case.display()));
+                        failures.push(format!("{name} {}: {e}", case.display()));
                         continue;
                     }
                 };
                 for (g, want) in got.iter().zip(pbs(&set, "output_")) {
                     let want = onnx::read_tensor(&want).unwrap();
                     if let Err(e) = compare_tensors(case, g, &want) {
-                        failures.push(format!("{}: {e}", p.name));
+                        failures.push(format!("{name}: {e}"));
                     }
                 }
             }
@@ -84,10 +105,10 @@ fn onnx_backend_cases_pass_under_every_profile() {
 }
 
 #[test]
-fn the_presets_agree_with_onnx_runtime_under_every_profile() {
+fn the_presets_agree_with_onnx_runtime_under_every_profile_and_on_gles() {
     let rt = OrtRuntime::get(None).expect("ONNX Runtime loads (scripts/setup.sh)");
     let scratch = common::Scratch::new("limit-profiles");
-    let contexts: Vec<GpuContext> = PROFILES.iter().map(open).collect();
+    let contexts = configurations();
     let mut worst = 0f32;
     for (i, preset) in PRESETS.iter().enumerate() {
         let arch = preset.arch();
@@ -108,19 +129,19 @@ fn the_presets_agree_with_onnx_runtime_under_every_profile() {
         for ctx in &contexts {
             let gpu = GpuModel::compile(ctx, &graph, &inputs)
                 .and_then(|mut m| m.run(&inputs))
-                .unwrap_or_else(|e| panic!("{} under {}: {e}", preset.name, ctx.limits_owner()));
+                .unwrap_or_else(|e| panic!("{} under {}: {e}", preset.name, label(ctx)));
             let d = rel_diff(&gpu[0], &ort[0]);
             worst = worst.max(d);
             assert!(
                 d <= 1e-4,
                 "{} under {}: max |wgpu − ort| / max |ort| = {d}",
                 preset.name,
-                ctx.limits_owner()
+                label(ctx)
             );
         }
     }
     eprintln!(
-        "presets under {} profiles: worst relative difference {worst:.2e}",
+        "presets under {} profiles and on GLES: worst relative difference {worst:.2e}",
         PROFILES.len()
     );
 }
@@ -212,4 +233,46 @@ fn a_kernel_beyond_the_limits_is_not_offered_or_fails_naming_the_limit() {
             && err.contains("limit profile tiny allows 4"),
         "{err}"
     );
+}
+
+#[test]
+fn auto_takes_gles_where_vulkan_is_not_there() {
+    // A Vulkan loader that finds only a driver it cannot load: no Vulkan adapter, as on
+    // a phone without Vulkan; `--api auto` measures on GLES and says so.
+    let s = common::Scratch::new("no-vulkan");
+    let manifest = s.0.join("missing_icd.json");
+    std::fs::write(
+        &manifest,
+        r#"{"file_format_version": "1.0.0",
+            "ICD": {"library_path": "/nonexistent/libvulkan_phone.so", "api_version": "1.3.0"}}"#,
+    )
+    .unwrap();
+    let model = s.0.join("m.onnx");
+    let arch = PRESETS[0].arch();
+    let m = network_model(&Space::new(arch.space), &arch, &mut RandomWeights::new(0)).unwrap();
+    onnx::write_model(&model, &m).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_device-runner"))
+        .args([
+            "bench",
+            "--backend",
+            "wgpu",
+            "--api",
+            "auto",
+            "--tuning",
+            "defaults",
+        ])
+        .args(["--warmup", "0", "--runs", "1", "--json", "--model"])
+        .arg(&model)
+        .env("VK_ICD_FILENAMES", &manifest)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let device = line["device"].as_str().unwrap_or_default();
+    assert!(device.ends_with("(gl)"), "{line}");
 }
