@@ -569,6 +569,13 @@ pub struct DoctorArgs {
     /// `moga-torch` helper.
     #[arg(long, hide = true)]
     pub libtorch_only: bool,
+    /// Check a device instead of this machine: its ABI and Android version, the GPU APIs
+    /// it offers, the limit profile its GPU matches, its thermal zones and whether the
+    /// device-runner for it is built (`local`, an adb serial or `tcp:HOST:PORT`).
+    #[arg(long, value_name = "ID")]
+    pub device: Option<String>,
+    #[command(flatten)]
+    pub servers: Servers,
     #[command(flatten)]
     pub out: Output,
 }

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Scratch;
-use common::adb::{AdbServer, rows_in, start_fixture};
+use common::adb::{AdbServer, rows_in, start_fixture, start_fixture_as};
 use lookup_tables::{Lut, Space, SpaceId, SpaceOptions};
 use profiler::context;
 
@@ -424,6 +424,79 @@ fn profiling_directly_over_tcp_needs_no_adb_server() {
         Lut::read(&s.path("lut.csv")).unwrap().meta.device.serials,
         vec![id]
     );
+}
+
+/// `moga doctor --device` on a phone-like fixture (an Adreno 630's GLES line, three
+/// thermal zones): APIs, limit profile, zones and runner; then on a GLES-only device of
+/// an ABI moga builds no runner for, which fails naming the runner.
+#[test]
+fn doctor_checks_a_device() {
+    let s = Scratch::new("doctor-device");
+    let doctor = |id: &str, json: bool| {
+        let mut args = vec!["doctor", "--device", id];
+        if json {
+            args.push("--json");
+        }
+        Command::new(env!("CARGO_BIN_EXE_moga"))
+            .args(&args)
+            .current_dir(&s.dir)
+            .env("HOME", &s.dir)
+            .output()
+            .unwrap()
+    };
+    let (_phone, addr) = start_fixture_as(
+        &s.path("phone"),
+        0,
+        &[
+            "--gles",
+            "Qualcomm, Adreno (TM) 630, OpenGL ES 3.2 V@415.0",
+            "--thermal-zone",
+            "cpu-0-0-usr=41200",
+            "--thermal-zone",
+            "gpuss-0-usr=45700",
+            "--thermal-zone",
+            "battery=31",
+        ],
+    );
+    let id = format!("tcp:{addr}");
+    let out = doctor(&id, true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["device"]["apis"],
+        serde_json::json!(["vulkan", "gles3.2"]),
+        "{v}"
+    );
+    assert_eq!(v["limit_profile"], "adreno-6xx-7xx", "{v}");
+    assert_eq!(v["platform"], "linux", "{v}");
+    let zones = v["thermal_zones"]["Ok"].as_array().expect("zones read");
+    let temps: Vec<_> = zones.iter().map(|z| z["celsius"].as_f64()).collect();
+    assert_eq!(temps, [Some(41.2), Some(45.7), Some(31.0)], "{v}");
+    assert!(v["runner"]["Ok"].is_string(), "{v}");
+    let text = String::from_utf8_lossy(&doctor(&id, false).stdout).into_owned();
+    assert!(text.contains("limit profile adreno-6xx-7xx"), "{text}");
+    assert!(
+        text.contains("3 zones (3 readable), hottest gpuss-0-usr 45.7°C"),
+        "{text}"
+    );
+    assert!(text.contains("the device is ready to profile"), "{text}");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+
+    let (_old, addr) =
+        start_fixture_as(&s.path("old"), 0, &["--no-vulkan", "--abi", "armeabi-v7a"]);
+    let out = doctor(&format!("tcp:{addr}"), false);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ok   apis      gles3.2 (moga profile --api gles: no Vulkan driver)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL runner    ") && text.contains("armeabi-v7a"),
+        "{text}"
+    );
+    assert!(text.contains("no limit profile matches"), "{text}");
 }
 
 /// A profile on the fixture through `server`, writing `out`, in batches of 4.

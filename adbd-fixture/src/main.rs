@@ -1,4 +1,6 @@
-//! `moga-adbd-fixture --root DIR [--port N] [--serial S] [--model M] [--disk-full]`:
+//! `moga-adbd-fixture --root DIR [--port N] [--serial S] [--model M] [--soc S] [--abi A]
+//! [--disk-full] [--no-vulkan] [--gles 'VENDOR, RENDERER, VERSION']
+//! [--thermal-zone TYPE=MILLIDEGREES]...`:
 //! serves one fake device on 127.0.0.1 and prints `listening 127.0.0.1:PORT` once ready.
 
 use std::io::Write;
@@ -21,6 +23,8 @@ fn main() -> ExitCode {
         sdk: 34,
         disk_full: false,
         vulkan: true,
+        gles: None,
+        thermal_zones: Vec::new(),
     };
     let mut port = 0u16;
     let mut args = std::env::args().skip(1);
@@ -41,6 +45,17 @@ fn main() -> ExitCode {
                 cfg.disk_full = true;
                 Ok(())
             }
+            "--gles" => value("--gles").map(|v| cfg.gles = Some(v)),
+            "--thermal-zone" => value("--thermal-zone").and_then(|v| {
+                let (kind, milli) = v.split_once('=').ok_or_else(|| {
+                    format!("--thermal-zone: expected TYPE=MILLIDEGREES, not '{v}'")
+                })?;
+                let milli = milli
+                    .parse()
+                    .map_err(|e| format!("--thermal-zone {v}: {e}"))?;
+                cfg.thermal_zones.push((kind.to_string(), milli));
+                Ok(())
+            }),
             "--no-vulkan" => {
                 cfg.vulkan = false;
                 Ok(())

@@ -54,6 +54,12 @@ pub struct Config {
     /// Whether the device declares a Vulkan driver (`ro.hardware.vulkan`); it always
     /// declares OpenGL ES 3.2 (`ro.opengles.version`).
     pub vulkan: bool,
+    /// The `GLES: vendor, renderer, version` line `dumpsys SurfaceFlinger` prints (none:
+    /// no `dumpsys`, as before).
+    pub gles: Option<String>,
+    /// Thermal zones (type, millidegrees) under the device's `/sys/class/thermal`,
+    /// mapped onto `<root>/sys/class/thermal` in commands (none: the host's own).
+    pub thermal_zones: Vec<(String, i64)>,
 }
 
 /// The program every arm64 program runs through on an emulated arm64 device.
@@ -99,6 +105,10 @@ fn arm64_cpuinfo() -> String {
 
 /// The device path mapped onto `<root>/data/local/tmp`.
 pub const DEVICE_TMP: &str = "/data/local/tmp";
+
+/// The device's thermal zones, mapped onto `<root>/sys/class/thermal` when the fixture
+/// has its own.
+const THERMAL: &str = "/sys/class/thermal";
 
 impl Config {
     /// The device's properties, as `getprop` lists them.
@@ -149,6 +159,19 @@ impl Config {
         }
         script.push_str(&format!("  '') printf '%s' {} ;;\nesac\n", sh_quote(&all)));
         write_script(&bin.join("getprop"), &script)?;
+        if let Some(gles) = &self.gles {
+            let dumpsys = format!(
+                "#!/bin/sh\n# dumpsys of the moga adbd fixture\ncase \"$1\" in\n  SurfaceFlinger) printf 'Display 0 HWC layers:\\nGLES: %s\\n' {} ;;\n  *) echo \"Can't find service: $1\" >&2; exit 1 ;;\nesac\n",
+                sh_quote(gles)
+            );
+            write_script(&bin.join("dumpsys"), &dumpsys)?;
+        }
+        for (i, (kind, milli)) in self.thermal_zones.iter().enumerate() {
+            let z = self.root.join(format!("sys/class/thermal/thermal_zone{i}"));
+            std::fs::create_dir_all(&z)?;
+            std::fs::write(z.join("type"), format!("{kind}\n"))?;
+            std::fs::write(z.join("temp"), format!("{milli}\n"))?;
+        }
         if self.emulated() {
             write_script(&bin.join(ARM64_EXEC), ARM64_EXEC_SCRIPT)?;
             std::fs::write(bin.join("cpuinfo.arm64"), arm64_cpuinfo())?;
@@ -179,10 +202,15 @@ impl Config {
         } else {
             cmd.to_string()
         };
-        cmd.replace(
+        let cmd = cmd.replace(
             DEVICE_TMP,
             &format!("{}/data/local/tmp", self.root.display()),
-        )
+        );
+        if self.thermal_zones.is_empty() {
+            cmd
+        } else {
+            cmd.replace(THERMAL, &format!("{}{THERMAL}", self.root.display()))
+        }
     }
 }
 
@@ -794,6 +822,8 @@ mod tests {
             sdk: 34,
             disk_full: false,
             vulkan: true,
+            gles: None,
+            thermal_zones: Vec::new(),
         }
     }
 

@@ -101,6 +101,13 @@ impl Device {
         Ok(out.stdout)
     }
 
+    /// The device's thermal zones (`/sys/class/thermal`), as readable: empty where the
+    /// kernel exposes none or the shell may not read them.
+    pub fn thermal_zones(&self) -> Result<Vec<props::ThermalZone>> {
+        let out = self.run(&["sh", "-c", props::THERMAL_ZONES_SH], None, Some(30))?;
+        Ok(props::parse_thermal_zones(&out.stdout))
+    }
+
     /// Copies a local file onto the device.
     pub fn push(&self, local: &Path, remote: &str) -> Result<()> {
         match self {

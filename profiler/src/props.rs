@@ -81,6 +81,47 @@ pub fn parse_thermal_status(text: &str) -> Option<String> {
     Some(format!("{n} ({name})"))
 }
 
+/// One thermal zone of `/sys/class/thermal`: its type and temperature in °C.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ThermalZone {
+    /// `thermal_zoneN`.
+    pub zone: String,
+    /// Its `type` (`cpu-0-0-usr`, `gpuss-0-usr`, `battery`, …).
+    pub kind: String,
+    /// Its `temp`, in °C (`None` where unreadable: some zones refuse reads).
+    pub celsius: Option<f64>,
+}
+
+/// The shell loop that lists the thermal zones as [`parse_thermal_zones`] reads them:
+/// one `zone<TAB>type<TAB>temp` line per readable zone.
+pub const THERMAL_ZONES_SH: &str = "for z in /sys/class/thermal/thermal_zone*; do [ -r \"$z/type\" ] || continue; printf '%s\\t%s\\t%s\\n' \"${z##*/}\" \"$(cat \"$z/type\" 2>/dev/null)\" \"$(cat \"$z/temp\" 2>/dev/null)\"; done";
+
+/// The zones of [`THERMAL_ZONES_SH`]'s output. Kernels report millidegrees; a value
+/// under 1000 in magnitude is taken as whole degrees (some vendors' zones), and a
+/// reading outside -50..200 °C (a disabled sensor's sentinel) as unreadable.
+pub fn parse_thermal_zones(text: &str) -> Vec<ThermalZone> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let zone = f.next()?.trim();
+            let kind = f.next()?.trim();
+            if !zone.starts_with("thermal_zone") {
+                return None;
+            }
+            let celsius = f
+                .next()
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .map(|v| if v.abs() >= 1000.0 { v / 1000.0 } else { v })
+                .filter(|c| (-50.0..=200.0).contains(c));
+            Some(ThermalZone {
+                zone: zone.to_string(),
+                kind: kind.to_string(),
+                celsius,
+            })
+        })
+        .collect()
+}
+
 /// The hottest reading of `dumpsys thermalservice`'s current temperatures
 /// (`Temperature{mValue=41.2, mType=0, mName=cpu0, …}`), as `name value°C`.
 pub fn parse_max_temperature(text: &str) -> Option<String> {
@@ -149,6 +190,21 @@ mod tests {
         let gles_only = props(&[("ro.opengles.version", "196609")]);
         assert_eq!(gpu_apis(&gles_only), ["gles3.1"]);
         assert!(gpu_apis(&props(&[("ro.opengles.version", "garbage")])).is_empty());
+    }
+
+    #[test]
+    fn sysfs_thermal_zones() {
+        let text = "thermal_zone0\tcpu-0-0-usr\t41200\nthermal_zone1\tbattery\t31\nthermal_zone2\tgpuss-0-usr\t\nthermal_zone3\tdisabled\t-273000\nnot a zone line\n";
+        let z = parse_thermal_zones(text);
+        assert_eq!(z.len(), 4);
+        assert_eq!(
+            (z[0].kind.as_str(), z[0].celsius),
+            ("cpu-0-0-usr", Some(41.2))
+        );
+        assert_eq!(z[1].celsius, Some(31.0));
+        assert_eq!(z[2].celsius, None);
+        assert_eq!(z[3].celsius, None);
+        assert!(parse_thermal_zones("").is_empty());
     }
 
     #[test]

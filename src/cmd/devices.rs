@@ -33,7 +33,7 @@ pub(super) fn local_root(s: &Servers) -> std::path::PathBuf {
 }
 
 /// The GPU APIs this machine's wgpu adapters offer for compute (`vulkan`, `gl`).
-fn local_apis() -> Vec<String> {
+pub(super) fn local_apis() -> Vec<String> {
     let mut apis: Vec<String> = device_runner::gpu::adapters(BackendChoice::All)
         .unwrap_or_default()
         .into_iter()

@@ -1,7 +1,8 @@
 //! `moga doctor`: is the whole stack there and working? GPU adapters through wgpu,
 //! the ONNX Runtime library, libtorch (with a gradient computed), adb, and the Android
 //! target for building the phone runner. Exits non-zero when something required is
-//! missing, so scripts can gate on it.
+//! missing, so scripts can gate on it. `--device ID` checks a device instead: what it
+//! is, its GPU APIs and matching limit profile, its thermal zones, its runner.
 
 use std::io::Write;
 use std::process::{Command, ExitCode};
@@ -9,9 +10,13 @@ use std::process::{Command, ExitCode};
 use anyhow::Result;
 use device_runner::backend::{AdapterSummary, BackendChoice};
 use device_runner::gpu;
+use device_runner::limit_profiles;
 use device_runner::ort_lib::{self, OrtLibrary};
 use profiler::adb::{self, AdbProbe};
+use profiler::device::{self, Device, DeviceSummary};
 use profiler::local::{self, LocalHost};
+use profiler::props::{self, ThermalZone};
+use profiler::runner::{self, Platform};
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
@@ -47,6 +52,9 @@ pub fn run(args: DoctorArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
         let info = torch.info().map_err(anyhow::Error::msg)?;
         json_line(&mut std::io::stdout().lock(), &info)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(id) = &args.device {
+        return device_doctor(id, &args);
     }
     let adapters = gpu::adapters(BackendChoice::All).map_err(|e| e.to_string());
     let onnxruntime = ort_lib::locate(args.ort_lib.as_deref()).map_err(|e| e.to_string());
@@ -168,6 +176,172 @@ fn print(out: &mut impl Write, r: &Report) -> std::io::Result<()> {
             "all required components work"
         } else {
             "some required components are missing: run scripts/setup.sh"
+        }
+    )
+}
+
+/// `moga doctor --device ID`'s findings.
+#[derive(Serialize)]
+struct DeviceReport {
+    device: DeviceSummary,
+    /// `android` or `linux` (what the runner is built for besides the ABI).
+    platform: &'static str,
+    /// The limit profile the GPU's renderer matches (`device-runner --limits`).
+    limit_profile: Option<&'static str>,
+    /// `dumpsys thermalservice`'s status, where the device has the service.
+    thermal_status: Option<String>,
+    thermal_zones: Result<Vec<ThermalZone>, String>,
+    /// The device-runner on this machine for the device's ABI and platform.
+    runner: Result<std::path::PathBuf, String>,
+    ok: bool,
+}
+
+fn device_doctor(id: &str, args: &DoctorArgs) -> Result<ExitCode> {
+    let list = super::devices::servers(&args.servers)?;
+    let root = super::devices::local_root(&args.servers);
+    let device = device::open(id, &list, &root, super::devices::wait(&args.servers))?;
+    let mut summary = device.summary()?;
+    if matches!(device, Device::Local(_)) {
+        summary.apis = super::devices::local_apis();
+        if let Ok(list) = gpu::adapters(BackendChoice::All) {
+            let names: Vec<String> = list
+                .iter()
+                .filter(|a| a.compute)
+                .map(|a| format!("{} [{}]", a.name, a.backend))
+                .collect();
+            summary.gpu = names.join(", ");
+        }
+    }
+    let platform = match &device {
+        Device::Local(_) => Platform::Linux,
+        _ => Platform::probe(|argv| device.run(argv, None, Some(30)))?,
+    };
+    let abi = if summary.abi.is_empty() {
+        runner::host_abi().to_string()
+    } else {
+        summary.abi.clone()
+    };
+    let runner = runner::runner_for(&abi, platform, None).map_err(|e| e.to_string());
+    let thermal_status = match &device {
+        Device::Local(_) => None,
+        _ => device
+            .run(&["dumpsys", "thermalservice"], None, Some(30))
+            .ok()
+            .and_then(|o| props::parse_thermal_status(&o.stdout)),
+    };
+    let report = DeviceReport {
+        limit_profile: limit_profiles::matching(&summary.gpu).map(|p| p.name),
+        platform: match platform {
+            Platform::Android => "android",
+            Platform::Linux => "linux",
+        },
+        thermal_status,
+        thermal_zones: device.thermal_zones().map_err(|e| e.to_string()),
+        ok: runner.is_ok() && !summary.apis.is_empty(),
+        runner,
+        device: summary,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.out.json {
+        json_line(&mut out, &report)?;
+    } else {
+        print_device(&mut out, &report)?;
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_device(out: &mut impl Write, r: &DeviceReport) -> std::io::Result<()> {
+    let d = &r.device;
+    let what: Vec<&str> = [d.manufacturer.as_str(), d.model.as_str()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    writeln!(
+        out,
+        "device {}: {} ({}), {}, {} {}, {}",
+        d.id,
+        what.join(" "),
+        d.soc,
+        d.os,
+        d.abi,
+        r.platform,
+        d.transport
+    )?;
+    if d.apis.is_empty() {
+        writeln!(
+            out,
+            "FAIL apis      no GPU compute API declared (neither a Vulkan driver nor OpenGL ES 3.1+): moga's GPU backend cannot run; use --backend ort"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "ok   apis      {} (moga profile --api {})",
+            d.apis.join(", "),
+            if d.apis.iter().any(|a| a == "vulkan") {
+                "auto: Vulkan first, GLES if Vulkan fails"
+            } else {
+                "gles: no Vulkan driver"
+            }
+        )?;
+    }
+    let gpu = if d.gpu.is_empty() {
+        "renderer not readable (dumpsys SurfaceFlinger)".to_string()
+    } else {
+        d.gpu.clone()
+    };
+    match r.limit_profile {
+        Some(p) => writeln!(
+            out,
+            "ok   gpu       {gpu}: limit profile {p} (its limits on this machine: device-runner --limits {p})"
+        )?,
+        None => writeln!(
+            out,
+            "info gpu       {gpu}: no limit profile matches (device-runner info lists them); the device's own driver decides"
+        )?,
+    }
+    match &r.thermal_zones {
+        Ok(z) if z.is_empty() => writeln!(
+            out,
+            "warn thermal   no readable zones in /sys/class/thermal: moga cannot see this device heat up"
+        )?,
+        Ok(z) => {
+            let hottest = z
+                .iter()
+                .filter_map(|z| z.celsius.map(|c| (c, &z.kind)))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            writeln!(
+                out,
+                "ok   thermal   {} zones ({} readable){}",
+                z.len(),
+                z.iter().filter(|z| z.celsius.is_some()).count(),
+                hottest
+                    .map(|(c, k)| format!(", hottest {k} {c:.1}°C"))
+                    .unwrap_or_default()
+            )?
+        }
+        Err(e) => writeln!(out, "warn thermal   {e}")?,
+    }
+    if let Some(s) = &r.thermal_status {
+        writeln!(
+            out,
+            "info thermal   thermal status {s} (dumpsys thermalservice)"
+        )?;
+    }
+    match &r.runner {
+        Ok(p) => writeln!(out, "ok   runner    {}", p.display())?,
+        Err(e) => writeln!(out, "FAIL runner    {e}")?,
+    }
+    writeln!(
+        out,
+        "{}",
+        if r.ok {
+            "the device is ready to profile"
+        } else {
+            "the device is not ready to profile: see FAIL above"
         }
     )
 }
