@@ -968,6 +968,19 @@ pub struct ProfileArgs {
     /// on Android 12+, where `cmd power set-fixed-performance-mode-enabled` exists).
     #[arg(long)]
     pub no_fixed_performance: bool,
+    /// Before each batch, wait until the device's hottest thermal zone is at most this
+    /// warm, °C (at most --cool-down; a batch started hotter is counted in the table).
+    /// The hottest zone is recorded before every batch either way.
+    #[arg(long, value_name = "CELSIUS")]
+    pub max_temp: Option<f64>,
+    /// The longest wait for a device above --max-temp to cool down, seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 120,
+        requires = "max_temp"
+    )]
+    pub cool_down: u64,
     #[command(flatten)]
     pub servers: Servers,
     #[command(flatten)]

@@ -499,6 +499,107 @@ fn doctor_checks_a_device() {
     assert!(text.contains("no limit profile matches"), "{text}");
 }
 
+/// `--max-temp`: a device whose hottest zone is above the limit is waited for before a
+/// batch and measured once it cools (the test cools the fixture's zone mid-wait); with
+/// a cool-down too short to help, batches are measured hot and counted in the table.
+#[test]
+fn a_hot_device_is_waited_for_before_measuring() {
+    let s = Scratch::new("profile-hot");
+    let (_fixture, addr) = start_fixture_as(
+        &s.path("device"),
+        0,
+        &[
+            "--thermal-zone",
+            "battery=30000",
+            "--thermal-zone",
+            "cpu-1-0-usr=81000",
+        ],
+    );
+    let cpu_temp = s.path("device/sys/class/thermal/thermal_zone1/temp");
+    let id = format!("tcp:{addr}");
+    let profile = |out: &str, cool_down: &str| {
+        let mut args = vec![
+            "profile",
+            "--device",
+            &id,
+            "--backend",
+            "ort",
+            "--space",
+            "fairnas",
+            "--resolution",
+            "32",
+            "--classes",
+            "10",
+            "--only",
+            "stem*",
+            "--only",
+            "head*",
+            "--only",
+            "fc*",
+            "--batch",
+            "1",
+            "--max-temp",
+            "60",
+            "--cool-down",
+            cool_down,
+            "-o",
+            out,
+            "--json",
+        ];
+        args.extend(QUICK);
+        Command::new(env!("CARGO_BIN_EXE_moga"))
+            .args(&args)
+            .current_dir(&s.dir)
+            .env("HOME", &s.dir)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let state = |table: &str| Lut::read(&s.path(table)).unwrap().meta.device_state;
+
+    // Cools down 3 s into the wait: one wait, nothing measured hot.
+    let child = profile("cooled.csv", "60");
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::write(&cpu_temp, "52000\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cpu-1-0-usr at 81.0°C, above --max-temp 60.0°C: cooling down"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cooled to 52.0°C"), "{stderr}");
+    let st = state("cooled.csv");
+    let cool = &st[&format!("{id} cool-down")];
+    assert!(cool.starts_with("--max-temp 60.0°C: 1 waits, "), "{cool}");
+    assert!(cool.contains("; 0 batches started hotter"), "{cool}");
+    let hottest = &st[&format!("{id} hottest zone before batches")];
+    assert!(
+        hottest.starts_with("min 52.0°C, median 52.0°C, max 52.0°C"),
+        "{hottest}"
+    );
+
+    // Stays hot; a 1 s cool-down: every batch measured hot, and said.
+    std::fs::write(&cpu_temp, "81000\n").unwrap();
+    let out = profile("hot.csv", "1").wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("measuring this batch hot"), "{stderr}");
+    let st = state("hot.csv");
+    let cool = &st[&format!("{id} cool-down")];
+    let batches: usize = st[&format!("{id} hottest zone before batches")]
+        .rsplit_once('(')
+        .and_then(|(_, n)| n.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(batches >= 1);
+    assert!(
+        cool.contains(&format!("{batches} waits"))
+            && cool.contains(&format!("; {batches} batches started hotter after 1 s")),
+        "{cool}"
+    );
+}
+
 /// A profile on the fixture through `server`, writing `out`, in batches of 4.
 fn fixture_profile(device: &str, server: &str, out: &str) -> Vec<String> {
     let mut a = common::profile_args(device, "fairnas", out);

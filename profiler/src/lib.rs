@@ -23,6 +23,7 @@ pub mod reference;
 pub mod runner;
 pub mod schedule;
 pub mod shell;
+pub mod thermal;
 pub mod validate;
 
 pub use error::{Error, Result};

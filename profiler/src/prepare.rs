@@ -31,6 +31,10 @@ pub struct Prepared {
     pub info: RunnerInfo,
     /// Whether fixed-performance mode was asked for and granted (`None`: not asked).
     pub fixed_performance: Option<bool>,
+    /// Waiting for it to cool down before each batch (`--max-temp`).
+    pub thermal: Option<crate::thermal::ThermalGuard>,
+    /// Its hottest zone before each batch, and the waits.
+    pub heat: std::sync::Mutex<crate::thermal::HeatLog>,
 }
 
 impl Prepared {
@@ -219,6 +223,8 @@ pub fn prepare(
             work_dir,
             info,
             fixed_performance,
+            thermal: opts.thermal,
+            heat: Default::default(),
         }),
         Err(e) => {
             let _ = lock.release(&device);

@@ -168,6 +168,8 @@ pub struct ProfileOptions {
     pub fixed_performance: bool,
     /// How long a device that went away mid-run is waited for before it stops.
     pub wait_device: std::time::Duration,
+    /// `--max-temp`/`--cool-down`: wait for a hot device before each batch.
+    pub thermal: Option<crate::thermal::ThermalGuard>,
 }
 
 /// What a run did for one device model.
@@ -649,6 +651,9 @@ pub(crate) fn finish_devices(
             meta.device_state
                 .insert(format!("{} after: {k}", p.device.id()), v);
         }
+        let heat = p.heat.lock().unwrap_or_else(|e| e.into_inner());
+        meta.device_state
+            .extend(heat.entries(p.device.id(), p.thermal));
     }
     errors.into_inner().unwrap_or_else(|e| e.into_inner())
 }

@@ -92,6 +92,7 @@ fn work<T, R, L: Ledger<R>>(
             return Ok(());
         }
         bar.set_message(format!("{}: {}", p.device.id(), label(&items[0])));
+        crate::thermal::before_batch(&p.device, p.thermal, &p.heat, &|line| say(bar, line));
         match measure(p, &items) {
             Ok(results) => {
                 comebacks = 0;

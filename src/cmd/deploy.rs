@@ -161,6 +161,7 @@ pub(super) fn measure_options(
         runner: m.runner.clone(),
         ort_lib: m.ort_lib.clone(),
         fixed_performance: !m.no_fixed_performance,
+        thermal: None,
         wait_device: super::devices::wait(&m.servers),
     })
 }

@@ -141,6 +141,12 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         (MethodArg::Isolated, _) | (MethodArg::Auto, true) => Method::Isolated,
     };
     anyhow::ensure!(a.designs >= 1, "--designs must be at least 1");
+    if let Some(c) = a.max_temp {
+        anyhow::ensure!(
+            (0.0..=150.0).contains(&c),
+            "--max-temp {c}: expected degrees Celsius between 0 and 150"
+        );
+    }
     if let Some(profile) = &a.limits {
         device_runner::limit_profiles::find(profile)
             .map_err(|e| anyhow::anyhow!("--limits: {e}"))?;
@@ -188,6 +194,10 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         runner: a.runner.clone(),
         ort_lib: a.ort_lib.clone(),
         fixed_performance: !a.no_fixed_performance,
+        thermal: a.max_temp.map(|c| profiler::thermal::ThermalGuard {
+            max_celsius: c,
+            cool_down: std::time::Duration::from_secs(a.cool_down),
+        }),
         wait_device: wait(&a.servers),
     };
     let bar = ProgressBar::new(0);
