@@ -100,6 +100,42 @@ fn local_profiles_with_both_backends() {
             serde_json::json!(["local"])
         );
     }
+    // On GLES (phones without Vulkan compute): the table says so, and deploys there.
+    let mut args = vec![
+        "profile",
+        "--device",
+        "local",
+        "--backend",
+        "wgpu",
+        "--api",
+        "gles",
+        "--space",
+        "fairnas",
+        "--resolution",
+        "32",
+        "--classes",
+        "10",
+        "--only",
+        "fc*",
+        "-o",
+        "gles.csv",
+        "--local-root",
+        root.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend(QUICK);
+    let v = s.moga(&args).json();
+    assert_eq!(
+        (v["measured"].as_u64(), v["missing"].as_u64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+    let gles = Lut::read(&s.path("gles.csv")).unwrap();
+    assert_eq!(
+        gles.meta.backend.options["wgpu_backend"], "gl",
+        "{:?}",
+        gles.meta.backend
+    );
     // By default units are measured in context, against the space's reference network;
     // on lavapipe with GPU timestamps (per dispatch).
     for (file, timer) in [("ort.csv", "wall"), ("wgpu.csv", "gpu")] {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use device_runner::backend::BackendKind;
+use device_runner::backend::{BackendChoice, BackendKind};
 use lookup_tables::LutMeta;
 use lookup_tables::lut::{self, BackendInfo, DeviceInfo, Protocol};
 
@@ -18,7 +18,18 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
     let mut options = BTreeMap::new();
     let (version, gpu, driver) = match opts.backend {
         BackendKind::Wgpu => {
-            let a = &info.adapters;
+            // The adapters of the API asked for (`--api gles`: GL's), in the runner's order.
+            let api = match opts.gpu.wgpu_backend {
+                BackendChoice::All => None,
+                BackendChoice::Vulkan => Some("vulkan"),
+                BackendChoice::Gl => Some("gl"),
+                BackendChoice::Metal => Some("metal"),
+            };
+            let a: Vec<_> = info
+                .adapters
+                .iter()
+                .filter(|x| api.is_none_or(|b| x.backend == b))
+                .collect();
             let chosen = match &opts.gpu.adapter {
                 Some(want) => match want.parse::<usize>() {
                     Ok(i) => a.get(i),
@@ -27,7 +38,8 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
                         .find(|x| x.name.to_lowercase().contains(&want.to_lowercase())),
                 },
                 None => a.first(),
-            };
+            }
+            .copied();
             let chosen = chosen.ok_or_else(|| {
                 Error::device(
                     p.device.id(),

@@ -125,7 +125,13 @@ pub(super) fn measure_options(
             ..BenchOptions::default()
         },
         gpu: GpuArgs {
-            wgpu_backend: m.wgpu_backend,
+            // The table's API (a GLES table deploys on GLES) unless one is asked for.
+            wgpu_backend: match m.wgpu_backend {
+                device_runner::backend::BackendChoice::All => {
+                    parse_enum(recorded("wgpu_backend")).unwrap_or_default()
+                }
+                chosen => chosen,
+            },
             adapter: m
                 .adapter
                 .clone()
