@@ -492,6 +492,14 @@ fn doctor_checks_a_device() {
             "gpuss-0-usr=45700",
             "--thermal-zone",
             "battery=31",
+            "--cpu-freq",
+            "policy0=1804800",
+            "--cpu-freq",
+            "policy4=2419200",
+            "--gpu-clock",
+            "585000000",
+            "--battery-temp",
+            "312",
         ],
     );
     let id = format!("tcp:{addr}");
@@ -506,7 +514,7 @@ fn doctor_checks_a_device() {
     );
     assert_eq!(v["limit_profile"], "adreno-6xx-7xx", "{v}");
     assert_eq!(v["platform"], "linux", "{v}");
-    let zones = v["thermal_zones"]["Ok"].as_array().expect("zones read");
+    let zones = v["heat"]["Ok"]["zones"].as_array().expect("zones read");
     let temps: Vec<_> = zones.iter().map(|z| z["celsius"].as_f64()).collect();
     assert_eq!(temps, [Some(41.2), Some(45.7), Some(31.0)], "{v}");
     assert!(v["runner"]["Ok"].is_string(), "{v}");
@@ -514,6 +522,10 @@ fn doctor_checks_a_device() {
     assert!(text.contains("limit profile adreno-6xx-7xx"), "{text}");
     assert!(
         text.contains("3 zones (3 readable), hottest gpuss-0-usr 45.7°C"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok   clocks    cpu policy0 1804 MHz, cpu policy4 2419 MHz, gpu kgsl-3d0 585 MHz, battery 31.2°C"),
         "{text}"
     );
     assert!(text.contains("the device is ready to profile"), "{text}");
@@ -549,6 +561,8 @@ fn a_hot_device_is_waited_for_before_measuring() {
             "battery=30000",
             "--thermal-zone",
             "cpu-1-0-usr=81000",
+            "--gpu-clock",
+            "257000000",
         ],
     );
     let cpu_temp = s.path("device/sys/class/thermal/thermal_zone1/temp");
@@ -594,12 +608,19 @@ fn a_hot_device_is_waited_for_before_measuring() {
     };
     let state = |table: &str| Lut::read(&s.path(table)).unwrap().meta.device_state;
 
-    // Cools down 3 s into the wait: one wait, nothing measured hot.
-    let child = profile("cooled.csv", "60");
-    std::thread::sleep(Duration::from_secs(3));
-    std::fs::write(&cpu_temp, "52000\n").unwrap();
+    // Cools down once the profiler says it waits: one wait, nothing measured hot.
+    let mut child = profile("cooled.csv", "60");
+    let mut stderr = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap())) {
+        let line = line.unwrap();
+        if line.contains("cooling down (at most") {
+            std::thread::sleep(Duration::from_secs(2));
+            std::fs::write(&cpu_temp, "52000\n").unwrap();
+        }
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains("cpu-1-0-usr at 81.0°C, above --max-temp 60.0°C: cooling down"),
@@ -614,6 +635,11 @@ fn a_hot_device_is_waited_for_before_measuring() {
     assert!(
         hottest.starts_with("min 52.0°C, median 52.0°C, max 52.0°C"),
         "{hottest}"
+    );
+    let clock = &st[&format!("{id} gpu clock (kgsl-3d0) before batches")];
+    assert!(
+        clock.starts_with("min 257 MHz, median 257 MHz, max 257 MHz"),
+        "{clock}"
     );
 
     // Stays hot; a 1 s cool-down: every batch measured hot, and said.

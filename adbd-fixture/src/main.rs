@@ -1,6 +1,7 @@
 //! `moga-adbd-fixture --root DIR [--port N] [--serial S] [--model M] [--soc S] [--abi A]
 //! [--disk-full] [--no-vulkan] [--gles 'VENDOR, RENDERER, VERSION']
-//! [--thermal-zone TYPE=MILLIDEGREES]...`:
+//! [--thermal-zone TYPE=MILLIDEGREES]... [--cpu-freq POLICY=KHZ]... [--gpu-clock HZ]
+//! [--battery-temp TENTHS]`:
 //! serves one fake device on 127.0.0.1 and prints `listening 127.0.0.1:PORT` once ready.
 
 use std::io::Write;
@@ -25,6 +26,9 @@ fn main() -> ExitCode {
         vulkan: true,
         gles: None,
         thermal_zones: Vec::new(),
+        cpu_khz: Vec::new(),
+        gpu_hz: None,
+        battery_tenths: None,
     };
     let mut port = 0u16;
     let mut args = std::env::args().skip(1);
@@ -55,6 +59,24 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("--thermal-zone {v}: {e}"))?;
                 cfg.thermal_zones.push((kind.to_string(), milli));
                 Ok(())
+            }),
+            "--cpu-freq" => value("--cpu-freq").and_then(|v| {
+                let (policy, khz) = v
+                    .split_once('=')
+                    .ok_or_else(|| format!("--cpu-freq: expected POLICY=KHZ, not '{v}'"))?;
+                let khz = khz.parse().map_err(|e| format!("--cpu-freq {v}: {e}"))?;
+                cfg.cpu_khz.push((policy.to_string(), khz));
+                Ok(())
+            }),
+            "--gpu-clock" => value("--gpu-clock").and_then(|v| {
+                v.parse()
+                    .map(|h| cfg.gpu_hz = Some(h))
+                    .map_err(|e| format!("--gpu-clock: {e}"))
+            }),
+            "--battery-temp" => value("--battery-temp").and_then(|v| {
+                v.parse()
+                    .map(|t| cfg.battery_tenths = Some(t))
+                    .map_err(|e| format!("--battery-temp: {e}"))
             }),
             "--no-vulkan" => {
                 cfg.vulkan = false;

@@ -57,9 +57,14 @@ pub struct Config {
     /// The `GLES: vendor, renderer, version` line `dumpsys SurfaceFlinger` prints (none:
     /// no `dumpsys`, as before).
     pub gles: Option<String>,
-    /// Thermal zones (type, millidegrees) under the device's `/sys/class/thermal`,
-    /// mapped onto `<root>/sys/class/thermal` in commands (none: the host's own).
+    /// Thermal zones (type, millidegrees) under the device's `/sys/class/thermal`.
     pub thermal_zones: Vec<(String, i64)>,
+    /// cpufreq policies' `scaling_cur_freq` (policy, kHz).
+    pub cpu_khz: Vec<(String, u64)>,
+    /// Adreno's `kgsl-3d0/gpuclk`, Hz.
+    pub gpu_hz: Option<u64>,
+    /// The battery's `temp`, tenths of a degree.
+    pub battery_tenths: Option<i64>,
 }
 
 /// The program every arm64 program runs through on an emulated arm64 device.
@@ -106,9 +111,9 @@ fn arm64_cpuinfo() -> String {
 /// The device path mapped onto `<root>/data/local/tmp`.
 pub const DEVICE_TMP: &str = "/data/local/tmp";
 
-/// The device's thermal zones, mapped onto `<root>/sys/class/thermal` when the fixture
-/// has its own.
-const THERMAL: &str = "/sys/class/thermal";
+/// The device's sysfs, mapped onto `<root>/sys/` in commands when the fixture has its
+/// own readings (thermal zones, clocks, battery).
+const SYSFS: &str = "/sys/";
 
 impl Config {
     /// The device's properties, as `getprop` lists them.
@@ -166,11 +171,29 @@ impl Config {
             );
             write_script(&bin.join("dumpsys"), &dumpsys)?;
         }
+        let put = |path: &str, value: String| -> io::Result<()> {
+            let p = self.root.join("sys").join(path);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(p, format!("{value}\n"))
+        };
         for (i, (kind, milli)) in self.thermal_zones.iter().enumerate() {
-            let z = self.root.join(format!("sys/class/thermal/thermal_zone{i}"));
-            std::fs::create_dir_all(&z)?;
-            std::fs::write(z.join("type"), format!("{kind}\n"))?;
-            std::fs::write(z.join("temp"), format!("{milli}\n"))?;
+            put(&format!("class/thermal/thermal_zone{i}/type"), kind.clone())?;
+            put(
+                &format!("class/thermal/thermal_zone{i}/temp"),
+                milli.to_string(),
+            )?;
+        }
+        for (policy, khz) in &self.cpu_khz {
+            let f = format!("devices/system/cpu/cpufreq/{policy}/scaling_cur_freq");
+            put(&f, khz.to_string())?;
+        }
+        if let Some(hz) = self.gpu_hz {
+            put("class/kgsl/kgsl-3d0/gpuclk", hz.to_string())?;
+        }
+        if let Some(t) = self.battery_tenths {
+            put("class/power_supply/battery/temp", t.to_string())?;
         }
         if self.emulated() {
             write_script(&bin.join(ARM64_EXEC), ARM64_EXEC_SCRIPT)?;
@@ -196,21 +219,29 @@ impl Config {
         Some(self.root.join("data/local/tmp").join(rel))
     }
 
+    /// Whether the device has its own sysfs readings (else commands see the host's).
+    pub fn own_sysfs(&self) -> bool {
+        !self.thermal_zones.is_empty()
+            || !self.cpu_khz.is_empty()
+            || self.gpu_hz.is_some()
+            || self.battery_tenths.is_some()
+    }
+
     fn map_command(&self, cmd: &str) -> String {
         let cmd = if self.emulated() {
             launch_through(cmd, ARM64_EXEC)
         } else {
             cmd.to_string()
         };
-        let cmd = cmd.replace(
+        let cmd = if self.own_sysfs() {
+            cmd.replace(SYSFS, &format!("{}{SYSFS}", self.root.display()))
+        } else {
+            cmd
+        };
+        cmd.replace(
             DEVICE_TMP,
             &format!("{}/data/local/tmp", self.root.display()),
-        );
-        if self.thermal_zones.is_empty() {
-            cmd
-        } else {
-            cmd.replace(THERMAL, &format!("{}{THERMAL}", self.root.display()))
-        }
+        )
     }
 }
 
@@ -824,6 +855,9 @@ mod tests {
             vulkan: true,
             gles: None,
             thermal_zones: Vec::new(),
+            cpu_khz: Vec::new(),
+            gpu_hz: None,
+            battery_tenths: None,
         }
     }
 

@@ -101,11 +101,11 @@ impl Device {
         Ok(out.stdout)
     }
 
-    /// The device's thermal zones (`/sys/class/thermal`), as readable: empty where the
-    /// kernel exposes none or the shell may not read them.
-    pub fn thermal_zones(&self) -> Result<Vec<props::ThermalZone>> {
-        let out = self.run(&["sh", "-c", props::THERMAL_ZONES_SH], None, Some(30))?;
-        Ok(props::parse_thermal_zones(&out.stdout))
+    /// The device's thermal zones, CPU and GPU clocks and battery temperature, as far as
+    /// its sysfs lets the shell read them (empty where it exposes nothing).
+    pub fn heat(&self) -> Result<props::HeatReading> {
+        let out = self.run(&["sh", "-c", props::HEAT_SH], None, Some(30))?;
+        Ok(props::parse_heat(&out.stdout))
     }
 
     /// Copies a local file onto the device.

@@ -92,34 +92,79 @@ pub struct ThermalZone {
     pub celsius: Option<f64>,
 }
 
-/// The shell loop that lists the thermal zones as [`parse_thermal_zones`] reads them:
-/// one `zone<TAB>type<TAB>temp` line per readable zone.
-pub const THERMAL_ZONES_SH: &str = "for z in /sys/class/thermal/thermal_zone*; do [ -r \"$z/type\" ] || continue; printf '%s\\t%s\\t%s\\n' \"${z##*/}\" \"$(cat \"$z/type\" 2>/dev/null)\" \"$(cat \"$z/temp\" 2>/dev/null)\"; done";
+/// What heat does to a device, read from its sysfs at one moment: thermal zones, the
+/// CPU frequency of each cpufreq policy, the GPU's clock (Adreno's kgsl, or a devfreq
+/// device named like a GPU: Mali, Xclipse) and the battery's temperature.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct HeatReading {
+    /// `/sys/class/thermal/thermal_zone*`.
+    pub zones: Vec<ThermalZone>,
+    /// (`policyN`, kHz) of `/sys/devices/system/cpu/cpufreq/policy*/scaling_cur_freq`.
+    pub cpu_khz: Vec<(String, u64)>,
+    /// (source, Hz): `kgsl-3d0`'s `gpuclk`, or a GPU devfreq device's `cur_freq`.
+    pub gpu_hz: Option<(String, u64)>,
+    /// `/sys/class/power_supply/battery/temp` (tenths of a degree), °C.
+    pub battery_celsius: Option<f64>,
+}
 
-/// The zones of [`THERMAL_ZONES_SH`]'s output. Kernels report millidegrees; a value
-/// under 1000 in magnitude is taken as whole degrees (some vendors' zones), and a
-/// reading outside -50..200 °C (a disabled sensor's sentinel) as unreadable.
-pub fn parse_thermal_zones(text: &str) -> Vec<ThermalZone> {
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split('\t');
-            let zone = f.next()?.trim();
-            let kind = f.next()?.trim();
-            if !zone.starts_with("thermal_zone") {
-                return None;
+impl HeatReading {
+    /// The hottest readable zone: (°C, zone type).
+    pub fn hottest(&self) -> Option<(f64, &str)> {
+        self.zones
+            .iter()
+            .filter_map(|z| Some((z.celsius?, z.kind.as_str())))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    }
+}
+
+/// The shell script whose output [`parse_heat`] reads: one tab-separated line per
+/// reading (`zone`, `cpu`, `gpu`, `battery`), nothing for what is absent or unreadable.
+pub const HEAT_SH: &str = r#"for z in /sys/class/thermal/thermal_zone*; do [ -r "$z/type" ] || continue; printf 'zone\t%s\t%s\t%s\n' "${z##*/}" "$(cat "$z/type" 2>/dev/null)" "$(cat "$z/temp" 2>/dev/null)"; done
+for p in /sys/devices/system/cpu/cpufreq/policy*; do [ -r "$p/scaling_cur_freq" ] && printf 'cpu\t%s\t%s\n' "${p##*/}" "$(cat "$p/scaling_cur_freq")"; done
+[ -r /sys/class/kgsl/kgsl-3d0/gpuclk ] && printf 'gpu\tkgsl-3d0\t%s\n' "$(cat /sys/class/kgsl/kgsl-3d0/gpuclk)"
+for d in /sys/class/devfreq/*; do case "${d##*/}" in *gpu*|*mali*|*kgsl*) [ -r "$d/cur_freq" ] && printf 'gpu\t%s\t%s\n' "${d##*/}" "$(cat "$d/cur_freq")";; esac; done
+[ -r /sys/class/power_supply/battery/temp ] && printf 'battery\t%s\n' "$(cat /sys/class/power_supply/battery/temp)"
+true"#;
+
+/// [`HEAT_SH`]'s output. Zones: kernels report millidegrees; a value under 1000 in
+/// magnitude is taken as whole degrees (some vendors' zones), and one outside
+/// -50..200 °C (a disabled sensor's sentinel) as unreadable. The first GPU clock wins.
+pub fn parse_heat(text: &str) -> HeatReading {
+    let mut r = HeatReading::default();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split('\t').map(str::trim).collect();
+        match f.as_slice() {
+            ["zone", zone, kind, temp] if zone.starts_with("thermal_zone") => {
+                let celsius = temp
+                    .parse::<f64>()
+                    .ok()
+                    .map(|v| if v.abs() >= 1000.0 { v / 1000.0 } else { v })
+                    .filter(|c| (-50.0..=200.0).contains(c));
+                r.zones.push(ThermalZone {
+                    zone: zone.to_string(),
+                    kind: kind.to_string(),
+                    celsius,
+                });
             }
-            let celsius = f
-                .next()
-                .and_then(|t| t.trim().parse::<f64>().ok())
-                .map(|v| if v.abs() >= 1000.0 { v / 1000.0 } else { v })
-                .filter(|c| (-50.0..=200.0).contains(c));
-            Some(ThermalZone {
-                zone: zone.to_string(),
-                kind: kind.to_string(),
-                celsius,
-            })
-        })
-        .collect()
+            ["cpu", policy, khz] => {
+                if let Ok(k) = khz.parse() {
+                    r.cpu_khz.push((policy.to_string(), k));
+                }
+            }
+            ["gpu", source, hz] if r.gpu_hz.is_none() => {
+                r.gpu_hz = hz.parse().ok().map(|h| (source.to_string(), h));
+            }
+            ["battery", tenths] => {
+                r.battery_celsius = tenths
+                    .parse::<f64>()
+                    .ok()
+                    .map(|t| t / 10.0)
+                    .filter(|c| (-50.0..=200.0).contains(c));
+            }
+            _ => {}
+        }
+    }
+    r
 }
 
 /// The hottest reading of `dumpsys thermalservice`'s current temperatures
@@ -193,18 +238,22 @@ mod tests {
     }
 
     #[test]
-    fn sysfs_thermal_zones() {
-        let text = "thermal_zone0\tcpu-0-0-usr\t41200\nthermal_zone1\tbattery\t31\nthermal_zone2\tgpuss-0-usr\t\nthermal_zone3\tdisabled\t-273000\nnot a zone line\n";
-        let z = parse_thermal_zones(text);
+    fn sysfs_heat() {
+        let text = "zone\tthermal_zone0\tcpu-0-0-usr\t41200\nzone\tthermal_zone1\tbattery\t31\nzone\tthermal_zone2\tgpuss-0-usr\t\nzone\tthermal_zone3\tdisabled\t-273000\ncpu\tpolicy0\t1804800\ncpu\tpolicy4\tbusy\ngpu\tkgsl-3d0\t585000000\ngpu\t13000000.mali\t1\nbattery\t312\nnot a reading\n";
+        let r = parse_heat(text);
+        let z = &r.zones;
         assert_eq!(z.len(), 4);
         assert_eq!(
             (z[0].kind.as_str(), z[0].celsius),
             ("cpu-0-0-usr", Some(41.2))
         );
         assert_eq!(z[1].celsius, Some(31.0));
-        assert_eq!(z[2].celsius, None);
-        assert_eq!(z[3].celsius, None);
-        assert!(parse_thermal_zones("").is_empty());
+        assert_eq!((z[2].celsius, z[3].celsius), (None, None));
+        assert_eq!(r.hottest(), Some((41.2, "cpu-0-0-usr")));
+        assert_eq!(r.cpu_khz, [("policy0".to_string(), 1_804_800)]);
+        assert_eq!(r.gpu_hz, Some(("kgsl-3d0".to_string(), 585_000_000)));
+        assert_eq!(r.battery_celsius, Some(31.2));
+        assert_eq!(parse_heat(""), HeatReading::default());
     }
 
     #[test]

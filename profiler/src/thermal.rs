@@ -1,10 +1,12 @@
 //! Heat: a phone throttles within a minute of sustained load, and a table measured hot
 //! is a table of the throttled phone. Before every batch the profiler reads the
-//! device's hottest thermal zone (`/sys/class/thermal`); with `--max-temp C` it waits,
+//! device's thermal zones, CPU and GPU clocks and battery temperature (sysfs, through
+//! its shell); with `--max-temp C` it waits,
 //! at most `--cool-down S` and saying so, until the device is at or below C, and a batch
 //! that still starts hotter is measured and counted as such. The readings and waits go
 //! into the table's metadata (`device_state`).
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,12 @@ const SAY_EVERY: Duration = Duration::from_secs(10);
 pub struct HeatLog {
     /// The hottest zone's temperature when each batch started, °C.
     pub before_batches: Vec<f64>,
+    /// Each cpufreq policy's frequency when each batch started, kHz.
+    pub cpu_khz: BTreeMap<String, Vec<f64>>,
+    /// The GPU clock when each batch started (source, Hz).
+    pub gpu_hz: Vec<(String, f64)>,
+    /// The battery's temperature when each batch started, °C.
+    pub battery: Vec<f64>,
     /// Waits for the device to cool down.
     pub waits: u32,
     /// Their seconds in all.
@@ -43,20 +51,33 @@ impl HeatLog {
     /// The log as `device_state` entries of a table's metadata, keyed `<id> …`.
     pub fn entries(&self, id: &str, guard: Option<ThermalGuard>) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        let mut t = self.before_batches.clone();
-        if !t.is_empty() {
+        let mut spread = |what: String, values: &[f64], unit: &str, digits: usize| {
+            let mut t = values.to_vec();
+            if t.is_empty() {
+                return;
+            }
             t.sort_by(f64::total_cmp);
             out.push((
-                format!("{id} hottest zone before batches"),
+                format!("{id} {what} before batches"),
                 format!(
-                    "min {:.1}°C, median {:.1}°C, max {:.1}°C ({} batches)",
+                    "min {:.digits$}{unit}, median {:.digits$}{unit}, max {:.digits$}{unit} ({} batches)",
                     t[0],
                     t[t.len() / 2],
                     t[t.len() - 1],
                     t.len()
                 ),
             ));
+        };
+        spread("hottest zone".into(), &self.before_batches, "°C", 1);
+        for (policy, khz) in &self.cpu_khz {
+            let mhz: Vec<f64> = khz.iter().map(|k| k / 1000.0).collect();
+            spread(format!("cpu {policy}"), &mhz, " MHz", 0);
         }
+        if let Some((source, _)) = self.gpu_hz.first() {
+            let mhz: Vec<f64> = self.gpu_hz.iter().map(|(_, h)| h / 1e6).collect();
+            spread(format!("gpu clock ({source})"), &mhz, " MHz", 0);
+        }
+        spread("battery".into(), &self.battery, "°C", 1);
         if self.unreadable > 0 {
             out.push((
                 format!("{id} thermal zones"),
@@ -83,12 +104,8 @@ impl HeatLog {
 /// The hottest readable zone of `device`: (°C, zone type); `None` where none is
 /// readable.
 pub fn hottest(device: &Device) -> Option<(f64, String)> {
-    device
-        .thermal_zones()
-        .ok()?
-        .into_iter()
-        .filter_map(|z| Some((z.celsius?, z.kind)))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+    let heat = device.heat().ok()?;
+    heat.hottest().map(|(c, k)| (c, k.to_string()))
 }
 
 /// Before a batch on `device`: reads its hottest zone into `log` and, with a guard,
@@ -100,7 +117,21 @@ pub fn before_batch(
     say: &dyn Fn(String),
 ) {
     let id = device.id();
-    let Some((mut celsius, mut zone)) = hottest(device) else {
+    let heat = device.heat().unwrap_or_default();
+    {
+        let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+        for (policy, khz) in &heat.cpu_khz {
+            l.cpu_khz
+                .entry(policy.clone())
+                .or_default()
+                .push(*khz as f64);
+        }
+        if let Some((source, hz)) = &heat.gpu_hz {
+            l.gpu_hz.push((source.clone(), *hz as f64));
+        }
+        l.battery.extend(heat.battery_celsius);
+    }
+    let Some((mut celsius, mut zone)) = heat.hottest().map(|(c, k)| (c, k.to_string())) else {
         log.lock().unwrap_or_else(|e| e.into_inner()).unreadable += 1;
         return;
     };
@@ -156,6 +187,9 @@ mod tests {
     fn entries_summarise_the_log() {
         let log = HeatLog {
             before_batches: vec![45.0, 41.0, 60.5],
+            cpu_khz: [("policy0".to_string(), vec![1_804_800.0, 1_209_600.0])].into(),
+            gpu_hz: vec![("kgsl-3d0".into(), 585e6), ("kgsl-3d0".into(), 257e6)],
+            battery: Vec::new(),
             waits: 2,
             waited_s: 31.4,
             hot_batches: 1,
@@ -174,7 +208,18 @@ mod tests {
             )
         );
         assert_eq!(
-            e[1].1,
+            e[1],
+            (
+                "phone cpu policy0 before batches".to_string(),
+                "min 1210 MHz, median 1805 MHz, max 1805 MHz (2 batches)".to_string()
+            )
+        );
+        assert_eq!(
+            e[2].1,
+            "min 257 MHz, median 585 MHz, max 585 MHz (2 batches)"
+        );
+        assert_eq!(
+            e[3].1,
             "--max-temp 50.0°C: 2 waits, 31 s; 1 batches started hotter after 30 s"
         );
         assert!(HeatLog::default().entries("x", None).is_empty());

@@ -15,7 +15,7 @@ use device_runner::ort_lib::{self, OrtLibrary};
 use profiler::adb::{self, AdbProbe};
 use profiler::device::{self, Device, DeviceSummary};
 use profiler::local::{self, LocalHost};
-use profiler::props::{self, ThermalZone};
+use profiler::props::{self, HeatReading};
 use profiler::runner::{self, Platform};
 use serde::Serialize;
 
@@ -190,7 +190,8 @@ struct DeviceReport {
     limit_profile: Option<&'static str>,
     /// `dumpsys thermalservice`'s status, where the device has the service.
     thermal_status: Option<String>,
-    thermal_zones: Result<Vec<ThermalZone>, String>,
+    /// Thermal zones, CPU/GPU clocks and battery temperature, as readable.
+    heat: Result<HeatReading, String>,
     /// The device-runner on this machine for the device's ABI and platform.
     runner: Result<std::path::PathBuf, String>,
     ok: bool,
@@ -236,7 +237,7 @@ fn device_doctor(id: &str, args: &DoctorArgs) -> Result<ExitCode> {
             Platform::Linux => "linux",
         },
         thermal_status,
-        thermal_zones: device.thermal_zones().map_err(|e| e.to_string()),
+        heat: device.heat().map_err(|e| e.to_string()),
         ok: runner.is_ok() && !summary.apis.is_empty(),
         runner,
         device: summary,
@@ -303,27 +304,45 @@ fn print_device(out: &mut impl Write, r: &DeviceReport) -> std::io::Result<()> {
             "info gpu       {gpu}: no limit profile matches (device-runner info lists them); the device's own driver decides"
         )?,
     }
-    match &r.thermal_zones {
-        Ok(z) if z.is_empty() => writeln!(
+    match &r.heat {
+        Ok(h) if h.zones.is_empty() => writeln!(
             out,
             "warn thermal   no readable zones in /sys/class/thermal: moga cannot see this device heat up"
         )?,
-        Ok(z) => {
-            let hottest = z
-                .iter()
-                .filter_map(|z| z.celsius.map(|c| (c, &z.kind)))
-                .max_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(h) => {
+            let z = &h.zones;
             writeln!(
                 out,
                 "ok   thermal   {} zones ({} readable){}",
                 z.len(),
                 z.iter().filter(|z| z.celsius.is_some()).count(),
-                hottest
+                h.hottest()
                     .map(|(c, k)| format!(", hottest {k} {c:.1}°C"))
                     .unwrap_or_default()
             )?
         }
         Err(e) => writeln!(out, "warn thermal   {e}")?,
+    }
+    if let Ok(h) = &r.heat {
+        let mut clocks: Vec<String> = h
+            .cpu_khz
+            .iter()
+            .map(|(p, k)| format!("cpu {p} {} MHz", k / 1000))
+            .collect();
+        if let Some((source, hz)) = &h.gpu_hz {
+            clocks.push(format!("gpu {source} {} MHz", hz / 1_000_000));
+        }
+        if let Some(c) = h.battery_celsius {
+            clocks.push(format!("battery {c:.1}°C"));
+        }
+        if clocks.is_empty() {
+            writeln!(
+                out,
+                "info clocks    no readable cpufreq policy, GPU clock or battery temperature"
+            )?;
+        } else {
+            writeln!(out, "ok   clocks    {}", clocks.join(", "))?;
+        }
     }
     if let Some(s) = &r.thermal_status {
         writeln!(
