@@ -13,23 +13,7 @@ use std::sync::Arc;
 use adbd_fixture::server::{Config, serve};
 
 fn main() -> ExitCode {
-    let mut cfg = Config {
-        root: PathBuf::new(),
-        serial: "moga-fixture".into(),
-        model: "Moga Fixture".into(),
-        manufacturer: "moga".into(),
-        soc: "fixture-soc".into(),
-        abi: "x86_64".into(),
-        android: "14".into(),
-        sdk: 34,
-        disk_full: false,
-        vulkan: true,
-        gles: None,
-        thermal_zones: Vec::new(),
-        cpu_khz: Vec::new(),
-        gpu_hz: None,
-        battery_tenths: None,
-    };
+    let mut cfg = Config::default();
     let mut port = 0u16;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

@@ -67,6 +67,30 @@ pub struct Config {
     pub battery_tenths: Option<i64>,
 }
 
+impl Default for Config {
+    /// The fixture's device as `moga-adbd-fixture` presents it without arguments (no
+    /// root yet): an x86_64 Android 14 phone with Vulkan and GLES 3.2, the host's sysfs.
+    fn default() -> Config {
+        Config {
+            root: PathBuf::new(),
+            serial: "moga-fixture".into(),
+            model: "Moga Fixture".into(),
+            manufacturer: "moga".into(),
+            soc: "fixture-soc".into(),
+            abi: "x86_64".into(),
+            android: "14".into(),
+            sdk: 34,
+            disk_full: false,
+            vulkan: true,
+            gles: None,
+            thermal_zones: Vec::new(),
+            cpu_khz: Vec::new(),
+            gpu_hz: None,
+            battery_tenths: None,
+        }
+    }
+}
+
 /// The program every arm64 program runs through on an emulated arm64 device.
 pub const ARM64_EXEC: &str = "moga-arm64-exec";
 
@@ -846,18 +870,7 @@ mod tests {
             root: PathBuf::from("/r"),
             serial: "S".into(),
             model: "M".into(),
-            manufacturer: "X".into(),
-            soc: "s".into(),
-            abi: "x86_64".into(),
-            android: "14".into(),
-            sdk: 34,
-            disk_full: false,
-            vulkan: true,
-            gles: None,
-            thermal_zones: Vec::new(),
-            cpu_khz: Vec::new(),
-            gpu_hz: None,
-            battery_tenths: None,
+            ..Config::default()
         }
     }
 
