@@ -91,10 +91,11 @@ pub(crate) fn device_state(device: &Device) -> BTreeMap<String, String> {
                     out.insert("hottest sensor".into(), t);
                 }
             }
-            if let Ok(o) = device.run(&["cat", "/sys/class/kgsl/kgsl-3d0/gpuclk"], None, Some(30))
-                && o.code == 0
+            // The GPU clock as the per-batch heat readings take it (one sysfs reader).
+            if let Ok(h) = device.heat()
+                && let Some((_, hz)) = h.gpu_hz
             {
-                out.insert("gpu clock hz".into(), o.stdout.trim().to_string());
+                out.insert("gpu clock hz".into(), hz.to_string());
             }
         }
     }
