@@ -973,14 +973,19 @@ pub struct ProfileArgs {
     /// The hottest zone is recorded before every batch either way.
     #[arg(long, value_name = "CELSIUS")]
     pub max_temp: Option<f64>,
-    /// The longest wait for a device above --max-temp to cool down, seconds.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 120,
-        requires = "max_temp"
-    )]
+    /// The longest wait for a device to cool down (above --max-temp, or after a
+    /// throttled batch), seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub cool_down: u64,
+    /// After each batch, compare the reference network's time with the first batch's:
+    /// a batch that ran it more than this many percent slower while the device was
+    /// warmer (2 °C) or clocked lower (5 %) is measured again once the device has
+    /// cooled back (at most --cool-down), and counted in the table's device_state.
+    #[arg(long, value_name = "PERCENT", default_value_t = 20.0)]
+    pub throttle_check: f64,
+    /// Keep every batch as measured, throttled or not (no --throttle-check).
+    #[arg(long)]
+    pub no_throttle_check: bool,
     #[command(flatten)]
     pub servers: Servers,
     #[command(flatten)]

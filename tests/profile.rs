@@ -662,6 +662,153 @@ fn a_hot_device_is_waited_for_before_measuring() {
     );
 }
 
+/// Issue 32: a phone that heats while the runner runs and throttles (the fixture's
+/// thermal script: its clocks halve and the runner really runs 4 times slower). The
+/// first batch is measured cool; then the device heats fast, and the batch whose
+/// reference network ran slow while the device was warmer and clocked lower is
+/// measured again once it has cooled back; the table says so. With
+/// `--no-throttle-check` the same heat is kept as measured.
+#[test]
+fn a_throttled_batch_is_measured_again() {
+    let s = Scratch::new("profile-throttle");
+    let script = s.path("heat.txt");
+    // The fixture reads the script again when it changes (its mtime: wait a second).
+    let weather = |script: &std::path::Path, heat: f64| {
+        std::thread::sleep(Duration::from_millis(1100));
+        std::fs::write(
+            script,
+            format!("ambient 35\nheat {heat}\ncool 20\nthrottle 45\nslowdown 4\nclock 0.5\n"),
+        )
+        .unwrap();
+    };
+    std::fs::write(&script, "ambient 35\nheat 0\ncool 20\nthrottle 45\n").unwrap();
+    let (_fixture, addr) = start_fixture_as(
+        &s.path("device"),
+        0,
+        &[
+            "--thermal-zone",
+            "cpu-thermal=35000",
+            "--gpu-clock",
+            "600000000",
+            "--thermal-script",
+            script.to_str().unwrap(),
+        ],
+    );
+    let id = format!("tcp:{addr}");
+    let profile = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "profile",
+            "--device",
+            &id,
+            "--backend",
+            "ort",
+            "--space",
+            "fairnas",
+            "--resolution",
+            "32",
+            "--classes",
+            "10",
+            "--method",
+            "isolated",
+            "--only",
+            "mbconv 2x2*",
+            "--only",
+            "mbconv 4x4*",
+            "--batch",
+            "2",
+            "--cool-down",
+            "60",
+            "-o",
+            out,
+        ];
+        args.extend(extra);
+        args.extend(QUICK);
+        Command::new(env!("CARGO_BIN_EXE_moga"))
+            .args(&args)
+            .current_dir(&s.dir)
+            .env("HOME", &s.dir)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let state = |table: &str| Lut::read(&s.path(table)).unwrap().meta.device_state;
+
+    let mut child = profile("checked.csv", &[]);
+    let stderr_lines = child.stderr.take().unwrap();
+    let table = s.path("checked.csv");
+    // Cool until the first batch is in the table, then hot.
+    let heating = std::thread::spawn({
+        let (table, script) = (table.clone(), script.clone());
+        move || {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while rows_in(&table) < 2 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            weather(&script, 100.0);
+        }
+    });
+    // Cool again once a throttled batch is caught, so that it is measured cool again.
+    let mut stderr = String::new();
+    let mut cooled = false;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr_lines)) {
+        let line = line.unwrap();
+        if !cooled && line.contains("throttled batch (") {
+            cooled = true;
+            weather(&script, 0.0);
+        }
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    heating.join().unwrap();
+    let out = child.wait().unwrap();
+    assert!(out.success(), "{stderr}");
+    assert!(cooled, "the device never throttled a batch:\n{stderr}");
+    if std::env::var_os("MOGA_TEST_SHOW").is_some() {
+        eprintln!("{stderr}");
+    }
+    assert!(
+        stderr.contains("the reference ran") && stderr.contains("cooled back in"),
+        "{stderr}"
+    );
+    let st = state("checked.csv");
+    let check = &st[&format!("{id} throttle check")];
+    assert!(
+        check.starts_with("--throttle-check 20%: first batch's reference"),
+        "{check}"
+    );
+    assert!(
+        check.contains("measured again after a cool-down"),
+        "{check}"
+    );
+    let after = &st[&format!("{id} hottest zone after batches")];
+    let max: f64 = after
+        .split("max ")
+        .nth(1)
+        .and_then(|m| m.split('°').next()?.parse().ok())
+        .unwrap();
+    assert!(
+        max >= 45.0,
+        "the device was read hot after a batch: {after}"
+    );
+
+    // The same heat, unchecked: kept as measured, and said so in the table.
+    weather(&script, 100.0);
+    let out = profile("unchecked.csv", &["--no-throttle-check"])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("throttled batch ("), "{stderr}");
+    let st = state("unchecked.csv");
+    assert!(!st.contains_key(&format!("{id} throttle check")));
+    let clock = &st[&format!("{id} gpu clock (kgsl-3d0) before batches")];
+    assert!(
+        clock.starts_with("min 300 MHz"),
+        "throttled clocks read: {clock}"
+    );
+}
+
 /// A profile on the fixture through `server`, writing `out`, in batches of 4.
 fn fixture_profile(device: &str, server: &str, out: &str) -> Vec<String> {
     let mut a = common::profile_args(device, "fairnas", out);

@@ -1,8 +1,10 @@
 //! `moga-adbd-fixture --root DIR [--port N] [--serial S] [--model M] [--soc S] [--abi A]
 //! [--disk-full] [--no-vulkan] [--gles 'VENDOR, RENDERER, VERSION']
 //! [--thermal-zone TYPE=MILLIDEGREES]... [--cpu-freq POLICY=KHZ]... [--gpu-clock HZ]
-//! [--battery-temp TENTHS]`:
+//! [--battery-temp TENTHS] [--thermal-script FILE]`:
 //! serves one fake device on 127.0.0.1 and prints `listening 127.0.0.1:PORT` once ready.
+//! A thermal script (see `adbd_fixture::thermal`) heats the device while its programs
+//! run, drives the readings above from that, and slows the programs while throttled.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use adbd_fixture::server::{Config, serve};
+use adbd_fixture::thermal::Script;
 
 fn main() -> ExitCode {
     let mut cfg = Config::default();
@@ -62,6 +65,11 @@ fn main() -> ExitCode {
                     .map(|t| cfg.battery_tenths = Some(t))
                     .map_err(|e| format!("--battery-temp: {e}"))
             }),
+            "--thermal-script" => value("--thermal-script").and_then(|v| {
+                Script::read(std::path::Path::new(&v))
+                    .map(|_| cfg.thermal_script = Some(PathBuf::from(&v)))
+                    .map_err(|e| format!("--thermal-script {e}"))
+            }),
             "--no-vulkan" => {
                 cfg.vulkan = false;
                 Ok(())
@@ -77,7 +85,7 @@ fn main() -> ExitCode {
         eprintln!("moga-adbd-fixture: --root DIR is required");
         return ExitCode::from(2);
     }
-    if let Err(e) = cfg.prepare() {
+    if let Err(e) = cfg.prepare().and_then(|()| cfg.start_thermal()) {
         eprintln!("moga-adbd-fixture: preparing {}: {e}", cfg.root.display());
         return ExitCode::FAILURE;
     }

@@ -29,6 +29,7 @@ use std::thread;
 use crate::protocol::{
     self, A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_VERSION, A_WRTE, MAX_PAYLOAD, Message, shell, sync,
 };
+use crate::thermal::{Readings, Script, Thermal};
 
 /// The device this fixture pretends to be.
 #[derive(Clone, Debug)]
@@ -65,6 +66,11 @@ pub struct Config {
     pub gpu_hz: Option<u64>,
     /// The battery's `temp`, tenths of a degree.
     pub battery_tenths: Option<i64>,
+    /// A heat model that drives the readings above and slows the device's programs
+    /// while throttled (`--thermal-script`); started by [`Config::start_thermal`].
+    pub thermal_script: Option<PathBuf>,
+    /// The running heat model.
+    pub thermal: Option<Arc<Thermal>>,
 }
 
 impl Default for Config {
@@ -87,6 +93,8 @@ impl Default for Config {
             cpu_khz: Vec::new(),
             gpu_hz: None,
             battery_tenths: None,
+            thermal_script: None,
+            thermal: None,
         }
     }
 }
@@ -249,6 +257,61 @@ impl Config {
             || !self.cpu_khz.is_empty()
             || self.gpu_hz.is_some()
             || self.battery_tenths.is_some()
+            || self.thermal_script.is_some()
+    }
+
+    /// Starts the heat model of `--thermal-script` (after [`Config::prepare`], whose
+    /// sysfs files it drives; a device with a script and no zone gets one,
+    /// `cpu-thermal`, at the script's ambient temperature).
+    pub fn start_thermal(&mut self) -> io::Result<()> {
+        let Some(path) = self.thermal_script.clone() else {
+            return Ok(());
+        };
+        let script = Script::read(&path).map_err(io::Error::other)?;
+        if self.thermal_zones.is_empty() {
+            self.thermal_zones
+                .push(("cpu-thermal".into(), (script.ambient * 1000.0) as i64));
+            self.prepare()?;
+        }
+        let sys = self.root.join("sys");
+        let base = self.thermal_zones[0].1 as f64 / 1000.0;
+        let readings = Readings {
+            zones: (0..self.thermal_zones.len())
+                .map(|i| {
+                    (
+                        sys.join(format!("class/thermal/thermal_zone{i}/temp")),
+                        self.thermal_zones[i].1 as f64 / 1000.0 - base,
+                    )
+                })
+                .collect(),
+            clocks: self
+                .cpu_khz
+                .iter()
+                .map(|(policy, khz)| {
+                    (
+                        sys.join(format!(
+                            "devices/system/cpu/cpufreq/{policy}/scaling_cur_freq"
+                        )),
+                        *khz,
+                    )
+                })
+                .chain(
+                    self.gpu_hz
+                        .map(|hz| (sys.join("class/kgsl/kgsl-3d0/gpuclk"), hz)),
+                )
+                .collect(),
+            battery: self.battery_tenths.map(|t| {
+                (
+                    sys.join("class/power_supply/battery/temp"),
+                    t as f64 / 10.0 - base,
+                )
+            }),
+        };
+        let t = Arc::new(Thermal::new(script, readings, Some(path))?);
+        let model = t.clone();
+        thread::spawn(move || model.run());
+        self.thermal = Some(t);
+        Ok(())
     }
 
     fn map_command(&self, cmd: &str) -> String {
@@ -622,15 +685,33 @@ fn run_shell(s: &mut Stream, cmd: &str, cfg: &Config, v2: bool) -> io::Result<()
         cfg.root.join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(cfg.map_command(if cmd.is_empty() { "true" } else { cmd }))
         .current_dir(&cfg.root)
         .env("PATH", path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+        .stderr(Stdio::piped());
+    // A device program (the runner) heats the device and is slowed while it throttles.
+    let heats = cfg
+        .thermal
+        .as_ref()
+        .filter(|_| launch_through(cmd, "x") != cmd);
+    let mut child = command.spawn()?;
+    let pid = child.id() as i32;
+    if let Some(t) = heats {
+        t.started(pid);
+    }
+    let result = pump_shell(s, &mut child, v2);
+    if let Some(t) = heats {
+        t.ended(pid);
+    }
+    result
+}
+
+fn pump_shell(s: &mut Stream, child: &mut std::process::Child, v2: bool) -> io::Result<()> {
     let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
     let pumps: Vec<_> = [
         (

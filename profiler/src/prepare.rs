@@ -33,6 +33,8 @@ pub struct Prepared {
     pub fixed_performance: Option<bool>,
     /// Waiting for it to cool down before each batch (`--max-temp`).
     pub thermal: Option<crate::thermal::ThermalGuard>,
+    /// Measuring a throttled batch again (`--throttle-check`).
+    pub throttle_check: Option<crate::thermal::ThrottleCheck>,
     /// Its hottest zone before each batch, and the waits.
     pub heat: std::sync::Mutex<crate::thermal::HeatLog>,
 }
@@ -225,6 +227,7 @@ pub fn prepare(
             info,
             fixed_performance,
             thermal: opts.thermal,
+            throttle_check: opts.throttle_check,
             heat: Default::default(),
         }),
         Err(e) => {

@@ -170,6 +170,8 @@ pub struct ProfileOptions {
     pub wait_device: std::time::Duration,
     /// `--max-temp`/`--cool-down`: wait for a hot device before each batch.
     pub thermal: Option<crate::thermal::ThermalGuard>,
+    /// `--throttle-check`: measure a throttled batch again after a cool-down.
+    pub throttle_check: Option<crate::thermal::ThrottleCheck>,
 }
 
 /// What a run did for one device model.
@@ -653,7 +655,7 @@ pub(crate) fn finish_devices(
         }
         let heat = p.heat.lock().unwrap_or_else(|e| e.into_inner());
         meta.device_state
-            .extend(heat.entries(p.device.id(), p.thermal));
+            .extend(heat.entries(p.device.id(), p.thermal, p.throttle_check));
     }
     errors.into_inner().unwrap_or_else(|e| e.into_inner())
 }

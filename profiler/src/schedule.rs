@@ -14,6 +14,25 @@ use indicatif::ProgressBar;
 use crate::error::{Error, Result};
 use crate::prepare::Prepared;
 
+/// A result that may hold the runner's record (whose reference time the throttle check
+/// reads).
+pub trait Timed {
+    /// The record, when the item was measured.
+    fn record(&self) -> Option<&device_runner::protocol::BenchRecord>;
+}
+
+impl<K> Timed for (K, crate::measure::Outcome) {
+    fn record(&self) -> Option<&device_runner::protocol::BenchRecord> {
+        self.1.as_ref().ok()
+    }
+}
+
+/// The reference network's median over a batch's results.
+fn reference_ms<R: Timed>(results: &[R]) -> Option<f64> {
+    let records: Vec<_> = results.iter().filter_map(Timed::record).collect();
+    crate::reference::reference_median(&records)
+}
+
 /// Measures a batch of items on a device: one result per item.
 pub type Measure<'a, T, R> = dyn Fn(&Prepared, &[T]) -> Result<Vec<R>> + Sync + 'a;
 
@@ -76,7 +95,7 @@ const COMEBACKS: usize = 3;
 
 /// One device working through its group's queue, `batch` items at a time; a device that
 /// fails is waited for, at most `wait`, and goes on when it is back.
-fn work<T, R, L: Ledger<R>>(
+fn work<T, R: Timed, L: Ledger<R>>(
     p: &Prepared,
     shared: &Shared<T, L>,
     batch: usize,
@@ -94,8 +113,40 @@ fn work<T, R, L: Ledger<R>>(
         bar.set_message(format!("{}: {}", p.device.id(), label(&items[0])));
         crate::thermal::before_batch(&p.device, p.thermal, &p.heat, &|line| say(bar, line));
         match measure(p, &items) {
-            Ok(results) => {
+            Ok(mut results) => {
                 comebacks = 0;
+                if let Some(why) = crate::thermal::after_batch(p, reference_ms(&results)) {
+                    let id = p.device.id();
+                    say(
+                        bar,
+                        format!(
+                            "device {id}: throttled batch ({why}): cooling down, then measuring it again"
+                        ),
+                    );
+                    crate::thermal::cool_back(p, &|line| say(bar, line));
+                    match measure(p, &items) {
+                        Ok(again) => {
+                            if crate::thermal::measured_again(p, reference_ms(&again)) {
+                                say(
+                                    bar,
+                                    format!(
+                                        "device {id}: measured again, still throttled: kept and counted in the table's device_state"
+                                    ),
+                                );
+                            }
+                            results = again;
+                        }
+                        Err(e) => {
+                            crate::thermal::measured_again(p, None);
+                            say(
+                                bar,
+                                format!(
+                                    "device {id}: measuring the throttled batch again failed ({e}): the first measurement is kept"
+                                ),
+                            );
+                        }
+                    }
+                }
                 bar.inc(items.len() as u64);
                 shared
                     .ledger
@@ -121,7 +172,7 @@ fn work<T, R, L: Ledger<R>>(
 
 /// Every device of every group works on its group's queue, in parallel; a device that
 /// goes away is waited for at most `wait`.
-pub fn run<T: Send, R, L: Ledger<R>>(
+pub fn run<T: Send, R: Timed, L: Ledger<R>>(
     groups: &[(&Shared<T, L>, &[Prepared])],
     batch: usize,
     wait: Duration,

@@ -3,14 +3,21 @@
 //! device's thermal zones, CPU and GPU clocks and battery temperature (sysfs, through
 //! its shell); with `--max-temp C` it waits,
 //! at most `--cool-down S` and saying so, until the device is at or below C, and a batch
-//! that still starts hotter is measured and counted as such. The readings and waits go
-//! into the table's metadata (`device_state`).
+//! that still starts hotter is measured and counted as such. After every batch it reads
+//! them again and, with `--throttle-check PCT` (the default), compares the batch's
+//! reference-network time with the first batch's: a batch that ran it more than PCT %
+//! slower while the device was warmer or clocked lower was measured throttled, and is
+//! measured again once the device has cooled back (at most `--cool-down S`), flagged.
+//! The readings, waits and re-measured batches go into the table's metadata
+//! (`device_state`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::device::Device;
+use crate::prepare::Prepared;
+use crate::props::HeatReading;
 
 /// `--max-temp` and `--cool-down`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,6 +26,32 @@ pub struct ThermalGuard {
     pub max_celsius: f64,
     /// The longest wait for it to cool down before measuring anyway.
     pub cool_down: Duration,
+}
+
+/// `--throttle-check PCT`: a batch that ran the reference network more than `slower`
+/// (a share: 0.2 is 20 %) slower than the first batch did, while the device was warmer
+/// or its clocks lower than before the first batch, is measured again after a
+/// cool-down of at most `cool_down`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThrottleCheck {
+    /// How much slower the reference may run before a batch is suspect.
+    pub slower: f64,
+    /// The longest wait for the device to cool back before measuring again.
+    pub cool_down: Duration,
+}
+
+/// A zone this much warmer than before the first batch counts as heated up, °C.
+const WARMER: f64 = 2.0;
+/// A clock below this share of its value before the first batch counts as lowered.
+const LOWER_CLOCK: f64 = 0.95;
+
+/// The first batch of a device: its reference time and the readings before it.
+#[derive(Clone, Debug)]
+pub struct FirstBatch {
+    /// The reference network's median in the first batch, ms.
+    pub reference_ms: f64,
+    /// The readings before it.
+    pub heat: HeatReading,
 }
 
 /// How often a hot device is read again while it cools down.
@@ -45,11 +78,30 @@ pub struct HeatLog {
     pub hot_batches: u32,
     /// Batches started with no readable zone.
     pub unreadable: u32,
+    /// The hottest zone's temperature when each batch ended, °C.
+    pub after_batches: Vec<f64>,
+    /// The readings before the batch now measured.
+    pub last_before: Option<HeatReading>,
+    /// The first batch that ran the reference network.
+    pub first: Option<FirstBatch>,
+    /// Batches measured again (throttled): the reference's time against the first
+    /// batch's, measured throttled and measured again.
+    pub remeasured: Vec<(f64, f64)>,
+    /// Batches measured again that were still slow and hot (kept, counted).
+    pub still_throttled: u32,
+    /// Batches with a slow reference but neither warmer nor clocked lower (kept: not
+    /// heat).
+    pub slow_not_hot: u32,
 }
 
 impl HeatLog {
     /// The log as `device_state` entries of a table's metadata, keyed `<id> …`.
-    pub fn entries(&self, id: &str, guard: Option<ThermalGuard>) -> Vec<(String, String)> {
+    pub fn entries(
+        &self,
+        id: &str,
+        guard: Option<ThermalGuard>,
+        check: Option<ThrottleCheck>,
+    ) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut spread = |what: String, values: &[f64], unit: &str, digits: usize| {
             let mut t = values.to_vec();
@@ -58,7 +110,7 @@ impl HeatLog {
             }
             t.sort_by(f64::total_cmp);
             out.push((
-                format!("{id} {what} before batches"),
+                format!("{id} {what} batches"),
                 format!(
                     "min {:.digits$}{unit}, median {:.digits$}{unit}, max {:.digits$}{unit} ({} batches)",
                     t[0],
@@ -68,16 +120,17 @@ impl HeatLog {
                 ),
             ));
         };
-        spread("hottest zone".into(), &self.before_batches, "°C", 1);
+        spread("hottest zone before".into(), &self.before_batches, "°C", 1);
         for (policy, khz) in &self.cpu_khz {
             let mhz: Vec<f64> = khz.iter().map(|k| k / 1000.0).collect();
-            spread(format!("cpu {policy}"), &mhz, " MHz", 0);
+            spread(format!("cpu {policy} before"), &mhz, " MHz", 0);
         }
         if let Some((source, _)) = self.gpu_hz.first() {
             let mhz: Vec<f64> = self.gpu_hz.iter().map(|(_, h)| h / 1e6).collect();
-            spread(format!("gpu clock ({source})"), &mhz, " MHz", 0);
+            spread(format!("gpu clock ({source}) before"), &mhz, " MHz", 0);
         }
-        spread("battery".into(), &self.battery, "°C", 1);
+        spread("battery before".into(), &self.battery, "°C", 1);
+        spread("hottest zone after".into(), &self.after_batches, "°C", 1);
         if self.unreadable > 0 {
             out.push((
                 format!("{id} thermal zones"),
@@ -97,8 +150,185 @@ impl HeatLog {
                 ),
             ));
         }
+        if let Some(c) = check {
+            let first = match &self.first {
+                Some(f) => format!(
+                    "first batch's reference {:.3} ms{}",
+                    f.reference_ms,
+                    f.heat
+                        .hottest()
+                        .map(|(c, _)| format!(" at {c:.1}°C"))
+                        .unwrap_or_default()
+                ),
+                None => "no batch ran the reference".into(),
+            };
+            let times = |pick: fn(&(f64, f64)) -> f64| {
+                self.remeasured
+                    .iter()
+                    .map(|r| format!("{:.2}x", pick(r)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let again = if self.remeasured.is_empty() {
+                "no batch measured again".to_string()
+            } else {
+                format!(
+                    "{} batches measured again after a cool-down (reference {} of the first batch's, then {}), {} still throttled",
+                    self.remeasured.len(),
+                    times(|r| r.0),
+                    times(|r| r.1),
+                    self.still_throttled
+                )
+            };
+            out.push((
+                format!("{id} throttle check"),
+                format!(
+                    "--throttle-check {:.0}%: {first}; {again}; {} slow batches neither warmer nor clocked lower kept",
+                    c.slower * 100.0,
+                    self.slow_not_hot
+                ),
+            ));
+        }
         out
     }
+}
+
+/// Why `now` looks throttled against `first` (a zone warmer by [`WARMER`] or more, a
+/// clock lowered below [`LOWER_CLOCK`] of its value), if it does.
+pub fn heated(now: &HeatReading, first: &HeatReading) -> Option<String> {
+    if let (Some((c, zone)), Some((c0, _))) = (now.hottest(), first.hottest())
+        && c >= c0 + WARMER
+    {
+        return Some(format!("{zone} at {c:.1}°C (first batch {c0:.1}°C)"));
+    }
+    for (policy, khz) in &now.cpu_khz {
+        if let Some((_, k0)) = first.cpu_khz.iter().find(|(p, _)| p == policy)
+            && (*khz as f64) < *k0 as f64 * LOWER_CLOCK
+        {
+            return Some(format!(
+                "cpu {policy} at {} MHz (first batch {} MHz)",
+                khz / 1000,
+                k0 / 1000
+            ));
+        }
+    }
+    if let (Some((source, hz)), Some((_, h0))) = (&now.gpu_hz, &first.gpu_hz)
+        && (*hz as f64) < *h0 as f64 * LOWER_CLOCK
+    {
+        return Some(format!(
+            "gpu clock ({source}) at {} MHz (first batch {} MHz)",
+            hz / 1_000_000,
+            h0 / 1_000_000
+        ));
+    }
+    None
+}
+
+/// After a batch on `p` whose reference network ran `reference_ms` (median): reads the
+/// device again and, with a throttle check, says why the batch must be measured again
+/// (its reference ran too slow while the device was warmer or clocked lower), if so.
+pub fn after_batch(p: &Prepared, reference_ms: Option<f64>) -> Option<String> {
+    let now = p.device.heat().unwrap_or_default();
+    let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((c, _)) = now.hottest() {
+        l.after_batches.push(c);
+    }
+    let check = p.throttle_check?;
+    let ms = reference_ms.filter(|m| m.is_finite() && *m > 0.0)?;
+    let Some(first) = &l.first else {
+        let heat = l.last_before.clone().unwrap_or(now);
+        l.first = Some(FirstBatch {
+            reference_ms: ms,
+            heat,
+        });
+        return None;
+    };
+    let slower = ms / first.reference_ms;
+    if slower <= 1.0 + check.slower {
+        return None;
+    }
+    let before = l.last_before.as_ref();
+    match heated(&now, &first.heat).or_else(|| before.and_then(|b| heated(b, &first.heat))) {
+        Some(why) => {
+            l.remeasured.push((slower, f64::NAN));
+            Some(format!(
+                "the reference ran {slower:.2}x as long as in the first batch, {why}"
+            ))
+        }
+        None => {
+            l.slow_not_hot += 1;
+            None
+        }
+    }
+}
+
+/// Before measuring a throttled batch again: waits (at most the check's cool-down,
+/// saying so) until the device is neither warmer nor clocked lower than before its
+/// first batch.
+pub fn cool_back(p: &Prepared, say: &dyn Fn(String)) {
+    let (Some(check), Some(first)) = (
+        p.throttle_check,
+        p.heat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .first
+            .clone(),
+    ) else {
+        return;
+    };
+    let id = p.device.id();
+    let start = Instant::now();
+    let mut said = start;
+    loop {
+        let now = p.device.heat().unwrap_or_default();
+        let why = heated(&now, &first.heat);
+        let Some(why) = why else {
+            say(format!(
+                "device {id}: cooled back in {:.0} s",
+                start.elapsed().as_secs_f64()
+            ));
+            break;
+        };
+        if start.elapsed() >= check.cool_down {
+            say(format!(
+                "device {id}: still {why} after {} s: measuring again anyway",
+                check.cool_down.as_secs()
+            ));
+            break;
+        }
+        if said.elapsed() >= SAY_EVERY {
+            said = Instant::now();
+            say(format!(
+                "device {id}: {why} after {:.0} s of cooling down",
+                start.elapsed().as_secs_f64()
+            ));
+        }
+        std::thread::sleep(POLL.min(check.cool_down.saturating_sub(start.elapsed())));
+    }
+    let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
+    l.waits += 1;
+    l.waited_s += start.elapsed().as_secs_f64();
+}
+
+/// After measuring a throttled batch again (`reference_ms`: its reference's median, or
+/// `None` when it failed): records it; whether it is still throttled.
+pub fn measured_again(p: &Prepared, reference_ms: Option<f64>) -> bool {
+    let now = p.device.heat().unwrap_or_default();
+    let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(check), Some(first)) = (p.throttle_check, l.first.clone()) else {
+        return false;
+    };
+    let slower = reference_ms.map_or(f64::NAN, |m| m / first.reference_ms);
+    if let Some(last) = l.remeasured.last_mut() {
+        last.1 = slower;
+    }
+    // A batch that failed to be measured again counts as slow.
+    let slow = slower.is_nan() || slower > 1.0 + check.slower;
+    let still = slow && heated(&now, &first.heat).is_some();
+    if still {
+        l.still_throttled += 1;
+    }
+    still
 }
 
 /// The hottest readable zone of `device`: (°C, zone type); `None` where none is
@@ -130,6 +360,7 @@ pub fn before_batch(
             l.gpu_hz.push((source.clone(), *hz as f64));
         }
         l.battery.extend(heat.battery_celsius);
+        l.last_before = Some(heat.clone());
     }
     let Some((mut celsius, mut zone)) = heat.hottest().map(|(c, k)| (c, k.to_string())) else {
         log.lock().unwrap_or_else(|e| e.into_inner()).unreadable += 1;
@@ -193,13 +424,13 @@ mod tests {
             waits: 2,
             waited_s: 31.4,
             hot_batches: 1,
-            unreadable: 0,
+            ..HeatLog::default()
         };
         let guard = ThermalGuard {
             max_celsius: 50.0,
             cool_down: Duration::from_secs(30),
         };
-        let e = log.entries("phone", Some(guard));
+        let e = log.entries("phone", Some(guard), None);
         assert_eq!(
             e[0],
             (
@@ -222,6 +453,58 @@ mod tests {
             e[3].1,
             "--max-temp 50.0°C: 2 waits, 31 s; 1 batches started hotter after 30 s"
         );
-        assert!(HeatLog::default().entries("x", None).is_empty());
+        assert!(HeatLog::default().entries("x", None, None).is_empty());
+    }
+
+    fn reading(celsius: f64, cpu_khz: u64, gpu_hz: u64) -> HeatReading {
+        HeatReading {
+            zones: vec![crate::props::ThermalZone {
+                zone: "thermal_zone0".into(),
+                kind: "gpu0".into(),
+                celsius: Some(celsius),
+            }],
+            cpu_khz: vec![("policy0".into(), cpu_khz)],
+            gpu_hz: Some(("kgsl-3d0".into(), gpu_hz)),
+            battery_celsius: None,
+        }
+    }
+
+    #[test]
+    fn throttled_means_warmer_or_clocked_lower_than_the_first_batch() {
+        let first = reading(36.0, 1_800_000, 600_000_000);
+        assert_eq!(heated(&reading(37.5, 1_800_000, 600_000_000), &first), None);
+        assert_eq!(
+            heated(&reading(38.0, 1_800_000, 600_000_000), &first).unwrap(),
+            "gpu0 at 38.0°C (first batch 36.0°C)"
+        );
+        assert_eq!(
+            heated(&reading(36.0, 900_000, 600_000_000), &first).unwrap(),
+            "cpu policy0 at 900 MHz (first batch 1800 MHz)"
+        );
+        assert!(
+            heated(&reading(36.0, 1_800_000, 300_000_000), &first)
+                .unwrap()
+                .starts_with("gpu clock (kgsl-3d0) at 300 MHz")
+        );
+        assert_eq!(heated(&HeatReading::default(), &first), None);
+        let log = HeatLog {
+            first: Some(FirstBatch {
+                reference_ms: 12.5,
+                heat: first,
+            }),
+            remeasured: vec![(2.4, 1.03)],
+            after_batches: vec![36.5, 47.0],
+            ..HeatLog::default()
+        };
+        let check = ThrottleCheck {
+            slower: 0.2,
+            cool_down: Duration::from_secs(60),
+        };
+        let e = log.entries("phone", None, Some(check));
+        assert_eq!(e[0].0, "phone hottest zone after batches");
+        assert_eq!(
+            e[1].1,
+            "--throttle-check 20%: first batch's reference 12.500 ms at 36.0°C; 1 batches measured again after a cool-down (reference 2.40x of the first batch's, then 1.03x), 0 still throttled; 0 slow batches neither warmer nor clocked lower kept"
+        );
     }
 }

@@ -168,6 +168,7 @@ pub(super) fn measure_options(
         ort_lib: m.ort_lib.clone(),
         fixed_performance: !m.no_fixed_performance,
         thermal: None,
+        throttle_check: None,
         wait_device: super::devices::wait(&m.servers),
     })
 }

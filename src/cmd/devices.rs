@@ -147,6 +147,11 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
             "--max-temp {c}: expected degrees Celsius between 0 and 150"
         );
     }
+    anyhow::ensure!(
+        a.throttle_check > 0.0 && a.throttle_check.is_finite(),
+        "--throttle-check {}: expected a percentage above 0",
+        a.throttle_check
+    );
     if let Some(profile) = &a.limits {
         device_runner::limit_profiles::find(profile)
             .map_err(|e| anyhow::anyhow!("--limits: {e}"))?;
@@ -196,6 +201,10 @@ pub fn run_profile(a: ProfileArgs) -> Result<ExitCode> {
         fixed_performance: !a.no_fixed_performance,
         thermal: a.max_temp.map(|c| profiler::thermal::ThermalGuard {
             max_celsius: c,
+            cool_down: std::time::Duration::from_secs(a.cool_down),
+        }),
+        throttle_check: (!a.no_throttle_check).then(|| profiler::thermal::ThrottleCheck {
+            slower: a.throttle_check / 100.0,
             cool_down: std::time::Duration::from_secs(a.cool_down),
         }),
         wait_device: wait(&a.servers),

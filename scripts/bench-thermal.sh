@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# What heat does to a latency table, and what the throttle check gives back: the adbd
+# fixture as a phone that heats while the runner runs and throttles (its clocks read
+# lower, its programs really run slower: SIGSTOP/SIGCONT duty cycling) about halfway
+# through a run. Per repeat, interleaved:
+#   cool      the fixture without a thermal script (the phone at rest all along)
+#   checked   the thermal script, `moga profile` with its default --throttle-check
+#   unchecked the same script, --no-throttle-check (every batch kept as measured)
+# Each table is then judged by `moga lut validate` on the same random networks (one
+# sample seed per repeat) measured whole on a cool fixture: share within ±5 % and ±10 %
+# (Wilson intervals), RMSPE and Kendall's τ on the held-out half, with the prediction
+# the table keeps by default; and what the profiler re-measured.
+#
+#   scripts/bench-thermal.sh [--space fairnas] [--resolution 224] [--samples 30]
+#                            [--repeats 2] [--seed 1] [--slowdown 2.5] [--out DIR]
+#
+# The thermal script's heating rate is set from the cool run of the same repeat, so
+# that the device reaches its throttling point after about half of that run's runner
+# time (written to DIR/thermal-script-rN.txt). Tables, per-network figures and a
+# summary (summary.jsonl) stay in --out (default target/bench-thermal).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+space=fairnas res=224 samples=30 repeats=2 seed=1 slowdown=2.5 out=target/bench-thermal
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --space) space="$2"; shift 2 ;;
+    --resolution) res="$2"; shift 2 ;;
+    --samples) samples="$2"; shift 2 ;;
+    --repeats) repeats="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --slowdown) slowdown="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "bench-thermal.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+
+cargo build --release --quiet --bins -p moga -p device-runner -p adbd-fixture
+moga=target/release/moga
+fixture=target/release/moga-adbd-fixture
+rm -rf "$out"
+mkdir -p "$out"
+summary="$out/summary.jsonl"
+: > "$summary"
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done' EXIT
+
+# A phone's readings: the first zone is the one the script drives; clocks halve when
+# throttled.
+device=(--abi x86_64 --thermal-zone cpu-thermal=35000 --thermal-zone battery=31000
+  --cpu-freq policy0=1804800 --cpu-freq policy4=2419200 --gpu-clock 585000000)
+
+# Starts a fixture (extra arguments: a thermal script) under $out/$1; prints its address.
+start() {
+  local name=$1
+  shift
+  rm -rf "${out:?}/$name"
+  mkfifo "$out/$name.addr"
+  "$fixture" --root "$out/$name" "${device[@]}" "$@" > "$out/$name.addr" &
+  pids+=($!)
+  read -r line < "$out/$name.addr"
+  rm -f "$out/$name.addr"
+  echo "${line#listening }"
+}
+stop() { kill "${pids[-1]}" 2> /dev/null || true; wait "${pids[-1]}" 2> /dev/null || true; unset 'pids[-1]'; }
+
+shape=(--space "$space" --resolution "$res" --classes 1000)
+profile() { # CASE ADDR SEED [ARGS]: profiles $out/CASE.csv, timed; profile JSON to $out/CASE.json
+  local tag=$1 addr=$2 pseed=$3
+  shift 3
+  local t0
+  t0=$(date +%s.%N)
+  echo "+ moga profile --device tcp:$addr ${shape[*]} --seed $pseed $*" >&2
+  $moga profile --device "tcp:$addr" "${shape[@]}" --seed "$pseed" -o "$out/$tag.csv" --json "$@" \
+    > "$out/$tag.json" 2> "$out/$tag.log"
+  python3 -c "import sys,time; print(round(time.time()-float(sys.argv[1]),1))" "$t0" > "$out/$tag.seconds"
+}
+
+for r in $(seq 1 "$repeats"); do
+  pseed=$((seed + r - 1)) vseed=$((seed + 1000 * (r - 1)))
+  printf '\n== repeat %d of %d: %s at %d px, profile seed %d, sample seed %d\n' \
+    "$r" "$repeats" "$space" "$res" "$pseed" "$vseed" >&2
+  addr=$(start cool-r$r)
+  profile cool-r$r "$addr" "$pseed"
+  stop
+  # Runner time of the cool run, from its heat readings' count is not kept: take the
+  # run's wall time less a fixed 20 % for the profiler's own work.
+  secs=$(cat "$out/cool-r$r.seconds")
+  script="$out/thermal-script-r$r.txt"
+  python3 - "$secs" "$slowdown" > "$script" <<'PY'
+import sys
+secs, slowdown = float(sys.argv[1]), float(sys.argv[2])
+runner = 0.8 * secs
+print("# bench-thermal.sh: throttles after about half of the cool run's runner time")
+print("ambient 35")
+print(f"heat {10.0 / (runner / 2):.4f}")
+print(f"cool {10.0 / (runner / 2) / 2:.4f}")
+print("throttle 45")
+print("hysteresis 3")
+print(f"slowdown {slowdown}")
+print("clock 0.5")
+PY
+  for c in checked unchecked; do
+    addr=$(start "$c-r$r" --thermal-script "$script")
+    if [ "$c" = checked ]; then
+      profile "$c-r$r" "$addr" "$pseed"
+    else
+      profile "$c-r$r" "$addr" "$pseed" --no-throttle-check
+    fi
+    stop
+  done
+  # The truth: the same networks measured whole on a cool device, against each table.
+  for c in cool checked unchecked; do
+    addr=$(start "truth-$c-r$r")
+    echo "+ moga lut validate --lut $out/$c-r$r.csv --samples $samples --seed $vseed --device tcp:$addr" >&2
+    $moga lut validate --lut "$out/$c-r$r.csv" "${shape[@]}" --samples "$samples" --seed "$vseed" \
+      --device "tcp:$addr" --no-store --details "$out/$c-r$r.details.jsonl" --json \
+      > "$out/$c-r$r.validate.json" 2> "$out/$c-r$r.validate.log" || true
+    stop
+    python3 - "$c" "$r" "$out" >> "$summary" <<'PY'
+import json, statistics, sys
+case, r, out = sys.argv[1], sys.argv[2], sys.argv[3]
+tag = f"{out}/{case}-r{r}"
+p = json.loads(open(f"{tag}.json").read().splitlines()[0])
+v = json.loads(open(f"{tag}.validate.json").read().splitlines()[0])
+kept = next(x for x in v["variants"] if x["chosen"])
+meta = next(json.loads(l[len("# meta: "):]) for l in open(f"{tag}.csv") if l.startswith("# meta: "))
+state = meta.get("device_state", {})
+pick = lambda suffix: next((v for k, v in state.items() if k.endswith(suffix)), None)
+held = [json.loads(l) for l in open(f"{tag}.details.jsonl")]
+held = [x for x in held if x["half"] == "holdout" and x.get("measured_ms")]
+pred = lambda x: x.get("corrected_ms") or x["units_ms"]
+errs = [100 * (pred(x) - x["measured_ms"]) / x["measured_ms"] for x in held]
+print(json.dumps({
+    "case": case, "run": int(r), "profile_s": float(open(f"{tag}.seconds").read()),
+    "drift_pct": p.get("drift_pct"),
+    "throttle_check": pick(" throttle check"), "hottest_before": pick(" hottest zone before batches"),
+    "hottest_after": pick(" hottest zone after batches"),
+    "holdout_n": v["holdout_n"], "kept": kept["name"], "default": kept["holdout"],
+    "mean_error_pct": round(statistics.mean(errs), 2) if errs else None,
+}))
+PY
+  done
+done
+
+printf '\n== summary: %s at %d px, held-out half of %s networks measured whole on a cool device\n' \
+  "$space" "$res" "$samples"
+python3 - "$summary" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ci = lambda m, k: f"{100*m[k]:.0f} [{100*m[k+'_ci'][0]:.0f},{100*m[k+'_ci'][1]:.0f}]"
+print(f"{'case':<10} {'run':>3} {'profile':>8} {'±5 %':>14} {'±10 %':>14} {'RMSPE':>7} {'bias':>7} {'tau':>6}  drift of the reference")
+for r in rows:
+    d = r["default"]
+    drift = r["drift_pct"]
+    drift = f"{drift[0]:+.0f} to {drift[1]:+.0f} %" if drift else "-"
+    print(f"{r['case']:<10} {r['run']:>3} {r['profile_s']:>7.0f}s {ci(d,'within_5pct'):>14} {ci(d,'within_10pct'):>14} "
+          f"{d['rmspe_pct']:>6.2f}% {r['mean_error_pct']:>+6.2f}% {d['kendall_tau']:>6.3f}  {drift}")
+    for k in ("hottest_before", "hottest_after", "throttle_check"):
+        if r.get(k):
+            print(f"{'':<15}{k.replace('_', ' ')}: {r[k]}")
+by = {}
+for r in rows:
+    by.setdefault(r["case"], []).append(r["default"])
+print("\nworst of each case's runs:")
+for c, ds in by.items():
+    print(f"{c:<10} ±5 % {100*min(d['within_5pct'] for d in ds):.0f} %, ±10 % {100*min(d['within_10pct'] for d in ds):.0f} %, "
+          f"RMSPE {max(d['rmspe_pct'] for d in ds):.2f} %, tau {min(d['kendall_tau'] for d in ds):.3f} ({len(ds)} runs)")
+PY
+echo "summary: $summary" >&2
