@@ -3,7 +3,8 @@
 # fixture as a phone that heats while the runner runs and throttles (its clocks read
 # lower, its programs really run slower: SIGSTOP/SIGCONT duty cycling) about halfway
 # through a run. Per repeat, interleaved:
-#   cool      the fixture without a thermal script (the phone at rest all along)
+#   cool      a script that never throttles (its zone counts the runner's seconds
+#             from 100 °C, no cooling), --no-throttle-check: the phone at rest
 #   checked   the thermal script, `moga profile` with its default --throttle-check
 #   unchecked the same script, --no-throttle-check (every batch kept as measured)
 # Each table is then judged by `moga lut validate` on the same random networks (one
@@ -12,16 +13,21 @@
 # the table keeps by default; and what the profiler re-measured.
 #
 #   scripts/bench-thermal.sh [--space fairnas] [--resolution 224] [--samples 30]
-#                            [--repeats 2] [--seed 1] [--slowdown 2.5] [--out DIR]
+#                            [--repeats 2] [--seed 1] [--slowdown 2.5] [--no-reference]
+#                            [--out DIR]
 #
+# --no-reference profiles every table without the reference network (absolute times;
+# the throttle check then goes by lowered clocks alone).
 # The thermal script's heating rate is set from the cool run of the same repeat, so
 # that the device reaches its throttling point after about half of that run's runner
-# time (written to DIR/thermal-script-rN.txt). Tables, per-network figures and a
-# summary (summary.jsonl) stay in --out (default target/bench-thermal).
+# seconds (written to DIR/thermal-script-rN.txt); it cools at half that rate. Tables,
+# per-network figures and a summary (summary.jsonl) stay in --out (default
+# target/bench-thermal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 space=fairnas res=224 samples=30 repeats=2 seed=1 slowdown=2.5 out=target/bench-thermal
+reference=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --space) space="$2"; shift 2 ;;
@@ -30,8 +36,9 @@ while [ $# -gt 0 ]; do
     --repeats) repeats="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --slowdown) slowdown="$2"; shift 2 ;;
+    --no-reference) reference=(--no-reference); shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench-thermal.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -41,6 +48,7 @@ moga=target/release/moga
 fixture=target/release/moga-adbd-fixture
 rm -rf "$out"
 mkdir -p "$out"
+out=$(cd "$out" && pwd) # the fixture's root must be absolute
 summary="$out/summary.jsonl"
 : > "$summary"
 pids=()
@@ -51,7 +59,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done' EXIT
 device=(--abi x86_64 --thermal-zone cpu-thermal=35000 --thermal-zone battery=31000
   --cpu-freq policy0=1804800 --cpu-freq policy4=2419200 --gpu-clock 585000000)
 
-# Starts a fixture (extra arguments: a thermal script) under $out/$1; prints its address.
+# Starts a fixture (extra arguments: a thermal script) under $out/$1; sets $addr.
 start() {
   local name=$1
   shift
@@ -61,7 +69,7 @@ start() {
   pids+=($!)
   read -r line < "$out/$name.addr"
   rm -f "$out/$name.addr"
-  echo "${line#listening }"
+  addr=${line#listening }
 }
 stop() { kill "${pids[-1]}" 2> /dev/null || true; wait "${pids[-1]}" 2> /dev/null || true; unset 'pids[-1]'; }
 
@@ -71,8 +79,9 @@ profile() { # CASE ADDR SEED [ARGS]: profiles $out/CASE.csv, timed; profile JSON
   shift 3
   local t0
   t0=$(date +%s.%N)
-  echo "+ moga profile --device tcp:$addr ${shape[*]} --seed $pseed $*" >&2
-  $moga profile --device "tcp:$addr" "${shape[@]}" --seed "$pseed" -o "$out/$tag.csv" --json "$@" \
+  echo "+ moga profile --device tcp:$addr ${shape[*]} --seed $pseed ${reference[*]} $*" >&2
+  $moga profile --device "tcp:$addr" --backend ort "${shape[@]}" --batch 3 --seed "$pseed" \
+    "${reference[@]}" -o "$out/$tag.csv" --json "$@" \
     > "$out/$tag.json" 2> "$out/$tag.log"
   python3 -c "import sys,time; print(round(time.time()-float(sys.argv[1]),1))" "$t0" > "$out/$tag.seconds"
 }
@@ -81,28 +90,30 @@ for r in $(seq 1 "$repeats"); do
   pseed=$((seed + r - 1)) vseed=$((seed + 1000 * (r - 1)))
   printf '\n== repeat %d of %d: %s at %d px, profile seed %d, sample seed %d\n' \
     "$r" "$repeats" "$space" "$res" "$pseed" "$vseed" >&2
-  addr=$(start cool-r$r)
-  profile cool-r$r "$addr" "$pseed"
+  # (from 100 °C: a zone below 1000 would read as whole degrees, as some phones write)
+  printf 'ambient 100\nheat 1\ncool 0\nthrottle 1000000\n' > "$out/counter.txt"
+  start cool-r$r --thermal-script "$out/counter.txt"
+  profile cool-r$r "$addr" "$pseed" --no-throttle-check
   stop
-  # Runner time of the cool run, from its heat readings' count is not kept: take the
-  # run's wall time less a fixed 20 % for the profiler's own work.
-  secs=$(cat "$out/cool-r$r.seconds")
+  # The cool run's runner seconds: what its zone counted.
+  runner=$(python3 -c "import sys; print(int(open(sys.argv[1]).read()) / 1000 - 100)" \
+    "$out/cool-r$r/sys/class/thermal/thermal_zone0/temp")
   script="$out/thermal-script-r$r.txt"
-  python3 - "$secs" "$slowdown" > "$script" <<'PY'
+  python3 - "$runner" "$slowdown" > "$script" <<'PY'
 import sys
-secs, slowdown = float(sys.argv[1]), float(sys.argv[2])
-runner = 0.8 * secs
-print("# bench-thermal.sh: throttles after about half of the cool run's runner time")
+runner, slowdown = float(sys.argv[1]), float(sys.argv[2])
+heat = 10.0 / (runner / 2)
+print(f"# bench-thermal.sh: the cool run's runner ran {runner:.0f} s; throttles after about half of that")
 print("ambient 35")
-print(f"heat {10.0 / (runner / 2):.4f}")
-print(f"cool {10.0 / (runner / 2) / 2:.4f}")
+print(f"heat {heat:.4f}")
+print(f"cool {heat / 2:.4f}")
 print("throttle 45")
 print("hysteresis 3")
 print(f"slowdown {slowdown}")
 print("clock 0.5")
 PY
   for c in checked unchecked; do
-    addr=$(start "$c-r$r" --thermal-script "$script")
+    start "$c-r$r" --thermal-script "$script"
     if [ "$c" = checked ]; then
       profile "$c-r$r" "$addr" "$pseed"
     else
@@ -112,7 +123,7 @@ PY
   done
   # The truth: the same networks measured whole on a cool device, against each table.
   for c in cool checked unchecked; do
-    addr=$(start "truth-$c-r$r")
+    start "truth-$c-r$r"
     echo "+ moga lut validate --lut $out/$c-r$r.csv --samples $samples --seed $vseed --device tcp:$addr" >&2
     $moga lut validate --lut "$out/$c-r$r.csv" "${shape[@]}" --samples "$samples" --seed "$vseed" \
       --device "tcp:$addr" --no-store --details "$out/$c-r$r.details.jsonl" --json \
@@ -144,8 +155,8 @@ PY
   done
 done
 
-printf '\n== summary: %s at %d px, held-out half of %s networks measured whole on a cool device\n' \
-  "$space" "$res" "$samples"
+printf '\n== summary: %s at %d px%s, held-out half of %s networks measured whole on a cool device\n' \
+  "$space" "$res" "${reference:+, no reference network}" "$samples"
 python3 - "$summary" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -424,7 +424,7 @@ pub struct TrainArgs {
     /// How a layer's choices hold their weights: entangled (one block's convolutions,
     /// each choice reading its expansion's leading channels and its kernel's centre;
     /// BatchNorm per choice) or separate (a block per choice). Separate weights left
-    /// the FairNAS space's supernet at chance on the digits; see the README.
+    /// the FairNAS space's supernet at chance on the digits; see docs/benchmarks.md.
     #[arg(
         long,
         value_enum,
@@ -981,6 +981,7 @@ pub struct ProfileArgs {
     /// a batch that ran it more than this many percent slower while the device was
     /// warmer (2 °C) or clocked lower (5 %) is measured again once the device has
     /// cooled back (at most --cool-down), and counted in the table's device_state.
+    /// With --no-reference, a batch that ran with lowered clocks is.
     #[arg(long, value_name = "PERCENT", default_value_t = 20.0)]
     pub throttle_check: f64,
     /// Keep every batch as measured, throttled or not (no --throttle-check).

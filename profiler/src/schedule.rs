@@ -137,7 +137,7 @@ fn work<T, R: Timed, L: Ledger<R>>(
                             results = again;
                         }
                         Err(e) => {
-                            crate::thermal::measured_again(p, None);
+                            crate::thermal::kept_throttled(p);
                             say(
                                 bar,
                                 format!(

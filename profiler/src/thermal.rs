@@ -8,6 +8,8 @@
 //! reference-network time with the first batch's: a batch that ran it more than PCT %
 //! slower while the device was warmer or clocked lower was measured throttled, and is
 //! measured again once the device has cooled back (at most `--cool-down S`), flagged.
+//! Without a reference network (`--no-reference`) there is no time to compare, and
+//! lowered clocks alone say a batch ran throttled.
 //! The readings, waits and re-measured batches go into the table's metadata
 //! (`device_state`).
 
@@ -31,7 +33,8 @@ pub struct ThermalGuard {
 /// `--throttle-check PCT`: a batch that ran the reference network more than `slower`
 /// (a share: 0.2 is 20 %) slower than the first batch did, while the device was warmer
 /// or its clocks lower than before the first batch, is measured again after a
-/// cool-down of at most `cool_down`.
+/// cool-down of at most `cool_down`. Measured without a reference (`--no-reference`),
+/// a batch that ran with lowered clocks is.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ThrottleCheck {
     /// How much slower the reference may run before a batch is suspect.
@@ -48,8 +51,9 @@ const LOWER_CLOCK: f64 = 0.95;
 /// The first batch of a device: its reference time and the readings before it.
 #[derive(Clone, Debug)]
 pub struct FirstBatch {
-    /// The reference network's median in the first batch, ms.
-    pub reference_ms: f64,
+    /// The reference network's median in the first batch, ms (`None`: measured
+    /// without one).
+    pub reference_ms: Option<f64>,
     /// The readings before it.
     pub heat: HeatReading,
 }
@@ -153,19 +157,25 @@ impl HeatLog {
         if let Some(c) = check {
             let first = match &self.first {
                 Some(f) => format!(
-                    "first batch's reference {:.3} ms{}",
-                    f.reference_ms,
+                    "first batch's reference {}{}",
+                    f.reference_ms
+                        .map_or("not timed (no reference network)".into(), |m| format!(
+                            "{m:.3} ms"
+                        )),
                     f.heat
                         .hottest()
                         .map(|(c, _)| format!(" at {c:.1}°C"))
                         .unwrap_or_default()
                 ),
-                None => "no batch ran the reference".into(),
+                None => "no batch measured".into(),
             };
             let times = |pick: fn(&(f64, f64)) -> f64| {
                 self.remeasured
                     .iter()
-                    .map(|r| format!("{:.2}x", pick(r)))
+                    .map(|r| match pick(r) {
+                        x if x.is_nan() => "-".to_string(),
+                        x => format!("{x:.2}x"),
+                    })
                     .collect::<Vec<_>>()
                     .join(" ")
             };
@@ -193,10 +203,11 @@ impl HeatLog {
     }
 }
 
-/// Why `now` looks throttled against `first` (a zone warmer by [`WARMER`] or more, a
-/// clock lowered below [`LOWER_CLOCK`] of its value), if it does.
-pub fn heated(now: &HeatReading, first: &HeatReading) -> Option<String> {
-    if let (Some((c, zone)), Some((c0, _))) = (now.hottest(), first.hottest())
+/// Why `now` looks throttled against `first` (a zone warmer by [`WARMER`] or more, when
+/// `warmth` counts; a clock lowered below [`LOWER_CLOCK`] of its value), if it does.
+pub fn heated(now: &HeatReading, first: &HeatReading, warmth: bool) -> Option<String> {
+    if warmth
+        && let (Some((c, zone)), Some((c0, _))) = (now.hottest(), first.hottest())
         && c >= c0 + WARMER
     {
         return Some(format!("{zone} at {c:.1}°C (first batch {c0:.1}°C)"));
@@ -224,9 +235,11 @@ pub fn heated(now: &HeatReading, first: &HeatReading) -> Option<String> {
     None
 }
 
-/// After a batch on `p` whose reference network ran `reference_ms` (median): reads the
-/// device again and, with a throttle check, says why the batch must be measured again
-/// (its reference ran too slow while the device was warmer or clocked lower), if so.
+/// After a batch on `p` whose reference network ran `reference_ms` (median; `None`
+/// without a reference): reads the device again and, with a throttle check, says why
+/// the batch must be measured again, if so: its reference ran too slow while the
+/// device was warmer or clocked lower; or, without a reference to time, its clocks
+/// were lowered (a warmer zone alone is not yet throttling).
 pub fn after_batch(p: &Prepared, reference_ms: Option<f64>) -> Option<String> {
     let now = p.device.heat().unwrap_or_default();
     let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
@@ -234,8 +247,8 @@ pub fn after_batch(p: &Prepared, reference_ms: Option<f64>) -> Option<String> {
         l.after_batches.push(c);
     }
     let check = p.throttle_check?;
-    let ms = reference_ms.filter(|m| m.is_finite() && *m > 0.0)?;
-    let Some(first) = &l.first else {
+    let ms = reference_ms.filter(|m| m.is_finite() && *m > 0.0);
+    let Some(first) = l.first.clone() else {
         let heat = l.last_before.clone().unwrap_or(now);
         l.first = Some(FirstBatch {
             reference_ms: ms,
@@ -243,21 +256,30 @@ pub fn after_batch(p: &Prepared, reference_ms: Option<f64>) -> Option<String> {
         });
         return None;
     };
-    let slower = ms / first.reference_ms;
-    if slower <= 1.0 + check.slower {
-        return None;
-    }
-    let before = l.last_before.as_ref();
-    match heated(&now, &first.heat).or_else(|| before.and_then(|b| heated(b, &first.heat))) {
-        Some(why) => {
+    let before = l.last_before.clone();
+    let evidence = |warmth: bool| {
+        heated(&now, &first.heat, warmth)
+            .or_else(|| before.as_ref().and_then(|b| heated(b, &first.heat, warmth)))
+    };
+    match (ms, first.reference_ms) {
+        (Some(m), Some(f)) => {
+            let slower = m / f;
+            if slower <= 1.0 + check.slower {
+                return None;
+            }
+            let Some(why) = evidence(true) else {
+                l.slow_not_hot += 1;
+                return None;
+            };
             l.remeasured.push((slower, f64::NAN));
             Some(format!(
                 "the reference ran {slower:.2}x as long as in the first batch, {why}"
             ))
         }
-        None => {
-            l.slow_not_hot += 1;
-            None
+        _ => {
+            let why = evidence(false)?;
+            l.remeasured.push((f64::NAN, f64::NAN));
+            Some(format!("no reference network to time, {why}"))
         }
     }
 }
@@ -281,7 +303,7 @@ pub fn cool_back(p: &Prepared, say: &dyn Fn(String)) {
     let mut said = start;
     loop {
         let now = p.device.heat().unwrap_or_default();
-        let why = heated(&now, &first.heat);
+        let why = heated(&now, &first.heat, true);
         let Some(why) = why else {
             say(format!(
                 "device {id}: cooled back in {:.0} s",
@@ -311,24 +333,36 @@ pub fn cool_back(p: &Prepared, say: &dyn Fn(String)) {
 }
 
 /// After measuring a throttled batch again (`reference_ms`: its reference's median, or
-/// `None` when it failed): records it; whether it is still throttled.
+/// `None` without a reference): records it; whether it is still throttled (by the same
+/// rule as [`after_batch`]).
 pub fn measured_again(p: &Prepared, reference_ms: Option<f64>) -> bool {
     let now = p.device.heat().unwrap_or_default();
     let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
     let (Some(check), Some(first)) = (p.throttle_check, l.first.clone()) else {
         return false;
     };
-    let slower = reference_ms.map_or(f64::NAN, |m| m / first.reference_ms);
-    if let Some(last) = l.remeasured.last_mut() {
-        last.1 = slower;
-    }
-    // A batch that failed to be measured again counts as slow.
-    let slow = slower.is_nan() || slower > 1.0 + check.slower;
-    let still = slow && heated(&now, &first.heat).is_some();
+    let still = match (reference_ms, first.reference_ms) {
+        (Some(m), Some(f)) => {
+            if let Some(last) = l.remeasured.last_mut() {
+                last.1 = m / f;
+            }
+            m / f > 1.0 + check.slower && heated(&now, &first.heat, true).is_some()
+        }
+        _ => heated(&now, &first.heat, false).is_some(),
+    };
     if still {
         l.still_throttled += 1;
     }
     still
+}
+
+/// A throttled batch could not be measured again: its first measurement is kept,
+/// counted as still throttled.
+pub fn kept_throttled(p: &Prepared) {
+    p.heat
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .still_throttled += 1;
 }
 
 /// The hottest readable zone of `device`: (°C, zone type); `None` where none is
@@ -472,24 +506,33 @@ mod tests {
     #[test]
     fn throttled_means_warmer_or_clocked_lower_than_the_first_batch() {
         let first = reading(36.0, 1_800_000, 600_000_000);
-        assert_eq!(heated(&reading(37.5, 1_800_000, 600_000_000), &first), None);
         assert_eq!(
-            heated(&reading(38.0, 1_800_000, 600_000_000), &first).unwrap(),
+            heated(&reading(37.5, 1_800_000, 600_000_000), &first, true),
+            None
+        );
+        assert_eq!(
+            heated(&reading(38.0, 1_800_000, 600_000_000), &first, true).unwrap(),
             "gpu0 at 38.0°C (first batch 36.0°C)"
         );
         assert_eq!(
-            heated(&reading(36.0, 900_000, 600_000_000), &first).unwrap(),
+            heated(&reading(36.0, 900_000, 600_000_000), &first, true).unwrap(),
             "cpu policy0 at 900 MHz (first batch 1800 MHz)"
         );
         assert!(
-            heated(&reading(36.0, 1_800_000, 300_000_000), &first)
+            heated(&reading(36.0, 1_800_000, 300_000_000), &first, true)
                 .unwrap()
                 .starts_with("gpu clock (kgsl-3d0) at 300 MHz")
         );
-        assert_eq!(heated(&HeatReading::default(), &first), None);
+        assert_eq!(heated(&HeatReading::default(), &first, true), None);
+        // Without a reference only lowered clocks count: warmth alone is not throttling.
+        assert_eq!(
+            heated(&reading(50.0, 1_800_000, 600_000_000), &first, false),
+            None
+        );
+        assert!(heated(&reading(50.0, 900_000, 600_000_000), &first, false).is_some());
         let log = HeatLog {
             first: Some(FirstBatch {
-                reference_ms: 12.5,
+                reference_ms: Some(12.5),
                 heat: first,
             }),
             remeasured: vec![(2.4, 1.03)],
