@@ -8,7 +8,7 @@
 #                                                      # Android phones (the NDK links it)
 #
 # Output: target/TARGET/release/device-runner, which the profiler pushes to devices of
-# that ABI and platform (README, "Devices and ABIs"). The NDK cannot be installed from
+# that ABI and platform (docs/guide/profiling.md, "Devices and ABIs"). The NDK cannot be installed from
 # package registries; this script says what is missing instead of guessing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

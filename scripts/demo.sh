@@ -90,7 +90,7 @@ step "search on that table: MoGA's weighted NSGA-II with reinforced mutation (mo
 $moga search --space moga --lut "$work/lut-ort.csv" --objectives acc:max,lat:min,params:max --algorithm moga --weights 1,1,0.1 \
   --rl-mutation --population 64 --generations 40 --seed 1 -o "$work/front.json" --plot "$work/front.svg" | head -n 12
 
-step "a FairNAS strict-fairness supernet of the moga space on the bundled digits (moga train; 8 steps, a taste: the README shows one learning the digits in 3 minutes)"
+step "a FairNAS strict-fairness supernet of the moga space on the bundled digits (moga train; 8 steps, a taste: docs/benchmarks.md shows one learning the digits in 3 minutes)"
 $moga train --space moga --strategy fair --data digits --epochs 1 --steps 8 --batch 16 --device auto --seed 1 -o "$work/supernet"
 step "the presets with inherited weights, BatchNorm recalibrated (moga eval)"
 $moga eval --ckpt "$work/supernet" --bn-batches 2 --batch 64 MoGA-A MoGA-B MoGA-C

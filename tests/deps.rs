@@ -1,4 +1,4 @@
-//! Dependencies point down only (DESIGN.md): the device-runner must build for Android,
+//! Dependencies point down only (docs/design.md): the device-runner must build for Android,
 //! so nothing host-only may reach it; the search engine must build without libtorch.
 //! Read from Cargo.lock, so a new dependency edge that pulls tch, libtorch or adb in
 //! (even transitively) fails here, not on a user's NDK build or a machine without

@@ -462,7 +462,7 @@ fn upscale(a: SrUpscaleArgs) -> Result<ExitCode> {
 /// The PSNR oracle `spec` names: `train:STEPS` (FALSR's brief training, its scores
 /// cached in `cache`) or `supernet:DIR` (a supernet of `space`).
 /// What to do about a supernet whose inherited scores are unlikely to rank.
-const WEAK_ORACLE_ADVICE: &str = "its scores rank architectures poorly (README, Super-resolution: Supernet); train it longer, or re-score its picks with `moga sr score ARCH... --accuracy train:STEPS`";
+const WEAK_ORACLE_ADVICE: &str = "its scores rank architectures poorly (docs/guide/super-resolution.md, Supernet); train it longer, or re-score its picks with `moga sr score ARCH... --accuracy train:STEPS`";
 
 fn sr_oracle(
     spec: &str,

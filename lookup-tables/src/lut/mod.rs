@@ -66,7 +66,7 @@ pub struct BackendInfo {
     pub options: BTreeMap<String, String>,
 }
 
-/// What a latency number in the table means (DESIGN.md, measurement protocol).
+/// What a latency number in the table means (docs/design.md, the measurement protocol).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Protocol {
