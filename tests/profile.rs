@@ -696,33 +696,19 @@ fn a_throttled_batch_is_measured_again() {
     );
     let id = format!("tcp:{addr}");
     let profile = |out: &str, extra: &[&str]| {
-        let mut args = vec![
-            "profile",
-            "--device",
-            &id,
-            "--backend",
-            "ort",
-            "--space",
-            "fairnas",
-            "--resolution",
-            "32",
-            "--classes",
-            "10",
+        let mut args = common::profile_args(&id, "fairnas", out);
+        let only = [
             "--method",
             "isolated",
             "--only",
             "mbconv 2x2*",
             "--only",
             "mbconv 4x4*",
-            "--batch",
-            "2",
-            "--cool-down",
-            "60",
-            "-o",
-            out,
         ];
-        args.extend(extra);
-        args.extend(QUICK);
+        args.extend(only.iter().map(|a| a.to_string()));
+        args.extend(["--batch", "2", "--cool-down", "60"].map(String::from));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.extend(QUICK.iter().map(|a| a.to_string()));
         Command::new(env!("CARGO_BIN_EXE_moga"))
             .args(&args)
             .current_dir(&s.dir)

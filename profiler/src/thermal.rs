@@ -299,37 +299,50 @@ pub fn cool_back(p: &Prepared, say: &dyn Fn(String)) {
         return;
     };
     let id = p.device.id();
+    let hot = |h: &HeatReading| heated(h, &first.heat, true);
+    let (_, still, waited) = wait_while(&p.device, check.cool_down, &hot, say);
+    match still {
+        Some(why) => say(format!(
+            "device {id}: still {why} after {} s: measuring again anyway",
+            check.cool_down.as_secs()
+        )),
+        None => say(format!("device {id}: cooled back in {waited:.0} s")),
+    }
+    let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
+    l.waits += 1;
+    l.waited_s += waited;
+}
+
+/// Waits, at most `bound`, while `hot` says why `device` is still too hot: reads it
+/// every [`POLL`] and says how it is going every [`SAY_EVERY`]. The last reading, why
+/// it was still too hot then (`None`: cooled), and the seconds waited. The one wait of
+/// both `--max-temp` and the throttle check.
+fn wait_while(
+    device: &Device,
+    bound: Duration,
+    hot: &dyn Fn(&HeatReading) -> Option<String>,
+    say: &dyn Fn(String),
+) -> (HeatReading, Option<String>, f64) {
+    let id = device.id();
     let start = Instant::now();
     let mut said = start;
     loop {
-        let now = p.device.heat().unwrap_or_default();
-        let why = heated(&now, &first.heat, true);
-        let Some(why) = why else {
-            say(format!(
-                "device {id}: cooled back in {:.0} s",
-                start.elapsed().as_secs_f64()
-            ));
-            break;
-        };
-        if start.elapsed() >= check.cool_down {
-            say(format!(
-                "device {id}: still {why} after {} s: measuring again anyway",
-                check.cool_down.as_secs()
-            ));
-            break;
+        let now = device.heat().unwrap_or_default();
+        let why = hot(&now);
+        let waited = start.elapsed();
+        if why.is_none() || waited >= bound {
+            return (now, why, waited.as_secs_f64());
         }
         if said.elapsed() >= SAY_EVERY {
             said = Instant::now();
             say(format!(
-                "device {id}: {why} after {:.0} s of cooling down",
-                start.elapsed().as_secs_f64()
+                "device {id}: {} after {:.0} s of cooling down",
+                why.unwrap_or_default(),
+                waited.as_secs_f64()
             ));
         }
-        std::thread::sleep(POLL.min(check.cool_down.saturating_sub(start.elapsed())));
+        std::thread::sleep(POLL.min(bound.saturating_sub(waited)));
     }
-    let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
-    l.waits += 1;
-    l.waited_s += start.elapsed().as_secs_f64();
 }
 
 /// After measuring a throttled batch again (`reference_ms`: its reference's median, or
@@ -365,13 +378,6 @@ pub fn kept_throttled(p: &Prepared) {
         .still_throttled += 1;
 }
 
-/// The hottest readable zone of `device`: (°C, zone type); `None` where none is
-/// readable.
-pub fn hottest(device: &Device) -> Option<(f64, String)> {
-    let heat = device.heat().ok()?;
-    heat.hottest().map(|(c, k)| (c, k.to_string()))
-}
-
 /// Before a batch on `device`: reads its hottest zone into `log` and, with a guard,
 /// waits (bounded) for it to cool down, saying so through `say`.
 pub fn before_batch(
@@ -403,27 +409,21 @@ pub fn before_batch(
     if let Some(g) = guard
         && celsius > g.max_celsius
     {
-        let start = Instant::now();
-        let mut said = start;
         say(format!(
             "device {id}: {zone} at {celsius:.1}°C, above --max-temp {:.1}°C: cooling down (at most {} s)",
             g.max_celsius,
             g.cool_down.as_secs()
         ));
-        while celsius > g.max_celsius && start.elapsed() < g.cool_down {
-            std::thread::sleep(POLL.min(g.cool_down.saturating_sub(start.elapsed())));
-            if let Some((c, z)) = hottest(device) {
-                (celsius, zone) = (c, z);
-            }
-            if said.elapsed() >= SAY_EVERY {
-                said = Instant::now();
-                say(format!(
-                    "device {id}: {zone} at {celsius:.1}°C after {:.0} s of cooling down",
-                    start.elapsed().as_secs_f64()
-                ));
-            }
+        // A reading with no readable zone keeps it waiting (as hot as last read).
+        let hot = |h: &HeatReading| match h.hottest() {
+            Some((c, _)) if c <= g.max_celsius => None,
+            Some((c, z)) => Some(format!("{z} at {c:.1}°C")),
+            None => Some("no readable zone".into()),
+        };
+        let (last, _, waited) = wait_while(device, g.cool_down, &hot, say);
+        if let Some((c, z)) = last.hottest() {
+            (celsius, zone) = (c, z.to_string());
         }
-        let waited = start.elapsed().as_secs_f64();
         let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
         l.waits += 1;
         l.waited_s += waited;
