@@ -770,6 +770,10 @@ fn a_throttled_batch_is_measured_again() {
     // Read after every batch too (how hot depends on how fast it cooled since).
     let after = &st[&format!("{id} hottest zone after batches")];
     assert!(after.starts_with("min 35.0°C"), "{after}");
+    // The runner read them itself, in its records (the fixture's sysfs is where the
+    // runner finds it, as on a phone).
+    let read = &st[&format!("{id} readings after batches")];
+    assert!(read.ends_with(" 0 through the shell"), "{read}");
 
     // The same heat, unchecked (and hardly cooling between batches): kept as measured,
     // and the table says the clocks were low.

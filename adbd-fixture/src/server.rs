@@ -694,6 +694,10 @@ fn run_shell(s: &mut Stream, cmd: &str, cfg: &Config, v2: bool) -> io::Result<()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // The programs it runs (the runner) read the device's sysfs where commands see it.
+    if cfg.own_sysfs() {
+        command.env("MOGA_SYSFS", cfg.root.join("sys"));
+    }
     // A device program (the runner) heats the device and is slowed while it throttles.
     let heats = cfg
         .thermal

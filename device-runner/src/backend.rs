@@ -174,6 +174,20 @@ pub struct AdapterSummary {
     pub limits: AdapterLimits,
 }
 
+impl AdapterSummary {
+    /// Where the adapter comes in the runner's preference when none is named (lower
+    /// first): real GPUs before virtual or unknown ones before software ones, and
+    /// within each, Vulkan or Metal before GL.
+    pub fn preference(&self) -> (u8, bool) {
+        let kind = match self.device_type.as_str() {
+            "discrete_gpu" | "integrated_gpu" => 0,
+            "cpu" => 2,
+            _ => 1,
+        };
+        (kind, self.backend != "vulkan" && self.backend != "metal")
+    }
+}
+
 /// The limits that bound compute kernels: an adapter's, or a phone's
 /// ([`crate::limit_profiles`]). Named as wgpu names them. (Fields added after the first
 /// records default to 0 there: "not recorded".)

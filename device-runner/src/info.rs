@@ -29,6 +29,12 @@ pub struct RunnerInfo {
     pub adapters: Vec<AdapterSummary>,
     /// Why adapter enumeration failed, if it did.
     pub adapters_error: Option<String>,
+    /// The adapter (an index into `adapters`) that `--api auto` with no adapter named
+    /// runs on: the first, in the runner's preference, that opens and runs a kernel
+    /// correctly (a phone's broken Vulkan driver is passed over for its GLES one).
+    /// `None` where none does, or with `--api` other than auto.
+    #[serde(default)]
+    pub auto_adapter: Option<usize>,
     /// The ONNX Runtime library, when found.
     pub ort: Option<OrtLibrary>,
     /// Execution providers compiled into that library.
@@ -71,6 +77,18 @@ pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
         Ok(a) => (a, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
+    // What `--api auto` runs on is found the way it is chosen: by opening it.
+    #[cfg(feature = "wgpu")]
+    let auto_adapter = (backend == BackendChoice::All && !adapters.is_empty())
+        .then(|| crate::gpu::GpuContext::new(&crate::gpu::GpuOptions::default()).ok())
+        .flatten()
+        .and_then(|ctx| {
+            adapters
+                .iter()
+                .position(|a| a.name == ctx.adapter.name && a.backend == ctx.adapter.backend)
+        });
+    #[cfg(not(feature = "wgpu"))]
+    let auto_adapter = None;
     let (ort, ort_error) = match ort_lib::locate(ort_lib) {
         Ok(l) => (Some(l), None),
         Err(e) => (None, Some(e.to_string())),
@@ -101,6 +119,7 @@ pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
         wgpu_version: cfg!(feature = "wgpu").then(|| WGPU_VERSION.to_string()),
         adapters,
         adapters_error,
+        auto_adapter,
         ort,
         ort_providers,
         ort_error,

@@ -22,6 +22,7 @@ mod error;
 #[cfg(feature = "wgpu")]
 pub mod gpu;
 pub mod graph;
+pub mod heat;
 pub mod image_io;
 pub mod info;
 pub mod limit_profiles;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use device_runner::backend::{BackendChoice, BackendKind};
 use device_runner::bench::{Measurement, Sample, Subject, measure_all};
 use device_runner::image_io::ImageInput;
+use device_runner::heat::{self, HeatSpan};
 use device_runner::info;
 use device_runner::onnx::{self, Tensor};
 use device_runner::protocol::{BenchError, BenchOptions, BenchRecord, GpuArgs, OrtArgs};
@@ -327,6 +328,7 @@ fn record(
     backend: BackendKind,
     devices: &Devices,
     opts: &BenchOptions,
+    heat: Option<HeatSpan>,
 ) -> Result<BenchRecord> {
     let limits = opts.limits();
     let mut r = BenchRecord::new(
@@ -339,6 +341,7 @@ fn record(
         opts.reference.as_deref(),
     );
     r.kernels = o.timed.kernel_choices();
+    r.heat = heat;
     if opts.per_node {
         r.nodes = Some(match &mut o.profiled {
             Some(p) => p.node_times(&[], limits.warmup_runs)?,
@@ -417,6 +420,8 @@ fn bench(
             Ok(())
         };
     let limits = opts.limits();
+    // The device's heat, read before and after every measurement.
+    let sys = heat::sysfs();
     if limits.rounds <= 1 {
         // One model at a time: only one model's memory is held.
         for (i, path) in models.iter().enumerate() {
@@ -425,6 +430,7 @@ fn bench(
             }
             let result = guarded(|| {
                 let mut o = open(backend, &devices, path, &given, opts, &profile_dir, i)?;
+                let before = heat::read(&sys);
                 let m = {
                     let mut subjects: [&mut dyn Subject; 1] = [&mut o];
                     measure_all(
@@ -437,7 +443,8 @@ fn bench(
                     .pop()
                     .expect("one subject")?
                 };
-                record(&mut o, &m, backend, &devices, opts)
+                let heat = HeatSpan::of(before, heat::read(&sys));
+                record(&mut o, &m, backend, &devices, opts, heat)
             });
             emit(&mut out, path, result)?;
         }
@@ -450,6 +457,7 @@ fn bench(
                 Err(e) => emit(&mut out, path, Err(e))?,
             }
         }
+        let before = heat::read(&sys);
         let results = guarded(|| {
             let mut subjects: Vec<&mut dyn Subject> =
                 opened.iter_mut().map(|o| o as &mut dyn Subject).collect();
@@ -461,9 +469,11 @@ fn bench(
                 opts.seed,
             ))
         })?;
+        // Interleaved rounds: one span around them all, in every record.
+        let heat = HeatSpan::of(before, heat::read(&sys));
         for (o, m) in opened.iter_mut().zip(results) {
             let path = o.path.clone();
-            let r = guarded(|| record(o, &m?, backend, &devices, opts));
+            let r = guarded(|| record(o, &m?, backend, &devices, opts, heat.clone()));
             emit(&mut out, &path, r)?;
         }
     }
@@ -491,6 +501,14 @@ fn print_record(out: &mut impl Write, r: &BenchRecord) -> std::io::Result<()> {
         "{}: wall median {:.4} ms (p10 {:.4}, p90 {:.4}, {} runs){gpu}{ratio}  [{} on {}]",
         r.model, r.wall_median_ms, r.wall_p10_ms, r.wall_p90_ms, r.runs, r.backend, r.device
     )?;
+    if let Some(h) = &r.heat {
+        writeln!(
+            out,
+            "  heat before: {}\n  heat after:  {}",
+            h.before.summary(),
+            h.after.summary()
+        )?;
+    }
     for n in r.nodes.iter().flatten() {
         writeln!(
             out,
@@ -606,6 +624,9 @@ fn print_info(out: &mut impl Write, r: &info::RunnerInfo) -> std::io::Result<()>
                     if a.compute { "yes" } else { "no" },
                     if a.shader_f16 { "yes" } else { "no" }
                 )?;
+            }
+            if let Some(a) = r.auto_adapter.and_then(|i| r.adapters.get(i)) {
+                writeln!(out, "--api auto runs on: {} ({})", a.name, a.backend)?;
             }
         }
     }

@@ -373,6 +373,10 @@ pub struct BenchRecord {
     pub kernels: Option<Vec<KernelChoice>>,
     /// The limits used.
     pub limits: BenchLimits,
+    /// The device's heat before and after the measurement (thermal zones, clocks,
+    /// battery; `None` where nothing is readable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heat: Option<crate::heat::HeatSpan>,
 }
 
 impl BenchRecord {
@@ -417,6 +421,7 @@ impl BenchRecord {
             nodes: None,
             kernels: None,
             limits,
+            heat: None,
         }
     }
 }

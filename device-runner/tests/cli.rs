@@ -33,6 +33,9 @@ fn info_json_lists_adapters_and_the_ort_library() {
         "{v}"
     );
     assert_eq!(v["backends"], serde_json::json!(["wgpu", "ort"]));
+    // Here `--api auto` runs on lavapipe through Vulkan (preferred over Mesa's GL).
+    let i = v["auto_adapter"].as_u64().expect("auto_adapter") as usize;
+    assert_eq!(adapters[i]["backend"], "vulkan", "{v}");
 }
 
 #[test]
@@ -138,18 +141,34 @@ fn bench_reports_one_json_line_per_model_and_survives_a_bad_one() {
     )
     .unwrap();
     std::fs::write(s.0.join("broken.onnx"), b"not a model").unwrap();
-    let r = runner(&[
-        "bench",
-        "--backend",
-        "wgpu",
-        "--model",
-        s.0.to_str().unwrap(),
-        "--warmup",
-        "2",
-        "--runs",
-        "5",
-        "--json",
-    ]);
+    // A phone's sysfs, where the runner reads its heat (MOGA_SYSFS, as the adbd fixture
+    // sets it for the programs it runs).
+    let sys = s.0.join("sys");
+    for (rel, v) in [
+        ("class/thermal/thermal_zone0/type", "gpuss-0-usr"),
+        ("class/thermal/thermal_zone0/temp", "43500"),
+        ("devices/system/cpu/cpufreq/policy0/scaling_cur_freq", "1804800"),
+        ("class/kgsl/kgsl-3d0/gpuclk", "585000000"),
+    ] {
+        std::fs::create_dir_all(sys.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(sys.join(rel), v).unwrap();
+    }
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_device-runner"))
+        .args([
+            "bench",
+            "--backend",
+            "wgpu",
+            "--model",
+            s.0.to_str().unwrap(),
+            "--warmup",
+            "2",
+            "--runs",
+            "5",
+            "--json",
+        ])
+        .env("MOGA_SYSFS", &sys)
+        .output()
+        .unwrap();
     assert_eq!(
         r.status.code(),
         Some(1),
@@ -181,6 +200,14 @@ fn bench_reports_one_json_line_per_model_and_survives_a_bad_one() {
             ok["gpu_median_ms"].as_f64().is_some_and(|g| g > 0.0),
             "lavapipe has timestamps: {ok}"
         );
+        // The device's heat before and after each model's measurement.
+        for end in ["before", "after"] {
+            let h = &ok["heat"][end];
+            assert_eq!(h["zones"][0]["kind"], "gpuss-0-usr", "{ok}");
+            assert_eq!(h["zones"][0]["celsius"], 43.5, "{ok}");
+            assert_eq!(h["cpu_khz"][0], serde_json::json!(["policy0", 1804800]));
+            assert_eq!(h["gpu_hz"], serde_json::json!(["kgsl-3d0", 585000000]));
+        }
     }
 }
 

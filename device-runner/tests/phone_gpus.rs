@@ -275,4 +275,14 @@ fn auto_takes_gles_where_vulkan_is_not_there() {
     let line: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     let device = line["device"].as_str().unwrap_or_default();
     assert!(device.ends_with("(gl)"), "{line}");
+    // `info` says so before anything is measured (a table's metadata records it).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_device-runner"))
+        .args(["info", "--json"])
+        .env("VK_ICD_FILENAMES", &manifest)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let i = info["auto_adapter"].as_u64().expect("auto_adapter") as usize;
+    assert_eq!(info["adapters"][i]["backend"], "gl", "{info}");
+    assert!(device.starts_with(info["adapters"][i]["name"].as_str().unwrap()));
 }

@@ -264,6 +264,7 @@ mod tests {
             nodes: None,
             kernels: None,
             limits: BenchLimits::default(),
+            heat: None,
         }
     }
 

@@ -18,7 +18,9 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
     let mut options = BTreeMap::new();
     let (version, gpu, driver) = match opts.backend {
         BackendKind::Wgpu => {
-            // The adapters of the API asked for (`--api gles`: GL's), in the runner's order.
+            // The adapters of the API asked for (`--api gles`: GL's), in the runner's
+            // listing order; the one it runs on is the one named, else (`--api auto`)
+            // the one its info found running, else the first in its preference order.
             let api = match opts.gpu.wgpu_backend {
                 BackendChoice::All => None,
                 BackendChoice::Vulkan => Some("vulkan"),
@@ -37,7 +39,11 @@ pub fn meta_for(p: &Prepared, opts: &ProfileOptions, serials: Vec<String>) -> Re
                         .iter()
                         .find(|x| x.name.to_lowercase().contains(&want.to_lowercase())),
                 },
-                None => a.first(),
+                None => match (opts.gpu.wgpu_backend, info.auto_adapter) {
+                    // Unfiltered: `a` is the runner's list, index for index.
+                    (BackendChoice::All, Some(i)) => a.get(i),
+                    _ => a.iter().min_by_key(|x| x.preference()),
+                },
             }
             .copied();
             let chosen = chosen.ok_or_else(|| {

@@ -81,91 +81,9 @@ pub fn parse_thermal_status(text: &str) -> Option<String> {
     Some(format!("{n} ({name})"))
 }
 
-/// One thermal zone of `/sys/class/thermal`: its type and temperature in °C.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct ThermalZone {
-    /// `thermal_zoneN`.
-    pub zone: String,
-    /// Its `type` (`cpu-0-0-usr`, `gpuss-0-usr`, `battery`, …).
-    pub kind: String,
-    /// Its `temp`, in °C (`None` where unreadable: some zones refuse reads).
-    pub celsius: Option<f64>,
-}
-
-/// What heat does to a device, read from its sysfs at one moment: thermal zones, the
-/// CPU frequency of each cpufreq policy, the GPU's clock (Adreno's kgsl, or a devfreq
-/// device named like a GPU: Mali, Xclipse) and the battery's temperature.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct HeatReading {
-    /// `/sys/class/thermal/thermal_zone*`.
-    pub zones: Vec<ThermalZone>,
-    /// (`policyN`, kHz) of `/sys/devices/system/cpu/cpufreq/policy*/scaling_cur_freq`.
-    pub cpu_khz: Vec<(String, u64)>,
-    /// (source, Hz): `kgsl-3d0`'s `gpuclk`, or a GPU devfreq device's `cur_freq`.
-    pub gpu_hz: Option<(String, u64)>,
-    /// `/sys/class/power_supply/battery/temp` (tenths of a degree), °C.
-    pub battery_celsius: Option<f64>,
-}
-
-impl HeatReading {
-    /// The hottest readable zone: (°C, zone type).
-    pub fn hottest(&self) -> Option<(f64, &str)> {
-        self.zones
-            .iter()
-            .filter_map(|z| Some((z.celsius?, z.kind.as_str())))
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-    }
-}
-
-/// The shell script whose output [`parse_heat`] reads: one tab-separated line per
-/// reading (`zone`, `cpu`, `gpu`, `battery`), nothing for what is absent or unreadable.
-pub const HEAT_SH: &str = r#"for z in /sys/class/thermal/thermal_zone*; do [ -r "$z/type" ] || continue; printf 'zone\t%s\t%s\t%s\n' "${z##*/}" "$(cat "$z/type" 2>/dev/null)" "$(cat "$z/temp" 2>/dev/null)"; done
-for p in /sys/devices/system/cpu/cpufreq/policy*; do [ -r "$p/scaling_cur_freq" ] && printf 'cpu\t%s\t%s\n' "${p##*/}" "$(cat "$p/scaling_cur_freq")"; done
-[ -r /sys/class/kgsl/kgsl-3d0/gpuclk ] && printf 'gpu\tkgsl-3d0\t%s\n' "$(cat /sys/class/kgsl/kgsl-3d0/gpuclk)"
-for d in /sys/class/devfreq/*; do case "${d##*/}" in *gpu*|*mali*|*kgsl*) [ -r "$d/cur_freq" ] && printf 'gpu\t%s\t%s\n' "${d##*/}" "$(cat "$d/cur_freq")";; esac; done
-[ -r /sys/class/power_supply/battery/temp ] && printf 'battery\t%s\n' "$(cat /sys/class/power_supply/battery/temp)"
-true"#;
-
-/// [`HEAT_SH`]'s output. Zones: kernels report millidegrees; a value under 1000 in
-/// magnitude is taken as whole degrees (some vendors' zones), and one outside
-/// -50..200 °C (a disabled sensor's sentinel) as unreadable. The first GPU clock wins.
-pub fn parse_heat(text: &str) -> HeatReading {
-    let mut r = HeatReading::default();
-    for l in text.lines() {
-        let f: Vec<&str> = l.split('\t').map(str::trim).collect();
-        match f.as_slice() {
-            ["zone", zone, kind, temp] if zone.starts_with("thermal_zone") => {
-                let celsius = temp
-                    .parse::<f64>()
-                    .ok()
-                    .map(|v| if v.abs() >= 1000.0 { v / 1000.0 } else { v })
-                    .filter(|c| (-50.0..=200.0).contains(c));
-                r.zones.push(ThermalZone {
-                    zone: zone.to_string(),
-                    kind: kind.to_string(),
-                    celsius,
-                });
-            }
-            ["cpu", policy, khz] => {
-                if let Ok(k) = khz.parse() {
-                    r.cpu_khz.push((policy.to_string(), k));
-                }
-            }
-            ["gpu", source, hz] if r.gpu_hz.is_none() => {
-                r.gpu_hz = hz.parse().ok().map(|h| (source.to_string(), h));
-            }
-            ["battery", tenths] => {
-                r.battery_celsius = tenths
-                    .parse::<f64>()
-                    .ok()
-                    .map(|t| t / 10.0)
-                    .filter(|c| (-50.0..=200.0).contains(c));
-            }
-            _ => {}
-        }
-    }
-    r
-}
+/// The device's heat (thermal zones, clocks, battery): read through its shell with
+/// [`HEAT_SH`] and [`parse_heat`], the same reading the runner takes itself.
+pub use device_runner::heat::{HEAT_SH, HeatReading, ThermalZone, parse_heat};
 
 /// The hottest reading of `dumpsys thermalservice`'s current temperatures
 /// (`Temperature{mValue=41.2, mType=0, mName=cpu0, …}`), as `name value°C`.
@@ -235,25 +153,6 @@ mod tests {
         let gles_only = props(&[("ro.opengles.version", "196609")]);
         assert_eq!(gpu_apis(&gles_only), ["gles3.1"]);
         assert!(gpu_apis(&props(&[("ro.opengles.version", "garbage")])).is_empty());
-    }
-
-    #[test]
-    fn sysfs_heat() {
-        let text = "zone\tthermal_zone0\tcpu-0-0-usr\t41200\nzone\tthermal_zone1\tbattery\t31\nzone\tthermal_zone2\tgpuss-0-usr\t\nzone\tthermal_zone3\tdisabled\t-273000\ncpu\tpolicy0\t1804800\ncpu\tpolicy4\tbusy\ngpu\tkgsl-3d0\t585000000\ngpu\t13000000.mali\t1\nbattery\t312\nnot a reading\n";
-        let r = parse_heat(text);
-        let z = &r.zones;
-        assert_eq!(z.len(), 4);
-        assert_eq!(
-            (z[0].kind.as_str(), z[0].celsius),
-            ("cpu-0-0-usr", Some(41.2))
-        );
-        assert_eq!(z[1].celsius, Some(31.0));
-        assert_eq!((z[2].celsius, z[3].celsius), (None, None));
-        assert_eq!(r.hottest(), Some((41.2, "cpu-0-0-usr")));
-        assert_eq!(r.cpu_khz, [("policy0".to_string(), 1_804_800)]);
-        assert_eq!(r.gpu_hz, Some(("kgsl-3d0".to_string(), 585_000_000)));
-        assert_eq!(r.battery_celsius, Some(31.2));
-        assert_eq!(parse_heat(""), HeatReading::default());
     }
 
     #[test]

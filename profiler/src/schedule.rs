@@ -33,6 +33,17 @@ fn reference_ms<R: Timed>(results: &[R]) -> Option<f64> {
     crate::reference::reference_median(&records)
 }
 
+/// The device's heat when a batch ended, as its runner read it after its last
+/// measurement (`None`: the runner read nothing, and the host reads the device itself).
+fn heat_after<R: Timed>(results: &[R]) -> Option<crate::props::HeatReading> {
+    results
+        .iter()
+        .filter_map(Timed::record)
+        .filter_map(|r| r.heat.as_ref())
+        .next_back()
+        .map(|h| h.after.clone())
+}
+
 /// Measures a batch of items on a device: one result per item.
 pub type Measure<'a, T, R> = dyn Fn(&Prepared, &[T]) -> Result<Vec<R>> + Sync + 'a;
 
@@ -115,7 +126,7 @@ fn work<T, R: Timed, L: Ledger<R>>(
         match measure(p, &items) {
             Ok(mut results) => {
                 comebacks = 0;
-                if let Some(why) = crate::thermal::after_batch(p, reference_ms(&results)) {
+                if let Some(why) = crate::thermal::after_batch(p, reference_ms(&results), heat_after(&results)) {
                     let id = p.device.id();
                     say(
                         bar,
@@ -126,7 +137,7 @@ fn work<T, R: Timed, L: Ledger<R>>(
                     crate::thermal::cool_back(p, &|line| say(bar, line));
                     match measure(p, &items) {
                         Ok(again) => {
-                            if crate::thermal::measured_again(p, reference_ms(&again)) {
+                            if crate::thermal::measured_again(p, reference_ms(&again), heat_after(&again)) {
                                 say(
                                     bar,
                                     format!(

@@ -3,8 +3,10 @@
 //! device's thermal zones, CPU and GPU clocks and battery temperature (sysfs, through
 //! its shell); with `--max-temp C` it waits,
 //! at most `--cool-down S` and saying so, until the device is at or below C, and a batch
-//! that still starts hotter is measured and counted as such. After every batch it reads
-//! them again and, with `--throttle-check PCT` (the default), compares the batch's
+//! that still starts hotter is measured and counted as such. After every batch it takes
+//! them again (as the runner read them after its last measurement: every bench record
+//! carries the readings before and after it; through the shell where the runner read
+//! nothing) and, with `--throttle-check PCT` (the default), compares the batch's
 //! reference-network time with the first batch's: a batch that ran it more than PCT %
 //! slower while the device was warmer or clocked lower was measured throttled, and is
 //! measured again once the device has cooled back (at most `--cool-down S`), flagged.
@@ -84,6 +86,9 @@ pub struct HeatLog {
     pub unreadable: u32,
     /// The hottest zone's temperature when each batch ended, °C.
     pub after_batches: Vec<f64>,
+    /// Batches (measured again ones included) whose readings after them came from the
+    /// runner's records, and from the host's shell.
+    pub after_read: (u32, u32),
     /// The readings before the batch now measured.
     pub last_before: Option<HeatReading>,
     /// The first batch that ran the reference network.
@@ -135,6 +140,15 @@ impl HeatLog {
         }
         spread("battery before".into(), &self.battery, "°C", 1);
         spread("hottest zone after".into(), &self.after_batches, "°C", 1);
+        if self.after_read != (0, 0) {
+            out.push((
+                format!("{id} readings after batches"),
+                format!(
+                    "{} by the runner after its last run, {} through the shell",
+                    self.after_read.0, self.after_read.1
+                ),
+            ));
+        }
         if self.unreadable > 0 {
             out.push((
                 format!("{id} thermal zones"),
@@ -236,13 +250,24 @@ pub fn heated(now: &HeatReading, first: &HeatReading, warmth: bool) -> Option<St
 }
 
 /// After a batch on `p` whose reference network ran `reference_ms` (median; `None`
-/// without a reference): reads the device again and, with a throttle check, says why
+/// without a reference), the device's heat `after` it as its runner read it (`None`:
+/// read through the shell now): records it and, with a throttle check, says why
 /// the batch must be measured again, if so: its reference ran too slow while the
 /// device was warmer or clocked lower; or, without a reference to time, its clocks
 /// were lowered (a warmer zone alone is not yet throttling).
-pub fn after_batch(p: &Prepared, reference_ms: Option<f64>) -> Option<String> {
-    let now = p.device.heat().unwrap_or_default();
+pub fn after_batch(
+    p: &Prepared,
+    reference_ms: Option<f64>,
+    after: Option<HeatReading>,
+) -> Option<String> {
+    let by_runner = after.is_some();
+    let now = after.unwrap_or_else(|| p.device.heat().unwrap_or_default());
     let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
+    if by_runner {
+        l.after_read.0 += 1;
+    } else {
+        l.after_read.1 += 1;
+    }
     if let Some((c, _)) = now.hottest() {
         l.after_batches.push(c);
     }
@@ -346,11 +371,21 @@ fn wait_while(
 }
 
 /// After measuring a throttled batch again (`reference_ms`: its reference's median, or
-/// `None` without a reference): records it; whether it is still throttled (by the same
-/// rule as [`after_batch`]).
-pub fn measured_again(p: &Prepared, reference_ms: Option<f64>) -> bool {
-    let now = p.device.heat().unwrap_or_default();
+/// `None` without a reference; `after`: as for [`after_batch`]): records it; whether it
+/// is still throttled (by the same rule as [`after_batch`]).
+pub fn measured_again(
+    p: &Prepared,
+    reference_ms: Option<f64>,
+    after: Option<HeatReading>,
+) -> bool {
+    let by_runner = after.is_some();
+    let now = after.unwrap_or_else(|| p.device.heat().unwrap_or_default());
     let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
+    if by_runner {
+        l.after_read.0 += 1;
+    } else {
+        l.after_read.1 += 1;
+    }
     let (Some(check), Some(first)) = (p.throttle_check, l.first.clone()) else {
         return false;
     };

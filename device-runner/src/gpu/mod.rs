@@ -449,19 +449,7 @@ fn choose(list: Vec<wgpu::Adapter>, wanted: Option<&str>) -> Result<Vec<wgpu::Ad
             )
         });
     }
-    let rank = |a: &wgpu::Adapter| {
-        let i = a.get_info();
-        let kind = match i.device_type {
-            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu => 0,
-            wgpu::DeviceType::VirtualGpu | wgpu::DeviceType::Other => 1,
-            wgpu::DeviceType::Cpu => 2,
-        };
-        (
-            kind,
-            i.backend != wgpu::Backend::Vulkan && i.backend != wgpu::Backend::Metal,
-        )
-    };
     let mut list = list;
-    list.sort_by_key(rank);
+    list.sort_by_cached_key(|a| adapters::summarise(a).preference());
     Ok(list)
 }
