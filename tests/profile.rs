@@ -462,6 +462,54 @@ fn profiling_directly_over_tcp_needs_no_adb_server() {
     );
 }
 
+/// A phone whose Vulkan is missing (the fixture's `--no-vulkan`: its programs' Vulkan
+/// loader finds no driver): `--backend wgpu` with the default `--api auto` measures on
+/// GLES, and the table records the GL adapter it ran on. (A Vulkan driver that is
+/// listed but fails is passed over the same way: the runner's `info` names the adapter
+/// auto runs on, found by opening it; `device-runner/tests/phone_gpus.rs`.)
+#[test]
+fn a_gles_only_phone_is_profiled_on_gles() {
+    let s = Scratch::new("profile-gles-only");
+    let (_fixture, device) = start_fixture_as(&s.path("device"), 0, &["--no-vulkan"]);
+    let id = format!("tcp:{device}");
+    let mut args = vec![
+        "profile",
+        "--device",
+        &id,
+        "--backend",
+        "wgpu",
+        "--space",
+        "fairnas",
+        "--resolution",
+        "32",
+        "--classes",
+        "10",
+        "--only",
+        "stem*",
+        "-o",
+        "lut.csv",
+        "--json",
+    ];
+    args.extend(QUICK);
+    let out = Command::new(env!("CARGO_BIN_EXE_moga"))
+        .args(&args)
+        .current_dir(&s.dir)
+        .env("HOME", &s.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = Lut::read(&s.path("lut.csv")).unwrap().meta;
+    assert_eq!(meta.backend.options["wgpu_backend"], "gl", "{meta:?}");
+    assert!(
+        meta.backend.options["adapter"].contains("llvmpipe"),
+        "{meta:?}"
+    );
+}
+
 /// `moga doctor --device` on a phone-like fixture (an Adreno 630's GLES line, three
 /// thermal zones): APIs, limit profile, zones and runner; then on a GLES-only device of
 /// an ABI moga builds no runner for, which fails naming the runner.

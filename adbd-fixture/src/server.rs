@@ -52,8 +52,10 @@ pub struct Config {
     pub sdk: u32,
     /// Refuse every file sent with "No space left on device".
     pub disk_full: bool,
-    /// Whether the device declares a Vulkan driver (`ro.hardware.vulkan`); it always
-    /// declares OpenGL ES 3.2 (`ro.opengles.version`).
+    /// Whether the device has a Vulkan driver: declared (`ro.hardware.vulkan`), and
+    /// without one the programs it runs find none (their Vulkan loader is given a
+    /// manifest whose driver is not there); it always declares OpenGL ES 3.2
+    /// (`ro.opengles.version`).
     pub vulkan: bool,
     /// The `GLES: vendor, renderer, version` line `dumpsys SurfaceFlinger` prints (none:
     /// no `dumpsys`, as before).
@@ -112,8 +114,9 @@ f=$1
 shift
 if [ "$(head -c 4 "$f" | od -An -c | tr -d ' \n')" = "177ELF" ]; then
   if [ "$(od -An -tx1 -j18 -N2 "$f" | tr -d ' \n')" = "b700" ]; then
-    # scripts/setup.sh keeps the arm64 manifests out of the host loader's folder
-    for icd in /usr/share/vulkan/icd.d.arm64-device/lvp_icd.aarch64.json \
+    # scripts/setup.sh keeps the arm64 manifests out of the host loader's folder (a
+    # device without Vulkan keeps the driver-less manifest the fixture gave it)
+    [ -n "$MOGA_NO_VULKAN" ] || for icd in /usr/share/vulkan/icd.d.arm64-device/lvp_icd.aarch64.json \
       /usr/share/vulkan/icd.d/lvp_icd.aarch64.json; do
       [ -f "$icd" ] && export VK_ICD_FILENAMES="$icd" && break
     done
@@ -697,6 +700,20 @@ fn run_shell(s: &mut Stream, cmd: &str, cfg: &Config, v2: bool) -> io::Result<()
     // The programs it runs (the runner) read the device's sysfs where commands see it.
     if cfg.own_sysfs() {
         command.env("MOGA_SYSFS", cfg.root.join("sys"));
+    }
+    // A phone without Vulkan: the loader finds no driver it can load (wgpu then offers
+    // only GL adapters, as on a GLES-only phone).
+    if !cfg.vulkan {
+        let manifest = cfg.root.join("no-vulkan-icd.json");
+        if !manifest.is_file() {
+            std::fs::write(
+                &manifest,
+                r#"{"file_format_version": "1.0.0", "ICD": {"library_path": "/nonexistent/libvulkan_phone.so", "api_version": "1.3.0"}}"#,
+            )?;
+        }
+        command
+            .env("VK_ICD_FILENAMES", &manifest)
+            .env("MOGA_NO_VULKAN", "1");
     }
     // A device program (the runner) heats the device and is slowed while it throttles.
     let heats = cfg

@@ -151,7 +151,11 @@ pub fn sysfs() -> PathBuf {
 /// Reads `sys` (a sysfs root) as [`HEAT_SH`] reads `/sys`: the same files, in the same
 /// (lexical) order, into the same lines, through [`parse_heat`].
 pub fn read(sys: &Path) -> HeatReading {
-    let text = |p: &Path| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let text = |p: &Path| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
     let entries = |dir: &Path, prefix: &str| -> Vec<(String, PathBuf)> {
         let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
             .into_iter()
@@ -247,8 +251,14 @@ mod tests {
         put("class/thermal/thermal_zone10/type", "skin-therm");
         put("class/thermal/thermal_zone10/temp", "38500");
         put("class/thermal/cooling_device0/type", "thermal-cpufreq-0");
-        put("devices/system/cpu/cpufreq/policy0/scaling_cur_freq", "1804800");
-        put("devices/system/cpu/cpufreq/policy4/scaling_cur_freq", "2419200");
+        put(
+            "devices/system/cpu/cpufreq/policy0/scaling_cur_freq",
+            "1804800",
+        );
+        put(
+            "devices/system/cpu/cpufreq/policy4/scaling_cur_freq",
+            "2419200",
+        );
         put("class/devfreq/13000000.mali/cur_freq", "800000000");
         put("class/devfreq/soc:qcom,cpubw/cur_freq", "762");
         put("class/power_supply/battery/temp", "312");

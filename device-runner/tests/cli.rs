@@ -147,7 +147,10 @@ fn bench_reports_one_json_line_per_model_and_survives_a_bad_one() {
     for (rel, v) in [
         ("class/thermal/thermal_zone0/type", "gpuss-0-usr"),
         ("class/thermal/thermal_zone0/temp", "43500"),
-        ("devices/system/cpu/cpufreq/policy0/scaling_cur_freq", "1804800"),
+        (
+            "devices/system/cpu/cpufreq/policy0/scaling_cur_freq",
+            "1804800",
+        ),
         ("class/kgsl/kgsl-3d0/gpuclk", "585000000"),
     ] {
         std::fs::create_dir_all(sys.join(rel).parent().unwrap()).unwrap();

@@ -126,7 +126,9 @@ fn work<T, R: Timed, L: Ledger<R>>(
         match measure(p, &items) {
             Ok(mut results) => {
                 comebacks = 0;
-                if let Some(why) = crate::thermal::after_batch(p, reference_ms(&results), heat_after(&results)) {
+                if let Some(why) =
+                    crate::thermal::after_batch(p, reference_ms(&results), heat_after(&results))
+                {
                     let id = p.device.id();
                     say(
                         bar,
@@ -137,7 +139,11 @@ fn work<T, R: Timed, L: Ledger<R>>(
                     crate::thermal::cool_back(p, &|line| say(bar, line));
                     match measure(p, &items) {
                         Ok(again) => {
-                            if crate::thermal::measured_again(p, reference_ms(&again), heat_after(&again)) {
+                            if crate::thermal::measured_again(
+                                p,
+                                reference_ms(&again),
+                                heat_after(&again),
+                            ) {
                                 say(
                                     bar,
                                     format!(

@@ -373,11 +373,7 @@ fn wait_while(
 /// After measuring a throttled batch again (`reference_ms`: its reference's median, or
 /// `None` without a reference; `after`: as for [`after_batch`]): records it; whether it
 /// is still throttled (by the same rule as [`after_batch`]).
-pub fn measured_again(
-    p: &Prepared,
-    reference_ms: Option<f64>,
-    after: Option<HeatReading>,
-) -> bool {
+pub fn measured_again(p: &Prepared, reference_ms: Option<f64>, after: Option<HeatReading>) -> bool {
     let by_runner = after.is_some();
     let now = after.unwrap_or_else(|| p.device.heat().unwrap_or_default());
     let mut l = p.heat.lock().unwrap_or_else(|e| e.into_inner());
