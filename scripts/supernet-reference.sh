@@ -13,7 +13,7 @@
 #
 # The reference's random streams are its own (torch's and Python's generators), so
 # the curves agree in distribution, not bit for bit. Needs the full torch in
-# .deps/bench-venv (scripts/bench-train.sh installs it). About 6 min for a fair run
+# .deps/bench-venv (scripts/bench/train.sh installs it). About 6 min for a fair run
 # of 3 x 22 steps on 2 cores (about 28 min at --epochs 14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +46,7 @@ if [ "$strategy" = standalone ] && [ -z "$arch" ]; then
 fi
 py=.deps/bench-venv/bin/python
 if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
-  echo "supernet-reference.sh: $py cannot import torch; run scripts/bench-train.sh once (it installs torch==2.13.0 there)" >&2
+  echo "supernet-reference.sh: $py cannot import torch; run scripts/bench/train.sh once (it installs the torch of scripts/setup.sh there)" >&2
   exit 1
 fi
 

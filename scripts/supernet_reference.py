@@ -26,7 +26,7 @@ so the two runs agree in distribution, not bit for bit. Prints one JSON object p
 epoch with the keys of `moga train --json` (epoch, loss, train_accuracy, seconds,
 lr) and, at the end, the BN-recalibrated validation accuracy of the space's presets.
 
-Oracle throughput (scripts/bench-oracle.sh): --bench-eval FILE skips training and
+Oracle throughput (scripts/bench/oracle.sh): --bench-eval FILE skips training and
 evaluates each architecture of FILE (one encoding per line) as `moga eval --no-cache`
 does: BN statistics reset and re-estimated over --bn-batches unaugmented training
 batches of --eval-batch (cumulative average), then validation in batches of

@@ -74,7 +74,7 @@ pub enum SrCmd {
     Supernet(Box<SrSupernetArgs>),
     /// Score architectures with a search's PSNR oracle (train:STEPS or supernet:DIR):
     /// held-out PSNR/SSIM on the centre crops, multiply-adds and parameters. The same
-    /// numbers `moga search` ranks by; used to compare oracles (scripts/bench-sr-supernet.sh).
+    /// numbers `moga search` ranks by; used to compare oracles (scripts/bench/sr-supernet.sh).
     Score(Box<SrScoreArgs>),
     /// Upscale an image x2 with a trained network: Y by the network (libtorch, or an ONNX
     /// engine: the CPU reference, onnxruntime, wgpu), Cb/Cr bicubic.
@@ -1064,7 +1064,7 @@ pub struct SearchArgs {
     /// layer changed, half a path relinking of two neighbouring members; 0 is plain
     /// NSGA-II. [default: 0.75 for --algorithm nsga2 on the classification spaces (the
     /// best measured: 99.98 % of the exact front's hypervolume against plain NSGA-II's
-    /// 99.67 %, scripts/bench-search.sh); 0 with --algorithm moga, --rl-mutation
+    /// 99.67 %, scripts/bench/search.sh); 0 with --algorithm moga, --rl-mutation
     /// (MoGA's and MoreMNAS's own variants) and on the super-resolution spaces]
     #[arg(long, value_name = "SHARE")]
     pub archive_share: Option<f64>,

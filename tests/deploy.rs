@@ -82,7 +82,7 @@ fn validate_judges_corrections_and_deploy_compares_with_the_prediction() {
     for x in v["variants"].as_array().unwrap() {
         assert_eq!(x["holdout"]["n"], 3, "{x}");
     }
-    // The fidelity figure itself is the bench's (scripts/bench-fidelity.sh finds ±5 % on
+    // The fidelity figure itself is the bench's (scripts/bench/fidelity.sh finds ±5 % on
     // 95–100 % of held-out networks with the default protocol). This quick protocol on a
     // loaded CI machine can put one network of three 15–20 % off (seen: RMSPE 10.5 %),
     // so the test holds what a broken table could not pass, not the machine's calm:

@@ -304,7 +304,7 @@ impl GenomeKeys {
 const ADJACENT: f64 = 0.8;
 
 /// Share of the archive's children that relink two neighbouring members (the rest are
-/// one-gene neighbour moves). Measured by `scripts/bench-search.sh` on the scarlet
+/// one-gene neighbour moves). Measured by `scripts/bench/search.sh` on the scarlet
 /// space (lat and params, 20,100 evaluations, seeds 1–3): without relinking 99.85–99.88 %
 /// of the exact front's hypervolume, with a half 99.985 %.
 const RELINK: f64 = 0.5;

@@ -282,7 +282,7 @@ pub fn ga_config(a: &SearchArgs, m: usize) -> Result<GaConfig> {
 
 /// The archive share a search gets unless told: the best measured configuration
 /// (NSGA-II with three quarters of its children from the elite archive,
-/// `scripts/bench-search.sh`) for plain NSGA-II on the classification spaces; MoGA's
+/// `scripts/bench/search.sh`) for plain NSGA-II on the classification spaces; MoGA's
 /// and MoreMNAS's variants and FALSR's super-resolution search stay as published.
 fn default_archive_share(a: &SearchArgs) -> f64 {
     let plain = matches!(a.algorithm, AlgorithmArg::Nsga2) && !a.rl_mutation;

@@ -52,7 +52,7 @@ pub const SR_SUPERNET_RECORD: &str = "srsupernet.json";
 
 /// Steps of the supernet's linear warm-up: without it, Adam's first full-size steps on
 /// deep random paths with no normalisation make the loss spike (measured with
-/// scripts/sr_supernet_reference.py).
+/// scripts/bench/sr_supernet_reference.py).
 const WARMUP_STEPS: usize = 25;
 
 /// The widest cell's filters.
@@ -455,7 +455,7 @@ pub struct SrSupernetRecord {
 
 /// The least the cells must add to every preset's inherited PSNR (over the fixed parts
 /// alone) for a supernet not to be flagged as routing around them. Measured with
-/// scripts/sr_supernet_trials.py: a supernet whose cells add about 0.25 dB gave every
+/// scripts/bench/sr_supernet_trials.py: a supernet whose cells add about 0.25 dB gave every
 /// architecture the same score (Kendall tau about 0 against brief training).
 pub const ROUTE_AROUND_DB: f64 = 0.5;
 

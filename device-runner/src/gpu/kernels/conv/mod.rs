@@ -170,7 +170,7 @@ pub const TAPS_MIN_TERMS: usize = 64;
 /// vec4s of filters per invocation of the default taps variant: the most, up to 8,
 /// that divide the filters' vec4s, so no block is padded. Each vec4 of weights a lane
 /// loads (on lavapipe, a gather per lane) then feeds 8 outputs per filter; more filters
-/// per invocation load the input fewer times (`scripts/bench-gpu.sh`'s dense 3×3
+/// per invocation load the input fewer times (`scripts/bench/gpu.sh`'s dense 3×3
 /// microbenchmarks: 8 vec4s of filters × 2 of pixels 0.66× the time of 1 × 2).
 fn taps_default_filters(m: usize) -> u32 {
     let m4 = m.div_ceil(4);
@@ -181,7 +181,7 @@ fn taps_default_filters(m: usize) -> u32 {
 }
 
 /// The variant without tuning: the one fastest on most shapes of
-/// `scripts/bench-gpu.sh`'s microbenchmarks on lavapipe.
+/// `scripts/bench/gpu.sh`'s microbenchmarks on lavapipe.
 pub fn default_variant(g: &Conv2d, weights_known: bool) -> Variant {
     if g.is_pointwise() && weights_known {
         Variant::Blocked {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Recipe trials for the super-resolution supernet, on scripts/sr_supernet_reference.py's
+"""Recipe trials for the super-resolution supernet, on scripts/bench/sr_supernet_reference.py's
 PyTorch supernet (moremnas, batch 8, 24x24 patches, 2 threads), ranked against a file of
 brief-training scores (`moga sr score ... --accuracy train:200 --json`, e.g.
 target/bench-sr-supernet/rank-brief.jsonl):
@@ -67,7 +67,7 @@ ap.add_argument("--against", help="score: rank against FILE:K (a .scores.json) i
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--limit", type=int, default=0)
 a = ap.parse_args()
-os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # paths are the repository's
+os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # paths are the repository's
 _orig_sliced = R.sliced
 def sliced(P, name, rows, cols, g, k):
     if a.k1sep and k == 1 and (name + "@1.weight") in P:

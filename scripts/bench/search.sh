@@ -18,33 +18,20 @@
 #    of the exact front's, all three by pymoo's own HV indicator (moga's own figures for
 #    its two runs on stderr): the optimality gap of the defaults.
 #
-#   scripts/bench-search.sh [--lut tests/data/lut-moga-ort-local.csv] [--space moga]
+#   scripts/bench/search.sh [--lut tests/data/lut-moga-ort-local.csv] [--space moga]
 #                           [--population 100] [--generations 200] [--seeds 3] [--rounds 5]
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
+opt --lut lut tests/data/lut-moga-ort-local.csv
+opt --space space moga
+opt --population pop 100
+opt --generations gens 200
+opt --seeds seeds 3
+opt --rounds rounds 5
+parse "$@"
 
-lut=tests/data/lut-moga-ort-local.csv space=moga pop=100 gens=200 seeds=3 rounds=5
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --lut) lut="$2"; shift 2 ;;
-    --space) space="$2"; shift 2 ;;
-    --population) pop="$2"; shift 2 ;;
-    --generations) gens="$2"; shift 2 ;;
-    --seeds) seeds="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    *) echo "bench-search.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+bench_venv "pymoo==0.6.2"
 
-venv=.deps/bench-venv
-if [ ! -x "$venv/bin/python" ]; then
-  echo "bench-search: creating $venv with pymoo" >&2
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check "pymoo==0.6.2" >&2
-
-echo "bench-search: building the release binary" >&2
+echo "$bench: building the release binary" >&2
 cargo build --release --bin moga --quiet
 moga=target/release/moga
 tmp=$(mktemp -d)
@@ -55,14 +42,14 @@ echo "== throughput: $space, acc (proxy):max, lat:min, params:max; population $p
 # A first run of each warms the page cache (libtorch, Python's imports); not counted.
 "$moga" search --space "$space" --lut "$lut" --objectives acc:max,lat:min,params:max --population "$pop" --generations "$gens" --seed 1 \
   -o "$tmp/warm.json" --export-problem "$tmp/problem.json" --json > /dev/null
-"$venv/bin/python" scripts/bench_search_pymoo.py "$tmp/problem.json" "$tmp/warm.json" "$pop" 2 1 > /dev/null
+"$py" scripts/bench/search_pymoo.py "$tmp/problem.json" "$tmp/warm.json" "$pop" 2 1 > /dev/null
 for round in $(seq 1 "$rounds"); do
   for seed in $(seq 1 "$seeds"); do
     t0=$(now)
     "$moga" search --space "$space" --lut "$lut" --objectives acc:max,lat:min,params:max --population "$pop" --generations "$gens" --seed "$seed" \
       -o "$tmp/front-$seed.json" --json > "$tmp/moga-$seed-$round.json"
     t1=$(now)
-    "$venv/bin/python" scripts/bench_search_pymoo.py "$tmp/problem.json" "$tmp/front-$seed.json" "$pop" "$gens" "$seed" > "$tmp/pymoo-$seed-$round.json"
+    "$py" scripts/bench/search_pymoo.py "$tmp/problem.json" "$tmp/front-$seed.json" "$pop" "$gens" "$seed" > "$tmp/pymoo-$seed-$round.json"
     t2=$(now)
     "$moga" search --space "$space" --lut "$lut" --objectives acc:max,lat:min,params:max --population "$pop" --generations "$gens" --seed "$seed" \
       --archive-share 0 -o "$tmp/nfront-$seed.json" --json > "$tmp/nsga2-$seed-$round.json"
@@ -114,7 +101,7 @@ PY
       -o "$tmp/afront-$seed.json" --export-problem "$tmp/aproblem.json" --json > "$tmp/amoga-$seed.json"
     "$moga" search --space "$ospace" --lut "$olut" --objectives lat:min,params:max --population "$pop" --generations "$gens" --seed "$seed" \
       --archive-share 0 -o "$tmp/rfront-$seed.json" --json > "$tmp/rmoga-$seed.json"
-    "$venv/bin/python" scripts/bench_search_pymoo.py "$tmp/aproblem.json" "$tmp/afront-$seed.json" "$pop" "$gens" "$seed" "$tmp/exact.json" "$tmp/rfront-$seed.json" > "$tmp/apymoo-$seed.json"
+    "$py" scripts/bench/search_pymoo.py "$tmp/aproblem.json" "$tmp/afront-$seed.json" "$pop" "$gens" "$seed" "$tmp/exact.json" "$tmp/rfront-$seed.json" > "$tmp/apymoo-$seed.json"
     python3 - "$tmp/amoga-$seed.json" "$tmp/apymoo-$seed.json" "$seed" "$tmp/rmoga-$seed.json" <<'PY'
 import json, sys
 m, p, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), json.load(open(sys.argv[4]))

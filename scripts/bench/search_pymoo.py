@@ -4,7 +4,7 @@ population and generations. Prints one JSON line: evaluations, seconds, evaluati
 per second (in-process, like moga's figure), and the normalised hypervolume of its
 front and of moga's front, both computed by pymoo's HV indicator.
 
-    python bench_search_pymoo.py problem.json front.json POPULATION GENERATIONS SEED [exact.json [other.json]]
+    python search_pymoo.py problem.json front.json POPULATION GENERATIONS SEED [exact.json [other.json]]
 
 With exact.json (`moga search --algorithm exact` on the same problem) it also prints
 both fronts' hypervolume as a share of the exact front's, all by pymoo's indicator, and

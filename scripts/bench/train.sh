@@ -2,40 +2,32 @@
 # One strict-fairness supernet step, moga (Rust, tch/libtorch) beside PyTorch (Python)
 # on the same supernet, data, batch, resolution and threads: images per second of the
 # timed steps after the same number of warm-up steps, and the ratio. On the CPU always;
-# on the GPU as well when PyTorch sees CUDA. PyTorch 2.13.0 (the libtorch moga links)
+# on the GPU as well when PyTorch sees CUDA. PyTorch (the version scripts/setup.sh pins: the libtorch moga links)
 # is installed into .deps/bench-venv (about 3 GB with its CUDA libraries).
 #
-#   scripts/bench-train.sh [--space fairnas] [--batch 32] [--resolution 32] [--steps 8] [--threads 2]
+#   scripts/bench/train.sh [--space fairnas] [--batch 32] [--resolution 32] [--steps 8] [--threads 2]
 #
 # With --ranks N: data parallel on this host, in --rounds interleaved rounds: moga on N
 # ranks x 1 thread (`moga train --nproc N`, c10d Gloo), moga on 1 rank x N threads, and
 # PyTorch DistributedDataParallel (Gloo) on N ranks x 1 thread under the venv's torchrun
-# (`bench_train_torch.py --ddp`), the same fair step on the same global batch (separate
+# (`train_torch.py --ddp`), the same fair step on the same global batch (separate
 # choice weights and padded random crops in both). Prints each run and the medians.
 #
-#   scripts/bench-train.sh --ranks 2 [--rounds 5] [--batch 32] [--steps 8]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-space=fairnas batch=32 res=32 steps=8 threads=$(nproc) ranks=0 rounds=5
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --ranks) ranks="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --space) space="$2"; shift 2 ;;
-    --batch) batch="$2"; shift 2 ;;
-    --resolution) res="$2"; shift 2 ;;
-    --steps) steps="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "bench-train.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+#   scripts/bench/train.sh --ranks 2 [--rounds 5] [--batch 32] [--steps 8]
+. "$(dirname "$0")/lib.sh"
+opt --ranks ranks 0
+opt --rounds rounds 5
+opt --space space fairnas
+opt --batch batch 32
+opt --resolution res 32
+opt --steps steps 8
+opt --threads threads "$(nproc)"
+parse "$@"
 
 if [ "$ranks" -gt 0 ]; then
   # The setup venv's torch (libtorch only, CUDA stubbed) runs torchrun and DDP on the CPU.
   venv=.deps/venv
-  [ -x "$venv/bin/torchrun" ] || { echo "bench-train: no $venv/bin/torchrun; run scripts/setup.sh" >&2; exit 2; }
+  [ -x "$venv/bin/torchrun" ] || { echo "$bench: no $venv/bin/torchrun; run scripts/setup.sh" >&2; exit 2; }
   export LD_LIBRARY_PATH=".deps/torch-cpu-stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   cargo build --release --bins --quiet
   moga=target/release/moga
@@ -51,7 +43,7 @@ if [ "$ranks" -gt 0 ]; then
     "$moga" "${common[@]}" --nproc "$ranks" --threads 1 -o "$tmp/ck-ranks" 2>/dev/null > "$tmp/ranks.jsonl"
     "$moga" "${common[@]}" --threads "$ranks" -o "$tmp/ck-one" 2>/dev/null > "$tmp/one.jsonl"
     OMP_NUM_THREADS=1 "$venv/bin/torchrun" --nproc-per-node "$ranks" --master-port "$((29500 + r))" \
-      scripts/bench_train_torch.py "$tmp/space.json" supernet/data/digits.csv.gz \
+      scripts/bench/train_torch.py "$tmp/space.json" supernet/data/digits.csv.gz \
       "$batch" "$steps" "$steps" 1 cpu --ddp 2>/dev/null | grep '^{' > "$tmp/ddp.json"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["in_sync"], "DDP ranks diverged"' "$tmp/ddp.json"
     a=$(epoch2 "$tmp/ranks.jsonl") b=$(epoch2 "$tmp/one.jsonl")
@@ -72,15 +64,7 @@ PY
   exit 0
 fi
 
-venv=.deps/bench-venv
-if [ ! -x "$venv/bin/python" ]; then
-  echo "bench-train: creating $venv" >&2
-  python3 -m venv "$venv"
-fi
-if ! "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
-  echo "bench-train: installing torch==2.13.0 into $venv" >&2
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0" >&2
-fi
+bench_torch_venv
 
 cargo build --bins --quiet
 moga=target/debug/moga
@@ -89,7 +73,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$moga" space show "$space" --resolution "$res" --classes 10 --json > "$tmp/space.json"
 
 devices=cpu
-if "$venv/bin/python" -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+if "$py" -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
   devices="cpu cuda"
 fi
 printf '%-6s %8s %12s %15s %8s %12s %12s\n' device threads moga_img/s pytorch_img/s ratio moga_wall_s torch_wall_s
@@ -100,7 +84,7 @@ for dev in $devices; do
     --epochs 2 --steps "$steps" --device "$dev" --threads "$threads" --seed 1 -o "$tmp/ck-$dev" --json \
     2>/dev/null > "$tmp/moga-$dev.jsonl"
   t1=$(date +%s.%N)
-  "$venv/bin/python" scripts/bench_train_torch.py "$tmp/space.json" supernet/data/digits.csv.gz \
+  "$py" scripts/bench/train_torch.py "$tmp/space.json" supernet/data/digits.csv.gz \
     "$batch" "$steps" "$steps" "$threads" "$dev" > "$tmp/torch-$dev.json"
   t2=$(date +%s.%N)
   python3 - "$tmp/moga-$dev.jsonl" "$tmp/torch-$dev.json" "$dev" "$threads" "$t0" "$t1" "$t2" <<'PY'

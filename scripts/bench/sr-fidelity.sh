@@ -11,30 +11,22 @@
 #    links concatenate a cell's inputs, and the copies are not units of their own, so
 #    the plain sum's error here, beside moremnas's, is what they cost.
 #
-#   scripts/bench-sr-fidelity.sh [--space moremnas|falsr] [--backend ort|wgpu]
+#   scripts/bench/sr-fidelity.sh [--space moremnas|falsr] [--backend ort|wgpu]
 #       [--lr-side 64] [--samples 40] [--seed 1] [--out DIR]
 #
 # Tables, the plot, per-network figures and the validation report stay in --out
 # (default target/bench-sr-fidelity/SPACE-BACKEND). On a phone use `--device SERIAL`
 # with the commands this prints.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-space=moremnas backend=ort side=64 samples=40 seed=1 out=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --space) space="$2"; shift 2 ;;
-    --backend) backend="$2"; shift 2 ;;
-    --lr-side) side="$2"; shift 2 ;;
-    --samples) samples="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) echo "bench-sr-fidelity.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
-case "$space" in moremnas|falsr) ;; *) echo "bench-sr-fidelity.sh: --space is moremnas or falsr" >&2; exit 2 ;; esac
-case "$backend" in ort|wgpu) ;; *) echo "bench-sr-fidelity.sh: --backend is ort or wgpu" >&2; exit 2 ;; esac
+. "$(dirname "$0")/lib.sh"
+opt --space space moremnas
+opt --backend backend ort
+opt --lr-side side 64
+opt --samples samples 40
+opt --seed seed 1
+opt --out out ""
+parse "$@"
+case "$space" in moremnas|falsr) ;; *) echo "bench/sr-fidelity.sh: --space is moremnas or falsr" >&2; exit 2 ;; esac
+case "$backend" in ort|wgpu) ;; *) echo "bench/sr-fidelity.sh: --backend is ort or wgpu" >&2; exit 2 ;; esac
 out=${out:-target/bench-sr-fidelity/$space-$backend}
 
 cargo build --release --bins --quiet

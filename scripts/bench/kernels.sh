@@ -6,24 +6,16 @@
 # the ratio wgpu / ort of their median wall times per unit, per operator kind (geometric
 # mean) and overall.
 #
-#   scripts/bench-kernels.sh [--space moga] [--runs 20] [--threads 1] [--limit N]
+#   scripts/bench/kernels.sh [--space moga] [--runs 20] [--threads 1] [--limit N]
 #
 # On a machine without a GPU, wgpu runs on lavapipe (Vulkan on the CPU): the ratio then
 # compares a CPU emulation of a GPU with native CPU kernels, not phone GPU against CPU.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-space=moga runs=20 threads=1 limit=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --space) space="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    --limit) limit="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) echo "bench-kernels.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+opt --space space moga
+opt --runs runs 20
+opt --threads threads 1
+opt --limit limit 0
+parse "$@"
 
 cargo build --bins --quiet
 bin=target/debug

@@ -7,24 +7,16 @@
 # Per network it prints the spread of the per-round medians (coefficient of variation,
 # lowest to highest) of the raw time and of the ratio.
 #
-#   scripts/bench-drift.sh [--backend ort] [--space moga] [--resolution 224]
+#   scripts/bench/drift.sh [--backend ort] [--space moga] [--resolution 224]
 #                          [--rounds 20] [--pairs 10] [--seed 3]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-backend=ort space=moga res=224 rounds=20 pairs=10 seed=3
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --backend) backend="$2"; shift 2 ;;
-    --space) space="$2"; shift 2 ;;
-    --resolution) res="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --pairs) pairs="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "bench-drift.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+opt --backend backend ort
+opt --space space moga
+opt --resolution res 224
+opt --rounds rounds 20
+opt --pairs pairs 10
+opt --seed seed 3
+parse "$@"
 
 cargo build --release --bins --quiet
 moga=target/release/moga runner=target/release/device-runner

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The super-resolution supernet, checked three ways in one run:
 #  1. training: `moga sr supernet` beside its PyTorch reference
-#     (scripts/sr_supernet_reference.py --train: the same shared weights, fairness,
+#     (scripts/bench/sr_supernet_reference.py --train: the same shared weights, fairness,
 #     schedule and data folder), the presets' inherited PSNR at every evaluation;
 #  2. weight sharing: every preset and --check-archs sampled architectures exported with
 #     inherited weights (`moga export --ckpt`), run on ONNX Runtime, against the
@@ -15,43 +15,31 @@
 #     the most any oracle can be expected to reach against one of them; and a
 #     structural baseline (fewer blocks in all, better) ranked against both.
 #
-#   scripts/bench-sr-supernet.sh [--space moremnas] [--steps 400] [--batch 8] [--patch 24]
+#   scripts/bench/sr-supernet.sh [--space moremnas] [--steps 400] [--batch 8] [--patch 24]
 #       [--lr 2e-3] [--eval-every 100] [--seed 0] [--check-archs 8] [--rank-archs 20]
 #       [--brief-steps 200] [--no-reference] [--no-repeat] [--out target/bench-sr-supernet]
 #
-# Needs the full torch, onnxruntime, safetensors and pillow in .deps/bench-venv
-# (scripts/bench-train.sh installs torch there; `pip install onnxruntime==1.31.1
-# safetensors pillow` the rest). About 35 minutes with the defaults on 2 cores (20 with
+# Installs the full torch, onnxruntime (scripts/setup.sh's versions), safetensors and
+# pillow into .deps/bench-venv on first use. About 35 minutes with the defaults on 2 cores (20 with
 # --no-repeat).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-space=moremnas steps=400 batch=8 patch=24 lr=2e-3 every=100 seed=0 check=8 rank=20 brief=200
-reference=1 repeat=1 out=target/bench-sr-supernet
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --space) space="$2"; shift 2 ;;
-    --steps) steps="$2"; shift 2 ;;
-    --batch) batch="$2"; shift 2 ;;
-    --patch) patch="$2"; shift 2 ;;
-    --lr) lr="$2"; shift 2 ;;
-    --eval-every) every="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --check-archs) check="$2"; shift 2 ;;
-    --rank-archs) rank="$2"; shift 2 ;;
-    --brief-steps) brief="$2"; shift 2 ;;
-    --no-reference) reference=""; shift ;;
-    --no-repeat) repeat=""; shift ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
-    *) echo "bench-sr-supernet.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
-py=.deps/bench-venv/bin/python
-if ! "$py" -c 'import torch, onnxruntime, safetensors, PIL' 2>/dev/null; then
-  echo "bench-sr-supernet.sh: $py lacks torch, onnxruntime, safetensors or pillow (see the header)" >&2
-  exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+opt --space space moremnas
+opt --steps steps 400
+opt --batch batch 8
+opt --patch patch 24
+opt --lr lr 2e-3
+opt --eval-every every 100
+opt --seed seed 0
+opt --check-archs check 8
+opt --rank-archs rank 20
+opt --brief-steps brief 200
+opt --out out target/bench-sr-supernet
+flag --no-reference reference "" 1
+flag --no-repeat repeat "" 1
+parse "$@"
+bench_torch_venv
+"$py" -c 'import onnxruntime, safetensors, PIL' 2> /dev/null ||
+  bench_venv "onnxruntime==$(setup_version ORT)" safetensors pillow
 cargo build --release --bin moga --bin moga-torch --quiet
 moga=target/release/moga
 rm -rf "$out"; mkdir -p "$out"
@@ -66,7 +54,7 @@ ref_s=0
 if [ -n "$reference" ]; then
   echo "== 1. training: the PyTorch reference, same settings (2 threads)" >&2
   start=$SECONDS
-  "$py" scripts/sr_supernet_reference.py --train --space "$space" "${common[@]}" --threads 2 \
+  "$py" scripts/bench/sr_supernet_reference.py --train --space "$space" "${common[@]}" --threads 2 \
     >"$out/reference-train.jsonl"
   ref_s=$((SECONDS - start))
 fi
@@ -77,7 +65,7 @@ presets=$("$moga" space show "$space" --json | "$py" -c 'import json,sys; print(
 "$moga" sr score $presets --space "$space" --sample "$check" --seed $((seed + 1)) \
   --accuracy "supernet:$out/supernet" --json 2>/dev/null \
   | "$py" -c 'import json,sys; [print(json.loads(l)["arch"]) for l in sys.stdin]' >"$out/check-archs.txt"
-"$py" scripts/sr_supernet_reference.py --check "$out/supernet" --archs "$out/check-archs.txt" \
+"$py" scripts/bench/sr_supernet_reference.py --check "$out/supernet" --archs "$out/check-archs.txt" \
   --moga "$moga" --tmp "$out" >"$out/check.json"
 
 echo "== 3. the oracle: supernet against brief training (train:$brief) on $rank samples and the presets" >&2

@@ -9,31 +9,23 @@
 #    the other in turn, --runs runs each after --warmup; reported: the medians of the
 #    round medians, min-max over rounds, and the ratio tuned / defaults per round.
 #
-#   scripts/bench-tuning.sh [--models FALSR-B,MoreMNAS-C,MoGA-A] [--side 64]
+#   scripts/bench/tuning.sh [--models FALSR-B,MoreMNAS-C,MoGA-A] [--side 64]
 #                           [--rounds 4] [--warmup 1] [--runs 5] [--seed 0]
 #                           [--bin target/release] [--json FILE]
 #
 # Super-resolution presets take --side as their low-resolution side, classification
 # presets as their resolution. --bin DIR takes device-runner and moga from DIR; only the
 # default (target/release) is built first. Run it on an otherwise idle machine.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-models=FALSR-B,MoreMNAS-C,MoGA-A side=64 rounds=4 warmup=1 runs=5 seed=0 bin=target/release json=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --models) models="$2"; shift 2 ;;
-    --side) side="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --warmup) warmup="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --bin) bin="$2"; shift 2 ;;
-    --json) json="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    *) echo "bench-tuning.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+opt --models models FALSR-B,MoreMNAS-C,MoGA-A
+opt --side side 64
+opt --rounds rounds 4
+opt --warmup warmup 1
+opt --runs runs 5
+opt --seed seed 0
+opt --bin bin target/release
+opt --json json ""
+parse "$@"
 [ -n "$json" ] && json=$(realpath -m "$json")
 if [ "$bin" = target/release ]; then
   cargo build --release -p device-runner --bin device-runner --quiet

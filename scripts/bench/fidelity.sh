@@ -8,7 +8,7 @@
 # Kendall's τ of what the table predicts by default (its kept correction, if any), on
 # the half of the sample no correction was fitted on.
 #
-#   scripts/bench-fidelity.sh [--samples 40] [--seed 1] [--repeats 1]
+#   scripts/bench/fidelity.sh [--samples 40] [--seed 1] [--repeats 1]
 #                             [--ort-spaces "moga fairnas"] [--ort-resolution 224]
 #                             [--wgpu-space moga] [--wgpu-resolution 64] [--wgpu-samples 40]
 #                             [--no-wgpu] [--methods "context isolated"] [--out DIR]
@@ -22,28 +22,19 @@
 # On a phone use `--device SERIAL` with the commands this prints. Tables, plots,
 # per-network figures and a summary (summary.jsonl) stay in --out (default
 # target/bench-fidelity).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-samples=40 seed=1 ort_spaces="moga fairnas" ort_res=224 wgpu_space=moga wgpu_res=64
-wgpu_samples=40 wgpu=1 methods="context isolated" out=target/bench-fidelity repeats=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --samples) samples="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --repeats) repeats="$2"; shift 2 ;;
-    --ort-spaces) ort_spaces="$2"; shift 2 ;;
-    --ort-resolution) ort_res="$2"; shift 2 ;;
-    --wgpu-space) wgpu_space="$2"; shift 2 ;;
-    --wgpu-resolution) wgpu_res="$2"; shift 2 ;;
-    --wgpu-samples) wgpu_samples="$2"; shift 2 ;;
-    --no-wgpu) wgpu=0; shift ;;
-    --methods) methods="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-    *) echo "bench-fidelity.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+opt --samples samples 40
+opt --seed seed 1
+opt --repeats repeats 1
+opt --ort-spaces ort_spaces "moga fairnas"
+opt --ort-resolution ort_res 224
+opt --wgpu-space wgpu_space moga
+opt --wgpu-resolution wgpu_res 64
+opt --wgpu-samples wgpu_samples 40
+opt --methods methods "context isolated"
+opt --out out target/bench-fidelity
+flag --no-wgpu wgpu 0 1
+parse "$@"
 
 cargo build --release --bins --quiet
 moga=target/release/moga

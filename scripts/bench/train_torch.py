@@ -1,4 +1,4 @@
-"""The PyTorch peer of `moga train`'s fair step, for scripts/bench-train.sh.
+"""The PyTorch peer of `moga train`'s fair step, for scripts/bench/train.sh.
 
 Builds the same supernet from `moga space show SPACE --json` (stem, separable block,
 every MBConv choice of every layer, head; ReLU6/h-swish as the space says; no SE or
@@ -14,7 +14,7 @@ seeded generator), gradients kept local (`no_sync`) for all but the step's last 
 whose backward all-reduces them all (DDP's buckets, overlapped with that backward);
 BATCH is the global batch, and rank 0 prints the line.
 
-    python bench_train_torch.py SPACE_JSON DIGITS_CSV_GZ BATCH STEPS WARMUP THREADS DEVICE [--ddp]
+    python train_torch.py SPACE_JSON DIGITS_CSV_GZ BATCH STEPS WARMUP THREADS DEVICE [--ddp]
 """
 import contextlib
 import os
@@ -86,14 +86,14 @@ class Supernet(nn.Module):
             blocks = nn.ModuleList()
             for c in s["choices"]:
                 if c["op"] != "mbconv" or c["se"]:
-                    sys.exit(f"bench_train_torch.py: choice {c} is not modelled here")
+                    sys.exit(f"train_torch.py: choice {c} is not modelled here")
                 blocks.append(MbConv(layer["cin"], layer["cout"], c["kernel"], c["expansion"],
                                      layer["stride"], layer["act"]))
             self.layers.append(blocks)
         last = s["layers"][-1]["cout"]
         self.head = conv_bn(last, head["conv_channels"], 1, 1, 1, head["act"])
         if head["hidden"]:
-            sys.exit("bench_train_torch.py: a hidden head layer is not modelled here")
+            sys.exit("train_torch.py: a hidden head layer is not modelled here")
         self.dropout = head["dropout"]
         self.classifier = nn.Linear(head["conv_channels"], head["classes"])
 

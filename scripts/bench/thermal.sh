@@ -12,7 +12,7 @@
 # (Wilson intervals), RMSPE and Kendall's τ on the held-out half, with the prediction
 # the table keeps by default; and what the profiler re-measured.
 #
-#   scripts/bench-thermal.sh [--space fairnas] [--resolution 224] [--samples 30]
+#   scripts/bench/thermal.sh [--space fairnas] [--resolution 224] [--samples 30]
 #                            [--repeats 2] [--seed 1] [--slowdown 2.5] [--no-reference]
 #                            [--out DIR]
 #
@@ -23,25 +23,18 @@
 # seconds (written to DIR/thermal-script-rN.txt); it cools at half that rate. Tables,
 # per-network figures and a summary (summary.jsonl) stay in --out (default
 # target/bench-thermal).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-space=fairnas res=224 samples=30 repeats=2 seed=1 slowdown=2.5 out=target/bench-thermal
+. "$(dirname "$0")/lib.sh"
+opt --space space fairnas
+opt --resolution res 224
+opt --samples samples 30
+opt --repeats repeats 2
+opt --seed seed 1
+opt --slowdown slowdown 2.5
+opt --out out target/bench-thermal
+flag --no-reference no_reference 1 0
+parse "$@"
 reference=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --space) space="$2"; shift 2 ;;
-    --resolution) res="$2"; shift 2 ;;
-    --samples) samples="$2"; shift 2 ;;
-    --repeats) repeats="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --slowdown) slowdown="$2"; shift 2 ;;
-    --no-reference) reference=(--no-reference); shift ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-    *) echo "bench-thermal.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+[ "$no_reference" = 0 ] || reference=(--no-reference)
 
 cargo build --release --quiet --bins -p moga -p device-runner -p adbd-fixture
 moga=target/release/moga
@@ -103,7 +96,7 @@ for r in $(seq 1 "$repeats"); do
 import sys
 runner, slowdown = float(sys.argv[1]), float(sys.argv[2])
 heat = 10.0 / (runner / 2)
-print(f"# bench-thermal.sh: the cool run's runner ran {runner:.0f} s; throttles after about half of that")
+print(f"# bench/thermal.sh: the cool run's runner ran {runner:.0f} s; throttles after about half of that")
 print("ambient 35")
 print(f"heat {heat:.4f}")
 print(f"cool {heat / 2:.4f}")

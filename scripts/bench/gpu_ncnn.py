@@ -1,4 +1,4 @@
-"""ncnn's Vulkan backend for scripts/bench-gpu.sh, in the bench venv (ncnn, pnnx, onnx,
+"""ncnn's Vulkan backend for scripts/bench/gpu.sh, in the bench venv (ncnn, pnnx, onnx,
 onnxruntime, numpy). Subcommands, each working in one model's folder DIR (model.onnx):
 
   micro OUT                  write the single-operator ONNX models of the microbenchmarks
@@ -382,4 +382,4 @@ if __name__ == "__main__":
     elif cmd == "report":
         report(args[0], int(args[1]), args[2] if len(args) > 2 and args[2] else None)
     else:
-        sys.exit(f"bench_gpu_ncnn.py: unknown subcommand {cmd}")
+        sys.exit(f"gpu_ncnn.py: unknown subcommand {cmd}")

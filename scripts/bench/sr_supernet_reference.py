@@ -138,7 +138,7 @@ def depth_to_space_dcr(x, b=2):
 
 def forward(P, space, arch, links, x, shortcut=1.0):
     """The sub-network `arch` (with `links`) of P on x; `shortcut` scales the feature
-    extractor's skip into the tail (1 in the network; scripts/sr_supernet_trials.py
+    extractor's skip into the tail (1 in the network; scripts/bench/sr_supernet_trials.py
     --anneal ramps it)."""
     fe_rows = list(range(32))
     fe = conv(x, sliced(P, "fe", fe_rows, [0], 1, 3), 3, 1, True)

@@ -6,34 +6,22 @@
 # alternate in every round; prints per-side medians with the range over rounds, the
 # ratio, and writes bench-oracle.json.
 #
-#   scripts/bench-oracle.sh [--space fairnas] [--resolution 32] [--archs 8] [--rounds 5]
+#   scripts/bench/oracle.sh [--space fairnas] [--resolution 32] [--archs 8] [--rounds 5]
 #                           [--threads 2] [--out target/bench-oracle]
 #
 # Figures: "engine" = the evaluations alone (moga: the sum of `moga eval`'s per-arch
 # seconds; PyTorch: the loop's), "process" = whole commands (start-up, loading the
-# checkpoint or building the net, the data). Needs .deps/bench-venv (bench-train.sh).
+# checkpoint or building the net, the data). Installs PyTorch into .deps/bench-venv on first use.
 # About 4 minutes on 2 cores.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-space=fairnas resolution=32 n=8 rounds=5 threads=2 out=target/bench-oracle
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --space) space="$2"; shift 2 ;;
-    --resolution) resolution="$2"; shift 2 ;;
-    --archs) n="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) echo "bench-oracle.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
-py=.deps/bench-venv/bin/python
-if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
-  echo "bench-oracle.sh: $py cannot import torch; run scripts/bench-train.sh once (it installs torch==2.13.0 there)" >&2
-  exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+opt --space space fairnas
+opt --resolution resolution 32
+opt --archs n 8
+opt --rounds rounds 5
+opt --threads threads 2
+opt --out out target/bench-oracle
+parse "$@"
+bench_torch_venv
 cargo build --release --bin moga --bin moga-torch --quiet
 moga=target/release/moga
 rm -rf "$out"; mkdir -p "$out"
@@ -57,7 +45,7 @@ for r in $(seq 1 "$rounds"); do
         --threads "$threads" --bench-eval "$out/archs.txt" >"$out/torch-$r.jsonl"
     fi
     echo "$side $r $start $EPOCHREALTIME" >>"$out/process.txt"
-    echo "bench-oracle: round $r/$rounds, $side done" >&2
+    echo "$bench: round $r/$rounds, $side done" >&2
   done
 done
 

@@ -11,7 +11,7 @@
 #    per run, timed around input and extract as benchncnn does; then (unless --no-f16)
 #    moga in half precision (`--dtype f16`), set against ncnn's defaults. Reported: the
 #    median of the round medians (min-max over rounds), the ratios moga / ncnn, and each
-#    output's max |y - ort| / max |ort| against ONNX Runtime 1.31.1 (Python, CPU) on that
+#    output's max |y - ort| / max |ort| against ONNX Runtime (Python, CPU; scripts/setup.sh's version) on that
 #    input.
 # 2. Microbenchmarks (single operators, built with onnx's helper): pointwise 1×1
 #    24→144 and 144→24 at 56×56, depthwise 3×3/5×5/7×7 on 144 channels at 56×56, the
@@ -19,7 +19,7 @@
 #    3×3 convolutions of super-resolution networks (64→64 and 32→64 at 64×64, as in
 #    FALSR-B), measured the same interleaved way (--micro-runs runs each).
 #
-#   scripts/bench-gpu.sh [--models MoGA-A,FairNAS-A,Scarlet-A] [--resolutions 224,64]
+#   scripts/bench/gpu.sh [--models MoGA-A,FairNAS-A,Scarlet-A] [--resolutions 224,64]
 #                        [--rounds 5] [--warmup 2] [--runs 6] [--micro-runs 20]
 #                        [--no-micro] [--no-f16] [--api gles] [--seed 0]
 #                        [--bin target/release] [--json FILE]
@@ -31,67 +31,50 @@
 # Super-resolution presets (FALSR-*, MoreMNAS-*) take each resolution as their
 # low-resolution side; ncnn fails on them (pnnx leaves DepthToSpace, which ncnn lacks).
 # --bin DIR takes device-runner and moga from DIR; only the default (target/release) is
-# built first. The Python side lives in .deps/bench-venv (scripts/bench_gpu_ncnn.py).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-models=MoGA-A,FairNAS-A,Scarlet-A resolutions=224,64 rounds=5 warmup=2 runs=6 micro_runs=20
-micro=1 f16=1 gles=0 seed=0 bin=target/release json=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --models) models="$2"; shift 2 ;;
-    --resolutions) resolutions="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
-    --warmup) warmup="$2"; shift 2 ;;
-    --runs) runs="$2"; shift 2 ;;
-    --micro-runs) micro_runs="$2"; shift 2 ;;
-    --micro) micro=1; shift ;;
-    --no-micro) micro=0; shift ;;
-    --no-f16) f16=0; shift ;;
-    --api)
-      case "$2" in
-        gles) gles=1 ;;
-        vulkan) gles=0 ;;
-        *) echo "bench-gpu.sh: --api takes gles or vulkan, not '$2'" >&2; exit 2 ;;
-      esac
-      shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --bin) bin="$2"; shift 2 ;;
-    --json) json="$2"; shift 2 ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
-    *) echo "bench-gpu.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+# built first. The Python side lives in .deps/bench-venv (scripts/bench/gpu_ncnn.py).
+. "$(dirname "$0")/lib.sh"
+opt --models models MoGA-A,FairNAS-A,Scarlet-A
+opt --resolutions resolutions 224,64
+opt --rounds rounds 5
+opt --warmup warmup 2
+opt --runs runs 6
+opt --micro-runs micro_runs 20
+flag --micro micro 1 1
+flag --no-micro micro 0
+flag --no-f16 f16 0 1
+opt --api api vulkan
+opt --seed seed 0
+opt --bin bin target/release
+opt --json json ""
+parse "$@"
+case "$api" in
+  gles) gles=1 ;;
+  vulkan) gles=0 ;;
+  *) die "--api takes gles or vulkan, not '$api'" ;;
+esac
 [ -n "$json" ] && json=$(realpath -m "$json")
 
-venv=.deps/bench-venv
-if [ ! -x "$venv/bin/python" ]; then
-  echo "bench-gpu: creating $venv" >&2
-  python3 -m venv "$venv"
-fi
-py=$venv/bin/python
-pip=("$py" -m pip install -q --disable-pip-version-check)
-"${pip[@]}" "ncnn==1.0.20261020" "onnxruntime==1.31.1" "onnx==1.23.2" "numpy==2.4.6" >&2
+bench_venv "ncnn==1.0.20261020" "onnxruntime==$(setup_version ORT)" "onnx==$(setup_version ONNX)" "numpy==2.4.6"
 # pnnx's wheel declares torch for its PyTorch front end; the converter itself is one
 # self-contained executable in the package (run directly: the `pnnx` wrapper imports torch).
 "${pip[@]}" --no-deps "pnnx==20261020" >&2
 pnnx=$("$py" -c 'import importlib.util, os; print(os.path.join(importlib.util.find_spec("pnnx").submodule_search_locations[0], "pnnx"))')
-[ -x "$pnnx" ] || { echo "bench-gpu: no pnnx executable at $pnnx" >&2; exit 1; }
+[ -x "$pnnx" ] || { echo "$bench: no pnnx executable at $pnnx" >&2; exit 1; }
 
 gpus() { "$py" -c 'import ncnn; print(ncnn.get_gpu_count())' 2>/dev/null || echo 0; }
 if [ "$(gpus)" -lt 1 ]; then
   if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json > /dev/null 2>&1; then
-    echo "bench-gpu: no lavapipe; running scripts/setup.sh" >&2
+    echo "$bench: no lavapipe; running scripts/setup.sh" >&2
     scripts/setup.sh >&2
   fi
   if [ "$(gpus)" -lt 1 ]; then
-    echo "bench-gpu: ncnn sees no Vulkan device (VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-unset})" >&2
+    echo "$bench: ncnn sees no Vulkan device (VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-unset})" >&2
     exit 1
   fi
 fi
 
 if [ "$bin" = target/release ]; then
-  echo "bench-gpu: building the release binaries" >&2
+  echo "$bench: building the release binaries" >&2
   cargo build --release -p device-runner --bin device-runner --quiet
   cargo build --release -p moga --bin moga --quiet
 fi
@@ -101,7 +84,7 @@ moga=$(realpath "$bin/moga")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/m"
-helper() { "$py" scripts/bench_gpu_ncnn.py "$@"; }
+helper() { "$py" scripts/bench/gpu_ncnn.py "$@"; }
 
 # --- the models: ONNX, input, ncnn conversion, ONNX Runtime's output ---------------------
 : > "$tmp/models"; : > "$tmp/micro"
@@ -118,25 +101,25 @@ if [ "$micro" = 1 ]; then
 fi
 for list in models micro; do
   while read -r name; do
-    echo "bench-gpu: preparing $name (pnnx, ONNX Runtime, moga wgpu's output)" >&2
+    echo "$bench: preparing $name (pnnx, ONNX Runtime, moga wgpu's output)" >&2
     d=$tmp/m/$name
     if ! helper prepare "$d" "$seed" "$pnnx" < /dev/null; then
-      echo "bench-gpu: skipping $name" >&2
+      echo "$bench: skipping $name" >&2
       continue
     fi
     echo "$name" >> "$tmp/$list.ok"
     "$runner" exec --backend wgpu --wgpu-backend vulkan --model "$d/model.onnx" --input "$d/input.pb" \
       --output-dir "$d/moga-out" < /dev/null > /dev/null 2> "$d/exec.log" \
-      || { echo "bench-gpu: moga wgpu failed on $name:" >&2; tail -3 "$d/exec.log" >&2; }
+      || { echo "$bench: moga wgpu failed on $name:" >&2; tail -3 "$d/exec.log" >&2; }
     if [ "$gles" = 1 ]; then
       "$runner" exec --backend wgpu --api gles --model "$d/model.onnx" --input "$d/input.pb" \
         --output-dir "$d/mogagl-out" < /dev/null > /dev/null 2> "$d/execgl.log" \
-        || { echo "bench-gpu: moga wgpu GLES failed on $name:" >&2; tail -3 "$d/execgl.log" >&2; }
+        || { echo "$bench: moga wgpu GLES failed on $name:" >&2; tail -3 "$d/execgl.log" >&2; }
     fi
     if [ "$f16" = 1 ]; then
       "$runner" exec --backend wgpu --wgpu-backend vulkan --dtype f16 --model "$d/model.onnx" \
         --input "$d/input.pb" --output-dir "$d/moga16-out" < /dev/null > /dev/null 2> "$d/exec16.log" \
-        || { echo "bench-gpu: moga wgpu f16 failed on $name:" >&2; tail -3 "$d/exec16.log" >&2; }
+        || { echo "$bench: moga wgpu f16 failed on $name:" >&2; tail -3 "$d/exec16.log" >&2; }
     fi
   done < "$tmp/$list"
   touch "$tmp/$list.ok"; mv "$tmp/$list.ok" "$tmp/$list"
@@ -147,23 +130,23 @@ measure() { # name runs round
   local d=$tmp/m/$1
   "$runner" bench --backend wgpu --wgpu-backend vulkan --model "$d/model.onnx" --input "$d/input.pb" \
     --warmup "$warmup" --runs "$2" --min-runs "$2" --max-seconds 100000 --seed "$seed" --json \
-    > "$d/moga-$3.json" 2>> "$d/bench.log" || echo "bench-gpu: moga wgpu failed on $1 (round $3)" >&2
+    > "$d/moga-$3.json" 2>> "$d/bench.log" || echo "$bench: moga wgpu failed on $1 (round $3)" >&2
   helper bench "$d" "$warmup" "$2" > "$d/ncnn-$3.json" 2>> "$d/ncnn.log" \
-    || { echo "bench-gpu: ncnn failed on $1 (round $3):" >&2; tail -3 "$d/ncnn.log" >&2; }
+    || { echo "$bench: ncnn failed on $1 (round $3):" >&2; tail -3 "$d/ncnn.log" >&2; }
   if [ "$gles" = 1 ]; then
     "$runner" bench --backend wgpu --api gles --model "$d/model.onnx" --input "$d/input.pb" \
       --warmup "$warmup" --runs "$2" --min-runs "$2" --max-seconds 100000 --seed "$seed" --json \
-      > "$d/mogagl-$3.json" 2>> "$d/bench.log" || echo "bench-gpu: moga wgpu GLES failed on $1 (round $3)" >&2
+      > "$d/mogagl-$3.json" 2>> "$d/bench.log" || echo "$bench: moga wgpu GLES failed on $1 (round $3)" >&2
   fi
   if [ "$f16" = 1 ]; then
     "$runner" bench --backend wgpu --wgpu-backend vulkan --dtype f16 --model "$d/model.onnx" \
       --input "$d/input.pb" --warmup "$warmup" --runs "$2" --min-runs "$2" --max-seconds 100000 \
       --seed "$seed" --json > "$d/moga16-$3.json" 2>> "$d/bench.log" \
-      || echo "bench-gpu: moga wgpu f16 failed on $1 (round $3)" >&2
+      || echo "$bench: moga wgpu f16 failed on $1 (round $3)" >&2
   fi
 }
 nm=$(wc -l < "$tmp/models") nu=$(wc -l < "$tmp/micro")
-echo "bench-gpu: $rounds rounds of $nm models ($warmup warm-up + $runs runs each, per backend) and $nu micro cases ($micro_runs runs)" >&2
+echo "$bench: $rounds rounds of $nm models ($warmup warm-up + $runs runs each, per backend) and $nu micro cases ($micro_runs runs)" >&2
 t0=$(date +%s)
 for round in $(seq 1 "$rounds"); do
   while read -r name; do
@@ -176,7 +159,7 @@ for round in $(seq 1 "$rounds"); do
   done < "$tmp/micro"
 done
 printf '\r\033[K' >&2
-echo "bench-gpu: measured in $(( $(date +%s) - t0 )) s" >&2
+echo "$bench: measured in $(( $(date +%s) - t0 )) s" >&2
 
 # --- report -----------------------------------------------------------------------------
 first=$(awk 'NR == 1' "$tmp/models" "$tmp/micro")  # (no pipe: head would SIGPIPE cat under pipefail)
