@@ -65,7 +65,7 @@ print(f"fair step over NCCL: {gpus} rank(s) x 64 images {many:.1f} images/s, one
       f"{many / one:.2f}x (ideal {gpus}x)")
 PY
 
-step "rank check at $epochs epochs (scripts/rank-check.sh --device cuda)"
-timeout 420 scripts/rank-check.sh --moga "$moga" --device cuda --epochs "$epochs" \
+step "rank check at $epochs epochs (scripts/bench/rank-check.sh --device cuda)"
+timeout 420 scripts/bench/rank-check.sh --moga "$moga" --device cuda --epochs "$epochs" \
   --standalone-epochs "$epochs" --out "$out/rank-check"
 echo "cuda-check: done; figures under $out" >&2

@@ -124,7 +124,7 @@ for p in FALSR-A FALSR-B FALSR-C MoreMNAS-C MoreMNAS-D; do
   $moga arch stats "$p" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%-11s %9.1f %10.1f" % (d["preset"], d["madds"]/1e9, d["params"]/1e3))'
 done
 
-step "MoreMNAS-C trained for one minute on scikit-image's sample images, scored against bicubic on the held-out five (moga sr train; scripts/sr-train.sh trains it for 10 minutes)"
+step "MoreMNAS-C trained for one minute on scikit-image's sample images, scored against bicubic on the held-out five (moga sr train; scripts/bench/sr-train.sh trains it for 10 minutes)"
 $moga sr train MoreMNAS-C --minutes 1 --eval-every 0 --seed 1 -o "$work/sr"
 
 step "a held-out image upscaled x2 by that network on wgpu (moga sr upscale), and the network on every engine (moga export --ckpt --verify)"

@@ -158,7 +158,7 @@ fn an_arm64_device_gets_the_aarch64_runner_and_profiles() {
 
     // The GPU path: Vulkan compute on arm64 lavapipe. Every shader is compiled by LLVM
     // under emulation (about a minute per network), so a handful of units: the stem,
-    // the head and the classifier (scripts/arm64-e2e.sh profiles whole spaces).
+    // the head and the classifier (scripts/bench/arm64-e2e.sh profiles whole spaces).
     let mut args = vec![
         "profile",
         "--device",

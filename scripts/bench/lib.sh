@@ -5,12 +5,15 @@
 #   . "$(dirname "$0")/lib.sh"
 #   opt --space space fairnas    # an option with a value: its variable and default
 #   flag --no-wgpu wgpu 0 1      # a switch: its variable, its value, the default
+#   rest_into extra              # `--` ends the options; what follows goes into extra
 #   parse "$@"                   # -h/--help prints the script's header comment
 set -euo pipefail
+_bench_script=$(realpath "$0")
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 bench="scripts/bench/$(basename "$0")"
 declare -A _bench_value=() _bench_flag=()
+_bench_rest=
 
 # A one-line error naming the bench, exit status 2 (a usage error).
 die() {
@@ -32,7 +35,12 @@ flag() {
 }
 
 # The script's header: its comment lines from the second on, without the '# '.
-usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$_bench_script"; }
+
+rest_into() {
+  _bench_rest=$1
+  eval "$1=()"
+}
 
 parse() {
   while [ $# -gt 0 ]; do
@@ -40,6 +48,13 @@ parse() {
       -h | --help)
         usage
         exit 0
+        ;;
+      --)
+        if [ -n "$_bench_rest" ]; then
+          shift
+          eval "$_bench_rest=(\"\$@\")"
+          return 0
+        fi
         ;;
     esac
     if [ -n "${_bench_value[$1]+x}" ]; then

@@ -2,7 +2,7 @@
 # Accuracy-oracle throughput: architectures evaluated per second by a supernet
 # checkpoint (BatchNorm statistics reset and re-estimated over 10 training batches of
 # 128, then validation in batches of 128), moga against PyTorch doing the same on the
-# same space, data and threads (scripts/supernet_reference.py --bench-eval). The two
+# same space, data and threads (scripts/bench/supernet_reference.py --bench-eval). The two
 # alternate in every round; prints per-side medians with the range over rounds, the
 # ratio, and writes bench-oracle.json.
 #
@@ -41,7 +41,7 @@ for r in $(seq 1 "$rounds"); do
     if [ "$side" = moga ]; then
       "$moga" eval --ckpt "$out/ckpt" --no-cache --device cpu --threads "$threads" --json "${archs[@]}" >"$out/moga-$r.jsonl"
     else
-      "$py" scripts/supernet_reference.py --moga "$moga" --space "$space" --resolution "$resolution" \
+      "$py" scripts/bench/supernet_reference.py --moga "$moga" --space "$space" --resolution "$resolution" \
         --threads "$threads" --bench-eval "$out/archs.txt" >"$out/torch-$r.jsonl"
     fi
     echo "$side $r $start $EPOCHREALTIME" >>"$out/process.txt"

@@ -17,7 +17,7 @@
 //! residual its architecture names, so exported networks and latency tables are
 //! unchanged; what changes is that every step trains the weights every choice of the
 //! layer reads. Without it, the FairNAS space's supernet stayed at chance on the digits
-//! in moga and in the PyTorch reference alike (`scripts/supernet-reference.sh`): the
+//! in moga and in the PyTorch reference alike (`scripts/bench/supernet-reference.sh`): the
 //! layers that change shape have no shortcut, so a path is only as good as its worst
 //! randomly paired, separately trained blocks.
 

@@ -759,7 +759,7 @@ impl Trainer {
                 // (all m), unless summing is asked for; a choice parameter is on one
                 // path. An entangled weight takes the sum: each path updates the slice
                 // it reads as it would update that choice's own weights, which is what
-                // the PyTorch reference (scripts/supernet_reference.py) does.
+                // the PyTorch reference (scripts/bench/supernet_reference.py) does.
                 let summed =
                     self.config.sum_shared_gradients || matches!(p.owner, Owner::Layer { .. });
                 let scale = if summed || uses <= 1 {

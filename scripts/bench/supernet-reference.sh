@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# moga's supernet training beside its PyTorch reference (scripts/supernet_reference.py):
+# moga's supernet training beside its PyTorch reference (scripts/bench/supernet_reference.py):
 # the same space, strategy, data, schedule and seed on both sides, one after the other
 # in each round; prints the per-epoch loss and training accuracy side by side and the
 # BN-recalibrated validation accuracy of the space's presets (or of --arch), and
 # writes everything as JSON.
 #
-#   scripts/supernet-reference.sh [--strategy fair|spos|standalone] [--arch FairNAS-C]
+#   scripts/bench/supernet-reference.sh [--strategy fair|spos|standalone] [--arch FairNAS-C]
 #       [--space fairnas] [--epochs 3] [--steps N] [--batch 64] [--lr 0.02] [--seed 5]
 #       [--weights entangled|separate] [--residual-init zero|one] [--augment]
 #       [--moga BIN (default: build and use target/release/moga)]
@@ -15,40 +15,26 @@
 # the curves agree in distribution, not bit for bit. Needs the full torch in
 # .deps/bench-venv (scripts/bench/train.sh installs it). About 6 min for a fair run
 # of 3 x 22 steps on 2 cores (about 28 min at --epochs 14).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-strategy=fair arch="" space=fairnas epochs=3 steps="" batch=64 lr=0.02 seed=5 out=target/supernet-reference
-weights=entangled rinit=zero augment="" moga=
-extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --strategy) strategy="$2"; shift 2 ;;
-    --arch) arch="$2"; shift 2 ;;
-    --space) space="$2"; shift 2 ;;
-    --epochs) epochs="$2"; shift 2 ;;
-    --steps) steps="$2"; shift 2 ;;
-    --batch) batch="$2"; shift 2 ;;
-    --lr) lr="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --weights) weights="$2"; shift 2 ;;
-    --residual-init) rinit="$2"; shift 2 ;;
-    --augment) augment=1; shift ;;
-    --out) out="$2"; shift 2 ;;
-    --moga) moga="$2"; shift 2 ;;
-    --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "supernet-reference.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+opt --strategy strategy fair
+opt --arch arch ""
+opt --space space fairnas
+opt --epochs epochs 3
+opt --steps steps ""
+opt --batch batch 64
+opt --lr lr 0.02
+opt --seed seed 5
+opt --weights weights entangled
+opt --residual-init rinit zero
+opt --out out target/supernet-reference
+opt --moga moga ""
+flag --augment augment 1 ""
+rest_into extra
+parse "$@"
 if [ "$strategy" = standalone ] && [ -z "$arch" ]; then
-  echo "supernet-reference.sh: --strategy standalone needs --arch" >&2; exit 2
+  die "--strategy standalone needs --arch"
 fi
-py=.deps/bench-venv/bin/python
-if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
-  echo "supernet-reference.sh: $py cannot import torch; run scripts/bench/train.sh once (it installs the torch of scripts/setup.sh there)" >&2
-  exit 1
-fi
+bench_torch_venv
 
 if [ -z "$moga" ]; then
   cargo build --release --bin moga --bin moga-torch --quiet
@@ -72,7 +58,7 @@ fi
 echo "reference (PyTorch $("$py" -c 'import torch; print(torch.__version__)'), 2 threads) ${extra[*]:-}" >&2
 start=$SECONDS
 ref_kind=(--strategy "$strategy" --weights "$weights"); [ -n "$arch" ] && ref_kind+=(--arch "$arch")
-"$py" scripts/supernet_reference.py --moga "$moga" "${common[@]}" "${ref_kind[@]}" --threads 2 "${extra[@]}" >"$out/reference.jsonl"
+"$py" scripts/bench/supernet_reference.py --moga "$moga" "${common[@]}" "${ref_kind[@]}" --threads 2 "${extra[@]}" >"$out/reference.jsonl"
 ref_s=$((SECONDS - start))
 
 "$py" - "$out" "$moga_s" "$ref_s" <<'EOF'

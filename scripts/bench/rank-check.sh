@@ -14,37 +14,28 @@
 # --data digits-affine: the bundled digits under fixed random affine maps and elastic
 # distortion (supernet/data/README.md), a task on which networks differ more.
 #
-#   scripts/rank-check.sh [--space fairnas] [--data digits] [--epochs 3] [--standalone-epochs 3]
+#   scripts/bench/rank-check.sh [--space fairnas] [--data digits] [--epochs 3] [--standalone-epochs 3]
 #                         [--k 12] [--batch 64] [--lr 0.02] [--steps N] [--device auto] [--seed 1] [--no-ceiling]
 #                         [--out target/rank-check] [--moga BIN (default: build and use target/debug/moga)]
 #                         [-- extra moga train flags for every run]
 #
 # The defaults take about 10 minutes on 2 CPU cores; on a CUDA host raise --epochs.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-ceiling=1 moga="" space=fairnas data=digits epochs=3 sa_epochs=3 k=12 batch=64 lr=0.02 steps="" device=auto seed=1 out=target/rank-check
-extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --space) space="$2"; shift 2 ;;
-    --data) data="$2"; shift 2 ;;
-    --epochs) epochs="$2"; shift 2 ;;
-    --standalone-epochs) sa_epochs="$2"; shift 2 ;;
-    --k) k="$2"; shift 2 ;;
-    --batch) batch="$2"; shift 2 ;;
-    --lr) lr="$2"; shift 2 ;;
-    --steps) steps="$2"; shift 2 ;;
-    --device) device="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --moga) moga="$2"; shift 2 ;;
-    --no-ceiling) ceiling=0; shift ;;
-    --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-    *) echo "rank-check.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+opt --space space fairnas
+opt --data data digits
+opt --epochs epochs 3
+opt --standalone-epochs sa_epochs 3
+opt --k k 12
+opt --batch batch 64
+opt --lr lr 0.02
+opt --steps steps ""
+opt --device device auto
+opt --seed seed 1
+opt --out out target/rank-check
+opt --moga moga ""
+flag --no-ceiling ceiling 0 1
+rest_into extra
+parse "$@"
 
 if [ -z "$moga" ]; then
   cargo build --bins --quiet
@@ -68,7 +59,7 @@ train() {
 }
 
 for strategy in fair spos; do
-  echo "rank-check: $strategy supernet of $space, $epochs epochs" >&2
+  say "$strategy supernet of $space, $epochs epochs"
   train "$out/$strategy" "$epochs" --space "$space" --strategy "$strategy" "${common[@]}"
 done
 
@@ -94,7 +85,7 @@ i=0
 : > "$out/standalone-seed2.jsonl"
 while read -r arch; do
   i=$((i + 1))
-  echo "rank-check: stand-alone $i/$k, $sa_epochs epochs" >&2
+  say "stand-alone $i/$k, $sa_epochs epochs"
   train "$out/standalone-$i" "$sa_epochs" --space "$space" --arch "$arch" "${common[@]}"
   python3 - "$out/standalone-$i/state.json" "$arch" >> "$out/standalone.jsonl" <<'PY'
 import json, sys
@@ -102,7 +93,7 @@ state = json.load(open(sys.argv[1]))
 print(json.dumps({"arch": sys.argv[2], "accuracy": state["history"][-1]["val_accuracy"]}))
 PY
   if [ "$ceiling" = 1 ]; then
-    echo "rank-check: stand-alone $i/$k again with seed $((seed + 1)) (the ceiling)" >&2
+    say "stand-alone $i/$k again with seed $((seed + 1)) (the ceiling)"
     train "$out/standalone-$i-seed2" "$sa_epochs" --space "$space" --arch "$arch" "${second[@]}"
     python3 - "$out/standalone-$i-seed2/state.json" "$arch" >> "$out/standalone-seed2.jsonl" <<'PY'
 import json, sys
@@ -113,7 +104,7 @@ PY
 done < "$out/archs.txt"
 
 for strategy in fair spos; do
-  echo "rank-check: evaluating the $k architectures on the $strategy supernet" >&2
+  say "evaluating the $k architectures on the $strategy supernet"
   xargs "$moga" eval --ckpt "$out/$strategy" --device "$device" --json < "$out/archs.txt" > "$out/$strategy-eval.jsonl"
 done
 

@@ -5,19 +5,15 @@
 # SSIM on Y, border 2, 8-bit output). Every seed is one run; the summary gives each run's
 # gain over bicubic and their median.
 #
-#   scripts/sr-train.sh [--arch ARCH] [--minutes M] [--seeds "0 1 2"] [--out DIR]
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-arch=MoreMNAS-C minutes=10 seeds="0" out=$(mktemp -d /tmp/moga-sr-train.XXXXXX)
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --arch) arch=$2; shift 2 ;;
-    --minutes) minutes=$2; shift 2 ;;
-    --seeds) seeds=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [--arch ARCH] [--minutes M] [--seeds \"0 1\"] [--out DIR]" >&2; exit 2 ;;
-  esac
-done
+#   scripts/bench/sr-train.sh [--arch ARCH] [--minutes M] [--seeds "0 1 2"] [--out DIR]
+. "$(dirname "$0")/lib.sh"
+opt --arch arch MoreMNAS-C
+opt --minutes minutes 10
+opt --seeds seeds 0
+opt --out out ""
+parse "$@"
+root=$(pwd)
+[ -n "$out" ] || out=$(mktemp -d /tmp/moga-sr-train.XXXXXX)
 cargo build -q --release --bin moga --bin moga-torch --manifest-path "$root/Cargo.toml"
 moga="$root/target/release/moga"
 mkdir -p "$out"

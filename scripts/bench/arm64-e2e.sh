@@ -6,23 +6,15 @@
 # this runs everything (wgpu: every shader compiled by LLVM under emulation, about a
 # minute per network, so a space takes a while).
 #
-#   scripts/arm64-e2e.sh [--space fairnas] [--resolution 32] [--backends ort,wgpu]
+#   scripts/bench/arm64-e2e.sh [--space fairnas] [--resolution 32] [--backends ort,wgpu]
 #                        [--out DIR (target/arm64-e2e)] [--bin target/release]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-space=fairnas resolution=32 backends=ort,wgpu out=target/arm64-e2e bin=target/release
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --space) space="$2"; shift 2 ;;
-    --resolution) resolution="$2"; shift 2 ;;
-    --backends) backends="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --bin) bin="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-    *) echo "arm64-e2e.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+opt --space space fairnas
+opt --resolution resolution 32
+opt --backends backends ort,wgpu
+opt --out out target/arm64-e2e
+opt --bin bin target/release
+parse "$@"
 
 [ -x target/aarch64-unknown-linux-gnu/release/device-runner ] || scripts/build-runner.sh aarch64-unknown-linux-gnu
 if [ "$bin" = target/release ]; then
@@ -43,7 +35,7 @@ fixture=$!
 for _ in $(seq 100); do grep -q listening "$tmp/fixture.out" 2> /dev/null && break; sleep 0.1; done
 device=$(sed -n 's/^listening //p' "$tmp/fixture.out")
 adb -P "$port" connect "$device" > /dev/null
-echo "arm64-e2e: device $device (arm64-v8a under qemu-aarch64), adb server 127.0.0.1:$port" >&2
+say "device $device (arm64-v8a under qemu-aarch64), adb server 127.0.0.1:$port"
 for b in ${backends//,/ }; do
   t0=$(date +%s)
   table="$out/$space-$resolution-$b.csv"
@@ -51,5 +43,5 @@ for b in ${backends//,/ }; do
   "$moga" profile --device "$device" --adb "127.0.0.1:$port" --backend "$b" --space "$space" \
     --resolution "$resolution" --classes 10 -o "$table" "${resume[@]}"
   "$moga" lut check "$out/$space-$resolution-$b.csv" --space "$space" --resolution "$resolution" --classes 10
-  echo "arm64-e2e: $b: $(( $(date +%s) - t0 )) s" >&2
+  say "$b: $(( $(date +%s) - t0 )) s"
 done

@@ -8,27 +8,19 @@
 # the one-process run beside the difference another seed makes. Checkpoints go under
 # --out; a rerun starts them again.
 #
-#   scripts/dist-check.sh [--space fairnas] [--ranks 2] [--epochs 3] [--batch 64] [--seed 1]
+#   scripts/bench/dist-check.sh [--space fairnas] [--ranks 2] [--epochs 3] [--batch 64] [--seed 1]
 #                         [--out target/dist-check]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-space=fairnas ranks=2 epochs=3 batch=64 seed=1 out=target/dist-check
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --space) space="$2"; shift 2 ;;
-    --ranks) ranks="$2"; shift 2 ;;
-    --epochs) epochs="$2"; shift 2 ;;
-    --batch) batch="$2"; shift 2 ;;
-    --seed) seed="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-    *) echo "dist-check.sh: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+. "$(dirname "$0")/lib.sh"
+opt --space space fairnas
+opt --ranks ranks 2
+opt --epochs epochs 3
+opt --batch batch 64
+opt --seed seed 1
+opt --out out target/dist-check
+parse "$@"
 
 venv=.deps/venv
-[ -x "$venv/bin/torchrun" ] || { echo "dist-check: no $venv/bin/torchrun; run scripts/setup.sh" >&2; exit 2; }
+[ -x "$venv/bin/torchrun" ] || { die "no $venv/bin/torchrun; run scripts/setup.sh"; }
 cargo build --release --bins --quiet
 moga=$PWD/target/release/moga
 rm -rf "$out"
