@@ -78,6 +78,8 @@ fn shell(server: &AdbServer, device: &str, cmd: &str) -> (i32, String) {
     )
 }
 
+// Why one long test: a scenario whose steps each need what the one before made (a table,
+// a checkpoint, a running fixture); split, every part would redo minutes of set-up.
 #[test]
 fn an_arm64_device_gets_the_aarch64_runner_and_profiles() {
     let runner = arm64_runner();

@@ -56,6 +56,8 @@ fn kill_runners_under(root: &Path) -> usize {
     n
 }
 
+// Why one long test: a scenario whose steps each need what the one before made (a table,
+// a checkpoint, a running fixture); split, every part would redo minutes of set-up.
 #[test]
 fn profiling_survives_kills_of_profiler_device_and_runner() {
     let rounds = env_or("MOGA_CHAOS_ROUNDS", 3);

@@ -13,6 +13,8 @@ use lookup_tables::Lut;
 
 const SHAPE: [&str; 4] = ["--resolution", "32", "--classes", "10"];
 
+// Why one long test: a scenario whose steps each need what the one before made (a table,
+// a checkpoint, a running fixture); split, every part would redo minutes of set-up.
 #[test]
 fn validate_judges_corrections_and_deploy_compares_with_the_prediction() {
     let s = Scratch::new("deploy");

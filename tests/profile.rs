@@ -41,6 +41,8 @@ fn units(space: SpaceId, resolution: u32) -> usize {
     .len()
 }
 
+// Why one long test: a scenario whose steps each need what the one before made (a table,
+// a checkpoint, a running fixture); split, every part would redo minutes of set-up.
 #[test]
 fn local_profiles_with_both_backends() {
     let s = Scratch::new("profile-local");
@@ -263,6 +265,8 @@ fn a_second_profiler_on_a_device_is_refused() {
     );
 }
 
+// Why one long test: a scenario whose steps each need what the one before made (a table,
+// a checkpoint, a running fixture); split, every part would redo minutes of set-up.
 #[test]
 fn profiling_over_adb_survives_losing_the_device() {
     let s = Scratch::new("profile-adb");

@@ -252,6 +252,8 @@ fn a_falsr_search_writes_its_front_and_reuses_its_scores() {
 /// Latency tables for super-resolution: MoreMNAS's whole table profiled with ONNX
 /// Runtime at an 8×8 input is complete, predicts a preset part by part and is validated
 /// against whole networks; FALSR-B's own units, profiled on wgpu, predict it.
+// Why one long test: a scenario whose steps each need what the one before made (a table,
+// a checkpoint, a running fixture); split, every part would redo minutes of set-up.
 #[test]
 fn sr_tables_are_profiled_predicted_and_validated() {
     let s = common::Scratch::new("sr-lut");
@@ -496,6 +498,8 @@ fn sr_tables_are_profiled_predicted_and_validated() {
 /// evaluation and resumes to a longer budget; its inherited weights score architectures
 /// (`moga sr score`), drive a search (`--accuracy supernet:DIR`) and export with
 /// `moga export --ckpt`, where every engine agrees with libtorch.
+// Why one long test: a scenario whose steps each need what the one before made (a table,
+// a checkpoint, a running fixture); split, every part would redo minutes of set-up.
 #[test]
 fn an_sr_supernet_trains_resumes_scores_searches_and_exports() {
     let s = common::Scratch::new("sr-supernet");

@@ -10,6 +10,8 @@ const TINY: &[&str] = &[
     "--seed", "3",
 ];
 
+// Why one long test: a scenario whose steps each need what the one before made (a table,
+// a checkpoint, a running fixture); split, every part would redo minutes of set-up.
 #[test]
 fn train_resume_eval_and_search_on_a_supernet() {
     let s = Scratch::new("train");

@@ -156,6 +156,11 @@ pub fn useful_choices(p: &Additive) -> Vec<Vec<usize>> {
 
 /// The Pareto front of `p`: exact, or with `epsilon` the ε-grid variant (see the module
 /// documentation for its guarantee).
+///
+/// Why one function of about 160 lines: the layer-by-layer recursion (extend every
+/// kept partial sum by every useful choice, prune to the non-dominated or ε-grid cells,
+/// keep back-pointers, account memory) works on one set of arenas that the
+/// reconstruction at the end reads; the pieces are not meaningful on their own.
 pub fn pareto_front(p: &Additive, epsilon: Option<f64>) -> Result<ExactFront> {
     p.check(epsilon)?;
     let start = Instant::now();

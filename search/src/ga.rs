@@ -810,6 +810,12 @@ pub(crate) fn front_of(all: &[Individual]) -> Vec<Individual> {
 /// themselves, and a constant-time duplicate check per child (a hashed 128-bit genome
 /// key); nothing scans what earlier generations evaluated, and the rows live in flat
 /// buffers reused from one generation to the next.
+///
+/// Why one function of about 260 lines: it is the generation loop, and its steps
+/// (variation, RL and roulette mutation, evaluation, survival, the archive and the
+/// history) share a dozen reused buffers and the random stream, whose order of draws
+/// is part of a seeded run's result. Split, each step would take most of them as
+/// arguments; `scripts/bench/search.sh` times this loop against pymoo.
 pub fn run(
     problem: &mut dyn Problem,
     cfg: &GaConfig,

@@ -185,6 +185,116 @@ fn additive_part(objectives: &[ObjectiveSpec]) -> Option<Vec<ObjectiveSpec>> {
     (!specs.is_empty()).then_some(specs)
 }
 
+/// `--seed-exact`: the exact front of the search's additive objectives (latency,
+/// parameters, MAdds), whose genomes seed the first population.
+fn exact_seeds(
+    space: &Space,
+    lut: Option<&Lut>,
+    objectives: &[ObjectiveSpec],
+    constraints: Constraints,
+    epsilon: Option<f64>,
+) -> Result<exact::ExactFront> {
+    let specs = additive_part(objectives).ok_or_else(|| {
+        Error::Usage("--seed-exact needs an additive objective (lat, params, madds)".into())
+    })?;
+    let sub = ArchProblem::new(
+        space.clone(),
+        lut,
+        Box::new(crate::oracle::Proxy),
+        specs,
+        constraints,
+    )?;
+    exact::pareto_front(&sub.additive_form()?, epsilon)
+}
+
+/// Each generation of a finished run: its evaluations, the hypervolume of its front
+/// and (with `evaluated`) every architecture it evaluated, from what the run recorded
+/// (no oracle is asked again).
+fn history_report(
+    problem: &ArchProblem,
+    result: &ga::GaResult,
+    hypervolumes: &[f64],
+    evaluated: bool,
+) -> Vec<GenerationReport> {
+    (0..result.history_sizes.len())
+        .map(|g| GenerationReport {
+            generation: g,
+            evaluations: result.history_evaluations[g],
+            hypervolume: hypervolumes[g],
+            population: if evaluated {
+                result
+                    .generation_rows(g)
+                    .map(|i| problem.metrics_of(result.history.genes(i), result.history.f(i)))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect()
+}
+
+/// How close a front of the additive objectives came to the exact one: the share of
+/// the exact front's hypervolume it holds (the same bounds) and how many of its members
+/// are on it.
+fn optimality(
+    problem: &ArchProblem,
+    front_rows: &FrontRows,
+    hypervolume: f64,
+    bounds: &[(f64, f64)],
+) -> Result<Optimality> {
+    let ex = exact::pareto_front(&problem.additive_form()?, None)?;
+    let ef: Vec<f64> = ex.points.iter().flatten().copied().collect();
+    let exact_hv = rows_hv(
+        &ef,
+        bounds.len(),
+        &(0..ex.points.len()).collect::<Vec<_>>(),
+        bounds,
+    );
+    Ok(Optimality {
+        exact_points: ex.points.len(),
+        exact_hypervolume: exact_hv,
+        hypervolume_share: if exact_hv > 0.0 {
+            hypervolume / exact_hv
+        } else {
+            1.0
+        },
+        on_exact_front: front_rows
+            .iter()
+            .filter(|(_, f)| {
+                // Sums in the engine and the recursion may differ in the last bit.
+                ex.points.iter().any(|p| {
+                    p.iter()
+                        .zip(f)
+                        .all(|(a, b)| (a - b).abs() <= 1e-9 * a.abs().max(1.0))
+                })
+            })
+            .count(),
+        exact_seconds: ex.stats.seconds,
+    })
+}
+
+/// The front's architectures with their metrics, most accurate first (then fastest,
+/// smallest, by name).
+fn front_metrics(problem: &ArchProblem, front_rows: &FrontRows) -> Vec<Metrics> {
+    let mut front: Vec<Metrics> = front_rows
+        .iter()
+        .map(|(g, f)| problem.metrics_of(g, f))
+        .collect();
+    front.sort_by(|a, b| {
+        b.accuracy
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&a.accuracy.unwrap_or(f64::NEG_INFINITY))
+            .then(
+                a.latency_ms
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.latency_ms.unwrap_or(0.0)),
+            )
+            .then(a.params.cmp(&b.params))
+            .then(a.arch.cmp(&b.arch))
+    });
+    front
+}
+
 /// Runs a search; `on_generation` gets each generation for progress, with the
 /// population's hypervolume now and then (at most ten times a second).
 pub fn search(
@@ -218,17 +328,13 @@ pub fn search(
     let mut exact_stats = None;
     let mut seeded = 0;
     if opts.seed_exact && ga_cfg.algorithm != Algorithm::Exact {
-        let specs = additive_part(&opts.objectives).ok_or_else(|| {
-            Error::Usage("--seed-exact needs an additive objective (lat, params, madds)".into())
-        })?;
-        let sub = ArchProblem::new(
-            opts.space.clone(),
+        let ex = exact_seeds(
+            &opts.space,
             lut,
-            Box::new(crate::oracle::Proxy),
-            specs,
+            &opts.objectives,
             opts.constraints,
+            opts.epsilon,
         )?;
-        let ex = exact::pareto_front(&sub.additive_form()?, opts.epsilon)?;
         let pick = spread(ex.genes.len(), ga_cfg.population.max(2));
         ga_cfg.initial = pick.iter().map(|&i| ex.genes[i].clone()).collect();
         seeded = ga_cfg.initial.len();
@@ -236,60 +342,44 @@ pub fn search(
     }
     let start = Instant::now();
     let mut search_seconds = None;
-    let (front_rows, history, evaluations): (FrontRows, Vec<GenerationReport>, usize) = if ga_cfg
-        .algorithm
-        == Algorithm::Exact
-    {
-        let ex = exact::pareto_front(&problem.additive_form()?, opts.epsilon)?;
-        let rows = ex.genes.into_iter().zip(ex.points).collect();
-        exact_stats = Some(ex.stats);
-        (rows, Vec::new(), 0)
-    } else {
-        // Each generation's hypervolume, of the front survival found: the report's
-        // figure, and the progress line's at most ten times a second.
-        let mut history_hv: Vec<f64> = Vec::with_capacity(ga_cfg.generations + 1);
-        // Time spent on them is the report's, not the search's.
-        let mut reporting = 0.0;
-        let result = {
-            let mut shown: Option<Instant> = None;
-            let mut cb = |g: &Generation| {
-                let t = Instant::now();
-                let hv = rows_hv(&g.population.f, m, g.front, &bounds);
-                history_hv.push(hv);
-                reporting += t.elapsed().as_secs_f64();
-                let due = shown.is_none_or(|t| t.elapsed().as_secs_f64() >= 0.1);
-                if due {
-                    shown = Some(Instant::now());
-                }
-                on_generation(g, due.then_some(hv));
+    let (front_rows, history, evaluations): (FrontRows, Vec<GenerationReport>, usize) =
+        if ga_cfg.algorithm == Algorithm::Exact {
+            let ex = exact::pareto_front(&problem.additive_form()?, opts.epsilon)?;
+            let rows = ex.genes.into_iter().zip(ex.points).collect();
+            exact_stats = Some(ex.stats);
+            (rows, Vec::new(), 0)
+        } else {
+            // Each generation's hypervolume, of the front survival found: the report's
+            // figure, and the progress line's at most ten times a second.
+            let mut history_hv: Vec<f64> = Vec::with_capacity(ga_cfg.generations + 1);
+            // Time spent on them is the report's, not the search's.
+            let mut reporting = 0.0;
+            let result = {
+                let mut shown: Option<Instant> = None;
+                let mut cb = |g: &Generation| {
+                    let t = Instant::now();
+                    let hv = rows_hv(&g.population.f, m, g.front, &bounds);
+                    history_hv.push(hv);
+                    reporting += t.elapsed().as_secs_f64();
+                    let due = shown.is_none_or(|t| t.elapsed().as_secs_f64() >= 0.1);
+                    if due {
+                        shown = Some(Instant::now());
+                    }
+                    on_generation(g, due.then_some(hv));
+                };
+                ga::run(&mut problem, &ga_cfg, &mut cb)?
             };
-            ga::run(&mut problem, &ga_cfg, &mut cb)?
+            // The search ends here; what follows is the report, built from what was
+            // recorded: no oracle is asked again.
+            search_seconds = Some(start.elapsed().as_secs_f64() - reporting);
+            let history = history_report(&problem, &result, &history_hv, opts.evaluated);
+            let rows = result
+                .front
+                .into_iter()
+                .map(|i| (i.genes, i.point.f))
+                .collect();
+            (rows, history, result.evaluations)
         };
-        // The search ends here; what follows is the report, built from what was
-        // recorded: no oracle is asked again.
-        search_seconds = Some(start.elapsed().as_secs_f64() - reporting);
-        let history: Vec<GenerationReport> = (0..result.history_sizes.len())
-            .map(|g| GenerationReport {
-                generation: g,
-                evaluations: result.history_evaluations[g],
-                hypervolume: history_hv[g],
-                population: if opts.evaluated {
-                    result
-                        .generation_rows(g)
-                        .map(|i| problem.metrics_of(result.history.genes(i), result.history.f(i)))
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect();
-        let rows = result
-            .front
-            .into_iter()
-            .map(|i| (i.genes, i.point.f))
-            .collect();
-        (rows, history, result.evaluations)
-    };
     let seconds = search_seconds.unwrap_or_else(|| start.elapsed().as_secs_f64());
     let calls = problem.oracle_calls();
     let front_f: Vec<f64> = front_rows
@@ -299,49 +389,11 @@ pub fn search(
     let front_idx: Vec<usize> = (0..front_rows.len()).collect();
     let hypervolume = rows_hv(&front_f, m, &front_idx, &bounds);
     let optimality = if problem.additive() && ga_cfg.algorithm != Algorithm::Exact {
-        let ex = exact::pareto_front(&problem.additive_form()?, None)?;
-        let ef: Vec<f64> = ex.points.iter().flatten().copied().collect();
-        let exact_hv = rows_hv(&ef, m, &(0..ex.points.len()).collect::<Vec<_>>(), &bounds);
-        Some(Optimality {
-            exact_points: ex.points.len(),
-            exact_hypervolume: exact_hv,
-            hypervolume_share: if exact_hv > 0.0 {
-                hypervolume / exact_hv
-            } else {
-                1.0
-            },
-            on_exact_front: front_rows
-                .iter()
-                .filter(|(_, f)| {
-                    // Sums in the engine and the recursion may differ in the last bit.
-                    ex.points.iter().any(|p| {
-                        p.iter()
-                            .zip(f)
-                            .all(|(a, b)| (a - b).abs() <= 1e-9 * a.abs().max(1.0))
-                    })
-                })
-                .count(),
-            exact_seconds: ex.stats.seconds,
-        })
+        Some(optimality(&problem, &front_rows, hypervolume, &bounds)?)
     } else {
         None
     };
-    let mut front: Vec<Metrics> = front_rows
-        .iter()
-        .map(|(g, f)| problem.metrics_of(g, f))
-        .collect();
-    front.sort_by(|a, b| {
-        b.accuracy
-            .unwrap_or(f64::NEG_INFINITY)
-            .total_cmp(&a.accuracy.unwrap_or(f64::NEG_INFINITY))
-            .then(
-                a.latency_ms
-                    .unwrap_or(0.0)
-                    .total_cmp(&b.latency_ms.unwrap_or(0.0)),
-            )
-            .then(a.params.cmp(&b.params))
-            .then(a.arch.cmp(&b.arch))
-    });
+    let front = front_metrics(&problem, &front_rows);
     let mut presets = Vec::new();
     for p in PRESETS {
         if let Some(genes) = problem.genes(&p.arch()) {

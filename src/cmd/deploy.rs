@@ -363,60 +363,75 @@ pub fn deploy(a: DeployArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
             json_line(&mut out, r)?;
         }
     } else {
-        writeln!(
-            out,
-            "on {} ({}), {}; {} weights; {:.1} s",
-            run.device_id, run.device.model, backend, weights, run.seconds
-        )?;
-        if let Some(r) = &run.reference {
-            writeln!(
-                out,
-                "the reference network takes {:.3} ms now, {:.3} ms when the table was measured ({:+.1} %): predictions are shown at today's speed, errors compare ratios to it",
-                r.now_ms, r.table_ms, r.drift_pct
-            )?;
-        }
-        let mut t = Table::new(&[
-            "architecture",
-            " measured_ms",
-            " p10_ms",
-            " p90_ms",
-            " runs",
-            " predicted_ms",
-            " error",
-        ]);
-        for r in &rows {
-            let name = r.preset.clone().unwrap_or_else(|| r.arch.clone());
-            let pred = r.predicted_ms.map_or("-".into(), |p| format!("{p:.3}"));
-            let err = r.error_pct.map_or("-".into(), |e| format!("{e:+.1} %"));
-            match &r.outcome {
-                Outcome::Ok(s) => t.row(vec![
-                    name,
-                    format!("{:.3}", s.median_ms),
-                    format!("{:.3}", s.p10_ms),
-                    format!("{:.3}", s.p90_ms),
-                    s.runs.to_string(),
-                    pred,
-                    err,
-                ]),
-                Outcome::Failed { error } => t.row(vec![
-                    name,
-                    format!("FAILED: {error}"),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    pred,
-                    err,
-                ]),
-            }
-        }
-        t.write(&mut out)?;
-        if a.keep.is_some() {
-            writeln!(out, "models kept in {}", work.path().display())?;
-        }
+        let kept = a.keep.is_some().then(|| work.path());
+        print_deployed(&mut out, &run, &backend, &weights, &rows, kept)?;
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The deployed networks as a table for people: where, with what, and each network's
+/// measured latency beside the table's prediction.
+fn print_deployed(
+    out: &mut impl Write,
+    run: &profiler::networks::NetworkRun,
+    backend: &str,
+    weights: &str,
+    rows: &[Deployed],
+    kept: Option<&Path>,
+) -> Result<()> {
+    writeln!(
+        out,
+        "on {} ({}), {}; {} weights; {:.1} s",
+        run.device_id, run.device.model, backend, weights, run.seconds
+    )?;
+    if let Some(r) = &run.reference {
+        writeln!(
+            out,
+            "the reference network takes {:.3} ms now, {:.3} ms when the table was measured ({:+.1} %): predictions are shown at today's speed, errors compare ratios to it",
+            r.now_ms, r.table_ms, r.drift_pct
+        )?;
+    }
+    let mut t = Table::new(&[
+        "architecture",
+        " measured_ms",
+        " p10_ms",
+        " p90_ms",
+        " runs",
+        " predicted_ms",
+        " error",
+    ]);
+    for r in rows {
+        let name = r.preset.clone().unwrap_or_else(|| r.arch.clone());
+        let pred = r.predicted_ms.map_or("-".into(), |p| format!("{p:.3}"));
+        let err = r.error_pct.map_or("-".into(), |e| format!("{e:+.1} %"));
+        match &r.outcome {
+            Outcome::Ok(s) => t.row(vec![
+                name,
+                format!("{:.3}", s.median_ms),
+                format!("{:.3}", s.p10_ms),
+                format!("{:.3}", s.p90_ms),
+                s.runs.to_string(),
+                pred,
+                err,
+            ]),
+            Outcome::Failed { error } => t.row(vec![
+                name,
+                format!("FAILED: {error}"),
+                String::new(),
+                String::new(),
+                String::new(),
+                pred,
+                err,
+            ]),
+        }
+    }
+    t.write(out)?;
+    if let Some(dir) = kept {
+        writeln!(out, "models kept in {}", dir.display())?;
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use search::ga::{Algorithm, GaConfig};
 use search::objectives::{Constraints, parse_objectives};
 use search::oracle::AccuracyOracle;
 use search::rl::RlConfig;
-use search::run::{SearchOptions, search};
+use search::run::{SearchOptions, SearchReport, search};
 
 use crate::cli::{AlgorithmArg, AnySpace, Command, SearchArgs};
 use crate::output::{Table, json_line, thousands};
@@ -111,8 +111,15 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
+    print_report(&mut out, &report, &a)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A search's report for people: what ran and how fast, how close to the exact front,
+/// the oracle and the table, the front (its first 20) and the presets.
+fn print_report(out: &mut impl Write, report: &SearchReport, a: &SearchArgs) -> Result<()> {
     let name = format!("{:?}", report.settings.algorithm).to_lowercase();
-    if let (Algorithm::Exact, Some(x)) = (algorithm, &report.exact) {
+    if let (Algorithm::Exact, Some(x)) = (report.settings.algorithm, &report.exact) {
         writeln!(
             out,
             "exact{} front on {}: {} points in {:.3} s, hypervolume {:.4}; {} candidate partial sums, at most {} kept after a layer, {:.1} MiB",
@@ -181,7 +188,7 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
             m.arch.clone(),
         ]);
     }
-    t.write(&mut out)?;
+    t.write(out)?;
     if report.front.len() > 20 {
         writeln!(
             out,
@@ -210,7 +217,7 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
             .map(|p| format!(" and {}", p.display()))
             .unwrap_or_default()
     )?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The evolutionary engine's settings from the command line (shared by every space);

@@ -385,6 +385,113 @@ pub struct Supernet {
     dropout: f64,
 }
 
+/// The entangled weights of a layer's MBConv choices (`--weights entangled`): one
+/// expansion, depthwise and projection convolution at the widest expansion and the
+/// largest kernel, which every choice slices; `None` for a layer of identities only.
+fn entangled_masters(
+    b: &mut Builder,
+    layer: &lookup_tables::Layer,
+    list: &[Choice],
+) -> Option<(Tensor, Tensor, Tensor)> {
+    let r = |v: u32| i64::from(v);
+    let (lin, lout) = (r(layer.cin), r(layer.cout));
+    let mbs: Vec<_> = list
+        .iter()
+        .filter_map(|c| match c {
+            Choice::Mbconv(m) => Some(*m),
+            Choice::Identity => None,
+        })
+        .collect();
+    let hid = mbs
+        .iter()
+        .map(|m| r(expanded(layer.cin, m.expansion)))
+        .max();
+    let k = mbs.iter().map(|m| r(m.kernel)).max();
+    hid.zip(k).map(|(hid, k)| {
+        b.owner = Owner::Layer { layer: layer.index };
+        let name = format!("layers.{}.master", layer.index);
+        (
+            b.conv(&format!("{name}.expand.conv"), [hid, lin, 1, 1]),
+            b.conv(&format!("{name}.dw.conv"), [hid, 1, k, k]),
+            b.conv(&format!("{name}.project.conv"), [lout, hid, 1, 1]),
+        )
+    })
+}
+
+/// One MBConv choice of a layer, named `name`: its own weights, or slices of the
+/// layer's entangled `masters`; its projection's BatchNorm scale starts at zero with
+/// `zero_init_residual` where the block is residual.
+fn mb_block(
+    b: &mut Builder,
+    space: &Space,
+    layer: &lookup_tables::Layer,
+    m: &lookup_tables::MbConv,
+    name: &str,
+    masters: Option<&(Tensor, Tensor, Tensor)>,
+    zero_init_residual: bool,
+) -> MbBlock {
+    let r = |v: u32| i64::from(v);
+    let (lin, lout) = (r(layer.cin), r(layer.cout));
+
+    let hid = r(expanded(layer.cin, m.expansion));
+    let k = r(m.kernel);
+    let specs = [
+        (lin, hid, 1, 1, 1),
+        (hid, hid, k, r(layer.stride), hid),
+        (hid, lout, 1, 1, 1),
+    ];
+    let mut convs = ["expand", "dw", "project"]
+        .iter()
+        .zip(specs)
+        .enumerate()
+        .map(|(i, (part, spec))| {
+            let (act, name) = (
+                if i < 2 { layer.act } else { Activation::None },
+                format!("{name}.{part}"),
+            );
+            match masters {
+                Some(ms) => {
+                    let master = [&ms.0, &ms.1, &ms.2][i].shallow_clone();
+                    let (out, inp) = (spec.1, spec.0 / spec.4);
+                    let w = Weight::Slice {
+                        master,
+                        out,
+                        inp,
+                        k: spec.2,
+                    };
+                    b.conv_bn_with(&name, w, spec, act)
+                }
+                None => b.conv_bn(&name, spec, act),
+            }
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    let (expand, dw) = (convs.next().unwrap(), convs.next().unwrap());
+    let se = m.se.then(|| {
+        let w = r(se_width(hid as u32, space.se.reduction));
+        let sq = format!("{name}.se.squeeze");
+        let ex = format!("{name}.se.excite");
+        Se {
+            squeeze: (b.conv(&sq, [w, hid, 1, 1]), b.bias(&sq, w)),
+            excite: (b.conv(&ex, [hid, w, 1, 1]), b.bias(&ex, hid)),
+            act: space.se.squeeze_act(layer.act),
+        }
+    });
+    let project = convs.next().unwrap();
+    if zero_init_residual && layer.keeps_shape() {
+        tch::no_grad(|| {
+            let _ = project.bn.weight.shallow_clone().fill_(0.0);
+        });
+    }
+    MbBlock {
+        expand,
+        dw,
+        se,
+        project,
+        residual: layer.keeps_shape(),
+    }
+}
+
 impl Supernet {
     /// No dropout before the classifier (tests whose ranks draw masks from one
     /// process-wide generator in parallel threads).
@@ -456,27 +563,7 @@ impl Supernet {
             let (lin, lout) = (r(layer.cin), r(layer.cout));
             // The entangled weights: the widest expansion, the largest kernel.
             let masters = if options.entangled {
-                let mbs: Vec<_> = list
-                    .iter()
-                    .filter_map(|c| match c {
-                        Choice::Mbconv(m) => Some(*m),
-                        Choice::Identity => None,
-                    })
-                    .collect();
-                let hid = mbs
-                    .iter()
-                    .map(|m| r(expanded(layer.cin, m.expansion)))
-                    .max();
-                let k = mbs.iter().map(|m| r(m.kernel)).max();
-                hid.zip(k).map(|(hid, k)| {
-                    b.owner = Owner::Layer { layer: layer.index };
-                    let name = format!("layers.{}.master", layer.index);
-                    (
-                        b.conv(&format!("{name}.expand.conv"), [hid, lin, 1, 1]),
-                        b.conv(&format!("{name}.dw.conv"), [hid, 1, k, k]),
-                        b.conv(&format!("{name}.project.conv"), [lout, hid, 1, 1]),
-                    )
-                })
+                entangled_masters(&mut b, layer, &list)
             } else {
                 None
             };
@@ -494,65 +581,15 @@ impl Supernet {
                         Activation::None,
                     )),
                     Choice::Identity => Block::Skip,
-                    Choice::Mbconv(m) => {
-                        let hid = r(expanded(layer.cin, m.expansion));
-                        let k = r(m.kernel);
-                        let specs = [
-                            (lin, hid, 1, 1, 1),
-                            (hid, hid, k, r(layer.stride), hid),
-                            (hid, lout, 1, 1, 1),
-                        ];
-                        let mut convs = ["expand", "dw", "project"]
-                            .iter()
-                            .zip(specs)
-                            .enumerate()
-                            .map(|(i, (part, spec))| {
-                                let (act, name) = (
-                                    if i < 2 { layer.act } else { Activation::None },
-                                    format!("{name}.{part}"),
-                                );
-                                match &masters {
-                                    Some(ms) => {
-                                        let master = [&ms.0, &ms.1, &ms.2][i].shallow_clone();
-                                        let (out, inp) = (spec.1, spec.0 / spec.4);
-                                        let w = Weight::Slice {
-                                            master,
-                                            out,
-                                            inp,
-                                            k: spec.2,
-                                        };
-                                        b.conv_bn_with(&name, w, spec, act)
-                                    }
-                                    None => b.conv_bn(&name, spec, act),
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                            .into_iter();
-                        let (expand, dw) = (convs.next().unwrap(), convs.next().unwrap());
-                        let se = m.se.then(|| {
-                            let w = r(se_width(hid as u32, space.se.reduction));
-                            let sq = format!("{name}.se.squeeze");
-                            let ex = format!("{name}.se.excite");
-                            Se {
-                                squeeze: (b.conv(&sq, [w, hid, 1, 1]), b.bias(&sq, w)),
-                                excite: (b.conv(&ex, [hid, w, 1, 1]), b.bias(&ex, hid)),
-                                act: space.se.squeeze_act(layer.act),
-                            }
-                        });
-                        let project = convs.next().unwrap();
-                        if options.zero_init_residual && layer.keeps_shape() {
-                            tch::no_grad(|| {
-                                let _ = project.bn.weight.shallow_clone().fill_(0.0);
-                            });
-                        }
-                        Block::Mb(Box::new(MbBlock {
-                            expand,
-                            dw,
-                            se,
-                            project,
-                            residual: layer.keeps_shape(),
-                        }))
-                    }
+                    Choice::Mbconv(m) => Block::Mb(Box::new(mb_block(
+                        &mut b,
+                        space,
+                        layer,
+                        m,
+                        &name,
+                        masters.as_ref(),
+                        options.zero_init_residual,
+                    ))),
                 });
             }
             choices.push(list);
