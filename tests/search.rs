@@ -107,7 +107,7 @@ fn search_writes_the_front_the_history_and_a_plot() {
 fn search_errors_are_one_clear_line() {
     let s = Scratch::new("search-errors");
     let lut = lut();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 10] = [
         (
             &["--objectives", "acc:max,speed:min"],
             "unknown objective 'speed'",
@@ -126,6 +126,20 @@ fn search_errors_are_one_clear_line() {
             "--weights has 2 values for 3 objectives",
         ),
         (&["--space", "fairnas"], "unit(s) missing"),
+        // The other task's flags are refused, not ignored (before libtorch starts).
+        (
+            &["--min-psnr", "30"],
+            "--min-psnr does not apply to the moga space: it is a super-resolution constraint",
+        ),
+        (
+            &["--space", "moremnas", "--budget-ms", "5"],
+            "--budget-ms does not apply to the moremnas space: it is a classification constraint",
+        ),
+        (
+            &["--space", "falsr", "--seed-exact"],
+            "--seed-exact does not apply to the falsr space",
+        ),
+        (&["--roulette-mutation", "0.5"], "FALSR's hybrid mutation"),
     ];
     for (extra, want) in cases {
         let mut args = vec![

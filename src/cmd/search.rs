@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use lookup_tables::Lut;
 use search::ga::{Algorithm, GaConfig};
@@ -18,14 +18,11 @@ use crate::torch::Libtorch;
 
 /// `moga search` (the super-resolution spaces' search trains networks: libtorch's).
 pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
+    refuse_the_other_tasks_flags(&a)?;
     let space = match a.space {
         AnySpace::Sr(_) => return torch.run(Command::Search(Box::new(a))),
         AnySpace::Classify(id) => super::space(id, a.shape)?,
     };
-    anyhow::ensure!(
-        a.roulette_mutation == 0.0,
-        "--roulette-mutation is FALSR's hybrid mutation, for the super-resolution spaces (falsr, moremnas)"
-    );
     let objectives = parse_objectives(
         a.objectives
             .as_deref()
@@ -218,6 +215,97 @@ fn print_report(out: &mut impl Write, report: &SearchReport, a: &SearchArgs) -> 
             .unwrap_or_default()
     )?;
     Ok(())
+}
+
+/// A flag of one task given with a space of the other is one line naming the flag, the
+/// space and what the flag is for (before anything starts: the super-resolution
+/// search's libtorch included), never silently ignored.
+fn refuse_the_other_tasks_flags(a: &SearchArgs) -> Result<()> {
+    /// `moga search`'s arguments alone, to read their defaults.
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        a: SearchArgs,
+    }
+    let defaults = <Defaults as clap::Parser>::try_parse_from(["search", "--space", "moga", "-o", "x.json"])
+        .context("the search defaults")?
+        .a;
+    let (space, given) = match a.space {
+        AnySpace::Classify(id) => (
+            id.to_string(),
+            vec![
+                (
+                    "--min-psnr",
+                    a.min_psnr.is_some(),
+                    "a super-resolution constraint",
+                ),
+                (
+                    "--max-madds-g",
+                    a.max_madds_g.is_some(),
+                    "a super-resolution constraint",
+                ),
+                (
+                    "--data",
+                    a.data != defaults.data,
+                    "the super-resolution oracle's images",
+                ),
+                (
+                    "--roulette-mutation",
+                    a.roulette_mutation != 0.0,
+                    "FALSR's hybrid mutation, for the super-resolution spaces (falsr, moremnas)",
+                ),
+                (
+                    "--lr-side",
+                    a.shape.lr_side != defaults.shape.lr_side,
+                    "the super-resolution input's side",
+                ),
+            ],
+        ),
+        AnySpace::Sr(id) => (
+            id.to_string(),
+            vec![
+                (
+                    "--budget-ms",
+                    a.budget_ms.is_some(),
+                    "a classification constraint",
+                ),
+                (
+                    "--max-params",
+                    a.max_params.is_some(),
+                    "a classification constraint",
+                ),
+                (
+                    "--seed-exact",
+                    a.seed_exact,
+                    "the exact front of additive objectives; PSNR is not additive",
+                ),
+                (
+                    "--export-problem",
+                    a.export_problem.is_some(),
+                    "the classification spaces' per-layer tables",
+                ),
+                (
+                    "--history",
+                    a.history,
+                    "the classification search's per-generation populations",
+                ),
+                (
+                    "--resolution",
+                    a.shape.resolution != defaults.shape.resolution,
+                    "a classifier's input; super-resolution takes --lr-side",
+                ),
+                (
+                    "--classes",
+                    a.shape.classes != defaults.shape.classes,
+                    "a classifier's outputs",
+                ),
+            ],
+        ),
+    };
+    match given.iter().find(|(_, given, _)| *given) {
+        Some((flag, _, what)) => bail!("{flag} does not apply to the {space} space: it is {what}"),
+        None => Ok(()),
+    }
 }
 
 /// The evolutionary engine's settings from the command line (shared by every space);
