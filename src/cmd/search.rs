@@ -227,9 +227,10 @@ fn refuse_the_other_tasks_flags(a: &SearchArgs) -> Result<()> {
         #[command(flatten)]
         a: SearchArgs,
     }
-    let defaults = <Defaults as clap::Parser>::try_parse_from(["search", "--space", "moga", "-o", "x.json"])
-        .context("the search defaults")?
-        .a;
+    let defaults =
+        <Defaults as clap::Parser>::try_parse_from(["search", "--space", "moga", "-o", "x.json"])
+            .context("the search defaults")?
+            .a;
     let (space, given) = match a.space {
         AnySpace::Classify(id) => (
             id.to_string(),

@@ -48,6 +48,7 @@ pub mod sr_search;
 pub mod sr_supernet;
 pub mod torch;
 pub mod train;
+pub mod weights;
 
 pub use error::{Error, Result};
 

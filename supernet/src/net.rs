@@ -817,66 +817,32 @@ impl Supernet {
             .iter()
             .map(|p| (p.name.clone(), p.tensor.detach().to_device(Device::Cpu)))
             .collect();
-        write_safetensors_atomic(&named, path)
+        crate::weights::write_atomic(&named, path)
     }
 
     /// Loads every tensor from a safetensors file written by [`Supernet::save`]; names
     /// and shapes must match exactly.
     pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
-        let read = Tensor::read_safetensors(path).map_err(|e| {
-            Error::Usage(format!(
-                "{}: not a readable safetensors file ({e})",
-                path.display()
-            ))
-        })?;
-        let mut by_name: std::collections::HashMap<String, Tensor> = read.into_iter().collect();
-        let _g = tch::no_grad_guard();
-        for p in &mut self.params {
-            let src = by_name.remove(&p.name).ok_or_else(|| {
-                Error::Usage(format!(
-                    "{}: tensor {} is missing (the checkpoint was written for another space or settings)",
-                    path.display(),
-                    p.name
-                ))
-            })?;
-            if src.size() != p.tensor.size() {
-                return Err(Error::Usage(format!(
-                    "{}: tensor {} has shape {:?}, this network needs {:?}",
-                    path.display(),
-                    p.name,
-                    src.size(),
-                    p.tensor.size()
-                )));
-            }
-            p.tensor.copy_(&src.to_kind(Kind::Float));
-        }
-        if let Some(extra) = by_name.keys().next() {
+        let read = crate::weights::read(path)?;
+        crate::weights::copy_into(
+            path,
+            &read,
+            self.params
+                .iter_mut()
+                .map(|p| (p.name.as_str(), &mut p.tensor)),
+            "the checkpoint was written for another space or settings",
+            "this network",
+        )?;
+        let ours: std::collections::HashSet<&str> =
+            self.params.iter().map(|p| p.name.as_str()).collect();
+        let extra: Vec<&String> = read.keys().filter(|k| !ours.contains(k.as_str())).collect();
+        if let Some(first) = extra.first() {
             return Err(Error::Usage(format!(
-                "{}: tensor {extra} does not belong to this network ({} unexpected tensors)",
+                "{}: tensor {first} does not belong to this network ({} unexpected tensors)",
                 path.display(),
-                by_name.len()
+                extra.len()
             )));
         }
         Ok(())
     }
-}
-
-/// Writes named tensors to `path` through a temporary file in the same folder.
-pub fn write_safetensors_atomic(named: &[(String, Tensor)], path: &std::path::Path) -> Result<()> {
-    // tch picks the format from the extension, so the temporary name keeps it.
-    let tmp = path.with_extension(format!("tmp-{}.safetensors", std::process::id()));
-    Tensor::write_safetensors(named, &tmp)
-        .map_err(|e| Error::Usage(format!("{}: {e}", tmp.display())))?;
-    let f = std::fs::File::open(&tmp).map_err(|e| Error::Io {
-        path: tmp.clone(),
-        error: e,
-    })?;
-    f.sync_all().map_err(|e| Error::Io {
-        path: tmp.clone(),
-        error: e,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        error: e,
-    })
 }

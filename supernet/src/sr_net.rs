@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::net::write_safetensors_atomic;
 use crate::sr_image::{
     Plane, SrImages, SrPair, SrScore, bicubic_baseline, random_patches, score_y,
 };
@@ -109,7 +108,7 @@ impl SrNet {
 
     /// Writes every tensor (atomically).
     pub fn save(&self, file: &Path) -> Result<()> {
-        write_safetensors_atomic(&self.params, file)
+        crate::weights::write_atomic(&self.params, file)
     }
 
     /// Every weight by name, as plain values: `(name, shape, values)` for the ONNX
@@ -195,36 +194,23 @@ impl SrNet {
     }
 }
 
-/// Reads the safetensors `file` and copies into each of `params` the tensor of its name,
-/// which must be there with its shape: `not_of` says what a missing one means, `holder`
-/// who needs the shape. Returns everything read (checkpoints hold more than weights).
+/// Reads the safetensors `file` and copies into each of `params` the tensor of its name
+/// ([`crate::weights::copy_into`]). Returns everything read (checkpoints hold more than
+/// weights).
 pub(crate) fn read_into(
     file: &Path,
     params: &mut [(String, Tensor)],
     not_of: &str,
     holder: &str,
 ) -> Result<std::collections::HashMap<String, Tensor>> {
-    let read = Tensor::read_safetensors(file).map_err(|e| {
-        Error::Usage(format!(
-            "{}: not a readable safetensors file ({e})",
-            file.display()
-        ))
-    })?;
-    let read: std::collections::HashMap<String, Tensor> = read.into_iter().collect();
-    for (name, t) in params {
-        let src = read.get(name.as_str()).ok_or_else(|| {
-            Error::Usage(format!("{}: no tensor {name} ({not_of})", file.display()))
-        })?;
-        if src.size() != t.size() {
-            return Err(Error::Usage(format!(
-                "{}: {name} has shape {:?}, {holder} needs {:?}",
-                file.display(),
-                src.size(),
-                t.size()
-            )));
-        }
-        tch::no_grad(|| t.copy_(src));
-    }
+    let read = crate::weights::read(file)?;
+    crate::weights::copy_into(
+        file,
+        &read,
+        params.iter_mut().map(|(n, t)| (n.as_str(), t)),
+        not_of,
+        holder,
+    )?;
     Ok(read)
 }
 

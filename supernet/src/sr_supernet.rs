@@ -40,7 +40,6 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::net::write_safetensors_atomic;
 use crate::sr_image::{SrImages, SrPair, SrScore, bicubic_baseline};
 use crate::sr_net::{Adam, Learner, Schedule, SrNet, SrSchedule, mean_score, read_into};
 use crate::sr_search::{BRIEF_EVAL_SIDE, centre};
@@ -370,7 +369,7 @@ impl SrSupernet {
             named.extend(adam.state(&self.params));
         }
         named.push(("meta.step".into(), Tensor::from(step as i64)));
-        write_safetensors_atomic(&named, file)
+        crate::weights::write_atomic(&named, file)
     }
 
     /// The supernet of `space` in `file`, and everything the file holds (Adam's moments

@@ -47,7 +47,7 @@ use tch::{Device, Kind, Tensor};
 use super::data::{Data, DataSpec};
 use super::dist::ProcessGroup;
 use super::eval;
-use super::net::{Mode, NetOptions, Owner, Supernet, write_safetensors_atomic};
+use super::net::{Mode, NetOptions, Owner, Supernet};
 use crate::error::{Error, Result};
 
 /// How paths are drawn each step.
@@ -474,10 +474,7 @@ impl Trainer {
         let (data, net) = restore(dir, &config, &config.data, device)?;
         let mut momentum: Vec<Option<Tensor>> = (0..net.params.len()).map(|_| None).collect();
         let opt = dir.join(OPTIMIZER_FILE);
-        let bufs: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&opt)
-            .map_err(|e| Error::Usage(format!("{}: {e}", opt.display())))?
-            .into_iter()
-            .collect();
+        let bufs = crate::weights::read(&opt)?;
         for (i, p) in net.params.iter().enumerate() {
             if let Some(b) = bufs.get(&p.name) {
                 momentum[i] = Some(b.to_device(device));
@@ -898,7 +895,7 @@ impl Trainer {
                     .map(|b| (p.name.clone(), b.to_device(Device::Cpu)))
             })
             .collect();
-        write_safetensors_atomic(&bufs, &self.dir.join(OPTIMIZER_FILE))?;
+        crate::weights::write_atomic(&bufs, &self.dir.join(OPTIMIZER_FILE))?;
         self.net.save(&self.dir.join(WEIGHTS_FILE))?;
         write_json(&self.dir.join(STATE_FILE), &self.state)
     }
