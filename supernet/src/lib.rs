@@ -32,6 +32,7 @@ pub mod dist;
 mod error;
 pub mod eval;
 pub mod net;
+mod optim;
 pub mod oracle;
 /// The data of ×2 luminance super-resolution: image folders and their split,
 /// low-resolution pairs, training patches, the bicubic baseline; with the [`imaging`]

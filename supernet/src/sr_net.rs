@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
+pub(crate) use crate::optim::Adam;
 use crate::sr_image::{
     Plane, SrImages, SrPair, SrScore, bicubic_baseline, random_patches, score_y,
 };
@@ -232,84 +233,6 @@ pub fn mean_score(s: &[SrScore]) -> SrScore {
     SrScore {
         psnr_db: s.iter().map(|x| x.psnr_db).sum::<f64>() / n,
         ssim: s.iter().map(|x| x.ssim).sum::<f64>() / n,
-    }
-}
-
-/// Adam (Kingma & Ba) over a fixed list of tensors.
-pub(crate) struct Adam {
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
-    t: i32,
-}
-
-impl Adam {
-    const B1: f64 = 0.9;
-    const B2: f64 = 0.999;
-    const EPS: f64 = 1e-8;
-
-    pub(crate) fn new(params: &[(String, Tensor)]) -> Adam {
-        Adam {
-            m: params.iter().map(|(_, p)| p.zeros_like()).collect(),
-            v: params.iter().map(|(_, p)| p.zeros_like()).collect(),
-            t: 0,
-        }
-    }
-
-    /// The moments and step count, named after `params` (`adam.m.<name>`,
-    /// `adam.v.<name>`, `adam.t`): what a checkpoint keeps to resume exactly.
-    pub(crate) fn state(&self, params: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> = params
-            .iter()
-            .zip(self.m.iter().zip(&self.v))
-            .flat_map(|((n, _), (m, v))| {
-                [
-                    (format!("adam.m.{n}"), m.shallow_clone()),
-                    (format!("adam.v.{n}"), v.shallow_clone()),
-                ]
-            })
-            .collect();
-        v.push(("adam.t".into(), Tensor::from(i64::from(self.t))));
-        v
-    }
-
-    /// Takes the moments and step count [`Adam::state`] wrote, where `read` has them.
-    pub(crate) fn restore(
-        &mut self,
-        params: &[(String, Tensor)],
-        read: &std::collections::HashMap<String, Tensor>,
-    ) {
-        tch::no_grad(|| {
-            for (i, (n, _)) in params.iter().enumerate() {
-                if let Some(m) = read.get(&format!("adam.m.{n}")) {
-                    self.m[i].copy_(m);
-                }
-                if let Some(v) = read.get(&format!("adam.v.{n}")) {
-                    self.v[i].copy_(v);
-                }
-            }
-        });
-        if let Some(t) = read.get("adam.t") {
-            self.t = t.int64_value(&[]) as i32;
-        }
-    }
-
-    pub(crate) fn step(&mut self, params: &mut [(String, Tensor)], lr: f64) {
-        self.t += 1;
-        let c1 = 1.0 - Self::B1.powi(self.t);
-        let c2 = 1.0 - Self::B2.powi(self.t);
-        tch::no_grad(|| {
-            for (i, (_, p)) in params.iter_mut().enumerate() {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
-                self.m[i] = &self.m[i] * Self::B1 + &g * (1.0 - Self::B1);
-                self.v[i] = &self.v[i] * Self::B2 + g.square() * (1.0 - Self::B2);
-                let update = (&self.m[i] / c1) / ((&self.v[i] / c2).sqrt() + Self::EPS) * lr;
-                let _ = p.f_sub_(&update).expect("in-place update");
-                p.zero_grad();
-            }
-        });
     }
 }
 

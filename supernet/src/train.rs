@@ -49,6 +49,7 @@ use super::dist::ProcessGroup;
 use super::eval;
 use super::net::{Mode, NetOptions, Owner, Supernet};
 use crate::error::{Error, Result};
+use crate::optim::NesterovSgd;
 
 /// How paths are drawn each step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,7 +248,7 @@ pub struct Trainer {
     pub data: Data,
     /// Progress and counters.
     pub state: TrainState,
-    momentum: Vec<Option<Tensor>>,
+    sgd: NesterovSgd,
     dir: PathBuf,
     group: Option<ProcessGroup>,
 }
@@ -432,13 +433,13 @@ impl Trainer {
         if writer {
             write_json(&dir.join(CONFIG_FILE), &config)?;
         }
-        let momentum = (0..net.params.len()).map(|_| None).collect();
+        let sgd = NesterovSgd::new(net.params.len(), config.momentum);
         let mut t = Trainer {
             config,
             net,
             data,
             state,
-            momentum,
+            sgd,
             dir: dir.to_path_buf(),
             group: None,
         };
@@ -472,12 +473,12 @@ impl Trainer {
             config.epochs = e;
         }
         let (data, net) = restore(dir, &config, &config.data, device)?;
-        let mut momentum: Vec<Option<Tensor>> = (0..net.params.len()).map(|_| None).collect();
+        let mut sgd = NesterovSgd::new(net.params.len(), config.momentum);
         let opt = dir.join(OPTIMIZER_FILE);
         let bufs = crate::weights::read(&opt)?;
         for (i, p) in net.params.iter().enumerate() {
             if let Some(b) = bufs.get(&p.name) {
-                momentum[i] = Some(b.to_device(device));
+                sgd.buffers[i] = Some(b.to_device(device));
             }
         }
         if state.updates.len() != net.choices.len() {
@@ -494,7 +495,7 @@ impl Trainer {
             net,
             data,
             state,
-            momentum,
+            sgd,
             dir: dir.to_path_buf(),
             group: None,
         };
@@ -523,7 +524,7 @@ impl Trainer {
             return Ok(());
         };
         let mut ts: Vec<Tensor> = self.net.params.iter().map(|p| p.tensor.detach()).collect();
-        ts.extend(self.momentum.iter().flatten().map(Tensor::shallow_clone));
+        ts.extend(self.sgd.buffers.iter().flatten().map(Tensor::shallow_clone));
         by_kind(&mut ts, |of_kind| g.broadcast(of_kind, 0))?;
         Ok(())
     }
@@ -715,7 +716,7 @@ impl Trainer {
             }
         }
         let lr = self.lr_at(self.state.steps);
-        let (mom, wd) = (self.config.momentum, self.config.weight_decay);
+        let wd = self.config.weight_decay;
         let clip = if self.config.grad_clip > 0.0 {
             let sq: f64 = tch::no_grad(|| {
                 self.net
@@ -770,14 +771,7 @@ impl Trainer {
                 } else {
                     g
                 };
-                let buf = match self.momentum[i].take() {
-                    Some(b) => b * mom + &d,
-                    None => d.copy(),
-                };
-                let step = &d + &buf * mom;
-                self.momentum[i] = Some(buf);
-                let mut t = p.tensor.shallow_clone();
-                t -= step * lr;
+                self.sgd.update(i, &p.tensor, d, lr);
                 updated[i] = true;
             }
         });
@@ -889,7 +883,7 @@ impl Trainer {
             .net
             .params
             .iter()
-            .zip(&self.momentum)
+            .zip(&self.sgd.buffers)
             .filter_map(|(p, b)| {
                 b.as_ref()
                     .map(|b| (p.name.clone(), b.to_device(Device::Cpu)))
