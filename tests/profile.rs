@@ -420,29 +420,20 @@ fn profiling_over_adb_survives_losing_the_device() {
     );
 }
 
-#[test]
-fn profiling_directly_over_tcp_needs_no_adb_server() {
-    let s = Scratch::new("profile-direct");
-    let (_fixture, device) = start_fixture(&s.path("device"), 0);
+/// `moga profile --device tcp:ADDR --json` of fairnas at 32 px (quick protocol, then
+/// `extra`) into `lut.csv`, straight to the fixture at `device` (adb_client's direct
+/// mode signs with ~/.android/adbkey; HOME is the scratch folder): its report.
+fn profile_direct(s: &Scratch, device: &str, backend: &str, extra: &[&str]) -> serde_json::Value {
     let id = format!("tcp:{device}");
-    let mut args = vec![
-        "profile",
-        "--device",
-        &id,
-        "--backend",
-        "ort",
-        "--space",
-        "fairnas",
-        "--resolution",
-        "32",
-        "--classes",
-        "10",
-        "-o",
-        "lut.csv",
-        "--json",
-    ];
-    args.extend(QUICK);
-    // adb_client's direct mode signs with ~/.android/adbkey; HOME is the scratch folder.
+    let mut args = common::profile_args(&id, "fairnas", "lut.csv");
+    args[4] = backend.to_string();
+    args.extend(
+        extra
+            .iter()
+            .chain(&QUICK)
+            .chain(&["--json"])
+            .map(|a| a.to_string()),
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_moga"))
         .args(&args)
         .current_dir(&s.dir)
@@ -454,7 +445,14 @@ fn profiling_directly_over_tcp_needs_no_adb_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn profiling_directly_over_tcp_needs_no_adb_server() {
+    let s = Scratch::new("profile-direct");
+    let (_fixture, device) = start_fixture(&s.path("device"), 0);
+    let v = profile_direct(&s, &device, "ort", &[]);
     assert_eq!(
         (v["missing"].as_u64(), v["failed"].as_u64()),
         (Some(0), Some(0)),
@@ -462,7 +460,7 @@ fn profiling_directly_over_tcp_needs_no_adb_server() {
     );
     assert_eq!(
         Lut::read(&s.path("lut.csv")).unwrap().meta.device.serials,
-        vec![id]
+        vec![format!("tcp:{device}")]
     );
 }
 
@@ -475,37 +473,7 @@ fn profiling_directly_over_tcp_needs_no_adb_server() {
 fn a_gles_only_phone_is_profiled_on_gles() {
     let s = Scratch::new("profile-gles-only");
     let (_fixture, device) = start_fixture_as(&s.path("device"), 0, &["--no-vulkan"]);
-    let id = format!("tcp:{device}");
-    let mut args = vec![
-        "profile",
-        "--device",
-        &id,
-        "--backend",
-        "wgpu",
-        "--space",
-        "fairnas",
-        "--resolution",
-        "32",
-        "--classes",
-        "10",
-        "--only",
-        "stem*",
-        "-o",
-        "lut.csv",
-        "--json",
-    ];
-    args.extend(QUICK);
-    let out = Command::new(env!("CARGO_BIN_EXE_moga"))
-        .args(&args)
-        .current_dir(&s.dir)
-        .env("HOME", &s.dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    profile_direct(&s, &device, "wgpu", &["--only", "stem*"]);
     let meta = Lut::read(&s.path("lut.csv")).unwrap().meta;
     assert_eq!(meta.backend.options["wgpu_backend"], "gl", "{meta:?}");
     assert!(
