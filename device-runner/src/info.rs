@@ -32,7 +32,8 @@ pub struct RunnerInfo {
     /// The adapter (an index into `adapters`) that `--api auto` with no adapter named
     /// runs on: the first, in the runner's preference, that opens and runs a kernel
     /// correctly (a phone's broken Vulkan driver is passed over for its GLES one).
-    /// `None` where none does, or with `--api` other than auto.
+    /// `None` where none does, with `--api` other than auto, or unless `info
+    /// --auto-adapter` asked for it.
     #[serde(default)]
     pub auto_adapter: Option<usize>,
     /// The ONNX Runtime library, when found.
@@ -65,7 +66,7 @@ fn os_release() -> String {
 }
 
 /// Gathers the report; nothing in it is fatal, failures are reported in place.
-pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
+pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>, probe_auto: bool) -> RunnerInfo {
     #[cfg(feature = "wgpu")]
     let listed = crate::gpu::adapters(backend);
     #[cfg(not(feature = "wgpu"))]
@@ -79,7 +80,7 @@ pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
     };
     // What `--api auto` runs on is found the way it is chosen: by opening it.
     #[cfg(feature = "wgpu")]
-    let auto_adapter = (backend == BackendChoice::All && !adapters.is_empty())
+    let auto_adapter = (probe_auto && backend == BackendChoice::All && !adapters.is_empty())
         .then(|| crate::gpu::GpuContext::new(&crate::gpu::GpuOptions::default()).ok())
         .flatten()
         .and_then(|ctx| {
@@ -88,7 +89,10 @@ pub fn gather(backend: BackendChoice, ort_lib: Option<&Path>) -> RunnerInfo {
                 .position(|a| a.name == ctx.adapter.name && a.backend == ctx.adapter.backend)
         });
     #[cfg(not(feature = "wgpu"))]
-    let auto_adapter = None;
+    let auto_adapter = {
+        let _ = probe_auto;
+        None
+    };
     let (ort, ort_error) = match ort_lib::locate(ort_lib) {
         Ok(l) => (Some(l), None),
         Err(e) => (None, Some(e.to_string())),

@@ -41,6 +41,10 @@ enum Command {
         /// The ONNX Runtime library (else ORT_DYLIB_PATH, else libonnxruntime.so next to this binary).
         #[arg(long, value_name = "PATH")]
         ort_lib: Option<PathBuf>,
+        /// Also find the adapter `--api auto` runs on (`auto_adapter`), by opening it and
+        /// running a kernel: cheap on a device, minutes on an emulated one, so asked for.
+        #[arg(long)]
+        auto_adapter: bool,
     },
     /// Run a model once on given inputs and write its outputs as TensorProto files; for a
     /// ×2 super-resolution model given an image, also the upscaled image as a PNG.
@@ -536,8 +540,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             wgpu_backend,
             ort_lib,
+            auto_adapter,
         } => {
-            let report = info::gather(wgpu_backend, ort_lib.as_deref());
+            let report = info::gather(wgpu_backend, ort_lib.as_deref(), auto_adapter);
             let mut out = std::io::stdout().lock();
             if json {
                 /// The report, and the phone GPU limit profiles `--limits` takes.

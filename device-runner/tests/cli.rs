@@ -12,7 +12,7 @@ use lookup_tables::{Space, SpaceId, SpaceOptions, preset, sr_preset};
 
 #[test]
 fn info_json_lists_adapters_and_the_ort_library() {
-    let out = runner(&["info", "--json"]);
+    let out = runner(&["info", "--json", "--auto-adapter"]);
     assert!(
         out.status.success(),
         "{}",

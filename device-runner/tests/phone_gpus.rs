@@ -277,7 +277,7 @@ fn auto_takes_gles_where_vulkan_is_not_there() {
     assert!(device.ends_with("(gl)"), "{line}");
     // `info` says so before anything is measured (a table's metadata records it).
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_device-runner"))
-        .args(["info", "--json"])
+        .args(["info", "--json", "--auto-adapter"])
         .env("VK_ICD_FILENAMES", &manifest)
         .output()
         .unwrap();

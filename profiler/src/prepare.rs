@@ -166,6 +166,14 @@ pub fn prepare(
         if let Some(l) = &lib_path {
             argv.extend(["--ort-lib", l.as_str()]);
         }
+        // The adapter `--api auto` runs on decides the table's adapter; finding it opens
+        // the GPU (minutes on an emulated device), so only where it decides.
+        if opts.backend == BackendKind::Wgpu
+            && opts.gpu.wgpu_backend == device_runner::backend::BackendChoice::All
+            && opts.gpu.adapter.is_none()
+        {
+            argv.push("--auto-adapter");
+        }
         let out = device.run(&argv, None, Some(120))?;
         if out.code != 0 {
             return Err(Error::device(
