@@ -1,4 +1,5 @@
-//! The data model every moga crate shares: search spaces and their fixed skeletons
+//! The data model every moga crate shares: search spaces (one [`SearchSpace`] trait
+//! whatever the task) and their fixed skeletons
 //! (classification, and super-resolution in [`sr`]), the published presets, architectures (encoding, JSON, validation, seeded sampling), exact
 //! multiply-adds and parameter counts, the units a latency table is keyed by, and the
 //! table file itself (strict reading, atomic writing, merging, prediction).
@@ -14,6 +15,7 @@ mod error;
 pub mod lut;
 mod presets;
 mod rng;
+mod search_space;
 mod space;
 pub mod sr;
 mod stats;
@@ -25,6 +27,7 @@ pub use error::{Error, Result};
 pub use lut::{Lut, LutMeta, LutRow, Outcome};
 pub use presets::{PRESETS, Preset, preset};
 pub use rng::SplitMix64;
+pub use search_space::{AdditiveCounts, Architecture, SearchSpace};
 pub use space::{
     Activation, Choice, Head, Layer, MbConv, SeRule, SeSqueeze, Separable, Space, SpaceId,
     SpaceOptions, Stem,

@@ -507,9 +507,8 @@ struct Scored {
 
 fn score(a: SrScoreArgs) -> Result<ExitCode> {
     use lookup_tables::SrArch;
-    use supernet::sr_search::{SrConstraints, SrObjective, SrProblem};
     let data = images_dir(&a.data)?;
-    let oracle = sr_oracle(&a.accuracy, a.space, data, a.seed, None)?;
+    let mut oracle = sr_oracle(&a.accuracy, a.space, data, a.seed, None)?;
     let mut archs = Vec::new();
     for text in &a.archs {
         let arch = load_sr_arch(text)?
@@ -528,16 +527,10 @@ fn score(a: SrScoreArgs) -> Result<ExitCode> {
         "nothing to score: give ARCH or --sample N"
     );
     let bicubic = oracle.bicubic();
-    let mut problem = SrProblem::new(
-        a.space,
-        vec![SrObjective::Psnr, SrObjective::Madds],
-        SrConstraints::default(),
-        oracle,
-    );
     let mut out = std::io::stdout().lock();
     let mut t = Table::new(&["#", " PSNR", " SSIM", " madds G", " params", "arch"]);
     for (i, arch) in archs.iter().enumerate() {
-        let metrics = problem.metrics(arch)?;
+        let metrics = supernet::sr_search::score_arch(arch, &mut oracle)?;
         eprintln!(
             "  {:>3}/{}  {:.3} dB  {}",
             i + 1,
@@ -576,8 +569,8 @@ fn score(a: SrScoreArgs) -> Result<ExitCode> {
 #[derive(Serialize)]
 struct SrSearchReport {
     space: String,
-    objectives: Vec<supernet::sr_search::SrObjective>,
-    constraints: supernet::sr_search::SrConstraints,
+    objectives: Vec<&'static str>,
+    constraints: SrConstraints,
     oracle: OracleInfo,
     ga: search::ga::GaConfig,
     /// Feasible non-dominated architectures, best PSNR first.
@@ -588,6 +581,13 @@ struct SrSearchReport {
     evaluated: Vec<SrMetrics>,
     evaluations: usize,
     seconds: f64,
+}
+
+/// FALSR's constraints, as the report writes them.
+#[derive(Clone, Copy, Serialize)]
+struct SrConstraints {
+    min_psnr: Option<f64>,
+    max_madds: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -699,16 +699,19 @@ struct NamedMetrics {
 
 /// `moga search --space falsr|moremnas`.
 pub fn search(a: moga::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Result<ExitCode> {
-    use lookup_tables::SR_PRESETS;
-    use search::ga::{Algorithm, run};
-    use supernet::sr_search::{SrConstraints, SrProblem, parse_sr_objectives};
+    use search::ga::Algorithm;
+    use search::objectives::{Constraints, Objective};
+    use search::run::SearchOptions;
+    use supernet::sr_search::{
+        falsr_initial, parse_sr_objectives, roulettes, sr_metrics, sr_objective_name,
+    };
 
     let objectives = parse_sr_objectives(
         a.objectives
             .as_deref()
             .unwrap_or("psnr:max,madds:min,params:min"),
     )?;
-    let wants_lat = objectives.contains(&supernet::sr_search::SrObjective::Lat);
+    let wants_lat = objectives.iter().any(|o| o.objective == Objective::Latency);
     anyhow::ensure!(
         a.lut.is_some() || !wants_lat,
         "--objectives lat:min needs the device's latency table (--lut, profiled with `moga profile --space {space} --lr-side N`)"
@@ -731,30 +734,48 @@ pub fn search(a: moga::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Resu
         min_psnr: a.min_psnr,
         max_madds: a.max_madds_g.map(|g| (g * 1e9) as u64),
     };
-    let mut problem = SrProblem::new(space, objectives.clone(), constraints, oracle);
-    if let Some(path) = &a.lut {
-        let lut = lookup_tables::Lut::read(path)?;
-        problem = problem
-            .with_latency(lut, a.shape.lr_side)
-            .with_context(|| format!("{} at --lr-side {}", path.display(), a.shape.lr_side))?;
-    }
+    let lut = match &a.lut {
+        Some(p) => Some((p.clone(), lookup_tables::Lut::read(p)?)),
+        None => None,
+    };
     if space == lookup_tables::SrSpaceId::Falsr {
-        ga.initial = problem.falsr_initial(ga.population, a.seed);
+        ga.initial = falsr_initial(space, ga.population, a.seed);
     }
     if ga.roulette_share > 0.0 {
-        ga.roulettes = problem.roulettes();
+        ga.roulettes = roulettes(space);
     }
+    let describe = OracleInfo::of(&oracle, data, &cache).describe();
+    let opts = SearchOptions {
+        space,
+        lut,
+        latency_shape: Some(a.shape.lr_side),
+        oracle: Box::new(oracle),
+        objectives: objectives.clone(),
+        constraints: Constraints {
+            min_accuracy: constraints.min_psnr,
+            max_madds: constraints.max_madds,
+            ..Constraints::default()
+        },
+        ga: ga.clone(),
+        epsilon: None,
+        seed_exact: false,
+        evaluated: false,
+        record: true,
+    };
+    search::run::check(&opts)?;
     eprintln!(
-        "searching {space}: {} x {} generations, objectives {}; oracle: {}",
+        "searching {space}: {} x {} generations, objectives {}; oracle: {describe}",
         ga.population,
         ga.generations,
         a.objectives
             .as_deref()
             .unwrap_or("psnr:max,madds:min,params:min"),
-        OracleInfo::of(&problem.oracle, data, &cache).describe()
     );
+    // The one search every space runs (the classification search's engine, problem
+    // and report), then this task's report: its rows with PSNR and SSIM from the
+    // oracle's cache (nothing is trained twice).
     let t0 = std::time::Instant::now();
-    let result = run(&mut problem, &ga, &mut |g| {
+    let (result, mut problem, _) = search::run::search(opts, &mut |g, _| {
         eprintln!(
             "  generation {:>3}: {} evaluations, front {} , {:.0} s",
             g.generation,
@@ -764,37 +785,33 @@ pub fn search(a: moga::cli::SearchArgs, space: lookup_tables::SrSpaceId) -> Resu
         );
     })?;
     let mut presets = Vec::new();
-    for p in SR_PRESETS.iter().filter(|p| p.arch().space == space) {
-        let metrics = problem.metrics(&p.arch())?;
+    for p in &result.presets {
+        let name = lookup_tables::sr_preset(&p.name)
+            .expect("a preset of the space")
+            .name;
         presets.push(NamedMetrics {
-            name: p.name,
-            metrics,
+            name,
+            metrics: sr_metrics(&p.metrics, problem.oracle_mut())?,
         });
     }
-    let by_arch: std::collections::HashMap<&str, &SrMetrics> = problem
-        .evaluated
-        .iter()
-        .map(|m| (m.arch.as_str(), m))
-        .collect();
-    let mut front: Vec<SrMetrics> = result
-        .front
-        .iter()
-        .filter_map(|i| {
-            by_arch
-                .get(problem.arch(&i.genes).encode().as_str())
-                .map(|m| (*m).clone())
-        })
-        .collect();
+    let mut rows = Vec::with_capacity(problem.evaluated().len());
+    for m in problem.evaluated().to_vec() {
+        rows.push(sr_metrics(&m, problem.oracle_mut())?);
+    }
+    let mut front = Vec::with_capacity(result.front.len());
+    for m in &result.front {
+        front.push(sr_metrics(m, problem.oracle_mut())?);
+    }
     front.sort_by(|x, y| y.psnr.total_cmp(&x.psnr));
     let report = SrSearchReport {
         space: space.to_string(),
-        objectives,
+        objectives: objectives.iter().map(sr_objective_name).collect(),
         constraints,
-        oracle: OracleInfo::of(&problem.oracle, data, &cache),
+        oracle: OracleInfo::of(problem.oracle(), data, &cache),
         ga: ga.clone(),
         front,
         presets,
-        evaluated: problem.evaluated.clone(),
+        evaluated: rows,
         evaluations: result.evaluations,
         seconds: t0.elapsed().as_secs_f64(),
     };

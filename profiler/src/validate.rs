@@ -223,7 +223,7 @@ pub fn validate(
         }
         &Target::Sr { space, side } => {
             for arch in SrArch::sample_n(space, opts.samples, opts.seed) {
-                let (name, p) = (arch.encode(), lut.predict_sr(&arch, side));
+                let (name, p) = (arch.encode(), lut.predict_in(&arch.space, &arch, side));
                 let s = side as usize;
                 let build: Build = Box::new(move |w| Ok(sr_model(&arch, s, s, w)?));
                 nets.push((p, name, build));

@@ -1,12 +1,14 @@
 //! What a search optimises on a space: accuracy (from an oracle), latency (predicted
 //! from a device's LUT), parameters and multiply-adds, each minimised or maximised,
-//! under optional constraints (a latency budget, a parameter cap).
+//! under optional constraints (a latency budget, a parameter cap). One problem for
+//! every [`SearchSpace`] whose positions are additive (classification's spaces, and
+//! any other that says so): [`SpaceProblem`].
 //!
-//! Latency, parameters and MAdds are sums over layers, so they are tabulated per layer
-//! and choice once; an evaluation is then a few additions. The same tables are what
-//! `--export-problem` writes for other tools (the pymoo benchmark).
+//! Latency, parameters and MAdds are sums over positions, so they are tabulated per
+//! position and choice once; an evaluation is then a few additions. The same tables
+//! are what `--export-problem` writes for other tools (the pymoo benchmark).
 
-use lookup_tables::{Arch, Choice, Lut, Space};
+use lookup_tables::{Architecture, Lut, SearchSpace, Space};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -133,55 +135,43 @@ pub struct Tables {
 }
 
 impl Tables {
-    /// Tabulates `space` (and `lut`, which must cover every unit of the space).
-    pub fn new(space: &Space, lut: Option<&Lut>) -> Result<Tables> {
-        let choices: Vec<Vec<Choice>> = (0..space.layers.len())
-            .map(|l| space.choices_at(l))
-            .collect();
-        let base: Vec<Choice> = choices.iter().map(|c| c[0]).collect();
-        let base_arch = Arch {
-            space: space.id,
-            layers: base.clone(),
-        };
-        let base_stats = space.stats(&base_arch)?;
-        let n = space.layers.len();
-        let mut params = Vec::with_capacity(n);
-        let mut madds = Vec::with_capacity(n);
-        for (l, cs) in choices.iter().enumerate() {
-            let (mut p, mut m) = (Vec::new(), Vec::new());
-            for &c in cs {
-                let (madds, params) = space.layer_counts(l, c);
-                p.push(params);
-                m.push(madds);
-            }
-            params.push(p);
-            madds.push(m);
-        }
-        let fixed_params =
-            base_stats.params - (0..n).map(|l| base_stats.parts[l + 2].params).sum::<u64>();
-        let fixed_madds =
-            base_stats.madds - (0..n).map(|l| base_stats.parts[l + 2].madds).sum::<u64>();
+    /// Tabulates `space` (and `lut`, which must cover every unit of the space); a
+    /// space whose positions are not additive is an error saying so.
+    pub fn new<S: SearchSpace>(space: &S, lut: Option<&Lut>) -> Result<Tables> {
+        let counts = space.additive().ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: its positions' costs depend on each other, so it cannot be tabulated per position",
+                space.name()
+            ))
+        })?;
         // Latency comes from the table's one predictor, in its additive form (the
-        // correction folded into the per-layer terms and the constant).
+        // correction folded into the per-position terms and the constant).
         let (latency_ms, fixed_latency_ms) = match lut {
             None => (None, None),
             Some(lut) => {
-                let (lat, fixed) = lut.layer_table(space)?.additive();
+                let (lat, fixed) = space.latency_terms(lut)?.ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{}: its latency is not a sum over positions",
+                        space.name()
+                    ))
+                })?;
                 (Some(lat), Some(fixed))
             }
         };
         Ok(Tables {
-            space: space.id.to_string(),
-            choices: choices
+            space: space.name(),
+            choices: space
+                .cardinalities()
                 .iter()
-                .map(|cs| cs.iter().map(Choice::token).collect())
+                .enumerate()
+                .map(|(p, &k)| (0..k).map(|c| space.choice_token(p, c)).collect())
                 .collect(),
             latency_ms,
-            params,
-            madds,
+            params: counts.params,
+            madds: counts.madds,
             fixed_latency_ms,
-            fixed_params,
-            fixed_madds,
+            fixed_params: counts.fixed_params,
+            fixed_madds: counts.fixed_madds,
         })
     }
 }
@@ -210,9 +200,16 @@ pub struct Constraints {
     pub budget_ms: Option<f64>,
     /// Parameters at most.
     pub max_params: Option<u64>,
+    /// Accuracy at least (top-1 %, or PSNR in dB for super-resolution): FALSR's
+    /// minimum PSNR.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_accuracy: Option<f64>,
+    /// Multiply-adds at most: FALSR's maximum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_madds: Option<u64>,
 }
 
-/// One layer choice's contributions.
+/// One position's choice's contributions (additive spaces).
 #[derive(Clone, Copy, Debug)]
 struct Cell {
     latency_ms: f64,
@@ -221,34 +218,64 @@ struct Cell {
     identity: bool,
 }
 
-/// A space as a [`Problem`]: genomes are choice indices per layer.
-pub struct ArchProblem {
-    space: Space,
-    tables: Tables,
-    oracle: Box<dyn AccuracyOracle>,
+/// A space as a [`Problem`]: genomes are choice indices per position, decoded by the
+/// space. Additive spaces evaluate by table lookups; others are counted (and their
+/// latency predicted) architecture by architecture. `O` is the oracle's type: any
+/// oracle by default, a concrete one where its caller needs more of it afterwards
+/// (super-resolution's SSIM and bicubic baseline).
+pub struct SpaceProblem<
+    S: SearchSpace,
+    O: AccuracyOracle<S::Arch> + ?Sized = dyn AccuracyOracle<<S as SearchSpace>::Arch>,
+> {
+    space: S,
+    /// The per-position tables (additive spaces).
+    tables: Option<Tables>,
+    /// The latency table and the input shape it predicts at (other spaces).
+    latency: Option<(Lut, S::Shape)>,
+    oracle: Box<O>,
     specs: Vec<ObjectiveSpec>,
     constraints: Constraints,
     cards: Vec<usize>,
-    choices: Vec<Vec<Choice>>,
-    /// The architecture being evaluated, reused (no allocation per evaluation).
-    scratch: Arch,
-    /// The tables' entries laid out flat, layer after layer (one load per layer).
+    /// An architecture for oracles that answer from features alone (never read).
+    scratch: S::Arch,
+    /// The tables' entries laid out flat, position after position (one load each).
     cells: Vec<Cell>,
-    /// Where each layer's entries start in `cells`.
+    /// Where each position's entries start in `cells`.
     offsets: Vec<usize>,
     calls: u64,
     oracle_seconds: f64,
+    /// Every evaluation's metrics, in order (when asked for).
+    record: Option<Vec<Metrics>>,
 }
 
-impl ArchProblem {
+/// The problem over classification's spaces.
+pub type ArchProblem = SpaceProblem<Space>;
+
+impl<S: SearchSpace, O: AccuracyOracle<S::Arch> + ?Sized> SpaceProblem<S, O> {
     /// The problem; a LUT is needed when latency is an objective or constrained.
     pub fn new(
-        space: Space,
+        space: S,
         lut: Option<&Lut>,
-        oracle: Box<dyn AccuracyOracle>,
+        oracle: Box<O>,
         specs: Vec<ObjectiveSpec>,
         constraints: Constraints,
-    ) -> Result<ArchProblem> {
+    ) -> Result<Self> {
+        let shape = space.shape();
+        SpaceProblem::new_at(space, lut, shape, oracle, specs, constraints)
+    }
+
+    /// The problem with latency predicted at input `shape` (a space that is not
+    /// additive: super-resolution's at the low-resolution side the table was
+    /// profiled at). The table must hold every unit of the space at that shape: an
+    /// error says how many it lacks and names the first.
+    pub fn new_at(
+        space: S,
+        lut: Option<&Lut>,
+        shape: S::Shape,
+        oracle: Box<O>,
+        specs: Vec<ObjectiveSpec>,
+        constraints: Constraints,
+    ) -> Result<Self> {
         let needs_lut = specs.iter().any(|s| s.objective == Objective::Latency)
             || constraints.budget_ms.is_some();
         if needs_lut && lut.is_none() {
@@ -256,50 +283,97 @@ impl ArchProblem {
                 "latency is an objective or a constraint: pass --lut".into(),
             ));
         }
-        let tables = Tables::new(&space, lut)?;
-        let choices: Vec<Vec<Choice>> = (0..space.layers.len())
-            .map(|l| space.choices_at(l))
-            .collect();
+        let tables = match space.additive() {
+            Some(_) => Some(Tables::new(&space, lut)?),
+            None => None,
+        };
+        let latency = match lut {
+            Some(lut) if tables.is_none() => {
+                let needed = space.unit_list(shape);
+                let missing = lut.missing(&needed);
+                if let Some(first) = missing.first() {
+                    return Err(Error::Usage(format!(
+                        "the latency table lacks {} of the {} units of {} at {} (first: {first}); complete it with `moga profile --space {} {} --resume`",
+                        missing.len(),
+                        needed.len(),
+                        space.name(),
+                        space.describe_shape(shape),
+                        space.name(),
+                        space.shape_flag(shape)
+                    )));
+                }
+                Some((lut.clone(), shape))
+            }
+            _ => None,
+        };
+        let cards = space.cardinalities();
         let mut cells = Vec::new();
-        let mut offsets = Vec::with_capacity(choices.len());
-        for (l, cs) in choices.iter().enumerate() {
-            offsets.push(cells.len());
-            for (c, &choice) in cs.iter().enumerate() {
-                cells.push(Cell {
-                    latency_ms: tables.latency_ms.as_ref().map_or(0.0, |t| t[l][c]),
-                    params: tables.params[l][c],
-                    madds: tables.madds[l][c],
-                    identity: choice == Choice::Identity,
-                });
+        let mut offsets = Vec::with_capacity(cards.len());
+        if let Some(tables) = &tables {
+            for (l, &k) in cards.iter().enumerate() {
+                offsets.push(cells.len());
+                for c in 0..k {
+                    cells.push(Cell {
+                        latency_ms: tables.latency_ms.as_ref().map_or(0.0, |t| t[l][c]),
+                        params: tables.params[l][c],
+                        madds: tables.madds[l][c],
+                        identity: space.skips(l, c),
+                    });
+                }
             }
         }
-        Ok(ArchProblem {
+        Ok(SpaceProblem {
             cells,
             offsets,
-            cards: choices.iter().map(Vec::len).collect(),
-            scratch: Arch {
-                space: space.id,
-                layers: choices.iter().map(|c| c[0]).collect(),
-            },
+            scratch: space.decode(&vec![0; cards.len()]),
+            cards,
             calls: 0,
             oracle_seconds: 0.0,
-            choices,
+            record: None,
             space,
             tables,
+            latency,
             oracle,
             specs,
             constraints,
         })
     }
 
+    /// Keep every evaluation's metrics, in order ([`SpaceProblem::evaluated`]).
+    pub fn record_evaluations(mut self) -> Self {
+        self.record = Some(Vec::new());
+        self
+    }
+
+    /// Every evaluation's metrics so far, in order (with
+    /// [`SpaceProblem::record_evaluations`]).
+    pub fn evaluated(&self) -> &[Metrics] {
+        self.record.as_deref().unwrap_or_default()
+    }
+
+    /// The space.
+    pub fn space(&self) -> &S {
+        &self.space
+    }
+
     /// The oracle (its description and call counts).
-    pub fn oracle(&self) -> &dyn AccuracyOracle {
+    pub fn oracle(&self) -> &O {
         self.oracle.as_ref()
     }
 
-    /// The tables (for `--export-problem`).
-    pub fn tables(&self) -> &Tables {
-        &self.tables
+    /// The oracle, to ask more of it after a search (reports).
+    pub fn oracle_mut(&mut self) -> &mut O {
+        self.oracle.as_mut()
+    }
+
+    /// The per-position tables of an additive space (for `--export-problem`).
+    pub fn tables(&self) -> Result<&Tables> {
+        self.tables.as_ref().ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: its positions' costs depend on each other, so it has no per-position tables",
+                self.space.name()
+            ))
+        })
     }
 
     /// The objectives.
@@ -307,34 +381,33 @@ impl ArchProblem {
         &self.specs
     }
 
+    /// The constraints.
+    pub fn constraints(&self) -> Constraints {
+        self.constraints
+    }
+
     /// The architecture of a genome.
-    pub fn arch(&self, genes: &[usize]) -> Arch {
-        Arch {
-            space: self.space.id,
-            layers: genes
-                .iter()
-                .zip(&self.choices)
-                .map(|(&g, cs)| cs[g])
-                .collect(),
-        }
+    pub fn arch(&self, genes: &[usize]) -> S::Arch {
+        self.space.decode(genes)
     }
 
     /// The genome of an architecture of this space (`None` when a choice is not valid).
-    pub fn genes(&self, arch: &Arch) -> Option<Vec<usize>> {
-        if arch.space != self.space.id || arch.layers.len() != self.choices.len() {
-            return None;
-        }
-        arch.layers
-            .iter()
-            .zip(&self.choices)
-            .map(|(c, cs)| cs.iter().position(|x| x == c))
-            .collect()
+    pub fn genes(&self, arch: &S::Arch) -> Option<Vec<usize>> {
+        self.space.genes(arch)
     }
 
-    /// The additive quantities of a genome: (latency ms, parameters, MAdds), by table
-    /// lookups, without allocating.
-    fn sums(&self, genes: &[usize]) -> (Option<f64>, u64, u64) {
-        let t = &self.tables;
+    /// The quantities of a genome: (latency ms, parameters, MAdds); for an additive
+    /// space by table lookups, without allocating.
+    fn sums(&self, genes: &[usize]) -> Result<(Option<f64>, u64, u64)> {
+        let Some(t) = &self.tables else {
+            let arch = self.space.decode(genes);
+            let stats = self.space.stats(&arch)?;
+            let latency = match &self.latency {
+                Some((lut, shape)) => Some(lut.predict_in(&self.space, &arch, *shape)?.latency_ms),
+                None => None,
+            };
+            return Ok((latency, stats.params, stats.madds));
+        };
         let (mut params, mut madds) = (t.fixed_params, t.fixed_madds);
         let mut lat = t.fixed_latency_ms.unwrap_or(0.0);
         for (&offset, &g) in self.offsets.iter().zip(genes) {
@@ -343,23 +416,33 @@ impl ArchProblem {
             madds += c.madds;
             lat += c.latency_ms;
         }
-        (t.fixed_latency_ms.map(|_| lat), params, madds)
+        Ok((t.fixed_latency_ms.map(|_| lat), params, madds))
     }
 
+    /// Whether the oracle is asked: accuracy is an objective or constrained.
     fn wants_accuracy(&self) -> bool {
-        self.specs
-            .iter()
-            .any(|s| s.objective == Objective::Accuracy)
+        self.constraints.min_accuracy.is_some()
+            || self
+                .specs
+                .iter()
+                .any(|s| s.objective == Objective::Accuracy)
     }
 
     /// The oracle's accuracy of a genome (timed and counted).
     fn accuracy_of(&mut self, genes: &[usize], params: u64, madds: u64) -> Result<f64> {
-        let identities = self
-            .offsets
-            .iter()
-            .zip(genes)
-            .filter(|&(&o, &g)| self.cells[o + g].identity)
-            .count();
+        let identities = if self.cells.is_empty() {
+            genes
+                .iter()
+                .enumerate()
+                .filter(|&(p, &g)| self.space.skips(p, g))
+                .count()
+        } else {
+            self.offsets
+                .iter()
+                .zip(genes)
+                .filter(|&(&o, &g)| self.cells[o + g].identity)
+                .count()
+        };
         let features = Features {
             madds,
             params,
@@ -369,37 +452,35 @@ impl ArchProblem {
         if self.oracle.features_only() {
             return self.oracle.accuracy(&self.scratch, features);
         }
-        for ((slot, &g), cs) in self.scratch.layers.iter_mut().zip(genes).zip(&self.choices) {
-            *slot = cs[g];
-        }
+        let arch = self.space.decode(genes);
         let t = std::time::Instant::now();
-        let acc = self.oracle.accuracy(&self.scratch, features);
+        let acc = self.oracle.accuracy(&arch, features);
         self.oracle_seconds += t.elapsed().as_secs_f64();
         acc
     }
 
-    fn feasible(&self, latency_ms: Option<f64>, params: u64) -> bool {
-        self.constraints
-            .budget_ms
-            .zip(latency_ms)
-            .is_none_or(|(b, l)| l <= b)
-            && self.constraints.max_params.is_none_or(|m| params <= m)
+    fn feasible(&self, latency_ms: Option<f64>, params: u64, madds: u64, acc: Option<f64>) -> bool {
+        let c = &self.constraints;
+        c.budget_ms.zip(latency_ms).is_none_or(|(b, l)| l <= b)
+            && c.max_params.is_none_or(|m| params <= m)
+            && c.max_madds.is_none_or(|m| madds <= m)
+            && c.min_accuracy.zip(acc).is_none_or(|(m, a)| a >= m)
     }
 
     /// Everything measured about a genome; an oracle that fails is an error.
     pub fn metrics(&mut self, genes: &[usize]) -> Result<Metrics> {
-        let (_, params, madds) = self.sums(genes);
+        let (_, params, madds) = self.sums(genes)?;
         let accuracy = if self.wants_accuracy() {
             Some(self.accuracy_of(genes, params, madds)?)
         } else {
             None
         };
-        Ok(self.metrics_with(genes, accuracy))
+        self.metrics_with(genes, accuracy)
     }
 
     /// The metrics of a genome already evaluated, its accuracy read back from its
     /// objective values `f` (no oracle call).
-    pub fn metrics_of(&self, genes: &[usize], f: &[f64]) -> Metrics {
+    pub fn metrics_of(&self, genes: &[usize], f: &[f64]) -> Result<Metrics> {
         let accuracy = self
             .specs
             .iter()
@@ -416,16 +497,16 @@ impl ArchProblem {
     }
 
     /// The metrics of a genome with the accuracy given.
-    fn metrics_with(&self, genes: &[usize], accuracy: Option<f64>) -> Metrics {
-        let (latency_ms, params, madds) = self.sums(genes);
-        Metrics {
+    fn metrics_with(&self, genes: &[usize], accuracy: Option<f64>) -> Result<Metrics> {
+        let (latency_ms, params, madds) = self.sums(genes)?;
+        Ok(Metrics {
             arch: self.arch(genes).encode(),
             latency_ms,
             params,
             madds,
             accuracy,
-            feasible: self.feasible(latency_ms, params),
-        }
+            feasible: self.feasible(latency_ms, params, madds, accuracy),
+        })
     }
 
     /// Oracle calls made through this problem and the seconds they took, with the
@@ -438,25 +519,34 @@ impl ArchProblem {
         }
     }
 
-    fn violation(&self, latency_ms: Option<f64>, params: u64) -> f64 {
+    /// How far the constraints are broken: relative for latency, parameters and
+    /// multiply-adds, in the accuracy's own unit (dB, %) below its minimum.
+    fn violation(&self, latency_ms: Option<f64>, params: u64, madds: u64, acc: Option<f64>) -> f64 {
+        let c = &self.constraints;
         let mut violation = 0.0;
-        if let (Some(b), Some(l)) = (self.constraints.budget_ms, latency_ms) {
+        if let (Some(b), Some(l)) = (c.budget_ms, latency_ms) {
             violation += ((l - b) / b).max(0.0);
         }
-        if let Some(cap) = self.constraints.max_params {
+        if let Some(cap) = c.max_params {
             violation += ((params as f64 - cap as f64) / cap as f64).max(0.0);
+        }
+        if let (Some(min), Some(a)) = (c.min_accuracy, acc) {
+            violation += (min - a).max(0.0);
+        }
+        if let Some(cap) = c.max_madds {
+            violation += ((madds as f64 - cap as f64) / cap as f64).max(0.0);
         }
         violation
     }
 
-    /// Whether every objective is a sum over layers (latency, parameters, MAdds), so
-    /// the exact front exists.
+    /// Whether every objective and constraint is a sum over positions (latency,
+    /// parameters, MAdds) of an additive space, so the exact front exists.
     pub fn additive(&self) -> bool {
-        !self.wants_accuracy()
+        self.tables.is_some() && !self.wants_accuracy()
     }
 
-    /// The additive form of the problem for [`crate::exact`]: per layer and choice the
-    /// objectives (minimised form), then any constrained quantity that is not an
+    /// The additive form of the problem for [`crate::exact`]: per position and choice
+    /// the objectives (minimised form), then any constrained quantity that is not an
     /// objective; caps in the same order.
     pub fn additive_form(&self) -> Result<crate::exact::Additive> {
         if !self.additive() {
@@ -464,7 +554,7 @@ impl ArchProblem {
                 "the exact front needs objectives that are sums over layers (lat, params, madds); accuracy is not".into(),
             ));
         }
-        let t = &self.tables;
+        let t = self.tables()?;
         let lat = |l: usize, c: usize| t.latency_ms.as_ref().map_or(0.0, |v| v[l][c]);
         let mut dims: Vec<(Objective, bool)> = self
             .specs
@@ -475,11 +565,15 @@ impl ArchProblem {
         // A capped quantity that is not a minimised objective is carried as a
         // dimension of its own (a maximised one is stored negated, so its cap is not an
         // upper bound there).
-        if self.constraints.budget_ms.is_some() && !dims.contains(&(Objective::Latency, false)) {
-            dims.push((Objective::Latency, false));
-        }
-        if self.constraints.max_params.is_some() && !dims.contains(&(Objective::Params, false)) {
-            dims.push((Objective::Params, false));
+        let c = &self.constraints;
+        for (capped, o) in [
+            (c.budget_ms.is_some(), Objective::Latency),
+            (c.max_params.is_some(), Objective::Params),
+            (c.max_madds.is_some(), Objective::Madds),
+        ] {
+            if capped && !dims.contains(&(o, false)) {
+                dims.push((o, false));
+            }
         }
         let value = |o: Objective, l: Option<(usize, usize)>| -> f64 {
             match (o, l) {
@@ -507,8 +601,9 @@ impl ArchProblem {
             caps: dims
                 .iter()
                 .map(|&(o, max)| match o {
-                    Objective::Latency if !max => self.constraints.budget_ms,
-                    Objective::Params if !max => self.constraints.max_params.map(|p| p as f64),
+                    Objective::Latency if !max => c.budget_ms,
+                    Objective::Params if !max => c.max_params.map(|p| p as f64),
+                    Objective::Madds if !max => c.max_madds.map(|p| p as f64),
                     _ => None,
                 })
                 .collect(),
@@ -517,48 +612,36 @@ impl ArchProblem {
     }
 
     /// The best and worst value of each objective over the whole space (minimised form),
-    /// exact for the separable ones; for the hypervolume's normalisation.
-    pub fn bounds(&self) -> Vec<(f64, f64)> {
-        let t = &self.tables;
-        let sum_ext = |v: &Vec<Vec<u64>>, fixed: u64, max: bool| {
-            fixed as f64 + v.iter().map(|l| if max { *l.iter().max().unwrap_or(&0) } else { *l.iter().min().unwrap_or(&0) } as f64).sum::<f64>()
+    /// for the hypervolume's normalisation: exact for the separable ones of an additive
+    /// space; for another space, the extremes of its presets and 512 seeded samples.
+    pub fn bounds(&self) -> Result<Vec<(f64, f64)>> {
+        let extremes = match &self.tables {
+            Some(t) => Extremes::of_tables(t),
+            None => self.sampled_extremes()?,
         };
-        self.specs
+        Ok(self
+            .specs
             .iter()
             .map(|s| {
                 let (lo, hi) = match s.objective {
-                    Objective::Params => (
-                        sum_ext(&t.params, t.fixed_params, false),
-                        sum_ext(&t.params, t.fixed_params, true),
-                    ),
-                    Objective::Madds => (
-                        sum_ext(&t.madds, t.fixed_madds, false),
-                        sum_ext(&t.madds, t.fixed_madds, true),
-                    ),
-                    Objective::Latency => {
-                        let lat = t
-                            .latency_ms
-                            .as_ref()
-                            .expect("latency objectives need tables");
-                        let fixed = t.fixed_latency_ms.unwrap_or(0.0);
-                        (
-                            fixed
-                                + lat
-                                    .iter()
-                                    .map(|l| l.iter().copied().fold(f64::INFINITY, f64::min))
-                                    .sum::<f64>(),
-                            fixed
-                                + lat
-                                    .iter()
-                                    .map(|l| l.iter().copied().fold(f64::NEG_INFINITY, f64::max))
-                                    .sum::<f64>(),
-                        )
-                    }
+                    Objective::Params => extremes.params,
+                    Objective::Madds => extremes.madds,
+                    Objective::Latency => extremes
+                        .latency_ms
+                        .expect("latency objectives need a latency table"),
                     Objective::Accuracy => {
                         let corner = |max: bool| Features {
-                            madds: sum_ext(&t.madds, t.fixed_madds, max) as u64,
-                            params: sum_ext(&t.params, t.fixed_params, max) as u64,
-                            identities: if max { 0 } else { self.choices.len() },
+                            madds: if max {
+                                extremes.madds.1
+                            } else {
+                                extremes.madds.0
+                            } as u64,
+                            params: if max {
+                                extremes.params.1
+                            } else {
+                                extremes.params.0
+                            } as u64,
+                            identities: if max { 0 } else { self.cards.len() },
                         };
                         self.oracle.bounds(corner(false), corner(true))
                     }
@@ -569,11 +652,83 @@ impl ArchProblem {
                     (lo, hi)
                 }
             })
-            .collect()
+            .collect())
+    }
+
+    fn sampled_extremes(&self) -> Result<Extremes> {
+        let mut archs = self.space.sample_n(512, 0);
+        archs.extend(self.space.presets().into_iter().map(|(_, a)| a));
+        let mut e = Extremes {
+            params: (f64::INFINITY, f64::NEG_INFINITY),
+            madds: (f64::INFINITY, f64::NEG_INFINITY),
+            latency_ms: self
+                .latency
+                .as_ref()
+                .map(|_| (f64::INFINITY, f64::NEG_INFINITY)),
+        };
+        let widen = |r: &mut (f64, f64), v: f64| *r = (r.0.min(v), r.1.max(v));
+        for arch in &archs {
+            let Some(genes) = self.space.genes(arch) else {
+                continue;
+            };
+            let (lat, params, madds) = self.sums(&genes)?;
+            widen(&mut e.params, params as f64);
+            widen(&mut e.madds, madds as f64);
+            if let (Some(r), Some(l)) = (e.latency_ms.as_mut(), lat) {
+                widen(r, l);
+            }
+        }
+        Ok(e)
     }
 }
 
-impl Problem for ArchProblem {
+/// The lowest and highest parameters, multiply-adds and latency of a space.
+struct Extremes {
+    params: (f64, f64),
+    madds: (f64, f64),
+    latency_ms: Option<(f64, f64)>,
+}
+
+impl Extremes {
+    /// Exact, from an additive space's tables: the cheapest and dearest choice at every
+    /// position.
+    fn of_tables(t: &Tables) -> Extremes {
+        let sum = |v: &[Vec<u64>], fixed: u64| {
+            let f = fixed as f64;
+            (
+                f + v
+                    .iter()
+                    .map(|l| *l.iter().min().unwrap_or(&0) as f64)
+                    .sum::<f64>(),
+                f + v
+                    .iter()
+                    .map(|l| *l.iter().max().unwrap_or(&0) as f64)
+                    .sum::<f64>(),
+            )
+        };
+        Extremes {
+            params: sum(&t.params, t.fixed_params),
+            madds: sum(&t.madds, t.fixed_madds),
+            latency_ms: t.latency_ms.as_ref().map(|lat| {
+                let fixed = t.fixed_latency_ms.unwrap_or(0.0);
+                (
+                    fixed
+                        + lat
+                            .iter()
+                            .map(|l| l.iter().copied().fold(f64::INFINITY, f64::min))
+                            .sum::<f64>(),
+                    fixed
+                        + lat
+                            .iter()
+                            .map(|l| l.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+                            .sum::<f64>(),
+                )
+            }),
+        }
+    }
+}
+
+impl<S: SearchSpace, O: AccuracyOracle<S::Arch> + ?Sized> Problem for SpaceProblem<S, O> {
     fn cardinalities(&self) -> &[usize] {
         &self.cards
     }
@@ -589,18 +744,28 @@ impl Problem for ArchProblem {
     }
 
     fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> Result<f64> {
-        let (latency_ms, params, madds) = self.sums(genes);
-        for (k, slot) in f.iter_mut().enumerate().take(self.specs.len()) {
-            let s = self.specs[k];
+        let (latency_ms, params, madds) = self.sums(genes)?;
+        let accuracy = if self.wants_accuracy() {
+            Some(self.accuracy_of(genes, params, madds)?)
+        } else {
+            None
+        };
+        for (slot, s) in f.iter_mut().zip(&self.specs) {
             let v = match s.objective {
-                Objective::Accuracy => self.accuracy_of(genes, params, madds)?,
+                Objective::Accuracy => accuracy.expect("asked above"),
                 Objective::Latency => latency_ms.unwrap_or(f64::INFINITY),
                 Objective::Params => params as f64,
                 Objective::Madds => madds as f64,
             };
             *slot = if s.direction == Direction::Max { -v } else { v };
         }
-        Ok(self.violation(latency_ms, params))
+        if self.record.is_some() {
+            let m = self.metrics_with(genes, accuracy)?;
+            if let Some(record) = &mut self.record {
+                record.push(m);
+            }
+        }
+        Ok(self.violation(latency_ms, params, madds, accuracy))
     }
 }
 

@@ -1,11 +1,12 @@
-//! Where accuracies come from: a plug-in point. This crate implements the proxy and
-//! accuracy tables; a supernet checkpoint (libtorch) implements it in the `supernet`
-//! crate, so the engine builds and tests without libtorch.
+//! Where accuracies come from: a plug-in point, generic over the architecture type of
+//! any [`lookup_tables::SearchSpace`]. This crate implements the proxy and accuracy
+//! tables for every space; a supernet checkpoint (libtorch) implements it in the
+//! `supernet` crate, so the engine builds and tests without libtorch.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use lookup_tables::Arch;
+use lookup_tables::{Arch, Architecture};
 
 use crate::error::{Error, Result};
 
@@ -20,10 +21,12 @@ pub struct Features {
     pub identities: usize,
 }
 
-/// An accuracy oracle.
-pub trait AccuracyOracle: Send {
-    /// The accuracy (%) of `arch`; an error stops the search with its message.
-    fn accuracy(&mut self, arch: &Arch, features: Features) -> Result<f64>;
+/// An accuracy oracle over the architectures `A` of a space (classification's by
+/// default): top-1 accuracy (%) for classification, PSNR (dB) for super-resolution;
+/// larger is better.
+pub trait AccuracyOracle<A = Arch>: Send {
+    /// The accuracy of `arch`; an error stops the search with its message.
+    fn accuracy(&mut self, arch: &A, features: Features) -> Result<f64>;
     /// What the accuracies are, for reports.
     fn describe(&self) -> String;
     /// The lowest and highest accuracy the space can have, for normalising the
@@ -70,8 +73,8 @@ impl Proxy {
     }
 }
 
-impl AccuracyOracle for Proxy {
-    fn accuracy(&mut self, _arch: &Arch, f: Features) -> Result<f64> {
+impl<A> AccuracyOracle<A> for Proxy {
+    fn accuracy(&mut self, _arch: &A, f: Features) -> Result<f64> {
         Ok(Proxy::value(f))
     }
 
@@ -88,7 +91,8 @@ impl AccuracyOracle for Proxy {
     }
 }
 
-/// Accuracies read from a CSV file (`arch,accuracy`, arch as an encoding).
+/// Accuracies read from a CSV file (`arch,accuracy`, arch in any written form of the
+/// space's architectures), keyed by canonical encoding.
 #[derive(Clone, Debug)]
 pub struct Table {
     /// The file.
@@ -98,8 +102,14 @@ pub struct Table {
 }
 
 impl Table {
-    /// Reads `path`; a malformed line is an error naming it.
+    /// Reads `path` of classification architectures; a malformed line is an error
+    /// naming it.
     pub fn read(path: &Path) -> Result<Table> {
+        Table::read_as::<Arch>(path)
+    }
+
+    /// Reads `path` of architectures of type `A`.
+    pub fn read_as<A: Architecture>(path: &Path) -> Result<Table> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
             path: path.to_path_buf(),
             error: e,
@@ -114,7 +124,7 @@ impl Table {
             let (arch, acc) = line
                 .rsplit_once(',')
                 .ok_or_else(|| err("expected `arch,accuracy`"))?;
-            let arch = Arch::parse(arch.trim()).map_err(|e| err(&e.to_string()))?;
+            let arch = A::parse(arch.trim()).map_err(|e| err(&e.to_string()))?;
             let acc: f64 = acc
                 .trim()
                 .parse()
@@ -133,8 +143,8 @@ impl Table {
     }
 }
 
-impl AccuracyOracle for Table {
-    fn accuracy(&mut self, arch: &Arch, _: Features) -> Result<f64> {
+impl<A: Architecture> AccuracyOracle<A> for Table {
+    fn accuracy(&mut self, arch: &A, _: Features) -> Result<f64> {
         self.map.get(&arch.encode()).copied().ok_or_else(|| {
             Error::Usage(format!(
                 "{}: no accuracy for {} (the search reached an architecture the table lacks)",
@@ -161,14 +171,15 @@ impl AccuracyOracle for Table {
     }
 }
 
-/// `proxy` or `csv:PATH`; `None` for other specs (which other crates implement, e.g.
-/// `supernet:DIR`).
-pub fn parse(spec: &str) -> Option<Result<Box<dyn AccuracyOracle>>> {
+/// `proxy` or `csv:PATH`, for architectures `A`; `None` for other specs (which other
+/// crates implement, e.g. `supernet:DIR`).
+pub fn parse<A: Architecture>(spec: &str) -> Option<Result<Box<dyn AccuracyOracle<A>>>> {
     if spec == "proxy" {
         return Some(Ok(Box::new(Proxy)));
     }
-    spec.strip_prefix("csv:")
-        .map(|path| Table::read(Path::new(path)).map(|t| Box::new(t) as Box<dyn AccuracyOracle>))
+    spec.strip_prefix("csv:").map(|path| {
+        Table::read_as::<A>(Path::new(path)).map(|t| Box::new(t) as Box<dyn AccuracyOracle<A>>)
+    })
 }
 
 #[cfg(test)]

@@ -5,23 +5,31 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use lookup_tables::{Lut, PRESETS, Space};
+use lookup_tables::{Lut, SearchSpace, Space};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::exact::{self, ExactStats};
 use crate::ga::{self, Algorithm, GaConfig, Generation};
-use crate::objectives::{ArchProblem, Constraints, Metrics, Objective, ObjectiveSpec};
+use crate::objectives::{Constraints, Metrics, Objective, ObjectiveSpec, SpaceProblem};
 use crate::oracle::{AccuracyOracle, OracleCalls};
 
-/// Everything a search needs.
-pub struct SearchOptions {
+/// Everything a search needs, over any [`SearchSpace`] (classification's by default)
+/// and any oracle (any of the space's by default; a concrete one where the caller reads
+/// more of it afterwards).
+pub struct SearchOptions<
+    S: SearchSpace = Space,
+    O: AccuracyOracle<S::Arch> + ?Sized = dyn AccuracyOracle<<S as SearchSpace>::Arch>,
+> {
     /// The space.
-    pub space: Space,
+    pub space: S,
     /// The latency table, when latency matters.
     pub lut: Option<(PathBuf, Lut)>,
+    /// The input shape latency is predicted at (`None`: the space's own); for spaces
+    /// that are not additive (super-resolution's low-resolution side).
+    pub latency_shape: Option<S::Shape>,
     /// Where accuracies come from.
-    pub oracle: Box<dyn AccuracyOracle>,
+    pub oracle: Box<O>,
     /// The objectives.
     pub objectives: Vec<ObjectiveSpec>,
     /// Constraints.
@@ -38,6 +46,9 @@ pub struct SearchOptions {
     /// generation's figures only: describing 20,000 architectures took several times
     /// longer than the search that found them.
     pub evaluated: bool,
+    /// Keep every evaluation's metrics, in order, in the returned problem
+    /// ([`SpaceProblem::evaluated`]).
+    pub record: bool,
 }
 
 /// One generation in the report.
@@ -187,8 +198,8 @@ fn additive_part(objectives: &[ObjectiveSpec]) -> Option<Vec<ObjectiveSpec>> {
 
 /// `--seed-exact`: the exact front of the search's additive objectives (latency,
 /// parameters, MAdds), whose genomes seed the first population.
-fn exact_seeds(
-    space: &Space,
+fn exact_seeds<S: SearchSpace>(
+    space: &S,
     lut: Option<&Lut>,
     objectives: &[ObjectiveSpec],
     constraints: Constraints,
@@ -197,7 +208,7 @@ fn exact_seeds(
     let specs = additive_part(objectives).ok_or_else(|| {
         Error::Usage("--seed-exact needs an additive objective (lat, params, madds)".into())
     })?;
-    let sub = ArchProblem::new(
+    let sub = SpaceProblem::new(
         space.clone(),
         lut,
         Box::new(crate::oracle::Proxy),
@@ -210,25 +221,27 @@ fn exact_seeds(
 /// Each generation of a finished run: its evaluations, the hypervolume of its front
 /// and (with `evaluated`) every architecture it evaluated, from what the run recorded
 /// (no oracle is asked again).
-fn history_report(
-    problem: &ArchProblem,
+fn history_report<S: SearchSpace, O: AccuracyOracle<S::Arch> + ?Sized>(
+    problem: &SpaceProblem<S, O>,
     result: &ga::GaResult,
     hypervolumes: &[f64],
     evaluated: bool,
-) -> Vec<GenerationReport> {
+) -> Result<Vec<GenerationReport>> {
     (0..result.history_sizes.len())
-        .map(|g| GenerationReport {
-            generation: g,
-            evaluations: result.history_evaluations[g],
-            hypervolume: hypervolumes[g],
-            population: if evaluated {
-                result
-                    .generation_rows(g)
-                    .map(|i| problem.metrics_of(result.history.genes(i), result.history.f(i)))
-                    .collect()
-            } else {
-                Vec::new()
-            },
+        .map(|g| {
+            Ok(GenerationReport {
+                generation: g,
+                evaluations: result.history_evaluations[g],
+                hypervolume: hypervolumes[g],
+                population: if evaluated {
+                    result
+                        .generation_rows(g)
+                        .map(|i| problem.metrics_of(result.history.genes(i), result.history.f(i)))
+                        .collect::<Result<_>>()?
+                } else {
+                    Vec::new()
+                },
+            })
         })
         .collect()
 }
@@ -236,8 +249,8 @@ fn history_report(
 /// How close a front of the additive objectives came to the exact one: the share of
 /// the exact front's hypervolume it holds (the same bounds) and how many of its members
 /// are on it.
-fn optimality(
-    problem: &ArchProblem,
+fn optimality<S: SearchSpace, O: AccuracyOracle<S::Arch> + ?Sized>(
+    problem: &SpaceProblem<S, O>,
     front_rows: &FrontRows,
     hypervolume: f64,
     bounds: &[(f64, f64)],
@@ -275,11 +288,14 @@ fn optimality(
 
 /// The front's architectures with their metrics, most accurate first (then fastest,
 /// smallest, by name).
-fn front_metrics(problem: &ArchProblem, front_rows: &FrontRows) -> Vec<Metrics> {
+fn front_metrics<S: SearchSpace, O: AccuracyOracle<S::Arch> + ?Sized>(
+    problem: &SpaceProblem<S, O>,
+    front_rows: &FrontRows,
+) -> Result<Vec<Metrics>> {
     let mut front: Vec<Metrics> = front_rows
         .iter()
         .map(|(g, f)| problem.metrics_of(g, f))
-        .collect();
+        .collect::<Result<_>>()?;
     front.sort_by(|a, b| {
         b.accuracy
             .unwrap_or(f64::NEG_INFINITY)
@@ -292,36 +308,95 @@ fn front_metrics(problem: &ArchProblem, front_rows: &FrontRows) -> Vec<Metrics> 
             .then(a.params.cmp(&b.params))
             .then(a.arch.cmp(&b.arch))
     });
-    front
+    Ok(front)
+}
+
+/// The search's problem around `oracle`, its settings checked; errors name the table.
+fn problem_of<S: SearchSpace, P: AccuracyOracle<S::Arch> + ?Sized>(
+    space: &S,
+    lut: Option<&(PathBuf, Lut)>,
+    latency_shape: Option<S::Shape>,
+    oracle: Box<P>,
+    objectives: &[ObjectiveSpec],
+    constraints: Constraints,
+    ga: &GaConfig,
+) -> Result<SpaceProblem<S, P>> {
+    let problem = SpaceProblem::new_at(
+        space.clone(),
+        lut.map(|(_, l)| l),
+        latency_shape.unwrap_or_else(|| space.shape()),
+        oracle,
+        objectives.to_vec(),
+        constraints,
+    )
+    .map_err(|e| match lut {
+        // With a table, what can fail here is the table: name it.
+        Some((path, _)) => Error::Usage(format!("{}: {e}", path.display())),
+        None => e,
+    })?;
+    if ga.weights.len() != objectives.len() && !ga.weights.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} weights for {} objectives",
+            ga.weights.len(),
+            objectives.len()
+        )));
+    }
+    Ok(problem)
+}
+
+/// Checks a search's settings and table without asking the oracle anything, so a
+/// caller can report what it is about to run (and fail first where it cannot).
+pub fn check<S: SearchSpace, O: AccuracyOracle<S::Arch> + ?Sized>(
+    opts: &SearchOptions<S, O>,
+) -> Result<()> {
+    problem_of(
+        &opts.space,
+        opts.lut.as_ref(),
+        opts.latency_shape,
+        Box::new(crate::oracle::Proxy),
+        &opts.objectives,
+        opts.constraints,
+        &opts.ga,
+    )
+    .map(drop)
+}
+
+/// [`search`] over classification's spaces with any oracle. Instantiated here, not in
+/// the caller: the engine's crate is optimised even in debug builds, and a search run
+/// from a debug `moga` (the tests') evaluated several times slower when its generic
+/// engine was compiled in the unoptimised CLI crate.
+pub fn search_classification(
+    opts: SearchOptions,
+    on_generation: &mut dyn FnMut(&Generation, Option<f64>),
+) -> Result<(SearchReport, crate::objectives::ArchProblem, Vec<Metrics>)> {
+    search(opts, on_generation)
 }
 
 /// Runs a search; `on_generation` gets each generation for progress, with the
 /// population's hypervolume now and then (at most ten times a second).
-pub fn search(
-    opts: SearchOptions,
+pub fn search<S: SearchSpace, O: AccuracyOracle<S::Arch> + ?Sized>(
+    opts: SearchOptions<S, O>,
     on_generation: &mut dyn FnMut(&Generation, Option<f64>),
-) -> Result<(SearchReport, ArchProblem, Vec<Metrics>)> {
+) -> Result<(SearchReport, SpaceProblem<S, O>, Vec<Metrics>)> {
     let lut_info = opts.lut.as_ref().map(|(p, l)| LutInfo {
         path: p.display().to_string(),
         device: l.meta.device.model.clone(),
         backend: format!("{} {}", l.meta.backend.name, l.meta.backend.version),
     });
     let lut = opts.lut.as_ref().map(|(_, l)| l);
-    let mut problem = ArchProblem::new(
-        opts.space.clone(),
-        lut,
+    let mut problem = problem_of(
+        &opts.space,
+        opts.lut.as_ref(),
+        opts.latency_shape,
         opts.oracle,
-        opts.objectives.clone(),
+        &opts.objectives,
         opts.constraints,
+        &opts.ga,
     )?;
-    if opts.ga.weights.len() != opts.objectives.len() && !opts.ga.weights.is_empty() {
-        return Err(Error::Usage(format!(
-            "{} weights for {} objectives",
-            opts.ga.weights.len(),
-            opts.objectives.len()
-        )));
+    if opts.record {
+        problem = problem.record_evaluations();
     }
-    let bounds = problem.bounds();
+    let bounds = problem.bounds()?;
     let m = opts.objectives.len();
     let mut ga_cfg = opts.ga.clone();
     ga_cfg.keep_history = opts.evaluated;
@@ -372,7 +447,7 @@ pub fn search(
             // The search ends here; what follows is the report, built from what was
             // recorded: no oracle is asked again.
             search_seconds = Some(start.elapsed().as_secs_f64() - reporting);
-            let history = history_report(&problem, &result, &history_hv, opts.evaluated);
+            let history = history_report(&problem, &result, &history_hv, opts.evaluated)?;
             let rows = result
                 .front
                 .into_iter()
@@ -393,12 +468,12 @@ pub fn search(
     } else {
         None
     };
-    let front = front_metrics(&problem, &front_rows);
+    let front = front_metrics(&problem, &front_rows)?;
     let mut presets = Vec::new();
-    for p in PRESETS {
-        if let Some(genes) = problem.genes(&p.arch()) {
+    for (name, arch) in opts.space.presets() {
+        if let Some(genes) = problem.genes(&arch) {
             presets.push(PresetPoint {
-                name: p.name.to_string(),
+                name: name.to_string(),
                 metrics: problem.metrics(&genes)?,
             });
         }
@@ -415,7 +490,7 @@ pub fn search(
     };
     let engine_seconds = (seconds - calls.seconds).max(0.0);
     let report = SearchReport {
-        space: opts.space.id.to_string(),
+        space: opts.space.name(),
         lut: lut_info,
         accuracy_oracle: if problem.additive() {
             "none (no accuracy objective)".into()

@@ -24,6 +24,7 @@ fn options(objectives: &str, algorithm: Algorithm, seed: u64) -> SearchOptions {
     SearchOptions {
         space: Space::new(SpaceId::Moga),
         lut: Some(("lut.csv".into(), lut())),
+        latency_shape: None,
         oracle: Box::new(Proxy),
         constraints: Constraints::default(),
         ga: GaConfig {
@@ -45,6 +46,7 @@ fn options(objectives: &str, algorithm: Algorithm, seed: u64) -> SearchOptions {
         epsilon: None,
         seed_exact: false,
         evaluated: true,
+        record: false,
     }
 }
 
@@ -102,6 +104,7 @@ fn the_budget_is_respected_and_runs_repeat() {
     let budget = Constraints {
         budget_ms: Some(9.0),
         max_params: Some(5_000_000),
+        ..Constraints::default()
     };
     let a = run(Algorithm::Moga, 7, true, budget);
     assert!(

@@ -324,7 +324,7 @@ pub fn deploy(a: DeployArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
         let predicted = match &lut {
             Some(l) => match match arch {
                 Net::Classify(arch, space) => l.predict(space, arch),
-                Net::Sr(sr) => l.predict_sr(sr, side),
+                Net::Sr(sr) => l.predict_in(&sr.space, sr, side),
             } {
                 Ok(p) => Some(p.latency_ms),
                 Err(e) => {

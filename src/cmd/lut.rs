@@ -394,7 +394,7 @@ pub(super) fn predict_sr(
     arch: &lookup_tables::SrArch,
     side: u32,
 ) -> Result<Prediction> {
-    table.predict_sr(arch, side).map_err(|e| {
+    table.predict_in(&arch.space, arch, side).map_err(|e| {
         let mut sides: Vec<u32> = table
             .rows()
             .iter()

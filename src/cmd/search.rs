@@ -10,7 +10,7 @@ use search::ga::{Algorithm, GaConfig};
 use search::objectives::{Constraints, parse_objectives};
 use search::oracle::AccuracyOracle;
 use search::rl::RlConfig;
-use search::run::{SearchOptions, SearchReport, search};
+use search::run::{SearchOptions, SearchReport, search_classification};
 
 use crate::cli::{AlgorithmArg, AnySpace, Command, SearchArgs};
 use crate::output::{Table, json_line, thousands};
@@ -37,17 +37,20 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
     let opts = SearchOptions {
         space,
         lut,
+        latency_shape: None,
         oracle: oracle(a.accuracy.as_deref().unwrap_or("proxy"), torch)?,
         objectives,
         constraints: Constraints {
             budget_ms: a.budget_ms,
             max_params: a.max_params,
+            ..Constraints::default()
         },
         ga,
         epsilon: a.epsilon,
         seed_exact: a.seed_exact,
         // The plot draws every evaluated architecture.
         evaluated: a.history || a.plot.is_some(),
+        record: false,
     };
     let bar = if algorithm == Algorithm::Exact {
         ProgressBar::hidden()
@@ -60,7 +63,7 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
         )
         .context("progress bar template")?,
     );
-    let (report, problem, all) = search(opts, &mut |g, hv| {
+    let (report, problem, all) = search_classification(opts, &mut |g, hv| {
         bar.set_position(g.generation as u64 + 1);
         if let Some(hv) = hv {
             bar.set_message(format!(
@@ -82,11 +85,11 @@ pub fn run(a: SearchArgs, torch: &dyn Libtorch) -> Result<ExitCode> {
         search::plot::plot_front(&report, &all, p)?;
     }
     if let Some(p) = &a.export_problem {
-        let mut v = serde_json::to_value(problem.tables())?;
+        let mut v = serde_json::to_value(problem.tables()?)?;
         v["objectives"] = serde_json::to_value(&report.objectives)?;
         v["constraints"] = serde_json::to_value(report.constraints)?;
         v["accuracy_oracle"] = serde_json::Value::String(report.accuracy_oracle.clone());
-        v["bounds"] = serde_json::to_value(problem.bounds())?;
+        v["bounds"] = serde_json::to_value(problem.bounds()?)?;
         lookup_tables::write_atomic(p, &serde_json::to_vec_pretty(&v)?)?;
     }
     let mut out = std::io::stdout().lock();

@@ -1,8 +1,10 @@
-//! Searching the `falsr` and `moremnas` spaces with the search crate's engine: the
-//! genome (7 cells of 192 choices, then FALSR's 28 link bits), objectives PSNR (max),
+//! Searching the `falsr` and `moremnas` spaces with the search crate's engine and its
+//! one problem ([`search::objectives::SpaceProblem`] over [`SrSpaceId`], whose genome
+//! is 7 cells of 192 choices, then FALSR's 28 link bits): objectives PSNR (max),
 //! multiply-adds and parameters (min) with FALSR's constraints (a minimum PSNR, a
-//! maximum of multiply-adds), FALSR's initial population, and FALSR's way of scoring:
-//! every candidate trained briefly from scratch ([`BriefTraining`]).
+//! maximum of multiply-adds), FALSR's initial population and roulette wheels, and
+//! FALSR's way of scoring, as an accuracy oracle: every candidate trained briefly from
+//! scratch ([`BriefTraining`]), or inherited supernet weights ([`SrOracle`]).
 //!
 //! Crossover is the engine's uniform crossover over all genes, cells and links at once
 //! (FALSR crosses both together); mutation is the engine's random mutation, optionally
@@ -15,6 +17,8 @@ use std::time::Instant;
 
 use lookup_tables::sr::{SR_CELLS, SR_STATS_SIDE};
 use lookup_tables::{SplitMix64, SrArch, SrCell, SrSpaceId};
+use search::objectives::{Direction, Metrics, Objective, ObjectiveSpec, SpaceProblem};
+use search::oracle::{AccuracyOracle, Features};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
@@ -22,31 +26,17 @@ use crate::error::{Error, Result};
 use crate::sr_image::{Plane, SrImages, SrPair, SrScore};
 use crate::sr_net::{SrSchedule, SrTrainConfig, mean_score, train_sr_on};
 
-/// What a search of these spaces can minimise or maximise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SrObjective {
-    /// Held-out PSNR on Y, dB (maximised).
-    Psnr,
-    /// Multiply-adds at a 480×480 input (minimised).
-    Madds,
-    /// Parameters (minimised).
-    Params,
-    /// Latency predicted by a device's table at the table's input side (minimised).
-    Lat,
-}
-
 /// Reads `psnr:max,madds:min,params:min` (each objective once, in its only sensible
-/// direction).
-pub fn parse_sr_objectives(s: &str) -> Result<Vec<SrObjective>> {
-    let mut v = Vec::new();
+/// direction): PSNR is the search's accuracy objective, maximised.
+pub fn parse_sr_objectives(s: &str) -> Result<Vec<ObjectiveSpec>> {
+    let mut v: Vec<ObjectiveSpec> = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, dir) = part.split_once(':').unwrap_or((part, ""));
-        let (o, want) = match name {
-            "psnr" => (SrObjective::Psnr, "max"),
-            "madds" => (SrObjective::Madds, "min"),
-            "params" => (SrObjective::Params, "min"),
-            "lat" => (SrObjective::Lat, "min"),
+        let (objective, want) = match name {
+            "psnr" => (Objective::Accuracy, "max"),
+            "madds" => (Objective::Madds, "min"),
+            "params" => (Objective::Params, "min"),
+            "lat" => (Objective::Latency, "min"),
             _ => {
                 return Err(Error::Usage(format!(
                     "--objectives: '{name}' is not a super-resolution objective (psnr:max, madds:min, params:min, lat:min)"
@@ -58,10 +48,18 @@ pub fn parse_sr_objectives(s: &str) -> Result<Vec<SrObjective>> {
                 "--objectives: {name} is {want}imised here, not '{dir}'"
             )));
         }
-        if v.contains(&o) {
+        if v.iter().any(|o| o.objective == objective) {
             return Err(Error::Usage(format!("--objectives: {name} twice")));
         }
-        v.push(o);
+        let direction = if want == "max" {
+            Direction::Max
+        } else {
+            Direction::Min
+        };
+        v.push(ObjectiveSpec {
+            objective,
+            direction,
+        });
     }
     if v.len() < 2 {
         return Err(Error::Usage(format!(
@@ -69,6 +67,16 @@ pub fn parse_sr_objectives(s: &str) -> Result<Vec<SrObjective>> {
         )));
     }
     Ok(v)
+}
+
+/// An objective's name in super-resolution reports (`psnr` for the accuracy).
+pub fn sr_objective_name(o: &ObjectiveSpec) -> &'static str {
+    match o.objective {
+        Objective::Accuracy => "psnr",
+        Objective::Madds => "madds",
+        Objective::Params => "params",
+        Objective::Latency => "lat",
+    }
 }
 
 /// One architecture's scores.
@@ -268,6 +276,27 @@ impl SrOracle {
     }
 }
 
+/// PSNR as the search's accuracy: the one oracle trait of every space.
+impl AccuracyOracle<SrArch> for SrOracle {
+    fn accuracy(&mut self, arch: &SrArch, _: Features) -> Result<f64> {
+        self.score(arch).map(|s| s.psnr_db)
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            SrOracle::Brief(b) => format!("brief training (FALSR), {} steps", b.steps),
+            SrOracle::Supernet(s) => format!("supernet {} (inherited weights)", s.dir.display()),
+        }
+    }
+
+    /// Bicubic's PSNR on the same crops to 6 dB above it: a range for normalising a
+    /// hypervolume only (no network of these spaces reaches +6 dB at ×2).
+    fn bounds(&self, _: Features, _: Features) -> (f64, f64) {
+        let b = self.bicubic().psnr_db;
+        (b, b + 6.0)
+    }
+}
+
 /// One cached score: valid for the same steps, seed and image folder.
 #[derive(Serialize, Deserialize)]
 struct CacheLine {
@@ -292,199 +321,95 @@ pub(crate) fn centre(p: &SrPair, side: usize) -> SrPair {
     }
 }
 
-/// Constraints of a search (FALSR's).
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct SrConstraints {
-    /// PSNR at least, dB.
-    pub min_psnr: Option<f64>,
-    /// Multiply-adds at most (at 480×480).
-    pub max_madds: Option<u64>,
+/// A search problem over one of the super-resolution spaces: the one problem of every
+/// space, with PSNR from an [`SrOracle`] (kept concrete: reports read its SSIM and
+/// bicubic baseline).
+pub type SrProblem = SpaceProblem<SrSpaceId, SrOracle>;
+
+/// One architecture's report row: its counts from the search's metrics, PSNR and SSIM
+/// from the oracle (cached: nothing is trained twice).
+pub fn sr_metrics(m: &Metrics, oracle: &mut SrOracle) -> Result<SrMetrics> {
+    let arch = SrArch::parse(&m.arch)?;
+    let s = oracle.score(&arch)?;
+    Ok(SrMetrics {
+        arch: m.arch.clone(),
+        psnr: s.psnr_db,
+        ssim: s.ssim,
+        madds: m.madds,
+        params: m.params,
+        lat_ms: m.latency_ms,
+        feasible: m.feasible,
+    })
 }
 
-/// A search problem over one of the super-resolution spaces.
-pub struct SrProblem {
-    space: SrSpaceId,
-    cells: Vec<SrCell>,
-    cards: Vec<usize>,
-    objectives: Vec<SrObjective>,
-    constraints: SrConstraints,
-    /// The oracle.
-    pub oracle: SrOracle,
-    /// The latency table and the input side its units were measured at.
-    latency: Option<(lookup_tables::Lut, u32)>,
-    /// Every architecture evaluated, in order.
-    pub evaluated: Vec<SrMetrics>,
+/// The report row of one architecture scored outside a search (exact counts at
+/// 480x480, the oracle's PSNR and SSIM).
+pub fn score_arch(arch: &SrArch, oracle: &mut SrOracle) -> Result<SrMetrics> {
+    let stats = arch.stats(SR_STATS_SIDE)?;
+    let s = oracle.score(arch)?;
+    Ok(SrMetrics {
+        arch: arch.encode(),
+        psnr: s.psnr_db,
+        ssim: s.ssim,
+        madds: stats.madds,
+        params: stats.params,
+        lat_ms: None,
+        feasible: true,
+    })
 }
 
-impl SrProblem {
-    /// A problem of `space` under `objectives` and `constraints`.
-    pub fn new(
-        space: SrSpaceId,
-        objectives: Vec<SrObjective>,
-        constraints: SrConstraints,
-        oracle: SrOracle,
-    ) -> SrProblem {
-        let mut cards = vec![192; SR_CELLS];
-        cards.extend(std::iter::repeat_n(2, space.link_bits()));
-        SrProblem {
-            space,
-            cells: SrCell::all(),
-            cards,
-            objectives,
-            constraints,
-            oracle,
-            latency: None,
-            evaluated: Vec::new(),
-        }
-    }
+/// FALSR's roulette wheels for its hybrid mutation, one biased by multiply-adds and
+/// one by parameters: a cell choice weighs `ln(1 + cost)`, its cost counted with a
+/// 32-channel input (multiply-adds per low-resolution pixel); link bits weigh 1
+/// each. Heavier cells are drawn more often, log-scaled so the lightest stay
+/// reachable (our reading of FALSR's text; the authors' code is not public).
+pub fn roulettes(space: SrSpaceId) -> Vec<Vec<Vec<f64>>> {
+    let costs: Vec<(u64, u64)> = SrCell::all()
+        .iter()
+        .map(|c| c.cost(lookup_tables::sr::SR_FEATURES))
+        .collect();
+    let wheel = |pick: fn(&(u64, u64)) -> u64| {
+        let cells: Vec<f64> = costs.iter().map(|c| (1.0 + pick(c) as f64).ln()).collect();
+        let mut w = vec![cells; SR_CELLS];
+        w.extend(std::iter::repeat_n(vec![1.0, 1.0], space.link_bits()));
+        w
+    };
+    vec![wheel(|c| c.0), wheel(|c| c.1)]
+}
 
-    /// Predicts latencies from `lut` at a `side`×`side` input (needed for `lat`). The
-    /// table must hold every unit of the space at that side: an error says how many it
-    /// lacks and names the first.
-    pub fn with_latency(mut self, lut: lookup_tables::Lut, side: u32) -> Result<SrProblem> {
-        let needed = self.space.unit_list(side);
-        let missing = lut.missing(&needed);
-        if let Some(first) = missing.first() {
-            return Err(Error::Usage(format!(
-                "the latency table lacks {} of the {} units of {} at {side}x{side} (first: {first}); complete it with `moga profile --space {} --lr-side {side} --resume`",
-                missing.len(),
-                needed.len(),
-                self.space,
-                self.space
-            )));
-        }
-        self.latency = Some((lut, side));
-        Ok(self)
-    }
-
-    /// The architecture of a genome.
-    pub fn arch(&self, genes: &[usize]) -> SrArch {
-        SrArch {
-            space: self.space,
-            cells: genes[..SR_CELLS].iter().map(|&g| self.cells[g]).collect(),
-            links: genes[SR_CELLS..].iter().map(|&g| g == 1).collect(),
-        }
-    }
-
-    /// The genome of an architecture of this space.
-    pub fn genes(&self, arch: &SrArch) -> Option<Vec<usize>> {
-        if arch.space != self.space {
-            return None;
-        }
-        let mut g: Vec<usize> = arch
-            .cells
-            .iter()
-            .map(|c| self.cells.iter().position(|x| x == c))
-            .collect::<Option<_>>()?;
-        g.extend(arch.links.iter().map(|&b| usize::from(b)));
-        Some(g)
-    }
-
-    /// Scores one architecture (the oracle, exact counts, constraints).
-    pub fn metrics(&mut self, arch: &SrArch) -> Result<SrMetrics> {
-        let stats = arch.stats(SR_STATS_SIDE)?;
-        let s = self.oracle.score(arch)?;
-        let feasible = self.constraints.min_psnr.is_none_or(|m| s.psnr_db >= m)
-            && self.constraints.max_madds.is_none_or(|m| stats.madds <= m);
-        let lat_ms = match &self.latency {
-            Some((lut, side)) => Some(lut.predict_sr(arch, *side)?.latency_ms),
-            None => None,
-        };
-        Ok(SrMetrics {
-            arch: arch.encode(),
-            psnr: s.psnr_db,
-            ssim: s.ssim,
-            madds: stats.madds,
-            params: stats.params,
-            lat_ms,
-            feasible,
+/// FALSR's initial population: each individual one random cell repeated in all seven
+/// positions, its links random, dense or none in turn (FALSR only).
+pub fn falsr_initial(space: SrSpaceId, n: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut rng = SplitMix64::new(seed ^ 0xFA15);
+    (0..n)
+        .map(|i| {
+            let c = rng.below(192) as usize;
+            let mut g = vec![c; SR_CELLS];
+            for _ in 0..space.link_bits() {
+                g.push(match i % 3 {
+                    0 => rng.below(2) as usize,
+                    1 => 1,
+                    _ => 0,
+                });
+            }
+            g
         })
-    }
-
-    /// FALSR's roulette wheels for its hybrid mutation, one biased by multiply-adds and
-    /// one by parameters: a cell choice weighs `ln(1 + cost)`, its cost counted with a
-    /// 32-channel input (multiply-adds per low-resolution pixel); link bits weigh 1
-    /// each. Heavier cells are drawn more often, log-scaled so the lightest stay
-    /// reachable (our reading of FALSR's text; the authors' code is not public).
-    pub fn roulettes(&self) -> Vec<Vec<Vec<f64>>> {
-        let costs: Vec<(u64, u64)> = self
-            .cells
-            .iter()
-            .map(|c| c.cost(lookup_tables::sr::SR_FEATURES))
-            .collect();
-        let wheel = |pick: fn(&(u64, u64)) -> u64| {
-            let cells: Vec<f64> = costs.iter().map(|c| (1.0 + pick(c) as f64).ln()).collect();
-            let mut w = vec![cells; SR_CELLS];
-            w.extend(std::iter::repeat_n(vec![1.0, 1.0], self.space.link_bits()));
-            w
-        };
-        vec![wheel(|c| c.0), wheel(|c| c.1)]
-    }
-
-    /// FALSR's initial population: each individual one random cell repeated in all seven
-    /// positions, its links random, dense or none in turn (FALSR only).
-    pub fn falsr_initial(&self, n: usize, seed: u64) -> Vec<Vec<usize>> {
-        let mut rng = SplitMix64::new(seed ^ 0xFA15);
-        (0..n)
-            .map(|i| {
-                let c = rng.below(192) as usize;
-                let mut g = vec![c; SR_CELLS];
-                for _ in 0..self.space.link_bits() {
-                    g.push(match i % 3 {
-                        0 => rng.below(2) as usize,
-                        1 => 1,
-                        _ => 0,
-                    });
-                }
-                g
-            })
-            .collect()
-    }
-}
-
-impl search::ga::Problem for SrProblem {
-    fn cardinalities(&self) -> &[usize] {
-        &self.cards
-    }
-
-    fn objectives(&self) -> usize {
-        self.objectives.len()
-    }
-
-    fn evaluate(&mut self, genes: &[usize], f: &mut [f64]) -> Result<f64> {
-        let arch = self.arch(genes);
-        let m = self.metrics(&arch)?;
-        for (slot, o) in f.iter_mut().zip(&self.objectives) {
-            *slot = match o {
-                SrObjective::Psnr => -m.psnr,
-                SrObjective::Madds => m.madds as f64,
-                SrObjective::Params => m.params as f64,
-                SrObjective::Lat => m.lat_ms.ok_or_else(|| {
-                    Error::Usage("--objectives lat needs a latency table (--lut)".into())
-                })?,
-            };
-        }
-        let mut violation = 0.0;
-        if let Some(min) = self.constraints.min_psnr {
-            violation += (min - m.psnr).max(0.0);
-        }
-        if let Some(max) = self.constraints.max_madds {
-            violation += (m.madds as f64 - max as f64).max(0.0) / max as f64;
-        }
-        self.evaluated.push(m);
-        Ok(violation)
-    }
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn names(v: Vec<ObjectiveSpec>) -> Vec<&'static str> {
+        v.iter().map(sr_objective_name).collect()
+    }
+
     #[test]
     fn objectives_parse_with_clear_errors() {
         assert_eq!(
-            parse_sr_objectives("psnr:max,madds:min,params:min").unwrap(),
-            [SrObjective::Psnr, SrObjective::Madds, SrObjective::Params]
+            names(parse_sr_objectives("psnr:max,madds:min,params:min").unwrap()),
+            ["psnr", "madds", "params"]
         );
         let e = parse_sr_objectives("psnr:min,madds")
             .unwrap_err()
@@ -496,8 +421,8 @@ mod tests {
         assert!(e.contains("'acc'"), "{e}");
         assert!(parse_sr_objectives("psnr").is_err());
         assert_eq!(
-            parse_sr_objectives("psnr:max,lat:min").unwrap(),
-            [SrObjective::Psnr, SrObjective::Lat]
+            names(parse_sr_objectives("psnr:max,lat:min").unwrap()),
+            ["psnr", "lat"]
         );
     }
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::{Correction, Lut, Outcome};
 use crate::arch::Arch;
 use crate::error::{Error, Result};
+use crate::search_space::{Architecture, SearchSpace};
 use crate::space::{Choice, Space};
-use crate::sr::SrArch;
 use crate::unit::{PlacedUnit, UnitKey};
 
 /// One part of a prediction.
@@ -108,16 +108,21 @@ impl Lut {
         self.meta.correction.clone().unwrap_or_default()
     }
 
-    /// Predicts `arch`'s latency; an incomplete table is an error that lists every unit
-    /// it lacks.
+    /// Predicts a classification network's latency at its space's resolution; an
+    /// incomplete table is an error that lists every unit it lacks.
     pub fn predict(&self, space: &Space, arch: &Arch) -> Result<Prediction> {
-        self.predict_units(arch.encode(), space.units_of(arch)?)
+        self.predict_in(space, arch, space.options.resolution)
     }
 
-    /// Predicts a super-resolution network's latency at a `side`×`side` low-resolution
-    /// input, the same way.
-    pub fn predict_sr(&self, arch: &SrArch, side: u32) -> Result<Prediction> {
-        self.predict_units(arch.encode(), arch.units(side)?)
+    /// Predicts the latency of `arch`, an architecture of any [`SearchSpace`], at input
+    /// `shape`, the same way.
+    pub fn predict_in<S: SearchSpace>(
+        &self,
+        space: &S,
+        arch: &S::Arch,
+        shape: S::Shape,
+    ) -> Result<Prediction> {
+        self.predict_units(arch.encode(), space.units(arch, shape)?)
     }
 
     /// The one prediction: the correction applied to the sum of `units`' latencies.
