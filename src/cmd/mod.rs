@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use lookup_tables::{Arch, Space, SpaceId, SpaceOptions};
+use lookup_tables::{Arch, Architecture, Space, SpaceId, SpaceOptions};
 
 use crate::cli::{AnySpace, Cli, Command, SpaceShape};
 use crate::torch::Libtorch;
@@ -37,9 +37,35 @@ pub fn run(cli: Cli, torch: &dyn Libtorch) -> Result<ExitCode> {
     }
 }
 
-/// Reads an `<ARCH>` argument: a file holding JSON or an encoding, else the text itself
-/// (preset name, encoding or JSON).
+/// Reads an `<ARCH>` argument of classification: a file holding JSON or an encoding,
+/// `front.json#N` (member N of a search's front), else the text itself (preset name,
+/// encoding or JSON).
 pub fn load_arch(arg: &str) -> Result<Arch> {
+    load::<Arch>(arg)
+}
+
+/// Reads an `<ARCH>` argument that names a super-resolution architecture (in any of
+/// the forms [`load_arch`] reads; validated), or `None` when it is not one.
+pub fn load_sr_arch(arg: &str) -> Result<Option<lookup_tables::SrArch>> {
+    let (text, _) = arch_text(arg)?;
+    if !lookup_tables::SrArch::claims(&text) {
+        return Ok(None);
+    }
+    load(arg).map(Some)
+}
+
+/// Reads an `<ARCH>` argument as an architecture of any space's type: the one loader.
+pub fn load<A: Architecture>(arg: &str) -> Result<A> {
+    let (text, from) = arch_text(arg)?;
+    match from {
+        None => Ok(A::parse(&text)?),
+        Some(from) => A::parse(&text).with_context(|| from),
+    }
+}
+
+/// The architecture text an `<ARCH>` argument stands for, and where it was read from
+/// (`None`: the argument itself).
+fn arch_text(arg: &str) -> Result<(String, Option<String>)> {
     if let Some((file, n)) = arg.rsplit_once('#')
         && Path::new(file).is_file()
     {
@@ -49,57 +75,14 @@ pub fn load_arch(arg: &str) -> Result<Arch> {
     if !arg.trim_start().starts_with('{') && path.is_file() {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading architecture file {arg}"))?;
-        let arch = if text.trim_start().starts_with('{') {
-            Arch::from_json(&text, arg)?
-        } else {
-            Arch::parse(text.trim()).with_context(|| format!("in {arg}"))?
-        };
-        return Ok(arch);
+        return Ok((text.trim().to_string(), Some(format!("in {arg}"))));
     }
-    Ok(Arch::parse(arg)?)
+    Ok((arg.to_string(), None))
 }
 
-/// Reads an `<ARCH>` argument that names a super-resolution architecture (preset,
-/// encoding, JSON, or a file holding one; validated), or `None` when it is not one.
-pub fn load_sr_arch(arg: &str) -> Result<Option<lookup_tables::SrArch>> {
-    use lookup_tables::SrArch;
-    if let Some((file, n)) = arg.rsplit_once('#')
-        && Path::new(file).is_file()
-    {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{file}: not JSON"))?;
-        let code = n
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| v["front"].get(i))
-            .and_then(|m| m["arch"].as_str());
-        return match code {
-            Some(c) if SrArch::claims(c) => Ok(Some(
-                SrArch::parse(c).with_context(|| format!("{arg}: front[{n}].arch"))?,
-            )),
-            _ => Ok(None),
-        };
-    }
-    let path = Path::new(arg);
-    let text = if !arg.trim_start().starts_with('{') && path.is_file() {
-        std::fs::read_to_string(path).with_context(|| format!("reading architecture file {arg}"))?
-    } else {
-        arg.to_string()
-    };
-    if !SrArch::claims(&text) {
-        return Ok(None);
-    }
-    if text == arg {
-        return Ok(Some(SrArch::parse(&text)?));
-    }
-    Ok(Some(
-        SrArch::parse(&text).with_context(|| format!("in {arg}"))?,
-    ))
-}
-
-/// Member `n` (0 = best accuracy) of the front in a `moga search` output file.
-fn front_member(file: &Path, n: &str) -> Result<Arch> {
+/// Member `n` (0 = best accuracy) of the front in a `moga search` output file: its
+/// encoding, and where it came from.
+fn front_member(file: &Path, n: &str) -> Result<(String, Option<String>)> {
     let shown = file.display();
     let n: usize = n.parse().with_context(|| {
         format!("{shown}#{n}: the part after # must be a front index (0, 1, ...)")
@@ -120,7 +103,7 @@ fn front_member(file: &Path, n: &str) -> Result<Arch> {
     let code = member["arch"]
         .as_str()
         .with_context(|| format!("{shown}: front[{n}] has no \"arch\" string"))?;
-    Arch::parse(code).with_context(|| format!("{shown}: front[{n}].arch"))
+    Ok((code.to_string(), Some(format!("{shown}: front[{n}].arch"))))
 }
 
 /// The space of `id` at the requested shape.
