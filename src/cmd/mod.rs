@@ -47,19 +47,24 @@ pub fn load_arch(arg: &str) -> Result<Arch> {
 /// Reads an `<ARCH>` argument that names a super-resolution architecture (in any of
 /// the forms [`load_arch`] reads; validated), or `None` when it is not one.
 pub fn load_sr_arch(arg: &str) -> Result<Option<lookup_tables::SrArch>> {
-    let (text, _) = arch_text(arg)?;
+    let (text, from) = arch_text(arg)?;
     if !lookup_tables::SrArch::claims(&text) {
         return Ok(None);
     }
-    load(arg).map(Some)
+    parse_text(&text, from).map(Some)
 }
 
 /// Reads an `<ARCH>` argument as an architecture of any space's type: the one loader.
 pub fn load<A: Architecture>(arg: &str) -> Result<A> {
     let (text, from) = arch_text(arg)?;
+    parse_text(&text, from)
+}
+
+/// Parses an architecture's text, naming where it was read from on error.
+fn parse_text<A: Architecture>(text: &str, from: Option<String>) -> Result<A> {
     match from {
-        None => Ok(A::parse(&text)?),
-        Some(from) => A::parse(&text).with_context(|| from),
+        None => Ok(A::parse(text)?),
+        Some(from) => A::parse(text).with_context(|| from),
     }
 }
 
